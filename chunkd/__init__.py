@@ -1,0 +1,1 @@
+"""chunkd: a dumb, durable store of immutable chunks on local disk."""

@@ -1,0 +1,1 @@
+"""s3compat: a distributed, S3-compatible object store."""

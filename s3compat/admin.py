@@ -1,0 +1,155 @@
+"""Admin commands that work on the catalog directly: users, servers, locate, gc."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from s3compat.catalog.catalog import Catalog
+from s3compat.catalog.db import Database
+from s3compat.catalog.records import UserRecord
+from s3compat.config import GatewayConfig
+from s3compat.gateway import CLUSTER_SECRET, open_services
+
+CATALOG_FILE = "catalog.db"
+CREDENTIALS_FILE = "credentials.json"
+ROOT_USER = "root"
+ACCESS_KEY_ENV = "S3COMPAT_ACCESS_KEY"
+SECRET_KEY_ENV = "S3COMPAT_SECRET_KEY"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key: str
+    secret_key: str
+
+
+def new_credentials() -> Credentials:
+    """A fresh key pair shaped like AWS's (20 upper-case characters, 40 characters of secret)."""
+    alphabet = string.ascii_uppercase + string.digits
+    access_key = "S3C" + "".join(secrets.choice(alphabet) for _ in range(17))
+    return Credentials(access_key, secrets.token_urlsafe(30)[:40])
+
+
+async def open_catalog(path: Path) -> Catalog:
+    db = Database(path)
+    await db.open()
+    return Catalog(db)
+
+
+async def init_cluster(data_dir: Path, server_urls: list[str]) -> tuple[Credentials, str]:
+    """Create (or reopen) the cluster in `data_dir`: catalog, cluster secret, root user, servers.
+
+    Root credentials come from S3COMPAT_ACCESS_KEY / S3COMPAT_SECRET_KEY when both are set,
+    else from the credentials file written at first start, else are generated.
+    Returns the root credentials and the cluster secret.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    catalog = await open_catalog(data_dir / CATALOG_FILE)
+    try:
+        cluster_secret = await catalog.set_meta_once(CLUSTER_SECRET, secrets.token_hex(32))
+        root = _root_credentials(data_dir / CREDENTIALS_FILE)
+        await catalog.put_user(UserRecord(root.access_key, root.secret_key, ROOT_USER))
+        for number, url in enumerate(server_urls, start=1):
+            await catalog.add_server(f"chunkd-{number}", url)
+    finally:
+        await catalog.db.close()
+    return root, cluster_secret
+
+
+def _root_credentials(path: Path) -> Credentials:
+    access_key = os.environ.get(ACCESS_KEY_ENV)
+    secret_key = os.environ.get(SECRET_KEY_ENV)
+    if access_key and secret_key:
+        credentials = Credentials(access_key, secret_key)
+    elif path.exists():
+        stored = json.loads(path.read_text())
+        return Credentials(stored["access_key"], stored["secret_key"])
+    else:
+        credentials = new_credentials()
+    _write_private(path, json.dumps(credentials.__dict__, indent=2) + "\n")
+    return credentials
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (it holds secrets)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+
+
+async def add_user(catalog_path: Path, name: str) -> Credentials:
+    catalog = await open_catalog(catalog_path)
+    try:
+        credentials = new_credentials()
+        await catalog.put_user(UserRecord(credentials.access_key, credentials.secret_key, name))
+    finally:
+        await catalog.db.close()
+    return credentials
+
+
+async def add_server(catalog_path: Path, url: str, server_id: str | None) -> str:
+    catalog = await open_catalog(catalog_path)
+    try:
+        chosen = server_id or f"chunkd-{secrets.token_hex(4)}"
+        await catalog.add_server(chosen, url.rstrip("/"))
+    finally:
+        await catalog.db.close()
+    return chosen
+
+
+async def list_servers(catalog_path: Path) -> list[dict[str, Any]]:
+    catalog = await open_catalog(catalog_path)
+    try:
+        servers = await catalog.list_servers()
+    finally:
+        await catalog.db.close()
+    rows = []
+    for server in servers:
+        fill = server.used_bytes / server.capacity_bytes if server.capacity_bytes else 0.0
+        rows.append({**server.__dict__, "fill_percent": round(100 * fill, 3)})
+    return rows
+
+
+async def locate(catalog_path: Path, bucket: str, key: str) -> dict[str, Any] | None:
+    """Where an object's bytes are: the JSON `s3compat admin locate` prints."""
+    catalog = await open_catalog(catalog_path)
+    try:
+        found = await catalog.get_object(bucket, key)
+        urls = {s.server_id: s.url for s in await catalog.list_servers()}
+    finally:
+        await catalog.db.close()
+    if found is None:
+        return None
+    record, chunks = found
+    return {
+        "bucket": bucket,
+        "key": key,
+        "size": record.size,
+        "etag": record.etag,
+        "chunks": [
+            {
+                "part_number": c.part_number,
+                "index": c.piece,
+                "server": c.server_id,
+                "url": urls.get(c.server_id),
+                "chunk_id": c.chunk_id,
+                "offset": c.offset,
+                "length": c.length,
+            }
+            for c in chunks
+        ],
+    }
+
+
+async def collect_garbage(config: GatewayConfig) -> dict[str, int]:
+    """One collector pass now, from this process."""
+    async with open_services(config) as services:
+        report = await services.collector.sweep()
+        intents, deletions = await services.catalog.count_pending()
+    return {**report.__dict__, "pending_intents": intents, "pending_deletions": deletions}

@@ -1,0 +1,42 @@
+"""The one table that turns the store's errors into S3 errors."""
+
+from __future__ import annotations
+
+from s3compat.api import errors as s3
+from s3compat.store import errors as store
+
+_TABLE: dict[type[store.StoreError], type[s3.S3Error]] = {
+    store.NoSuchBucket: s3.NoSuchBucket,
+    store.NoSuchKey: s3.NoSuchKey,
+    store.BucketNotEmpty: s3.BucketNotEmpty,
+    store.BucketAlreadyExists: s3.BucketAlreadyExists,
+    store.BucketAlreadyOwnedByYou: s3.BucketAlreadyOwnedByYou,
+    store.AccessDenied: s3.AccessDenied,
+    store.PreconditionFailed: s3.PreconditionFailed,
+    store.NotEnoughServers: s3.ServiceUnavailable,
+    store.BackendFailure: s3.ServiceUnavailable,
+    store.BadDigest: s3.BadDigest,
+    store.ChecksumMismatch: s3.BadDigest,
+    store.PayloadHashMismatch: s3.XAmzContentSHA256Mismatch,
+    store.IncompleteBody: s3.IncompleteBody,
+    store.NoSuchUpload: s3.NoSuchUpload,
+    store.InvalidPart: s3.InvalidPart,
+    store.InvalidPartOrder: s3.InvalidPartOrder,
+    store.EntityTooSmall: s3.EntityTooSmall,
+    store.CorruptChunk: s3.S3Error,
+}
+
+# Errors whose store message is meant for the client (the rest keep S3's standard wording).
+_KEEP_MESSAGE = (store.ChecksumMismatch, store.NotEnoughServers)
+
+
+def to_s3_error(error: store.StoreError) -> s3.S3Error:
+    """The S3 error a client should see for a store error."""
+    s3_class = _TABLE.get(type(error), s3.S3Error)
+    message = str(error) if isinstance(error, _KEEP_MESSAGE) else None
+    result = s3_class(message)
+    if isinstance(error, store.NoSuchBucket) and error.args:
+        result.fields["BucketName"] = str(error.args[0])
+    if isinstance(error, store.NoSuchKey) and error.args:
+        result.fields["Key"] = str(error.args[0])
+    return result

@@ -1,0 +1,16 @@
+"""One module per operation group; `all_handlers()` is the gateway's operation table."""
+
+from __future__ import annotations
+
+from s3compat.api.app import Handler
+from s3compat.api.ops import bucket, delete, listing, object
+
+
+def all_handlers() -> dict[str, Handler]:
+    """Operation name -> handler. Operations missing here are answered 501 NotImplemented."""
+    table: dict[str, Handler] = {}
+    for module in (bucket, object, listing, delete):
+        overlap = table.keys() & module.HANDLERS.keys()
+        assert not overlap, f"operations handled twice: {overlap}"
+        table.update(module.HANDLERS)
+    return table

@@ -1,0 +1,153 @@
+"""ListObjects (V1) and ListObjectsV2."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from aiohttp import web
+
+from s3compat.api import errors
+from s3compat.api.app import Ctx, Handler
+from s3compat.api.ops.bucket import owner_xml, xml_response
+from s3compat.api.xml import Node, to_xml
+from s3compat.catalog.records import ObjectRecord
+from s3compat.store.listing import ListPage, list_page
+
+MAX_KEYS = 1000
+
+
+def _max_keys(ctx: Ctx) -> int:
+    text = ctx.query.get("max-keys", str(MAX_KEYS))
+    if not text.isdigit():
+        raise errors.InvalidArgument(
+            "Provided max-keys not an integer or within integer range",
+            ArgumentName="max-keys",
+            ArgumentValue=text,
+        )
+    return min(int(text), MAX_KEYS)
+
+
+def _encoder(ctx: Ctx) -> Callable[[str], str]:
+    encoding = ctx.query.get("encoding-type")
+    if encoding is None:
+        return lambda value: value
+    if encoding != "url":
+        raise errors.InvalidArgument(
+            "Invalid Encoding Method specified in Request",
+            ArgumentName="encoding-type",
+            ArgumentValue=encoding,
+        )
+    return lambda value: quote(value, safe="/")
+
+
+def _contents(
+    record: ObjectRecord, encode: Callable[[str], str], owner_name: str | None
+) -> list[tuple[str, Node]]:
+    entry: list[tuple[str, Node]] = [
+        ("Key", encode(record.key)),
+        ("LastModified", datetime.fromtimestamp(record.last_modified, UTC)),
+        ("ETag", record.etag),
+    ]
+    if record.checksum_algorithm:
+        entry.append(("ChecksumAlgorithm", record.checksum_algorithm))
+        entry.append(("ChecksumType", record.checksum_type or "FULL_OBJECT"))
+    entry += [("Size", record.size), ("StorageClass", "STANDARD")]
+    if owner_name is not None:
+        entry.append(("Owner", owner_xml(record.owner, owner_name)))
+    return entry
+
+
+async def _page(ctx: Ctx, marker: str) -> tuple[ListPage, int]:
+    await ctx.store.bucket(ctx.bucket, ctx.principal)
+    max_keys = _max_keys(ctx)
+    page = await list_page(
+        ctx.store.catalog,
+        ctx.bucket,
+        prefix=ctx.query.get("prefix", ""),
+        delimiter=ctx.query.get("delimiter", ""),
+        marker=marker,
+        max_keys=max_keys,
+    )
+    return page, max_keys
+
+
+async def _owner_name(ctx: Ctx) -> str:
+    user = await ctx.store.catalog.get_user(ctx.principal)
+    return user.name if user else ctx.principal
+
+
+def _entries(
+    page: ListPage, encode: Callable[[str], str], owner: str | None
+) -> list[tuple[str, Node]]:
+    entries: list[tuple[str, Node]] = [
+        ("Contents", _contents(record, encode, owner)) for record in page.objects
+    ]
+    entries += [("CommonPrefixes", [("Prefix", encode(p))]) for p in page.common_prefixes]
+    return entries
+
+
+async def list_objects(ctx: Ctx) -> web.StreamResponse:
+    encode = _encoder(ctx)
+    marker = ctx.query.get("marker", "")
+    page, max_keys = await _page(ctx, marker)
+    delimiter = ctx.query.get("delimiter")
+    body: list[tuple[str, Node]] = [
+        ("Name", ctx.bucket),
+        ("Prefix", encode(ctx.query.get("prefix", ""))),
+        ("Marker", encode(marker)),
+        ("MaxKeys", max_keys),
+        ("Delimiter", None if delimiter is None else encode(delimiter)),
+        ("IsTruncated", page.truncated),
+        ("NextMarker", encode(page.last) if page.truncated and page.last else None),
+        ("EncodingType", ctx.query.get("encoding-type")),
+    ]
+    body += _entries(page, encode, await _owner_name(ctx))
+    return xml_response(to_xml("ListBucketResult", body))
+
+
+def _decode_token(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError) as error:
+        raise errors.InvalidArgument(
+            "The continuation token provided is incorrect",
+            ArgumentName="continuation-token",
+            ArgumentValue=token,
+        ) from error
+
+
+async def list_objects_v2(ctx: Ctx) -> web.StreamResponse:
+    encode = _encoder(ctx)
+    token = ctx.query.get("continuation-token")
+    start_after = ctx.query.get("start-after")
+    marker = _decode_token(token) if token is not None else (start_after or "")
+    page, max_keys = await _page(ctx, marker)
+    owner = await _owner_name(ctx) if ctx.query.get("fetch-owner") == "true" else None
+    delimiter = ctx.query.get("delimiter")
+    next_token = None
+    if page.truncated and page.last is not None:
+        next_token = base64.urlsafe_b64encode(page.last.encode("utf-8")).decode("ascii")
+    body: list[tuple[str, Node]] = [
+        ("Name", ctx.bucket),
+        ("Prefix", encode(ctx.query.get("prefix", ""))),
+        ("Delimiter", None if delimiter is None else encode(delimiter)),
+        ("MaxKeys", max_keys),
+        ("EncodingType", ctx.query.get("encoding-type")),
+        ("KeyCount", len(page.objects) + len(page.common_prefixes)),
+        ("IsTruncated", page.truncated),
+        ("ContinuationToken", token),
+        ("NextContinuationToken", next_token),
+        ("StartAfter", None if start_after is None else encode(start_after)),
+    ]
+    body += _entries(page, encode, owner)
+    return xml_response(to_xml("ListBucketResult", body))
+
+
+HANDLERS: dict[str, Handler] = {
+    "ListObjects": list_objects,
+    "ListObjectsV2": list_objects_v2,
+}

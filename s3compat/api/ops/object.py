@@ -1,0 +1,167 @@
+"""PutObject, GetObject, HeadObject, DeleteObject."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from s3compat.api import errors
+from s3compat.api.app import Ctx, Handler
+from s3compat.api.body import payload
+from s3compat.api.objectmeta import (
+    apply_response_overrides,
+    check_conditions,
+    parse_tagging_header,
+    response_headers,
+    stored_headers,
+)
+from s3compat.api.ranges import parse_range
+from s3compat.catalog.records import ObjectRecord
+from s3compat.store.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+
+def check_version_id(ctx: Ctx) -> None:
+    """Buckets are unversioned: only the null version exists."""
+    version_id = ctx.query.get("versionId")
+    if version_id is not None and version_id != "null":
+        raise errors.NoSuchVersion(Key=ctx.key, VersionId=version_id)
+
+
+async def put_object(ctx: Ctx) -> web.StreamResponse:
+    headers = ctx.request.headers
+    source, size, checks = payload(ctx.request, ctx.auth)
+    record = ObjectRecord(
+        bucket=ctx.bucket,
+        key=ctx.key,
+        size=size,
+        etag="",
+        last_modified=0.0,
+        owner=ctx.principal,
+        headers=stored_headers(headers),
+        acl=headers.get("x-amz-acl"),
+        tags=parse_tagging_header(headers.get("x-amz-tagging")),
+    )
+    if_none_match = headers.get("If-None-Match")
+    if if_none_match is not None and if_none_match.strip() != "*":
+        raise errors.NotImplementedError_("If-None-Match on PUT supports only '*'")
+    if_match = headers.get("If-Match")
+    stored = await ctx.store.put_object(
+        record,
+        source,
+        checks,
+        if_none_match=if_none_match is not None,
+        if_match=None if if_match is None else f'"{if_match.strip().strip(chr(34))}"',
+    )
+    answer = {"ETag": stored.etag}
+    if stored.checksum_algorithm and stored.checksum_value:
+        answer[f"x-amz-checksum-{stored.checksum_algorithm.lower()}"] = stored.checksum_value
+        answer["x-amz-checksum-type"] = stored.checksum_type or "FULL_OBJECT"
+    return web.Response(status=200, headers=answer)
+
+
+async def head_object(ctx: Ctx) -> web.StreamResponse:
+    check_version_id(ctx)
+    record = await ctx.store.head_object(ctx.bucket, ctx.key, ctx.principal)
+    check_conditions(ctx.request.headers, record)
+    headers = _object_headers(ctx, record)
+    start, end = _requested_range(ctx, record)
+    headers["Content-Length"] = str(end - start)
+    if (start, end) != (0, record.size):
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{record.size}"
+        return web.Response(status=206, headers=headers)
+    return web.Response(status=200, headers=headers)
+
+
+async def get_object(ctx: Ctx) -> web.StreamResponse:
+    check_version_id(ctx)
+    record, chunks = await ctx.store.open_object(ctx.bucket, ctx.key, ctx.principal)
+    check_conditions(ctx.request.headers, record)
+    headers = _object_headers(ctx, record)
+    start, end = _requested_range(ctx, record)
+    status = 200
+    if (start, end) != (0, record.size):
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{record.size}"
+    response = web.StreamResponse(status=status, headers=headers)
+    response.content_length = end - start
+    stream = ctx.store.stream(chunks, start, end)
+    # Fetch the first block before the status line goes out: a chunk server that is down
+    # then still becomes a clean 503 instead of a cut connection.
+    try:
+        first = await anext(stream, b"")
+    except BaseException:
+        await stream.aclose()
+        raise
+    await response.prepare(ctx.request)
+    try:
+        if first:
+            await response.write(first)
+        async for block in stream:
+            await response.write(block)
+    except (StoreError, OSError) as error:
+        # Headers are gone: all that is left is to cut the connection so the client sees a
+        # short body rather than a complete-looking wrong one.
+        log.warning(
+            "request %s: read of %s/%s failed: %s", ctx.request_id, ctx.bucket, ctx.key, error
+        )
+        if ctx.request.transport is not None:
+            ctx.request.transport.close()
+        return response
+    finally:
+        await stream.aclose()
+    await response.write_eof()
+    return response
+
+
+def _object_headers(ctx: Ctx, record: ObjectRecord) -> dict[str, str]:
+    checksum_mode = ctx.request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
+    headers = response_headers(record, checksum_mode=checksum_mode)
+    apply_response_overrides(headers, ctx.query)
+    if "partNumber" in ctx.query and record.parts:
+        headers["x-amz-mp-parts-count"] = str(len(record.parts))
+    return dict(headers)
+
+
+def _requested_range(ctx: Ctx, record: ObjectRecord) -> tuple[int, int]:
+    if "partNumber" in ctx.query:
+        return _part_range(ctx, record)
+    requested = parse_range(ctx.request.headers.get("Range"), record.size)
+    return requested if requested is not None else (0, record.size)
+
+
+def _part_range(ctx: Ctx, record: ObjectRecord) -> tuple[int, int]:
+    """?partNumber=N: the bytes of part N (a single-PUT object is one part)."""
+    text = ctx.query["partNumber"]
+    if not text.isdigit() or not 1 <= int(text) <= 10000:
+        raise errors.InvalidArgument(
+            "Part number must be an integer between 1 and 10000, inclusive",
+            ArgumentName="partNumber",
+            ArgumentValue=text,
+        )
+    number = int(text)
+    parts = record.parts
+    if parts is None:
+        if number != 1:
+            raise errors.InvalidPartNumber()
+        return 0, record.size
+    if number > len(parts):
+        raise errors.InvalidPartNumber()
+    start = sum(p.size for p in parts[: number - 1])
+    return start, start + parts[number - 1].size
+
+
+async def delete_object(ctx: Ctx) -> web.StreamResponse:
+    check_version_id(ctx)
+    await ctx.store.delete_object(ctx.bucket, ctx.key, ctx.principal)
+    return web.Response(status=204)
+
+
+HANDLERS: dict[str, Handler] = {
+    "PutObject": put_object,
+    "GetObject": get_object,
+    "HeadObject": head_object,
+    "DeleteObject": delete_object,
+}

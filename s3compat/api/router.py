@@ -1,0 +1,329 @@
+"""Which S3 operation a request names: a pure function over (method, path, query, host, headers).
+
+Routing is data. ``ROUTES`` maps (HTTP method, target, subresource) to an ordered list of
+candidate operations; the first candidate whose extra condition holds wins. Operation names are
+exactly those of the S3 service model (botocore ``s3/2006-03-01``), so the gateway looks handlers
+up by them and decides which ones it implements.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+from s3compat.api.errors import (
+    InvalidArgument,
+    InvalidBucketName,
+    KeyTooLongError,
+    MethodNotAllowed,
+)
+
+DEFAULT_DOMAIN = "localhost"
+MAX_KEY_BYTES = 1024
+MIN_BUCKET_NAME_CHARS = 3
+MAX_BUCKET_NAME_CHARS = 63
+COPY_SOURCE_HEADER = "x-amz-copy-source"
+
+_BUCKET_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
+# Reserved by S3 for its own names (access point aliases, Multi-Region Access Points, ...).
+_RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+@dataclass(frozen=True)
+class Route:
+    """The resolved request: the S3 operation and the bucket and key it addresses."""
+
+    operation: str
+    bucket: str | None
+    key: str | None
+
+
+class Target(Enum):
+    """What the path addresses."""
+
+    SERVICE = "service"
+    BUCKET = "bucket"
+    OBJECT = "object"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One operation a (method, target, subresource) can mean, and when it applies.
+
+    ``query`` is a query parameter that must be present (with ``query_value`` if given);
+    ``header`` a request header that must be present.
+    """
+
+    operation: str
+    query: str | None = None
+    query_value: str | None = None
+    header: str | None = None
+
+
+def _only(operation: str) -> tuple[Candidate, ...]:
+    return (Candidate(operation),)
+
+
+def _get_or_list(noun: str) -> tuple[Candidate, ...]:
+    """GET ?analytics/?inventory/... reads one configuration with ``id``, else lists them."""
+    return (
+        Candidate(f"GetBucket{noun}Configuration", query="id"),
+        Candidate(f"ListBucket{noun}Configurations"),
+    )
+
+
+_B, _O = Target.BUCKET, Target.OBJECT
+
+# (method, target, subresource) -> candidates, first match wins. Subresource None means "no
+# subresource in the query". Where the service model has a legacy and a current operation on the
+# same wire request (GetBucketLifecycle / GetBucketLifecycleConfiguration), the current one is
+# listed. The order of subresources here is also their precedence when a query holds several.
+ROUTES: dict[tuple[str, Target, str | None], tuple[Candidate, ...]] = {
+    ("GET", Target.SERVICE, None): _only("ListBuckets"),
+    # Object subresources.
+    ("GET", _O, "acl"): _only("GetObjectAcl"),
+    ("PUT", _O, "acl"): _only("PutObjectAcl"),
+    ("GET", _O, "tagging"): _only("GetObjectTagging"),
+    ("PUT", _O, "tagging"): _only("PutObjectTagging"),
+    ("DELETE", _O, "tagging"): _only("DeleteObjectTagging"),
+    ("GET", _O, "attributes"): _only("GetObjectAttributes"),
+    ("GET", _O, "legal-hold"): _only("GetObjectLegalHold"),
+    ("PUT", _O, "legal-hold"): _only("PutObjectLegalHold"),
+    ("GET", _O, "retention"): _only("GetObjectRetention"),
+    ("PUT", _O, "retention"): _only("PutObjectRetention"),
+    ("GET", _O, "torrent"): _only("GetObjectTorrent"),
+    ("POST", _O, "restore"): _only("RestoreObject"),
+    ("POST", _O, "select"): _only("SelectObjectContent"),
+    ("PUT", _O, "renameObject"): _only("RenameObject"),
+    ("PUT", _O, "encryption"): _only("UpdateObjectEncryption"),
+    ("POST", _O, "uploads"): _only("CreateMultipartUpload"),
+    ("PUT", _O, "uploadId"): (
+        Candidate("UploadPartCopy", header=COPY_SOURCE_HEADER),
+        Candidate("UploadPart"),
+    ),
+    ("POST", _O, "uploadId"): _only("CompleteMultipartUpload"),
+    ("DELETE", _O, "uploadId"): _only("AbortMultipartUpload"),
+    ("GET", _O, "uploadId"): _only("ListParts"),
+    # Plain object requests.
+    ("GET", _O, None): _only("GetObject"),
+    ("HEAD", _O, None): _only("HeadObject"),
+    ("PUT", _O, None): (Candidate("CopyObject", header=COPY_SOURCE_HEADER), Candidate("PutObject")),
+    ("DELETE", _O, None): _only("DeleteObject"),
+    ("OPTIONS", _O, None): _only("OptionsObject"),  # CORS preflight; not in the service model
+    # Bucket subresources.
+    ("GET", _B, "acl"): _only("GetBucketAcl"),
+    ("PUT", _B, "acl"): _only("PutBucketAcl"),
+    ("GET", _B, "tagging"): _only("GetBucketTagging"),
+    ("PUT", _B, "tagging"): _only("PutBucketTagging"),
+    ("DELETE", _B, "tagging"): _only("DeleteBucketTagging"),
+    ("POST", _B, "delete"): _only("DeleteObjects"),
+    ("GET", _B, "location"): _only("GetBucketLocation"),
+    ("GET", _B, "versioning"): _only("GetBucketVersioning"),
+    ("PUT", _B, "versioning"): _only("PutBucketVersioning"),
+    ("GET", _B, "versions"): _only("ListObjectVersions"),
+    ("GET", _B, "uploads"): _only("ListMultipartUploads"),
+    ("GET", _B, "lifecycle"): _only("GetBucketLifecycleConfiguration"),
+    ("PUT", _B, "lifecycle"): _only("PutBucketLifecycleConfiguration"),
+    ("DELETE", _B, "lifecycle"): _only("DeleteBucketLifecycle"),
+    ("GET", _B, "policy"): _only("GetBucketPolicy"),
+    ("PUT", _B, "policy"): _only("PutBucketPolicy"),
+    ("DELETE", _B, "policy"): _only("DeleteBucketPolicy"),
+    ("GET", _B, "policyStatus"): _only("GetBucketPolicyStatus"),
+    ("GET", _B, "cors"): _only("GetBucketCors"),
+    ("PUT", _B, "cors"): _only("PutBucketCors"),
+    ("DELETE", _B, "cors"): _only("DeleteBucketCors"),
+    ("GET", _B, "website"): _only("GetBucketWebsite"),
+    ("PUT", _B, "website"): _only("PutBucketWebsite"),
+    ("DELETE", _B, "website"): _only("DeleteBucketWebsite"),
+    ("GET", _B, "encryption"): _only("GetBucketEncryption"),
+    ("PUT", _B, "encryption"): _only("PutBucketEncryption"),
+    ("DELETE", _B, "encryption"): _only("DeleteBucketEncryption"),
+    ("GET", _B, "object-lock"): _only("GetObjectLockConfiguration"),
+    ("PUT", _B, "object-lock"): _only("PutObjectLockConfiguration"),
+    ("GET", _B, "replication"): _only("GetBucketReplication"),
+    ("PUT", _B, "replication"): _only("PutBucketReplication"),
+    ("DELETE", _B, "replication"): _only("DeleteBucketReplication"),
+    ("GET", _B, "logging"): _only("GetBucketLogging"),
+    ("PUT", _B, "logging"): _only("PutBucketLogging"),
+    ("GET", _B, "notification"): _only("GetBucketNotificationConfiguration"),
+    ("PUT", _B, "notification"): _only("PutBucketNotificationConfiguration"),
+    ("GET", _B, "requestPayment"): _only("GetBucketRequestPayment"),
+    ("PUT", _B, "requestPayment"): _only("PutBucketRequestPayment"),
+    ("GET", _B, "accelerate"): _only("GetBucketAccelerateConfiguration"),
+    ("PUT", _B, "accelerate"): _only("PutBucketAccelerateConfiguration"),
+    ("GET", _B, "ownershipControls"): _only("GetBucketOwnershipControls"),
+    ("PUT", _B, "ownershipControls"): _only("PutBucketOwnershipControls"),
+    ("DELETE", _B, "ownershipControls"): _only("DeleteBucketOwnershipControls"),
+    ("GET", _B, "publicAccessBlock"): _only("GetPublicAccessBlock"),
+    ("PUT", _B, "publicAccessBlock"): _only("PutPublicAccessBlock"),
+    ("DELETE", _B, "publicAccessBlock"): _only("DeletePublicAccessBlock"),
+    ("GET", _B, "analytics"): _get_or_list("Analytics"),
+    ("PUT", _B, "analytics"): _only("PutBucketAnalyticsConfiguration"),
+    ("DELETE", _B, "analytics"): _only("DeleteBucketAnalyticsConfiguration"),
+    ("GET", _B, "metrics"): _get_or_list("Metrics"),
+    ("PUT", _B, "metrics"): _only("PutBucketMetricsConfiguration"),
+    ("DELETE", _B, "metrics"): _only("DeleteBucketMetricsConfiguration"),
+    ("GET", _B, "inventory"): _get_or_list("Inventory"),
+    ("PUT", _B, "inventory"): _only("PutBucketInventoryConfiguration"),
+    ("DELETE", _B, "inventory"): _only("DeleteBucketInventoryConfiguration"),
+    ("GET", _B, "intelligent-tiering"): _get_or_list("IntelligentTiering"),
+    ("PUT", _B, "intelligent-tiering"): _only("PutBucketIntelligentTieringConfiguration"),
+    ("DELETE", _B, "intelligent-tiering"): _only("DeleteBucketIntelligentTieringConfiguration"),
+    ("GET", _B, "metadataTable"): _only("GetBucketMetadataTableConfiguration"),
+    ("POST", _B, "metadataTable"): _only("CreateBucketMetadataTableConfiguration"),
+    ("DELETE", _B, "metadataTable"): _only("DeleteBucketMetadataTableConfiguration"),
+    ("GET", _B, "session"): _only("CreateSession"),
+    # Plain bucket requests.
+    ("GET", _B, None): (
+        Candidate("ListObjectsV2", query="list-type", query_value="2"),
+        Candidate("ListObjects"),
+    ),
+    ("HEAD", _B, None): _only("HeadBucket"),
+    ("PUT", _B, None): _only("CreateBucket"),
+    ("DELETE", _B, None): _only("DeleteBucket"),
+    # Browser-form upload (the reference's "POST Object"); not in the service model.
+    ("POST", _B, None): _only("PostObject"),
+    ("OPTIONS", _B, None): _only("OptionsObject"),
+}
+
+
+def _subresources_of(target: Target) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(sub for (_, of, sub) in ROUTES if of is target and sub is not None))
+
+
+# Per target, the query parameters that select a subresource, in precedence order. Any other
+# parameter (prefix, versionId, partNumber, x-id, X-Amz-Signature, a subresource of another
+# target, an unknown name) is an argument for the handler, not part of the route: S3 ignores
+# query parameters it does not know.
+SUBRESOURCES: dict[Target, tuple[str, ...]] = {
+    target: _subresources_of(target) for target in Target
+}
+
+
+def resolve(
+    method: str,
+    path: str,
+    query: Mapping[str, str],
+    host: str,
+    domain: str = DEFAULT_DOMAIN,
+    headers: Mapping[str, str] | None = None,
+) -> Route:
+    """Name the S3 operation of a request, and the bucket and key it addresses.
+
+    ``path`` is percent-decoded; ``query`` maps decoded names to values (``""`` for flags such as
+    ``?acl``). Raises ``MethodNotAllowed`` when the method has no meaning on the resource.
+    """
+    bucket, key = split_bucket_and_key(path, host, domain)
+    target = Target.SERVICE if bucket is None else Target.OBJECT if key else Target.BUCKET
+    subresource = next((name for name in SUBRESOURCES[target] if name in query), None)
+    candidates = ROUTES.get((method.upper(), target, subresource))
+    if candidates is None:
+        raise MethodNotAllowed()
+    for candidate in candidates:
+        if _applies(candidate, query, headers or {}):
+            return Route(candidate.operation, bucket, key)
+    raise MethodNotAllowed()  # unreachable while every list ends with an unconditional entry
+
+
+def _applies(candidate: Candidate, query: Mapping[str, str], headers: Mapping[str, str]) -> bool:
+    if candidate.query is not None:
+        value = query.get(candidate.query)
+        if value is None or (candidate.query_value is not None and value != candidate.query_value):
+            return False
+    return candidate.header is None or _has_header(headers, candidate.header)
+
+
+def _has_header(headers: Mapping[str, str], name: str) -> bool:
+    # aiohttp's headers are case-insensitive already; a plain dict in a test may not be.
+    return name in headers or any(header.lower() == name for header in headers)
+
+
+def split_bucket_and_key(
+    path: str, host: str, domain: str = DEFAULT_DOMAIN
+) -> tuple[str | None, str | None]:
+    """Split a request into (bucket, key), virtual-hosted style if the Host names a bucket.
+
+    The key is everything after the first ``/`` that follows the bucket, byte for byte: keys
+    are data, so ``//``, ``../`` and trailing slashes are kept. An empty key is None.
+    """
+    path = path.removeprefix("/")
+    host_bucket = bucket_from_host(host, domain)
+    if host_bucket is not None:
+        return host_bucket, path or None
+    bucket, _, key = path.partition("/")
+    if bucket:
+        return bucket, key or None
+    if key:
+        # "//key": an object in a bucket with an empty name.
+        raise InvalidBucketName(BucketName="")
+    return None, None
+
+
+def bucket_from_host(host: str, domain: str = DEFAULT_DOMAIN) -> str | None:
+    """The bucket of a virtual-hosted-style Host (``bucket.domain[:port]``), else None."""
+    hostname = _strip_port(host.strip()).lower().rstrip(".")
+    suffix = "." + domain.lower().strip(".")
+    if not hostname.endswith(suffix) or _is_ip_address(hostname):
+        return None
+    bucket = hostname[: -len(suffix)]
+    return bucket or None
+
+
+def _strip_port(host: str) -> str:
+    if host.startswith("["):  # IPv6 literal, "[::1]:9000"
+        return host.partition("]")[0] + "]"
+    return host.partition(":")[0]
+
+
+def _is_ip_address(hostname: str) -> bool:
+    try:
+        ipaddress.ip_address(hostname.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def validate_bucket_name(name: str) -> None:
+    """Enforce S3's general-purpose bucket naming rules; raise ``InvalidBucketName``."""
+    if not _is_valid_bucket_name(name):
+        raise InvalidBucketName(BucketName=name)
+
+
+def _is_valid_bucket_name(name: str) -> bool:
+    return (
+        MIN_BUCKET_NAME_CHARS <= len(name) <= MAX_BUCKET_NAME_CHARS
+        and set(name) <= _BUCKET_NAME_CHARS
+        and name[0].isalnum()
+        and name[-1].isalnum()
+        and ".." not in name
+        and not _looks_like_ipv4(name)
+        and not name.startswith(_RESERVED_BUCKET_PREFIXES)
+        and not name.endswith(_RESERVED_BUCKET_SUFFIXES)
+    )
+
+
+def _looks_like_ipv4(name: str) -> bool:
+    parts = name.split(".")
+    return len(parts) == 4 and all(part.isdigit() for part in parts)
+
+
+def validate_key(key: str) -> None:
+    """Refuse keys S3 cannot store: empty, over 1024 UTF-8 bytes, or not representable in XML."""
+    if not key:
+        raise InvalidArgument("Object key must not be empty")
+    if any(not _is_xml_char(char) for char in key):
+        # Such a key could never be listed: XML 1.0 cannot carry the character.
+        raise InvalidArgument("Object key contains characters that cannot be stored")
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise KeyTooLongError(Size=str(len(key.encode("utf-8"))), MaxSizeAllowed=str(MAX_KEY_BYTES))
+
+
+def _is_xml_char(char: str) -> bool:
+    """Whether XML 1.0 (§2.2 Char) can carry the character."""
+    code = ord(char)
+    if code < 0x20:
+        return char in "\t\n\r"
+    return not (0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF))

@@ -1,0 +1,146 @@
+"""Typed rows of the catalog, as the store sees them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    access_key: str
+    secret_key: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ServerRecord:
+    server_id: str
+    url: str
+    state: str
+    capacity_bytes: int
+    used_bytes: int
+    free_bytes: int
+    chunk_count: int
+    last_seen: float | None
+
+
+@dataclass(frozen=True)
+class BucketRecord:
+    name: str
+    owner: str
+    created_at: float
+    region: str
+    acl: str | None = None
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """One stored piece: `offset` is its place within the object (or within its upload part)."""
+
+    chunk_id: str
+    server_id: str
+    part_number: int
+    piece: int
+    offset: int
+    length: int
+    crc32c: str
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    """A part of a completed multipart object, as GET ?partNumber= and checksums need it."""
+
+    part_number: int
+    size: int
+    etag: str
+    checksum: str | None = None
+
+
+@dataclass(frozen=True)
+class ObjectRecord:
+    """The current version of a key. `headers` holds Content-Type, user metadata etc."""
+
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    last_modified: float
+    owner: str
+    headers: dict[str, str]
+    checksum_algorithm: str | None = None
+    checksum_value: str | None = None
+    checksum_type: str | None = None
+    parts: list[PartInfo] | None = None
+    acl: str | None = None
+    tags: dict[str, str] | None = None
+    version_id: int = 0
+
+    def to_row(self) -> tuple[Any, ...]:
+        parts = None if self.parts is None else json.dumps([p.__dict__ for p in self.parts])
+        tags = None if self.tags is None else json.dumps(self.tags)
+        return (
+            self.bucket,
+            self.key,
+            self.size,
+            self.etag,
+            self.last_modified,
+            self.owner,
+            json.dumps(self.headers),
+            self.checksum_algorithm,
+            self.checksum_value,
+            self.checksum_type,
+            parts,
+            self.acl,
+            tags,
+        )
+
+    @classmethod
+    def from_row(cls, row: Any) -> ObjectRecord:
+        parts = None if row["parts"] is None else [PartInfo(**p) for p in json.loads(row["parts"])]
+        return cls(
+            version_id=row["version_id"],
+            bucket=row["bucket"],
+            key=row["key"],
+            size=row["size"],
+            etag=row["etag"],
+            last_modified=row["last_modified"],
+            owner=row["owner"],
+            headers=json.loads(row["headers"]),
+            checksum_algorithm=row["checksum_algorithm"],
+            checksum_value=row["checksum_value"],
+            checksum_type=row["checksum_type"],
+            parts=parts,
+            acl=row["acl"],
+            tags=None if row["tags"] is None else json.loads(row["tags"]),
+        )
+
+
+OBJECT_COLUMNS = (
+    "bucket, key, size, etag, last_modified, owner, headers, checksum_algorithm, "
+    "checksum_value, checksum_type, parts, acl, tags"
+)
+
+
+@dataclass(frozen=True)
+class UploadRecord:
+    upload_id: str
+    bucket: str
+    key: str
+    owner: str
+    initiated_at: float
+    headers: dict[str, str]
+    checksum_algorithm: str | None = None
+    checksum_type: str | None = None
+    acl: str | None = None
+    tags: dict[str, str] | None = field(default=None)
+
+
+@dataclass(frozen=True)
+class UploadPartRecord:
+    part_number: int
+    size: int
+    etag: str
+    last_modified: float
+    checksum: str | None = None

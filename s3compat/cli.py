@@ -1,0 +1,205 @@
+"""The `s3compat` command: `cluster`, `gateway`, `admin ...`, `chunkd`. Argument parsing only."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from s3compat import admin
+from s3compat.config import DAY_SECONDS, MIB, GatewayConfig
+
+
+def _gateway_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by `gateway` and `cluster` (which passes them on to its gateway)."""
+    parser.add_argument(
+        "--domain",
+        default="localhost",
+        help="virtual-hosted-style requests address BUCKET.DOMAIN (default localhost)",
+    )
+    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--tls-cert", type=Path, help="serve https with this PEM certificate")
+    parser.add_argument("--tls-key", type=Path, help="the certificate's PEM private key")
+    parser.add_argument(
+        "--min-part-size",
+        type=int,
+        default=5 * MIB,
+        help="smallest multipart part other than the last, bytes (S3: 5 MiB)",
+    )
+    parser.add_argument(
+        "--upload-expiry",
+        type=float,
+        default=7 * DAY_SECONDS,
+        help="abort multipart uploads idle this many seconds (default 7 days)",
+    )
+    parser.add_argument(
+        "--gc-grace",
+        type=float,
+        default=60.0,
+        help="seconds a replaced version's chunks stay for readers (default 60)",
+    )
+    parser.add_argument(
+        "--sweep-interval",
+        type=float,
+        default=5.0,
+        help="seconds between garbage-collection and expiry passes",
+    )
+    parser.add_argument(
+        "--lifecycle-day",
+        type=float,
+        default=DAY_SECONDS,
+        help="seconds in a lifecycle-rule day (tests shorten it)",
+    )
+
+
+_PASSED_ON = (
+    "domain",
+    "region",
+    "tls_cert",
+    "tls_key",
+    "min_part_size",
+    "upload_expiry",
+    "gc_grace",
+    "sweep_interval",
+    "lifecycle_day",
+)
+
+
+def _config(args: argparse.Namespace, catalog: Path) -> GatewayConfig:
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise SystemExit("--tls-cert and --tls-key go together")
+    return GatewayConfig(
+        catalog_path=catalog,
+        host=getattr(args, "host", "127.0.0.1"),
+        port=getattr(args, "port", 9000),
+        domain=args.domain,
+        region=args.region,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        min_part_bytes=args.min_part_size,
+        upload_expiry_seconds=args.upload_expiry,
+        gc_grace_seconds=args.gc_grace,
+        sweep_interval_seconds=args.sweep_interval,
+        lifecycle_day_seconds=args.lifecycle_day,
+    )
+
+
+def _catalog_path(args: argparse.Namespace) -> Path:
+    if getattr(args, "catalog", None):
+        return Path(args.catalog)
+    if getattr(args, "data", None):
+        return Path(args.data) / admin.CATALOG_FILE
+    raise SystemExit("give --data DIR (a cluster folder) or --catalog FILE")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="s3compat", description="An S3-compatible object store.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    cluster = commands.add_parser("cluster", help="run a gateway and N chunk daemons locally")
+    cluster.add_argument("--data", type=Path, required=True, help="folder for all state")
+    cluster.add_argument("--host", default="127.0.0.1")
+    cluster.add_argument("--port", type=int, default=9000, help="gateway port (default 9000)")
+    cluster.add_argument("--servers", type=int, default=6, help="chunk daemons (default 6)")
+    cluster.add_argument("--chunk-port", type=int, help="first chunk daemon port (default port+1)")
+    cluster.add_argument("--capacity", type=int, help="capacity of each chunk daemon, bytes")
+    _gateway_options(cluster)
+
+    gateway = commands.add_parser("gateway", help="run one S3 gateway on an existing catalog")
+    gateway.add_argument("--catalog", type=Path)
+    gateway.add_argument("--data", type=Path)
+    gateway.add_argument("--host", default="127.0.0.1")
+    gateway.add_argument("--port", type=int, default=9000)
+    _gateway_options(gateway)
+
+    admin_parser = commands.add_parser("admin", help="administer a cluster through its catalog")
+    admin_parser.add_argument("--data", type=Path)
+    admin_parser.add_argument("--catalog", type=Path)
+    admin_commands = admin_parser.add_subparsers(dest="admin_command", required=True)
+    user = admin_commands.add_parser("user").add_subparsers(dest="user_command", required=True)
+    user.add_parser("add", help="add a user and print its key pair").add_argument("name")
+    server = admin_commands.add_parser("server").add_subparsers(
+        dest="server_command", required=True
+    )
+    server_add = server.add_parser("add", help="register a chunk daemon by URL")
+    server_add.add_argument("url")
+    server_add.add_argument("--id", dest="server_id")
+    server.add_parser("list", help="list chunk servers with state and fill")
+    locate = admin_commands.add_parser("locate", help="print where an object's bytes are (JSON)")
+    locate.add_argument("bucket")
+    locate.add_argument("key")
+    gc = admin_commands.add_parser("gc", help="delete unreferenced chunks now")
+    _gateway_options(gc)
+
+    commands.add_parser(
+        "chunkd", help="run a chunk daemon (same as the `chunkd` command)", add_help=False
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["chunkd"]:
+        from chunkd.__main__ import main as chunkd_main
+
+        sys.argv = ["chunkd", *arguments[1:]]
+        chunkd_main()
+        return 0
+    args = build_parser().parse_args(arguments)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "cluster":
+        return _cluster(args)
+    if args.command == "gateway":
+        from s3compat.gateway import serve
+
+        asyncio.run(serve(_config(args, _catalog_path(args))))
+        return 0
+    return _admin(args)
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from s3compat.launcher import ClusterOptions, run_cluster
+
+    passed: list[str] = []
+    for name in _PASSED_ON:
+        value = getattr(args, name)
+        if value is not None:
+            passed += [f"--{name.replace('_', '-')}", str(value)]
+    options = ClusterOptions(
+        data_dir=args.data.resolve(),
+        host=args.host,
+        port=args.port,
+        servers=args.servers,
+        chunk_port=args.chunk_port or args.port + 1,
+        gateway_args=passed,
+        tls=args.tls_cert is not None,
+        capacity=args.capacity,
+    )
+    return run_cluster(options)
+
+
+def _admin(args: argparse.Namespace) -> int:
+    catalog = _catalog_path(args)
+    if not catalog.exists():
+        raise SystemExit(f"no catalog at {catalog}")
+    if args.admin_command == "user":
+        credentials = asyncio.run(admin.add_user(catalog, args.name))
+        print(json.dumps({"user": args.name, **credentials.__dict__}, indent=2))
+    elif args.admin_command == "server" and args.server_command == "add":
+        print(asyncio.run(admin.add_server(catalog, args.url, args.server_id)))
+    elif args.admin_command == "server":
+        print(json.dumps(asyncio.run(admin.list_servers(catalog)), indent=2))
+    elif args.admin_command == "locate":
+        found = asyncio.run(admin.locate(catalog, args.bucket, args.key))
+        if found is None:
+            print(f"no object {args.key!r} in bucket {args.bucket!r}", file=sys.stderr)
+            return 1
+        print(json.dumps(found, indent=2))
+    elif args.admin_command == "gc":
+        print(json.dumps(asyncio.run(admin.collect_garbage(_config(args, catalog))), indent=2))
+    return 0

@@ -1,0 +1,83 @@
+"""Which chunk servers exist, which are up, and how full they are.
+
+The catalog lists the servers; this keeps an in-memory view refreshed by polling each server's
+`/stats`. A server that has not answered for `down_after` seconds is marked down (new writes
+avoid it); it is up again as soon as it answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from s3compat.catalog.catalog import Catalog
+from s3compat.catalog.records import ServerRecord
+from s3compat.cluster.client import ChunkClient
+from s3compat.cluster.errors import ChunkServerError
+
+log = logging.getLogger(__name__)
+
+WRITABLE_STATES = ("up",)
+
+
+class Membership:
+    """The gateway's view of the chunk servers."""
+
+    def __init__(self, catalog: Catalog, client: ChunkClient, *, down_after: float) -> None:
+        self.catalog = catalog
+        self.client = client
+        self.down_after = down_after
+        self._servers: dict[str, ServerRecord] = {}
+
+    async def refresh(self) -> None:
+        """Poll every registered server once, record what it said, and reload the view."""
+        servers = await self.catalog.list_servers()
+        await asyncio.gather(
+            *(self._poll(server) for server in servers if server.state != "removed")
+        )
+        self._servers = {s.server_id: s for s in await self.catalog.list_servers()}
+
+    async def _poll(self, server: ServerRecord) -> None:
+        now = time.time()
+        try:
+            stats = await asyncio.wait_for(self.client.stats(server.url), timeout=self.down_after)
+        except (ChunkServerError, TimeoutError) as error:
+            silent_for = now - (server.last_seen or 0.0)
+            if server.state == "up" and silent_for > self.down_after:
+                log.warning("chunk server %s (%s) is down: %s", server.server_id, server.url, error)
+                await self.catalog.set_server_state(server.server_id, "down")
+            return
+        await self.catalog.record_server_stats(
+            server.server_id,
+            stats.capacity_bytes,
+            stats.used_bytes,
+            stats.free_bytes,
+            stats.chunk_count,
+            now,
+        )
+
+    async def run(self, interval: float) -> None:
+        """Poll forever (cancel to stop)."""
+        while True:
+            try:
+                await self.refresh()
+            except Exception:  # a poll must never kill the poller
+                log.exception("polling chunk servers failed")
+            await asyncio.sleep(interval)
+
+    def writable(self) -> list[ServerRecord]:
+        """Servers new chunks may go to."""
+        return [s for s in self._servers.values() if s.state in WRITABLE_STATES]
+
+    def url_of(self, server_id: str) -> str:
+        server = self._servers.get(server_id)
+        if server is None:
+            raise KeyError(server_id)
+        return server.url
+
+    def mark_failed(self, server_id: str) -> None:
+        """A request to this server just failed: stop placing writes on it until it answers again."""
+        server = self._servers.get(server_id)
+        if server is not None and server.state == "up":
+            self._servers[server_id] = ServerRecord(**{**server.__dict__, "state": "down"})

@@ -1,0 +1,38 @@
+"""The gateway's configuration: one dataclass, read from flags and environment in `cli.py`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+DAY_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """Everything a gateway process needs to know; no globals elsewhere."""
+
+    catalog_path: Path
+    host: str = "127.0.0.1"
+    port: int = 9000
+    domain: str = "localhost"
+    region: str = "us-east-1"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Multipart: every part but the last must be at least this big at Complete (S3: 5 MiB).
+    min_part_bytes: int = 5 * MIB
+    # Unfinished multipart uploads idle longer than this are aborted by the sweeper.
+    upload_expiry_seconds: float = 7 * DAY_SECONDS
+    # Chunks of replaced or deleted versions are kept this long so that readers that already
+    # looked the old version up can finish streaming it.
+    gc_grace_seconds: float = 60.0
+    # How often the background sweeper (GC, expiry) and the server poller run.
+    sweep_interval_seconds: float = 5.0
+    poll_interval_seconds: float = 2.0
+    # A chunk server that has not answered for this long is marked down.
+    server_down_after_seconds: float = 10.0
+    # Lifecycle rules count days in units of this many seconds (tests make a day pass quickly).
+    lifecycle_day_seconds: float = DAY_SECONDS
+    max_skew_seconds: float = 15 * 60

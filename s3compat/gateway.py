@@ -1,0 +1,105 @@
+"""Running one gateway process: open the catalog, wire the layers together, serve until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from s3compat.api.app import make_app
+from s3compat.api.ops import all_handlers
+from s3compat.catalog.catalog import Catalog
+from s3compat.catalog.db import Database
+from s3compat.cluster.client import ChunkClient
+from s3compat.cluster.membership import Membership
+from s3compat.config import GatewayConfig
+from s3compat.store.gc import Collector
+from s3compat.store.objects import ObjectStore
+
+log = logging.getLogger(__name__)
+
+CLUSTER_SECRET = "cluster_secret"
+
+
+@dataclass
+class Services:
+    """The long-lived parts of a gateway, for the app and for admin commands."""
+
+    catalog: Catalog
+    client: ChunkClient
+    membership: Membership
+    store: ObjectStore
+    collector: Collector
+
+
+@asynccontextmanager
+async def open_services(config: GatewayConfig) -> AsyncIterator[Services]:
+    """Catalog, chunk client, membership view, store and collector; closed on exit."""
+    db = Database(config.catalog_path)
+    await db.open()
+    try:
+        catalog = Catalog(db)
+        secret = await catalog.get_meta(CLUSTER_SECRET)
+        if secret is None:
+            raise SystemExit(
+                f"{config.catalog_path} has no cluster secret: create the cluster with "
+                "`s3compat cluster` or `s3compat admin init` first"
+            )
+        gateway_id = uuid.uuid4().hex
+        async with ChunkClient(secret) as client:
+            membership = Membership(catalog, client, down_after=config.server_down_after_seconds)
+            await membership.refresh()
+            store = ObjectStore(
+                catalog,
+                client,
+                membership,
+                gateway_id=gateway_id,
+                grace_seconds=config.gc_grace_seconds,
+                region=config.region,
+            )
+            collector = Collector(catalog, client, membership, store.reading, gateway_id)
+            yield Services(catalog, client, membership, store, collector)
+    finally:
+        await db.close()
+
+
+def ssl_context(config: GatewayConfig) -> ssl.SSLContext | None:
+    if config.tls_cert is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.tls_cert, config.tls_key)
+    return context
+
+
+async def serve(config: GatewayConfig) -> None:
+    """Serve S3 until SIGTERM or SIGINT; background work runs beside the server."""
+    async with open_services(config) as services:
+        app = make_app(config, services.store, all_handlers())
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(
+            runner, config.host, config.port, ssl_context=ssl_context(config), backlog=1024
+        )
+        await site.start()
+        scheme = "https" if config.tls_cert else "http"
+        print(f"s3compat gateway listening on {scheme}://{config.host}:{config.port}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                poller = tasks.create_task(services.membership.run(config.poll_interval_seconds))
+                sweeper = tasks.create_task(services.collector.run(config.sweep_interval_seconds))
+                await stop.wait()
+                poller.cancel()
+                sweeper.cancel()
+        finally:
+            await runner.cleanup()

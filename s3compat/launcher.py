@@ -1,0 +1,135 @@
+"""`s3compat cluster`: a gateway and N chunk daemons as child processes, all state in one folder."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from s3compat.admin import CATALOG_FILE, init_cluster
+
+READY_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    data_dir: Path
+    host: str
+    port: int
+    servers: int
+    chunk_port: int
+    gateway_args: list[str]
+    tls: bool
+    capacity: int | None
+
+
+def chunk_urls(options: ClusterOptions) -> list[str]:
+    return [f"http://{options.host}:{options.chunk_port + n}" for n in range(options.servers)]
+
+
+def start_chunk_daemons(options: ClusterOptions, secret: str) -> list[subprocess.Popen[bytes]]:
+    processes = []
+    for number in range(1, options.servers + 1):
+        data = options.data_dir / f"chunkd-{number}"
+        command = [
+            sys.executable, "-m", "chunkd",
+            "--data", str(data),
+            "--host", options.host,
+            "--port", str(options.chunk_port + number - 1),
+        ]  # fmt: skip
+        if options.capacity is not None:
+            command += ["--capacity", str(options.capacity)]
+        # The secret goes by environment, not argv: argv is visible to every local user.
+        env = {**os.environ, "CHUNKD_SECRET": secret}
+        processes.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL))
+    return processes
+
+
+def start_gateway(options: ClusterOptions) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable, "-m", "s3compat", "gateway",
+        "--catalog", str(options.data_dir / CATALOG_FILE),
+        "--host", options.host,
+        "--port", str(options.port),
+        *options.gateway_args,
+    ]  # fmt: skip
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL)
+
+
+def wait_until_healthy(url: str, processes: list[subprocess.Popen[bytes]]) -> None:
+    """Poll the gateway's health endpoint until it can take writes."""
+    import ssl
+
+    context = ssl._create_unverified_context()  # our own self-signed certificate, on loopback
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        for process in processes:
+            if process.poll() is not None:
+                raise SystemExit(f"a cluster process exited early: {process.args}")
+        try:
+            with urllib.request.urlopen(f"{url}/-/health", timeout=2, context=context) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"the cluster did not become healthy within {READY_TIMEOUT_SECONDS:.0f} s")
+
+
+def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run_cluster(options: ClusterOptions) -> int:
+    """Start everything, print how to connect, and supervise until SIGINT/SIGTERM."""
+    root, secret = asyncio.run(init_cluster(options.data_dir, chunk_urls(options)))
+    processes = start_chunk_daemons(options, secret)
+    stopping = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        gateway = start_gateway(options)
+        processes.append(gateway)
+        scheme = "https" if options.tls else "http"
+        endpoint = f"{scheme}://{options.host}:{options.port}"
+        wait_until_healthy(endpoint, processes)
+        print(
+            f"s3compat cluster ready: gateway + {options.servers} chunk daemons, "
+            f"data in {options.data_dir}\n"
+            f"S3COMPAT_ENDPOINT={endpoint}\n"
+            f"AWS_ACCESS_KEY_ID={root.access_key}\n"
+            f"AWS_SECRET_ACCESS_KEY={root.secret_key}\n"
+            f"example: aws --endpoint-url {endpoint} s3 ls\n"
+            "Ctrl-C stops the cluster.",
+            flush=True,
+        )
+        while not stopping:
+            time.sleep(0.2)
+            if gateway.poll() is not None:
+                print("the gateway exited; stopping the cluster", file=sys.stderr, flush=True)
+                return 1
+        return 0
+    finally:
+        stop_all(processes)

@@ -1,0 +1,86 @@
+"""What can go wrong in the store, in the store's own words. `api/errormap.py` turns these into
+S3 errors in one table."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base of the store's errors."""
+
+
+class NoSuchBucket(StoreError):
+    pass
+
+
+class NoSuchKey(StoreError):
+    pass
+
+
+class BucketNotEmpty(StoreError):
+    pass
+
+
+class BucketAlreadyExists(StoreError):
+    pass
+
+
+class BucketAlreadyOwnedByYou(StoreError):
+    pass
+
+
+class AccessDenied(StoreError):
+    pass
+
+
+class PreconditionFailed(StoreError):
+    pass
+
+
+class NotEnoughServers(StoreError):
+    """Fewer healthy chunk servers than a write needs."""
+
+
+class BackendFailure(StoreError):
+    """A chunk server failed in the middle of a request."""
+
+
+class BadDigest(StoreError):
+    """The body does not match its Content-MD5."""
+
+
+class ChecksumMismatch(StoreError):
+    """The body does not match an x-amz-checksum-* value."""
+
+    def __init__(self, algorithm: str) -> None:
+        super().__init__(
+            f"The {algorithm} checksum you specified did not match the calculated checksum."
+        )
+        self.algorithm = algorithm
+
+
+class PayloadHashMismatch(StoreError):
+    """The body does not match the signed x-amz-content-sha256."""
+
+
+class IncompleteBody(StoreError):
+    """The body ended before its declared length."""
+
+
+class NoSuchUpload(StoreError):
+    pass
+
+
+class InvalidPart(StoreError):
+    pass
+
+
+class InvalidPartOrder(StoreError):
+    pass
+
+
+class EntityTooSmall(StoreError):
+    pass
+
+
+class CorruptChunk(StoreError):
+    """A chunk's bytes do not match their checksum."""

@@ -1,0 +1,99 @@
+"""The collector: deletes chunks that nothing references any more.
+
+Sources of garbage, all recorded in the catalog before the bytes exist or stop mattering:
+- chunks of replaced or deleted versions (queued with a grace period for readers),
+- chunks of failed writes (abandoned intents, due at once),
+- intents left by a gateway process that died mid-write (another gateway id, or too old).
+Chunks that a reader of this process is streaming are skipped until the read ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from s3compat.catalog.catalog import Catalog, PendingDeletion
+from s3compat.cluster.client import ChunkClient
+from s3compat.cluster.errors import ChunkServerError
+from s3compat.cluster.membership import Membership
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+PARALLEL_DELETES = 16
+# An intent of this gateway older than this belongs to a write that cannot still be running.
+INTENT_MAX_AGE_SECONDS = 24 * 3600.0
+
+
+@dataclass
+class SweepReport:
+    expired_intents: int = 0
+    deleted_chunks: int = 0
+    failed: int = 0
+
+
+class Collector:
+    """Runs the deletion queue against the chunk servers."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        client: ChunkClient,
+        membership: Membership,
+        reading: Counter[str],
+        gateway_id: str,
+    ) -> None:
+        self.catalog = catalog
+        self.client = client
+        self.membership = membership
+        self.reading = reading
+        self.gateway_id = gateway_id
+
+    async def sweep(self, *, foreign_intents: bool = False) -> SweepReport:
+        """One pass: turn dead intents into deletions, then delete every due chunk.
+
+        `foreign_intents`: also treat every other gateway process's intents as dead — true
+        only for the first pass of the one gateway that serves a catalog (after a restart).
+        """
+        report = SweepReport()
+        report.expired_intents = await self.catalog.expire_intents(
+            time.time() - INTENT_MAX_AGE_SECONDS,
+            live_gateway_id=self.gateway_id if foreign_intents else None,
+        )
+        while True:
+            due = await self.catalog.due_deletions(time.time(), BATCH)
+            due = [d for d in due if d.chunk_id not in self.reading]
+            if not due:
+                return report
+            limit = asyncio.Semaphore(PARALLEL_DELETES)
+            results = await asyncio.gather(*(self._delete(d, limit) for d in due))
+            done = [d.chunk_id for d, ok in zip(due, results, strict=True) if ok]
+            await self.catalog.forget_deletions(done)
+            report.deleted_chunks += len(done)
+            report.failed += len(due) - len(done)
+            if len(done) < len(due):
+                return report  # some servers are unreachable: try again next pass
+
+    async def _delete(self, pending: PendingDeletion, limit: asyncio.Semaphore) -> bool:
+        async with limit:
+            try:
+                url = self.membership.url_of(pending.server_id)
+                await self.client.delete_chunk(url, pending.chunk_id)
+            except (ChunkServerError, KeyError) as error:
+                log.info("could not delete chunk %s yet: %s", pending.chunk_id, error)
+                return False
+        return True
+
+    async def run(self, interval: float) -> None:
+        """Sweep forever (cancel to stop)."""
+        first = True
+        while True:
+            try:
+                await self.sweep(foreign_intents=first)
+                first = False
+            except Exception:
+                log.exception("garbage collection pass failed")
+            await asyncio.sleep(interval)

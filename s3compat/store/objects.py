@@ -1,0 +1,286 @@
+"""The ObjectStore: buckets and objects, kept by the write and read paths of DESIGN.md.
+
+A write: check access, choose 6 servers, record the intent, stream the pieces, verify every
+digest the client sent, then commit in one catalog transaction. Nothing is answered before the
+commit; anything that fails before it leaves the previous version untouched and the new chunks
+queued for deletion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from s3compat.catalog.catalog import Catalog
+from s3compat.catalog.records import BucketRecord, ChunkRecord, ObjectRecord
+from s3compat.cluster.client import ChunkClient
+from s3compat.cluster.membership import Membership
+from s3compat.store import errors
+from s3compat.store.checksums import MultiHasher, to_b64
+from s3compat.store.pieces import ByteSource, read_range, write_pieces
+from s3compat.store.placement import Candidate, choose_servers
+from s3compat.store.split import PIECES, piece_offsets
+
+
+@dataclass(frozen=True)
+class WriteChecks:
+    """What the client claimed about the body, to verify before commit."""
+
+    content_md5: bytes | None = None
+    sha256_hex: str | None = None
+    # algorithm -> base64 value sent as a header
+    checksums: Mapping[str, str] = field(default_factory=dict)
+    # the algorithm to compute and store (x-amz-sdk-checksum-algorithm or a trailer's)
+    algorithm: str | None = None
+    # called after the body ended: algorithm -> base64 value sent in a trailer
+    trailer_checksums: Callable[[], Mapping[str, str]] | None = None
+
+    def hasher(self) -> MultiHasher:
+        """A hasher computing everything these checks need."""
+        algorithms = {*self.checksums, *([self.algorithm] if self.algorithm else [])}
+        return MultiHasher(algorithms, want_sha256_hex=self.sha256_hex is not None)
+
+
+@dataclass(frozen=True)
+class WrittenBody:
+    chunks: list[ChunkRecord]
+    size: int
+    md5_hex: str
+    md5_digest: bytes
+    # the stored checksum, if any: (algorithm, base64 value)
+    checksum: tuple[str, str] | None
+
+
+class ObjectStore:
+    """Buckets, objects and where their bytes live. No HTTP, no XML, no SQL."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        client: ChunkClient,
+        membership: Membership,
+        *,
+        gateway_id: str,
+        grace_seconds: float,
+        region: str,
+    ) -> None:
+        self.catalog = catalog
+        self.client = client
+        self.membership = membership
+        self.gateway_id = gateway_id
+        self.grace_seconds = grace_seconds
+        self.region = region
+        self._reserved: Counter[str] = Counter()
+        # chunk id -> number of readers streaming it now; the collector skips these
+        self.reading: Counter[str] = Counter()
+
+    # --- buckets --------------------------------------------------------------------------
+
+    async def create_bucket(self, name: str, owner: str, acl: str | None = None) -> None:
+        record = BucketRecord(name, owner, time.time(), self.region, acl)
+        existing_owner = await self.catalog.create_bucket(record)
+        if existing_owner == owner:
+            raise errors.BucketAlreadyOwnedByYou(name)
+        if existing_owner is not None:
+            raise errors.BucketAlreadyExists(name)
+
+    async def bucket(self, name: str, principal: str) -> BucketRecord:
+        """The bucket, if it exists and `principal` owns it."""
+        record = await self.catalog.get_bucket(name)
+        if record is None:
+            raise errors.NoSuchBucket(name)
+        if record.owner != principal:
+            raise errors.AccessDenied(name)
+        return record
+
+    async def list_buckets(self, owner: str) -> list[BucketRecord]:
+        return await self.catalog.list_buckets(owner)
+
+    async def delete_bucket(self, name: str, principal: str) -> None:
+        await self.bucket(name, principal)
+        outcome = await self.catalog.delete_bucket(name)
+        if outcome == "missing":
+            raise errors.NoSuchBucket(name)
+        if outcome == "not-empty":
+            raise errors.BucketNotEmpty(name)
+
+    # --- writes ---------------------------------------------------------------------------
+
+    async def write_body(
+        self, source: ByteSource, size: int, checks: WriteChecks, *, part_number: int = 1
+    ) -> WrittenBody:
+        """Store `size` bytes of `source` as 6 pieces; verify them; return the uncommitted chunks.
+
+        The chunks stay intents until the caller commits them; on any error here they are
+        handed to the collector before the error propagates.
+        """
+        chunks = self._place(size, part_number)
+        await self.catalog.record_intents(chunks, self.gateway_id)
+        hasher = checks.hasher()
+        try:
+            with self._reservation(chunks):
+                stored = await write_pieces(self.client, self.membership, source, chunks, hasher)
+            if await source.read(1):
+                # More bytes than declared (an aws-chunked body whose chunks outgrow its
+                # x-amz-decoded-content-length); reading to the end also makes the chunked
+                # reader check the final chunk and the trailers.
+                raise errors.IncompleteBody("the body is longer than its declared length")
+            checksum = verify_body(checks, hasher)
+        except BaseException:
+            await asyncio.shield(self.catalog.abandon_chunks(c.chunk_id for c in chunks))
+            raise
+        return WrittenBody(stored, size, hasher.md5_hex, hasher.md5_digest, checksum)
+
+    async def put_object(
+        self,
+        record: ObjectRecord,
+        source: ByteSource,
+        checks: WriteChecks,
+        *,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+    ) -> ObjectRecord:
+        """Write and commit a single-PUT object; `record`'s etag and checksum are filled in."""
+        await self.bucket(record.bucket, record.owner)
+        if if_none_match and await self.catalog.head_object(record.bucket, record.key):
+            raise errors.PreconditionFailed(record.key)
+        body = await self.write_body(source, record.size, checks)
+        committed = replace(
+            record,
+            etag=f'"{body.md5_hex}"',
+            last_modified=time.time(),
+            checksum_algorithm=body.checksum[0] if body.checksum else None,
+            checksum_value=body.checksum[1] if body.checksum else None,
+            checksum_type="FULL_OBJECT" if body.checksum else None,
+        )
+        await self.commit(committed, body.chunks, if_none_match=if_none_match, if_match=if_match)
+        return committed
+
+    async def commit(
+        self,
+        record: ObjectRecord,
+        chunks: Sequence[ChunkRecord],
+        *,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+    ) -> None:
+        """Make `record` current (one transaction); on refusal its chunks go to the collector."""
+        outcome = await asyncio.shield(
+            self.catalog.commit_object(
+                record,
+                chunks,
+                grace_seconds=self.grace_seconds,
+                if_none_match=if_none_match,
+                if_match=if_match,
+            )
+        )
+        if outcome == "committed":
+            return
+        await self.catalog.abandon_chunks(c.chunk_id for c in chunks)
+        if outcome == "no-bucket":
+            raise errors.NoSuchBucket(record.bucket)
+        raise errors.PreconditionFailed(record.key)
+
+    def _place(self, size: int, part_number: int) -> list[ChunkRecord]:
+        """Choose servers for the non-empty pieces of a `size`-byte body (zero-length pieces
+        are not stored)."""
+        servers = self.membership.writable()
+        candidates = [
+            Candidate(s.server_id, s.capacity_bytes, s.used_bytes, s.free_bytes) for s in servers
+        ]
+        if len(candidates) < PIECES:
+            raise errors.NotEnoughServers(
+                f"{len(candidates)} chunk servers are up, {PIECES} needed"
+            )
+        chosen = choose_servers(candidates, PIECES, reserved_bytes=self._reserved)
+        return [
+            ChunkRecord(uuid.uuid4().hex, server.server_id, part_number, piece, offset, length, "")
+            for piece, (server, (offset, length)) in enumerate(
+                zip(chosen, piece_offsets(size), strict=True)
+            )
+            if length > 0
+        ]
+
+    def _reservation(self, chunks: Sequence[ChunkRecord]) -> _Reservation:
+        return _Reservation(self._reserved, chunks)
+
+    # --- reads ----------------------------------------------------------------------------
+
+    async def head_object(self, bucket: str, key: str, principal: str) -> ObjectRecord:
+        await self.bucket(bucket, principal)
+        record = await self.catalog.head_object(bucket, key)
+        if record is None:
+            raise errors.NoSuchKey(key)
+        return record
+
+    async def open_object(
+        self, bucket: str, key: str, principal: str
+    ) -> tuple[ObjectRecord, list[ChunkRecord]]:
+        """The current version and its chunks, looked up once for a whole read."""
+        await self.bucket(bucket, principal)
+        found = await self.catalog.get_object(bucket, key)
+        if found is None:
+            raise errors.NoSuchKey(key)
+        return found
+
+    async def stream(
+        self, chunks: Sequence[ChunkRecord], start: int, end: int
+    ) -> AsyncIterator[bytes]:
+        """Bytes [start, end) of an opened object. Its chunks are not collected meanwhile."""
+        ids = [c.chunk_id for c in chunks]
+        self.reading.update(ids)
+        try:
+            async for block in read_range(self.client, self.membership, chunks, start, end):
+                yield block
+        finally:
+            self.reading.subtract(ids)
+            for chunk_id in ids:
+                if self.reading[chunk_id] <= 0:
+                    del self.reading[chunk_id]
+
+    # --- deletes --------------------------------------------------------------------------
+
+    async def delete_object(self, bucket: str, key: str, principal: str) -> None:
+        await self.bucket(bucket, principal)
+        await self.catalog.delete_object(bucket, key, grace_seconds=self.grace_seconds)
+
+    async def delete_objects(self, bucket: str, keys: Sequence[str], principal: str) -> None:
+        await self.bucket(bucket, principal)
+        for key in keys:
+            await self.catalog.delete_object(bucket, key, grace_seconds=self.grace_seconds)
+
+
+class _Reservation:
+    """Counts bytes being written to each server, so concurrent writes spread out."""
+
+    def __init__(self, reserved: Counter[str], chunks: Sequence[ChunkRecord]) -> None:
+        self._reserved = reserved
+        self._amounts = Counter({c.server_id: c.length for c in chunks})
+
+    def __enter__(self) -> None:
+        self._reserved.update(self._amounts)
+
+    def __exit__(self, *exc: object) -> None:
+        self._reserved.subtract(self._amounts)
+
+
+def verify_body(checks: WriteChecks, hasher: MultiHasher) -> tuple[str, str] | None:
+    """Compare every digest the client sent with what was received; return the checksum to store."""
+    if checks.content_md5 is not None and checks.content_md5 != hasher.md5_digest:
+        raise errors.BadDigest()
+    if checks.sha256_hex is not None and checks.sha256_hex != hasher.sha256_hex:
+        raise errors.PayloadHashMismatch()
+    claimed = dict(checks.checksums)
+    if checks.trailer_checksums is not None:
+        claimed.update(checks.trailer_checksums())
+    for algorithm, value in claimed.items():
+        if to_b64(hasher.checksum(algorithm)) != value:
+            raise errors.ChecksumMismatch(algorithm)
+    algorithm = checks.algorithm or next(iter(claimed), None)
+    if algorithm is None:
+        return None
+    return algorithm, to_b64(hasher.checksum(algorithm))
