@@ -17,11 +17,13 @@ from s3compat.api.app import make_app
 from s3compat.api.ops import all_handlers
 from s3compat.catalog.catalog import Catalog
 from s3compat.catalog.db import Database
+from s3compat.catalog.uploads import UploadCatalog
 from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.membership import Membership
 from s3compat.config import GatewayConfig
 from s3compat.store.gc import Collector
 from s3compat.store.objects import ObjectStore
+from s3compat.store.uploads import UploadStore
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ class Services:
     client: ChunkClient
     membership: Membership
     store: ObjectStore
+    uploads: UploadStore
     collector: Collector
 
 
@@ -64,8 +67,16 @@ async def open_services(config: GatewayConfig) -> AsyncIterator[Services]:
                 grace_seconds=config.gc_grace_seconds,
                 region=config.region,
             )
-            collector = Collector(catalog, client, membership, store.reading, gateway_id)
-            yield Services(catalog, client, membership, store, collector)
+            uploads = UploadStore(store, UploadCatalog(db), min_part_bytes=config.min_part_bytes)
+            collector = Collector(
+                catalog,
+                client,
+                membership,
+                store.reading,
+                gateway_id,
+                expire_uploads=lambda: uploads.expire(config.upload_expiry_seconds),
+            )
+            yield Services(catalog, client, membership, store, uploads, collector)
     finally:
         await db.close()
 
@@ -81,7 +92,7 @@ def ssl_context(config: GatewayConfig) -> ssl.SSLContext | None:
 async def serve(config: GatewayConfig) -> None:
     """Serve S3 until SIGTERM or SIGINT; background work runs beside the server."""
     async with open_services(config) as services:
-        app = make_app(config, services.store, all_handlers())
+        app = make_app(config, services.store, services.uploads, all_handlers())
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(

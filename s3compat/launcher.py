@@ -73,7 +73,7 @@ def wait_until_healthy(url: str, processes: list[subprocess.Popen[bytes]]) -> No
     while time.monotonic() < deadline:
         for process in processes:
             if process.poll() is not None:
-                raise SystemExit(f"a cluster process exited early: {process.args}")
+                raise SystemExit(f"a cluster process exited early: {process.args!r}")
         try:
             with urllib.request.urlopen(f"{url}/-/health", timeout=2, context=context) as answer:
                 if answer.status == 200:

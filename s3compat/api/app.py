@@ -30,6 +30,7 @@ from s3compat.config import GatewayConfig
 from s3compat.store.errors import StoreError
 from s3compat.store.objects import ObjectStore
 from s3compat.store.split import PIECES
+from s3compat.store.uploads import UploadStore
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class Ctx:
     principal: str
     auth: AuthResult
     store: ObjectStore
+    uploads: UploadStore
     config: GatewayConfig
     request_id: str
 
@@ -63,6 +65,7 @@ class Ctx:
 Handler = Callable[[Ctx], Awaitable[web.StreamResponse]]
 
 STORE_KEY = web.AppKey("store", ObjectStore)
+UPLOADS_KEY = web.AppKey("uploads", UploadStore)
 CONFIG_KEY = web.AppKey("config", GatewayConfig)
 HANDLERS_KEY = web.AppKey("handlers", dict)
 
@@ -148,7 +151,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         query_pairs = split_raw_query(raw_query)
     except UnicodeDecodeError as error:
         raise errors.InvalidArgument("The query string is not valid UTF-8") from error
-    query = {}
+    query: dict[str, str] = {}
     for name, value in query_pairs:
         query.setdefault(name, value)
     host = request.headers.get("Host", "")
@@ -173,7 +176,17 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     )
     auth = await authenticate(view, store)
     assert auth.access_key is not None
-    ctx = Ctx(request, route, query, auth.access_key, auth, store, config, request["request_id"])
+    ctx = Ctx(
+        request,
+        route,
+        query,
+        auth.access_key,
+        auth,
+        store,
+        request.app[UPLOADS_KEY],
+        config,
+        request["request_id"],
+    )
     return await handler(ctx)
 
 
@@ -208,7 +221,10 @@ async def health(request: web.Request) -> web.Response:
 
 
 def make_app(
-    config: GatewayConfig, store: ObjectStore, handlers: dict[str, Handler]
+    config: GatewayConfig,
+    store: ObjectStore,
+    uploads: UploadStore,
+    handlers: dict[str, Handler],
 ) -> web.Application:
     """The S3 application; its background work is started by the caller."""
     app = web.Application(
@@ -221,6 +237,7 @@ def make_app(
     )
     app[CONFIG_KEY] = config
     app[STORE_KEY] = store
+    app[UPLOADS_KEY] = uploads
     app[HANDLERS_KEY] = handlers
     app.router.add_get("/-/health", health)
     app.router.add_route("*", "/{tail:.*}", dispatch)

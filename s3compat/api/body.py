@@ -102,11 +102,11 @@ def _header_checks(request: web.Request) -> WriteChecks:
     if "Content-MD5" in headers:
         content_md5 = decode_content_md5(headers["Content-MD5"])
     checksums = {}
-    for algorithm in ALGORITHMS:
-        value = headers.get(header_name(algorithm))
+    for name in ALGORITHMS:
+        value = headers.get(header_name(name))
         if value is not None:
-            from_b64(value, algorithm)
-            checksums[algorithm] = value.strip()
+            from_b64(value, name)
+            checksums[name] = value.strip()
     if len(checksums) > 1:
         raise errors.InvalidRequest(
             "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
@@ -114,7 +114,7 @@ def _header_checks(request: web.Request) -> WriteChecks:
     requested = headers.get("x-amz-sdk-checksum-algorithm") or headers.get(
         "x-amz-checksum-algorithm"
     )
-    algorithm = None
+    algorithm: str | None = None
     if requested is not None:
         algorithm = requested.upper()
         if algorithm not in ALGORITHMS:

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from s3compat.catalog.catalog import Catalog, PendingDeletion
@@ -30,6 +31,7 @@ INTENT_MAX_AGE_SECONDS = 24 * 3600.0
 
 @dataclass
 class SweepReport:
+    expired_uploads: int = 0
     expired_intents: int = 0
     deleted_chunks: int = 0
     failed: int = 0
@@ -45,12 +47,15 @@ class Collector:
         membership: Membership,
         reading: Counter[str],
         gateway_id: str,
+        *,
+        expire_uploads: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self.catalog = catalog
         self.client = client
         self.membership = membership
         self.reading = reading
         self.gateway_id = gateway_id
+        self.expire_uploads = expire_uploads
 
     async def sweep(self, *, foreign_intents: bool = False) -> SweepReport:
         """One pass: turn dead intents into deletions, then delete every due chunk.
@@ -59,6 +64,8 @@ class Collector:
         only for the first pass of the one gateway that serves a catalog (after a restart).
         """
         report = SweepReport()
+        if self.expire_uploads is not None:
+            report.expired_uploads = await self.expire_uploads()
         report.expired_intents = await self.catalog.expire_intents(
             time.time() - INTENT_MAX_AGE_SECONDS,
             live_gateway_id=self.gateway_id if foreign_intents else None,

@@ -12,7 +12,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from s3compat.catalog.catalog import Catalog
@@ -229,7 +229,7 @@ class ObjectStore:
 
     async def stream(
         self, chunks: Sequence[ChunkRecord], start: int, end: int
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """Bytes [start, end) of an opened object. Its chunks are not collected meanwhile."""
         ids = [c.chunk_id for c in chunks]
         self.reading.update(ids)
@@ -280,7 +280,8 @@ def verify_body(checks: WriteChecks, hasher: MultiHasher) -> tuple[str, str] | N
     for algorithm, value in claimed.items():
         if to_b64(hasher.checksum(algorithm)) != value:
             raise errors.ChecksumMismatch(algorithm)
-    algorithm = checks.algorithm or next(iter(claimed), None)
-    if algorithm is None:
+    chosen = checks.algorithm or next(iter(claimed), None)
+    if chosen is None:
         return None
+    algorithm = chosen
     return algorithm, to_b64(hasher.checksum(algorithm))

@@ -114,7 +114,7 @@ async def write_pieces(
             put = asyncio.create_task(
                 client.put_chunk(url, chunk.chunk_id, chunk.length, feed.blocks())
             )
-            tasks.append(put)  # type: ignore[arg-type]
+            tasks.append(put)
             sent = asyncio.create_task(feed.finished.wait())
             await asyncio.wait({put, sent}, return_when=asyncio.FIRST_COMPLETED)
             sent.cancel()
@@ -169,3 +169,22 @@ async def read_range(
             raise BackendFailure(f"chunk {chunk.chunk_id}: {error}") from error
         if whole and f"{crc:08x}" != chunk.crc32c:
             raise CorruptChunk(f"chunk {chunk.chunk_id} on {chunk.server_id} is corrupt")
+
+
+class IteratorSource:
+    """A ByteSource over an async iterator of blocks (a copy's read side feeding its write)."""
+
+    def __init__(self, blocks: AsyncIterator[bytes]) -> None:
+        self._blocks = blocks
+        self._pending = b""
+
+    async def read(self, n: int) -> bytes:
+        if not self._pending:
+            self._pending = await anext(self._blocks, b"")
+        block, self._pending = self._pending[:n], self._pending[n:]
+        return block
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._blocks, "aclose", None)
+        if aclose is not None:
+            await aclose()

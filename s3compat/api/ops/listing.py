@@ -31,7 +31,7 @@ def _max_keys(ctx: Ctx) -> int:
     return min(int(text), MAX_KEYS)
 
 
-def _encoder(ctx: Ctx) -> Callable[[str], str]:
+def encoder(ctx: Ctx) -> Callable[[str], str]:
     encoding = ctx.query.get("encoding-type")
     if encoding is None:
         return lambda value: value
@@ -91,7 +91,7 @@ def _entries(
 
 
 async def list_objects(ctx: Ctx) -> web.StreamResponse:
-    encode = _encoder(ctx)
+    encode = encoder(ctx)
     marker = ctx.query.get("marker", "")
     page, max_keys = await _page(ctx, marker)
     delimiter = ctx.query.get("delimiter")
@@ -121,7 +121,7 @@ def _decode_token(token: str) -> str:
 
 
 async def list_objects_v2(ctx: Ctx) -> web.StreamResponse:
-    encode = _encoder(ctx)
+    encode = encoder(ctx)
     token = ctx.query.get("continuation-token")
     start_after = ctx.query.get("start-after")
     marker = _decode_token(token) if token is not None else (start_after or "")

@@ -1,0 +1,90 @@
+"""The read side of a copy: `x-amz-copy-source`, its conditions and its range."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import unquote
+
+from s3compat.api import errors
+from s3compat.api.app import Ctx
+from s3compat.api.objectmeta import etag_matches
+from s3compat.api.router import validate_key
+from s3compat.api.xml import parse_http_date
+from s3compat.catalog.records import ObjectRecord
+
+COPY_RANGE = re.compile(r"^bytes=(\d+)-(\d+)$")
+
+
+@dataclass
+class CopySource:
+    record: ObjectRecord
+    start: int
+    end: int
+    blocks: AsyncIterator[bytes]
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
+
+def parse_copy_source(value: str) -> tuple[str, str]:
+    """`bucket/key` (URL-encoded, optional leading `/`, optional `?versionId=`)."""
+    path, _, query = value.partition("?")
+    if query and query not in ("versionId=null",):
+        raise errors.NotImplementedError_("Copying a specific version is not supported.")
+    bucket, _, key = unquote(path).lstrip("/").partition("/")
+    if not bucket or not key:
+        raise errors.InvalidArgument(
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+            ArgumentName="x-amz-copy-source",
+            ArgumentValue=value,
+        )
+    validate_key(key)
+    return bucket, key
+
+
+def check_copy_conditions(headers: dict[str, str], record: ObjectRecord) -> None:
+    """x-amz-copy-source-if-*: a failed condition is 412 (never 304 for a copy)."""
+    last_modified = datetime.fromtimestamp(int(record.last_modified), UTC)
+    if_match = headers.get("x-amz-copy-source-if-match")
+    if_none_match = headers.get("x-amz-copy-source-if-none-match")
+    unmodified = parse_http_date(headers.get("x-amz-copy-source-if-unmodified-since") or "")
+    modified = parse_http_date(headers.get("x-amz-copy-source-if-modified-since") or "")
+    if if_match is not None and not etag_matches(if_match, record.etag):
+        raise errors.PreconditionFailed(Condition="x-amz-copy-source-If-Match")
+    if if_match is None and unmodified is not None and last_modified > unmodified:
+        raise errors.PreconditionFailed(Condition="x-amz-copy-source-If-Unmodified-Since")
+    if if_none_match is not None and etag_matches(if_none_match, record.etag):
+        raise errors.PreconditionFailed(Condition="x-amz-copy-source-If-None-Match")
+    if if_none_match is None and modified is not None and last_modified <= modified:
+        raise errors.PreconditionFailed(Condition="x-amz-copy-source-If-Modified-Since")
+
+
+def _copy_range(header: str | None, size: int) -> tuple[int, int]:
+    if header is None:
+        return 0, size
+    match = COPY_RANGE.match(header.strip())
+    if match is None:
+        raise errors.InvalidArgument(
+            "The x-amz-copy-source-range value must be of the form bytes=first-last "
+            "where first and last are the zero-based offsets of the first and last bytes to copy",
+            ArgumentName="x-amz-copy-source-range",
+            ArgumentValue=header,
+        )
+    first, last = int(match.group(1)), int(match.group(2))
+    if first > last or last >= size:
+        raise errors.InvalidRange(ActualObjectSize=str(size), RangeRequested=header)
+    return first, last + 1
+
+
+async def copy_source_blocks(ctx: Ctx, *, range_header: str | None = None) -> CopySource:
+    """Open the copy source (its owner must be the requester) and stream the bytes to copy."""
+    headers = {k.lower(): v for k, v in ctx.request.headers.items()}
+    bucket, key = parse_copy_source(headers.get("x-amz-copy-source", ""))
+    record, chunks = await ctx.store.open_object(bucket, key, ctx.principal)
+    check_copy_conditions(headers, record)
+    start, end = _copy_range(headers.get(range_header) if range_header else None, record.size)
+    return CopySource(record, start, end, ctx.store.stream(chunks, start, end))

@@ -1,0 +1,83 @@
+"""CopyObject. A copy re-writes the bytes as new chunks (chunks are never shared between
+versions, so deleting one version can never take bytes from another)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from s3compat.api import errors
+from s3compat.api.app import Ctx, Handler
+from s3compat.api.copysource import copy_source_blocks
+from s3compat.api.objectmeta import parse_tagging_header, stored_headers
+from s3compat.api.ops.bucket import xml_response
+from s3compat.api.xml import Node, to_xml
+from s3compat.catalog.records import ObjectRecord
+from s3compat.store.objects import WriteChecks
+from s3compat.store.pieces import IteratorSource
+
+MAX_COPY_BYTES = 5 * 1024**3
+
+
+def _target_record(ctx: Ctx, source: ObjectRecord) -> ObjectRecord:
+    headers = ctx.request.headers
+    directive = headers.get("x-amz-metadata-directive", "COPY").upper()
+    tagging_directive = headers.get("x-amz-tagging-directive", "COPY").upper()
+    if directive not in ("COPY", "REPLACE") or tagging_directive not in ("COPY", "REPLACE"):
+        raise errors.InvalidArgument("Unknown metadata or tagging directive")
+    same = (source.bucket, source.key) == (ctx.bucket, ctx.key)
+    if same and directive == "COPY" and tagging_directive == "COPY":
+        raise errors.InvalidRequest(
+            "This copy request is illegal because it is trying to copy an object to itself "
+            "without changing the object's metadata, storage class, website redirect location "
+            "or encryption attributes."
+        )
+    metadata = stored_headers(headers) if directive == "REPLACE" else dict(source.headers)
+    tags = (
+        parse_tagging_header(headers.get("x-amz-tagging"))
+        if tagging_directive == "REPLACE"
+        else source.tags
+    )
+    return ObjectRecord(
+        bucket=ctx.bucket,
+        key=ctx.key,
+        size=source.size,
+        etag="",
+        last_modified=0.0,
+        owner=ctx.principal,
+        headers=metadata,
+        acl=headers.get("x-amz-acl"),
+        tags=tags,
+    )
+
+
+async def copy_object(ctx: Ctx) -> web.StreamResponse:
+    await ctx.store.bucket(ctx.bucket, ctx.principal)
+    copy = await copy_source_blocks(ctx)
+    source = IteratorSource(copy.blocks)
+    try:
+        if copy.size > MAX_COPY_BYTES:
+            raise errors.InvalidRequest(
+                "The specified copy source is larger than the maximum allowable size for a "
+                f"copy source: {MAX_COPY_BYTES}"
+            )
+        target = _target_record(ctx, copy.record)
+        algorithm = (
+            ctx.request.headers.get("x-amz-checksum-algorithm") or copy.record.checksum_algorithm
+        )
+        checks = WriteChecks(algorithm=algorithm.upper() if algorithm else None)
+        stored = await ctx.store.put_object(target, source, checks)
+    finally:
+        await source.aclose()
+    body: list[tuple[str, Node]] = [
+        ("ETag", stored.etag),
+        ("LastModified", datetime.fromtimestamp(stored.last_modified, UTC)),
+    ]
+    if stored.checksum_algorithm and stored.checksum_value:
+        body.append(("ChecksumType", stored.checksum_type))
+        body.append((f"Checksum{stored.checksum_algorithm}", stored.checksum_value))
+    return xml_response(to_xml("CopyObjectResult", body))
+
+
+HANDLERS: dict[str, Handler] = {"CopyObject": copy_object}

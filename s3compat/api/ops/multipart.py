@@ -1,0 +1,314 @@
+"""CreateMultipartUpload, UploadPart, UploadPartCopy, CompleteMultipartUpload,
+AbortMultipartUpload, ListParts, ListMultipartUploads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from s3compat.api import errors
+from s3compat.api.app import Ctx, Handler
+from s3compat.api.body import payload, read_document
+from s3compat.api.copysource import copy_source_blocks
+from s3compat.api.objectmeta import parse_tagging_header, stored_headers
+from s3compat.api.ops.bucket import owner_xml, xml_response
+from s3compat.api.ops.listing import encoder
+from s3compat.api.xml import Node, child_text, children, local, parse_xml, to_xml
+from s3compat.catalog.records import UploadPartRecord, UploadRecord
+from s3compat.store.checksums import ALGORITHMS, CRC_ALGORITHMS
+from s3compat.store.listing import common_prefix, prefix_end
+from s3compat.store.objects import WriteChecks
+from s3compat.store.pieces import IteratorSource
+from s3compat.store.uploads import MAX_PART_BYTES, MAX_PART_NUMBER, RequestedPart
+
+MAX_LISTED = 1000
+
+
+def _part_number(ctx: Ctx) -> int:
+    text = ctx.query.get("partNumber", "")
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PART_NUMBER:
+        raise errors.InvalidArgument(
+            "Part number must be an integer between 1 and 10000, inclusive",
+            ArgumentName="partNumber",
+            ArgumentValue=text,
+        )
+    return int(text)
+
+
+def _checksum_headers(algorithm: str | None, value: str | None, kind: str | None) -> dict[str, str]:
+    if not algorithm or not value:
+        return {}
+    headers = {f"x-amz-checksum-{algorithm.lower()}": value}
+    if kind:
+        headers["x-amz-checksum-type"] = kind
+    return headers
+
+
+async def create_multipart_upload(ctx: Ctx) -> web.StreamResponse:
+    headers = ctx.request.headers
+    algorithm = headers.get("x-amz-checksum-algorithm")
+    kind = headers.get("x-amz-checksum-type")
+    if algorithm is not None:
+        algorithm = algorithm.upper()
+        if algorithm not in ALGORITHMS:
+            raise errors.InvalidRequest("Checksum algorithm provided is unsupported.")
+    if kind is not None:
+        kind = kind.upper()
+        if kind not in ("COMPOSITE", "FULL_OBJECT") or algorithm is None:
+            raise errors.InvalidRequest("The x-amz-checksum-type header is not valid.")
+        if kind == "FULL_OBJECT" and algorithm not in CRC_ALGORITHMS:
+            raise errors.InvalidRequest(
+                f"The FULL_OBJECT checksum type cannot be used with {algorithm}."
+            )
+    if algorithm is not None and kind is None:
+        kind = "FULL_OBJECT" if algorithm == "CRC64NVME" else "COMPOSITE"
+    upload = await ctx.uploads.create(
+        UploadRecord(
+            upload_id="",
+            bucket=ctx.bucket,
+            key=ctx.key,
+            owner=ctx.principal,
+            initiated_at=0.0,
+            headers=stored_headers(headers),
+            checksum_algorithm=algorithm,
+            checksum_type=kind,
+            acl=headers.get("x-amz-acl"),
+            tags=parse_tagging_header(headers.get("x-amz-tagging")),
+        )
+    )
+    answer = {}
+    if algorithm:
+        answer = {"x-amz-checksum-algorithm": algorithm, "x-amz-checksum-type": kind or ""}
+    body = to_xml(
+        "InitiateMultipartUploadResult",
+        [("Bucket", ctx.bucket), ("Key", ctx.key), ("UploadId", upload.upload_id)],
+    )
+    response = xml_response(body)
+    response.headers.update(answer)
+    return response
+
+
+async def upload_part(ctx: Ctx) -> web.StreamResponse:
+    number = _part_number(ctx)
+    upload = await ctx.uploads.upload(
+        ctx.bucket, ctx.key, ctx.query.get("uploadId", ""), ctx.principal
+    )
+    source, size, checks = payload(ctx.request, ctx.auth, max_bytes=MAX_PART_BYTES)
+    part = await ctx.uploads.upload_part(upload, number, source, size, checks)
+    headers = {"ETag": part.etag}
+    headers.update(_checksum_headers(upload.checksum_algorithm, part.checksum, None))
+    return web.Response(status=200, headers=headers)
+
+
+async def upload_part_copy(ctx: Ctx) -> web.StreamResponse:
+    number = _part_number(ctx)
+    upload = await ctx.uploads.upload(
+        ctx.bucket, ctx.key, ctx.query.get("uploadId", ""), ctx.principal
+    )
+    copy = await copy_source_blocks(ctx, range_header="x-amz-copy-source-range")
+    if copy.size > MAX_PART_BYTES:
+        raise errors.EntityTooLarge()
+    source = IteratorSource(copy.blocks)
+    try:
+        part = await ctx.uploads.upload_part(upload, number, source, copy.size, WriteChecks())
+    finally:
+        await source.aclose()
+    body: list[tuple[str, Node]] = [
+        ("LastModified", datetime.fromtimestamp(part.last_modified, UTC)),
+        ("ETag", part.etag),
+    ]
+    if upload.checksum_algorithm and part.checksum:
+        body.append((f"Checksum{upload.checksum_algorithm}", part.checksum))
+    return xml_response(to_xml("CopyPartResult", body))
+
+
+def _requested_parts(document: bytes) -> list[RequestedPart]:
+    root = parse_xml(document)
+    if local(root) != "CompleteMultipartUpload":
+        raise errors.MalformedXML()
+    parts = []
+    for element in children(root, "Part"):
+        number = child_text(element, "PartNumber")
+        etag = child_text(element, "ETag")
+        if number is None or etag is None or not number.strip().isdigit():
+            raise errors.MalformedXML()
+        checksums = {}
+        for algorithm in ALGORITHMS:
+            value = child_text(element, f"Checksum{algorithm}")
+            if value is not None:
+                checksums[algorithm] = value.strip()
+        parts.append(RequestedPart(int(number), etag, checksums))
+    if not parts:
+        raise errors.MalformedXML()
+    return parts
+
+
+async def complete_multipart_upload(ctx: Ctx) -> web.StreamResponse:
+    requested = _requested_parts(await read_document(ctx.request, ctx.auth))
+    upload_id = ctx.query.get("uploadId", "")
+    full_object = None
+    for algorithm in ALGORITHMS:
+        value = ctx.request.headers.get(f"x-amz-checksum-{algorithm.lower()}")
+        if value is not None:
+            full_object = value.strip()
+    record = await ctx.uploads.complete(
+        ctx.bucket, ctx.key, upload_id, ctx.principal, requested, full_object_checksum=full_object
+    )
+    scheme = "https" if ctx.config.tls_cert else "http"
+    body: list[tuple[str, Node]] = [
+        ("Location", f"{scheme}://{ctx.request.host}/{ctx.bucket}/{ctx.key}"),
+        ("Bucket", ctx.bucket),
+        ("Key", ctx.key),
+        ("ETag", record.etag),
+    ]
+    if record.checksum_algorithm and record.checksum_value:
+        body.append((f"Checksum{record.checksum_algorithm}", record.checksum_value))
+        body.append(("ChecksumType", record.checksum_type))
+    return xml_response(to_xml("CompleteMultipartUploadResult", body))
+
+
+async def abort_multipart_upload(ctx: Ctx) -> web.StreamResponse:
+    await ctx.uploads.abort(ctx.bucket, ctx.key, ctx.query.get("uploadId", ""), ctx.principal)
+    return web.Response(status=204)
+
+
+def _bounded(ctx: Ctx, name: str, default: int = MAX_LISTED) -> int:
+    text = ctx.query.get(name, str(default))
+    if not text.isdigit():
+        raise errors.InvalidArgument(
+            f"Provided {name} not an integer or within integer range",
+            ArgumentName=name,
+            ArgumentValue=text,
+        )
+    return min(int(text), MAX_LISTED)
+
+
+async def list_parts(ctx: Ctx) -> web.StreamResponse:
+    upload = await ctx.uploads.upload(
+        ctx.bucket, ctx.key, ctx.query.get("uploadId", ""), ctx.principal
+    )
+    max_parts = _bounded(ctx, "max-parts")
+    marker_text = ctx.query.get("part-number-marker", "0") or "0"
+    if not marker_text.isdigit():
+        raise errors.InvalidArgument(
+            "Invalid part-number-marker",
+            ArgumentName="part-number-marker",
+            ArgumentValue=marker_text,
+        )
+    marker = int(marker_text)
+    parts = await ctx.uploads.list_parts(upload, after=marker, limit=max_parts + 1)
+    truncated = len(parts) > max_parts
+    parts = parts[:max_parts]
+    owner = owner_xml(upload.owner, upload.owner)
+    body: list[tuple[str, Node]] = [
+        ("Bucket", ctx.bucket),
+        ("Key", ctx.key),
+        ("UploadId", upload.upload_id),
+        ("PartNumberMarker", marker),
+        ("NextPartNumberMarker", parts[-1].part_number if parts else marker),
+        ("MaxParts", max_parts),
+        ("IsTruncated", truncated),
+        ("Initiator", owner),
+        ("Owner", owner),
+        ("StorageClass", "STANDARD"),
+        ("ChecksumAlgorithm", upload.checksum_algorithm),
+        ("ChecksumType", upload.checksum_type),
+    ]
+    body += [("Part", _part_xml(part, upload.checksum_algorithm)) for part in parts]
+    return xml_response(to_xml("ListPartsResult", body))
+
+
+def _part_xml(part: UploadPartRecord, algorithm: str | None) -> list[tuple[str, Node]]:
+    entry: list[tuple[str, Node]] = [
+        ("PartNumber", part.part_number),
+        ("LastModified", datetime.fromtimestamp(part.last_modified, UTC)),
+        ("ETag", part.etag),
+        ("Size", part.size),
+    ]
+    if algorithm and part.checksum:
+        entry.append((f"Checksum{algorithm}", part.checksum))
+    return entry
+
+
+async def list_multipart_uploads(ctx: Ctx) -> web.StreamResponse:
+    await ctx.store.bucket(ctx.bucket, ctx.principal)
+    encode = encoder(ctx)
+    prefix = ctx.query.get("prefix", "")
+    delimiter = ctx.query.get("delimiter", "")
+    key_marker = ctx.query.get("key-marker", "")
+    upload_id_marker = ctx.query.get("upload-id-marker", "") if key_marker else ""
+    max_uploads = _bounded(ctx, "max-uploads")
+    start = (max(key_marker, prefix), upload_id_marker if key_marker >= prefix else "")
+    # With a key marker and no upload-id marker, S3 lists keys strictly after the marker.
+    inclusive = not key_marker or key_marker < prefix
+    if key_marker and not upload_id_marker and key_marker >= prefix:
+        start = (key_marker, "\U0010ffff")
+    end = prefix_end(prefix) if prefix else None
+    candidates = await ctx.uploads.catalog.list_uploads(
+        ctx.bucket, start=start, inclusive=inclusive, end=end, limit=10 * (max_uploads + 1)
+    )
+    entries: list[tuple[str, Node]] = []
+    seen_prefixes: set[str] = set()
+    last_key, last_upload = "", ""
+    truncated = False
+    for upload in candidates:
+        if (
+            key_marker
+            and common_prefix(key_marker, prefix, delimiter)
+            == common_prefix(upload.key, prefix, delimiter)
+            is not None
+        ):
+            continue
+        rolled = common_prefix(upload.key, prefix, delimiter)
+        if rolled is not None and rolled in seen_prefixes:
+            continue
+        if len(entries) == max_uploads:
+            truncated = True
+            break
+        if rolled is not None:
+            seen_prefixes.add(rolled)
+            entries.append(("CommonPrefixes", [("Prefix", encode(rolled))]))
+            last_key, last_upload = rolled, ""
+            continue
+        owner = owner_xml(upload.owner, upload.owner)
+        entries.append(
+            (
+                "Upload",
+                [
+                    ("Key", encode(upload.key)),
+                    ("UploadId", upload.upload_id),
+                    ("Initiator", owner),
+                    ("Owner", owner),
+                    ("StorageClass", "STANDARD"),
+                    ("Initiated", datetime.fromtimestamp(upload.initiated_at, UTC)),
+                    ("ChecksumAlgorithm", upload.checksum_algorithm),
+                    ("ChecksumType", upload.checksum_type),
+                ],
+            )
+        )
+        last_key, last_upload = upload.key, upload.upload_id
+    body: list[tuple[str, Node]] = [
+        ("Bucket", ctx.bucket),
+        ("KeyMarker", encode(key_marker)),
+        ("UploadIdMarker", upload_id_marker),
+        ("NextKeyMarker", encode(last_key) if truncated else None),
+        ("NextUploadIdMarker", last_upload if truncated else None),
+        ("Delimiter", encode(delimiter) if delimiter else None),
+        ("Prefix", encode(prefix)),
+        ("MaxUploads", max_uploads),
+        ("IsTruncated", truncated),
+        ("EncodingType", ctx.query.get("encoding-type")),
+    ]
+    return xml_response(to_xml("ListMultipartUploadsResult", body + entries))
+
+
+HANDLERS: dict[str, Handler] = {
+    "CreateMultipartUpload": create_multipart_upload,
+    "UploadPart": upload_part,
+    "UploadPartCopy": upload_part_copy,
+    "CompleteMultipartUpload": complete_multipart_upload,
+    "AbortMultipartUpload": abort_multipart_upload,
+    "ListParts": list_parts,
+    "ListMultipartUploads": list_multipart_uploads,
+}

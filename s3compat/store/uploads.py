@@ -1,0 +1,206 @@
+"""Multipart uploads: parts written like single PUTs (6 pieces each), completed atomically.
+
+Invariants:
+- a part is durable once UploadPart answers; re-uploading its number replaces it and queues
+  the old part's chunks for deletion;
+- Complete checks the requested parts against the stored ones inside the commit transaction,
+  so the object it makes is exactly the parts it names, and nothing is visible before;
+- abort and expiry free every byte of every part.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from s3compat.catalog.records import ObjectRecord, PartInfo, UploadPartRecord, UploadRecord
+from s3compat.catalog.uploads import CompletionPlan, UploadCatalog
+from s3compat.store import errors
+from s3compat.store.checksums import (
+    CRC_ALGORITHMS,
+    combine_crc,
+    composite_checksum,
+    from_b64,
+    to_b64,
+)
+from s3compat.store.objects import ObjectStore, WriteChecks
+from s3compat.store.pieces import ByteSource
+
+MAX_PART_NUMBER = 10_000
+MAX_PART_BYTES = 5 * 1024**3
+
+
+@dataclass(frozen=True)
+class RequestedPart:
+    """A part as CompleteMultipartUpload names it."""
+
+    part_number: int
+    etag: str
+    checksums: dict[str, str]
+
+
+class UploadStore:
+    """Multipart uploads on top of the object store's write path."""
+
+    def __init__(
+        self, objects: ObjectStore, catalog: UploadCatalog, *, min_part_bytes: int
+    ) -> None:
+        self.objects = objects
+        self.catalog = catalog
+        self.min_part_bytes = min_part_bytes
+
+    async def create(self, upload: UploadRecord) -> UploadRecord:
+        await self.objects.bucket(upload.bucket, upload.owner)
+        created = replace(upload, upload_id=secrets.token_urlsafe(32), initiated_at=time.time())
+        await self.catalog.create(created)
+        return created
+
+    async def upload(self, bucket: str, key: str, upload_id: str, principal: str) -> UploadRecord:
+        """The open upload `upload_id` of bucket/key, if `principal` may use it."""
+        await self.objects.bucket(bucket, principal)
+        upload = await self.catalog.get(upload_id)
+        if upload is None or upload.bucket != bucket or upload.key != key:
+            raise errors.NoSuchUpload(upload_id)
+        return upload
+
+    async def upload_part(
+        self,
+        upload: UploadRecord,
+        part_number: int,
+        source: ByteSource,
+        size: int,
+        checks: WriteChecks,
+    ) -> UploadPartRecord:
+        """Store one part durably; it replaces an earlier part of the same number."""
+        if upload.checksum_algorithm and not checks.algorithm:
+            checks = replace(checks, algorithm=upload.checksum_algorithm)
+        body = await self.objects.write_body(source, size, checks, part_number=part_number)
+        checksum = None
+        if (
+            upload.checksum_algorithm
+            and body.checksum
+            and body.checksum[0] == upload.checksum_algorithm
+        ):
+            checksum = body.checksum[1]
+        part = UploadPartRecord(part_number, size, f'"{body.md5_hex}"', time.time(), checksum)
+        committed = await self.catalog.commit_part(
+            upload.upload_id, part, body.chunks, grace_seconds=self.objects.grace_seconds
+        )
+        if not committed:
+            await self.objects.catalog.abandon_chunks(c.chunk_id for c in body.chunks)
+            raise errors.NoSuchUpload(upload.upload_id)
+        return part
+
+    async def list_parts(
+        self, upload: UploadRecord, *, after: int, limit: int
+    ) -> list[UploadPartRecord]:
+        return await self.catalog.list_parts(upload.upload_id, after=after, limit=limit)
+
+    async def complete(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        principal: str,
+        requested: Sequence[RequestedPart],
+        *,
+        full_object_checksum: str | None = None,
+    ) -> ObjectRecord:
+        await self.objects.bucket(bucket, principal)
+        digest = hashlib.sha256(
+            repr([(p.part_number, p.etag.strip('"')) for p in requested]).encode()
+        ).hexdigest()
+
+        def plan(upload: UploadRecord, stored: list[UploadPartRecord]) -> CompletionPlan:
+            if upload.bucket != bucket or upload.key != key:
+                raise errors.NoSuchUpload(upload_id)
+            return plan_completion(
+                upload, stored, requested, self.min_part_bytes, digest, full_object_checksum
+            )
+
+        record = await self.catalog.complete(
+            upload_id, plan, request_digest=digest, grace_seconds=self.objects.grace_seconds
+        )
+        if record is None:
+            raise errors.NoSuchUpload(upload_id)
+        return record
+
+    async def abort(self, bucket: str, key: str, upload_id: str, principal: str) -> None:
+        await self.upload(bucket, key, upload_id, principal)
+        if not await self.catalog.abort(upload_id):
+            raise errors.NoSuchUpload(upload_id)
+
+    async def expire(self, idle_seconds: float) -> int:
+        """Abort uploads idle longer than `idle_seconds`; return how many."""
+        stale = await self.catalog.idle_since(time.time() - idle_seconds)
+        for upload_id in stale:
+            await self.catalog.abort(upload_id)
+        return len(stale)
+
+
+def plan_completion(
+    upload: UploadRecord,
+    stored: Sequence[UploadPartRecord],
+    requested: Sequence[RequestedPart],
+    min_part_bytes: int,
+    request_digest: str,
+    full_object_checksum: str | None,
+) -> CompletionPlan:
+    """Check a Complete request against the stored parts; the object it makes. Pure."""
+    if not requested:
+        raise errors.InvalidPart("the request names no parts")
+    numbers = [p.part_number for p in requested]
+    if any(b <= a for a, b in zip(numbers, numbers[1:], strict=False)):
+        raise errors.InvalidPartOrder()
+    by_number = {p.part_number: p for p in stored}
+    chosen: list[UploadPartRecord] = []
+    for wanted in requested:
+        part = by_number.get(wanted.part_number)
+        if part is None or part.etag.strip('"') != wanted.etag.strip().strip('"'):
+            raise errors.InvalidPart(f"part {wanted.part_number}")
+        for algorithm, value in wanted.checksums.items():
+            if algorithm != upload.checksum_algorithm or (part.checksum and part.checksum != value):
+                raise errors.InvalidPart(f"part {wanted.part_number}: checksum")
+        chosen.append(part)
+    for part in chosen[:-1]:
+        if part.size < min_part_bytes:
+            raise errors.EntityTooSmall(f"part {part.part_number} is {part.size} bytes")
+    md5s = b"".join(bytes.fromhex(p.etag.strip('"')) for p in chosen)
+    etag = f'"{hashlib.md5(md5s, usedforsecurity=False).hexdigest()}-{len(chosen)}"'
+    checksum_value = _object_checksum(upload, chosen)
+    if full_object_checksum is not None and checksum_value != full_object_checksum:
+        raise errors.ChecksumMismatch(upload.checksum_algorithm or "checksum")
+    record = ObjectRecord(
+        bucket=upload.bucket,
+        key=upload.key,
+        size=sum(p.size for p in chosen),
+        etag=etag,
+        last_modified=time.time(),
+        owner=upload.owner,
+        headers=upload.headers,
+        checksum_algorithm=upload.checksum_algorithm if checksum_value else None,
+        checksum_value=checksum_value,
+        checksum_type=(upload.checksum_type or "COMPOSITE") if checksum_value else None,
+        parts=[PartInfo(p.part_number, p.size, p.etag, p.checksum) for p in chosen],
+        acl=upload.acl,
+        tags=upload.tags,
+    )
+    return CompletionPlan(record, [p.part_number for p in chosen], request_digest)
+
+
+def _object_checksum(upload: UploadRecord, parts: Sequence[UploadPartRecord]) -> str | None:
+    """The object's checksum from its parts': COMPOSITE (hash of part digests, "-N") or
+    FULL_OBJECT (the parts' CRCs combined into the CRC of the whole)."""
+    algorithm = upload.checksum_algorithm
+    if algorithm is None or any(p.checksum is None for p in parts):
+        return None
+    digests = [from_b64(p.checksum or "", algorithm) for p in parts]
+    if upload.checksum_type == "FULL_OBJECT" and algorithm in CRC_ALGORITHMS:
+        combined = digests[0]
+        for part, digest in zip(parts[1:], digests[1:], strict=True):
+            combined = combine_crc(algorithm, combined, digest, part.size)
+        return to_b64(combined)
+    return composite_checksum(algorithm, digests)
