@@ -1,0 +1,102 @@
+"""``chunkd --data DIR --port P --secret S``: run one chunk daemon until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from chunkd.app import create_app
+from chunkd.storage import ChunkStore
+
+SECRET_ENV = "CHUNKD_SECRET"
+# In-flight requests get this long to finish at shutdown; an interrupted PUT only leaves a
+# temporary file, which the next start-up deletes.
+SHUTDOWN_TIMEOUT_SECONDS = 5.0
+
+log = logging.getLogger("chunkd")
+
+
+@dataclass(frozen=True)
+class ChunkdConfig:
+    """Everything the daemon is told at start-up."""
+
+    data_dir: Path
+    host: str
+    port: int
+    secret: str
+    capacity_bytes: int | None
+
+
+def parse_args(argv: Sequence[str] | None = None) -> ChunkdConfig:
+    """Read the command line (and ``CHUNKD_SECRET``) into a ChunkdConfig."""
+    parser = argparse.ArgumentParser(prog="chunkd", description=__doc__)
+    parser.add_argument("--data", required=True, type=Path, help="data directory")
+    parser.add_argument("--port", required=True, type=int, help="TCP port (0: any free port)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--secret", default=os.environ.get(SECRET_ENV), help=f"cluster secret (or ${SECRET_ENV})"
+    )
+    parser.add_argument(
+        "--capacity",
+        type=int,
+        default=None,
+        metavar="BYTES",
+        help="bytes of chunk data to accept (default: size of the data directory's file system)",
+    )
+    args = parser.parse_args(argv)
+    if not args.secret:
+        parser.error(f"a secret is required (--secret or ${SECRET_ENV})")
+    if args.capacity is not None and args.capacity < 0:
+        parser.error("--capacity must not be negative")
+    return ChunkdConfig(args.data, args.host, args.port, args.secret, args.capacity)
+
+
+async def serve(config: ChunkdConfig) -> None:
+    """Open the store, listen, announce readiness on stdout and run until signalled."""
+    store = ChunkStore(config.data_dir, config.capacity_bytes)
+    await asyncio.to_thread(store.open)
+    runner = web.AppRunner(
+        create_app(store, config.secret),
+        access_log=None,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.host, config.port)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        print(f"chunkd listening on http://{host}:{port}", flush=True)
+        await _wait_for_stop_signal()
+        log.info("stopping")
+    finally:
+        await runner.cleanup()
+
+
+async def _wait_for_stop_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point."""
+    config = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
+    )
+    asyncio.run(serve(config))
+
+
+if __name__ == "__main__":
+    main()

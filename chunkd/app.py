@@ -1,0 +1,367 @@
+"""The chunk daemon's HTTP interface: an aiohttp application over a ChunkStore.
+
+Every request must carry ``Authorization: Bearer <cluster secret>``. Errors are answered as
+``{"error": message}`` by one middleware, from one table of storage errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any, BinaryIO
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from chunkd.storage import (
+    ChunkCorrupt,
+    ChunkMeta,
+    ChunkMismatch,
+    ChunkMissing,
+    ChunkStore,
+    InvalidChunkId,
+    ListedChunk,
+    StorageError,
+    StoreFull,
+    TempChunk,
+    format_crc32c,
+    is_chunk_id,
+)
+
+log = logging.getLogger(__name__)
+
+STORE_KEY = web.AppKey("store", ChunkStore)
+SECRET_KEY = web.AppKey("secret", bytes)
+
+CRC_HEADER = "X-Chunk-CRC32C"
+LENGTH_HEADER = "X-Chunk-Length"
+WRITE_BLOCK_BYTES = 1024 * 1024
+LIST_DEFAULT_LIMIT = 1000
+LIST_MAX_LIMIT = 10_000
+
+_CRC_PATTERN = re.compile(r"[0-9a-f]{8}")
+_RANGE_PATTERN = re.compile(r"bytes=(\d*)-(\d*)")
+
+_STORAGE_ERRORS: dict[type[StorageError], tuple[int, str]] = {
+    InvalidChunkId: (400, "invalid chunk id"),
+    ChunkMissing: (404, "no such chunk"),
+    ChunkMismatch: (409, "chunk exists with different content"),
+    ChunkCorrupt: (422, "corrupt chunk"),
+    StoreFull: (507, "insufficient storage"),
+}
+
+
+class ChunkdHTTPError(Exception):
+    """An error answered to the caller as ``{"error": message}`` with ``status``."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A small JSON error document."""
+    return web.json_response({"error": message}, status=status, headers=headers)
+
+
+# -- middlewares ------------------------------------------------------------------------------
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Render every failure as ``{"error": ...}``; nothing else builds error responses."""
+    try:
+        return await handler(request)
+    except ChunkdHTTPError as exc:
+        return error_response(exc.status, exc.message, exc.headers)
+    except StorageError as exc:
+        status, message = _STORAGE_ERRORS[type(exc)]
+        return error_response(status, message)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(exc.status, exc.reason)
+    except ConnectionError:
+        raise  # the caller went away; aiohttp closes the connection quietly
+    except Exception:
+        log.exception("unexpected error in %s %s", request.method, request.path)
+        return error_response(500, "internal error")
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse any request without the cluster secret."""
+    presented = request.headers.get("Authorization", "")
+    expected = b"Bearer " + request.app[SECRET_KEY]
+    if not hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), expected):
+        raise ChunkdHTTPError(401, "missing or invalid credentials")
+    return await handler(request)
+
+
+# -- request parsing (pure) -------------------------------------------------------------------
+
+
+def chunk_id_of(request: web.Request) -> str:
+    """The chunk id from the path, validated."""
+    chunk_id = request.match_info["chunk_id"]
+    if not is_chunk_id(chunk_id):
+        raise ChunkdHTTPError(400, "invalid chunk id")
+    return chunk_id
+
+
+def parse_crc32c_header(value: str | None) -> int | None:
+    """The declared CRC32C, or None when the header is absent."""
+    if value is None:
+        return None
+    if not _CRC_PATTERN.fullmatch(value):
+        raise ChunkdHTTPError(400, f"{CRC_HEADER} must be 8 lowercase hex digits")
+    return int(value, 16)
+
+
+def parse_range(value: str | None, length: int) -> tuple[int, int] | None:
+    """Resolve a single ``Range: bytes=...`` header against ``length`` data bytes.
+
+    Returns ``(start, stop)`` with ``stop`` exclusive, or None for the whole chunk. Supports
+    ``a-b``, ``a-`` and the suffix form ``-n``; an end past the data is clamped (RFC 9110).
+    """
+    if value is None:
+        return None
+    match = _RANGE_PATTERN.fullmatch(value.strip())
+    if match is None or match.group(1) == match.group(2) == "":
+        raise ChunkdHTTPError(400, "invalid range")
+    first, last = match.group(1), match.group(2)
+    if first == "":
+        start, stop = max(length - int(last), 0), length
+        if int(last) == 0:
+            raise _unsatisfiable(length)
+    else:
+        start = int(first)
+        stop = length if last == "" else min(int(last) + 1, length)
+        if last != "" and int(last) < start:
+            raise ChunkdHTTPError(400, "invalid range")
+    if start >= length:
+        raise _unsatisfiable(length)
+    return start, stop
+
+
+def _unsatisfiable(length: int) -> ChunkdHTTPError:
+    return ChunkdHTTPError(416, "range not satisfiable", {"Content-Range": f"bytes */{length}"})
+
+
+def parse_list_query(request: web.Request) -> tuple[str, int]:
+    """``after`` and ``limit`` of a listing request, validated."""
+    after = request.query.get("after", "")
+    if after and not is_chunk_id(after):
+        raise ChunkdHTTPError(400, "after must be a chunk id")
+    try:
+        limit = int(request.query.get("limit", LIST_DEFAULT_LIMIT))
+    except ValueError:
+        raise ChunkdHTTPError(400, "limit must be an integer") from None
+    if not 1 <= limit <= LIST_MAX_LIMIT:
+        raise ChunkdHTTPError(400, f"limit must be between 1 and {LIST_MAX_LIMIT}")
+    return after, limit
+
+
+# -- rendering (pure) -------------------------------------------------------------------------
+
+
+def chunk_document(meta: ChunkMeta) -> dict[str, Any]:
+    """The JSON answer describing a stored chunk."""
+    return {"chunk_id": meta.chunk_id, "length": meta.length, "crc32c": meta.crc32c_hex}
+
+
+def chunk_headers(meta: ChunkMeta) -> dict[str, str]:
+    """Headers describing a stored chunk, sent with HEAD and GET."""
+    return {LENGTH_HEADER: str(meta.length), CRC_HEADER: meta.crc32c_hex}
+
+
+def listing_entry(entry: ListedChunk) -> dict[str, Any]:
+    """One element of a listing; a corrupt chunk has ``crc32c`` null and ``corrupt`` true."""
+    document: dict[str, Any] = {
+        "chunk_id": entry.chunk_id,
+        "length": entry.length,
+        "crc32c": None if entry.crc32c is None else format_crc32c(entry.crc32c),
+        "mtime": entry.mtime,
+    }
+    if entry.crc32c is None:
+        document["corrupt"] = True
+    return document
+
+
+# -- handlers ---------------------------------------------------------------------------------
+
+
+async def put_chunk(request: web.Request) -> web.Response:
+    """Receive a chunk into a temporary file, check it, then make it visible durably."""
+    store = request.app[STORE_KEY]
+    chunk_id = chunk_id_of(request)
+    length = request.content_length
+    if length is None:
+        raise ChunkdHTTPError(411, "Content-Length required")
+    declared_crc32c = parse_crc32c_header(request.headers.get(CRC_HEADER))
+    if store.exists(chunk_id):
+        # A re-put of an existing chunk takes no new space, so it must not be refused as full.
+        meta, created = await receive_chunk(store, chunk_id, length, declared_crc32c, request)
+    else:
+        with store.reserve(length):
+            meta, created = await receive_chunk(store, chunk_id, length, declared_crc32c, request)
+    return web.json_response(chunk_document(meta), status=201 if created else 200)
+
+
+async def receive_chunk(
+    store: ChunkStore,
+    chunk_id: str,
+    length: int,
+    declared_crc32c: int | None,
+    request: web.Request,
+) -> tuple[ChunkMeta, bool]:
+    """Stream the body to a temporary file and commit it; the temporary file never outlives
+    this call, whatever happens (short body, bad checksum, full disk, disconnect)."""
+    temp = await asyncio.to_thread(store.create_temp, chunk_id)
+    try:
+        await stream_body(request, temp)
+        if temp.length != length:
+            raise ChunkdHTTPError(400, f"received {temp.length} bytes, expected {length}")
+        if declared_crc32c is not None and declared_crc32c != temp.crc32c:
+            raise ChunkdHTTPError(400, "checksum mismatch")
+        return await asyncio.to_thread(store.commit, temp)
+    finally:
+        await asyncio.to_thread(temp.discard)
+
+
+async def stream_body(request: web.Request, temp: TempChunk) -> None:
+    """Copy the request body into ``temp`` in blocks of about WRITE_BLOCK_BYTES, off the loop."""
+    block = bytearray()
+    try:
+        while data := await request.content.readany():
+            block += data
+            if len(block) >= WRITE_BLOCK_BYTES:
+                await asyncio.to_thread(temp.write, block)
+                block = bytearray()
+    except ConnectionError:
+        # HTTP/1.1 can only deliver a short body by closing the connection; answer as for any
+        # length mismatch (the answer is usually lost, the clean-up is what matters).
+        raise ChunkdHTTPError(400, "connection lost before the whole body arrived") from None
+    if block:
+        await asyncio.to_thread(temp.write, block)
+
+
+async def get_chunk(request: web.Request) -> web.StreamResponse:
+    """Send the chunk's data (or one range of it) with sendfile."""
+    store = request.app[STORE_KEY]
+    chunk_file, meta = await asyncio.to_thread(store.open_for_read, chunk_id_of(request))
+    try:
+        byte_range = parse_range(request.headers.get("Range"), meta.length)
+        start, stop = byte_range or (0, meta.length)
+        response = web.StreamResponse(status=200 if byte_range is None else 206)
+        response.headers.update(chunk_headers(meta))
+        response.headers["Accept-Ranges"] = "bytes"
+        if byte_range is not None:
+            response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{meta.length}"
+        response.content_length = stop - start
+        await response.prepare(request)
+        try:
+            await send_file_range(request, chunk_file, start, stop - start)
+        except ConnectionError:
+            # The reader hung up mid-answer (a gateway closing a range read early does): not
+            # an error of ours, and the connection is unusable.
+            response.force_close()
+            return response
+        await response.write_eof()
+        return response
+    finally:
+        chunk_file.close()
+
+
+async def send_file_range(
+    request: web.Request, chunk_file: BinaryIO, offset: int, count: int
+) -> None:
+    """Hand ``count`` bytes of the file to the kernel; the headers are already flushed."""
+    if count == 0:
+        return  # loop.sendfile refuses a zero count
+    transport = request.transport
+    if transport is None:
+        raise ConnectionResetError("connection lost")
+    # loop.sendfile waits for the buffered headers to drain first, then uses os.sendfile
+    # (falling back to reads in a thread on transports that cannot sendfile).
+    await asyncio.get_running_loop().sendfile(transport, chunk_file, offset, count)
+
+
+async def head_chunk(request: web.Request) -> web.Response:
+    """Length and checksum of a stored chunk."""
+    store = request.app[STORE_KEY]
+    meta = await asyncio.to_thread(store.read_meta, chunk_id_of(request))
+    return web.Response(status=200, headers=chunk_headers(meta))
+
+
+async def delete_chunk(request: web.Request) -> web.Response:
+    """Remove a chunk; deleting an absent chunk succeeds too."""
+    store = request.app[STORE_KEY]
+    await asyncio.to_thread(store.delete, chunk_id_of(request))
+    return web.Response(status=204)
+
+
+async def verify_chunk(request: web.Request) -> web.Response:
+    """Re-read a chunk and report whether its data still matches its checksum."""
+    store = request.app[STORE_KEY]
+    result = await asyncio.to_thread(store.verify, chunk_id_of(request))
+    return web.json_response(
+        {
+            "chunk_id": result.chunk_id,
+            "ok": result.ok,
+            "length": result.length,
+            "crc32c": format_crc32c(result.crc32c),
+        }
+    )
+
+
+async def list_chunks(request: web.Request) -> web.Response:
+    """A page of chunks in id order, for garbage collection."""
+    store = request.app[STORE_KEY]
+    after, limit = parse_list_query(request)
+    entries, truncated = await asyncio.to_thread(store.list_chunks, after, limit)
+    chunks = [listing_entry(entry) for entry in entries]
+    return web.json_response({"chunks": chunks, "truncated": truncated})
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    """Capacity and usage, for heartbeats and placement."""
+    stats = request.app[STORE_KEY].stats()
+    return web.json_response(
+        {
+            "capacity_bytes": stats.capacity_bytes,
+            "used_bytes": stats.used_bytes,
+            "chunk_count": stats.chunk_count,
+            "free_bytes": stats.free_bytes,
+        }
+    )
+
+
+RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+ROUTES: list[tuple[str, str, RouteHandler]] = [
+    ("PUT", "/chunks/{chunk_id}", put_chunk),
+    ("GET", "/chunks/{chunk_id}", get_chunk),
+    ("HEAD", "/chunks/{chunk_id}", head_chunk),
+    ("DELETE", "/chunks/{chunk_id}", delete_chunk),
+    ("POST", "/chunks/{chunk_id}/verify", verify_chunk),
+    ("GET", "/chunks", list_chunks),
+    ("GET", "/stats", get_stats),
+]
+
+
+def create_app(store: ChunkStore, secret: str) -> web.Application:
+    """The chunk daemon's application over an opened store."""
+    app = web.Application(middlewares=[error_middleware, auth_middleware])
+    app[STORE_KEY] = store
+    app[SECRET_KEY] = secret.encode("utf-8")
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
+    return app

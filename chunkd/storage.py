@@ -1,0 +1,522 @@
+"""The on-disk chunk store: immutable chunks by id under one data directory.
+
+Layout::
+
+    DIR/tmp/<chunk_id>.<random>.tmp     chunks being received (deleted at start-up)
+    DIR/chunks/<id[0:2]>/<id[2:4]>/<id>  complete chunks: data followed by a 32-byte footer
+
+A chunk becomes visible only by a rename after its file (data + footer) has been fsynced, and
+the rename is made durable by fsyncing the directory, so a crash at any moment leaves only
+complete chunks in ``chunks/``.
+
+Everything here is blocking file I/O: the HTTP layer calls it through ``asyncio.to_thread``.
+The store is thread-safe: counters sit behind a lock and operations on one chunk id are
+serialised by a per-id lock, so two concurrent writers of one id cannot both win.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import secrets
+import struct
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from awscrt import checksums
+
+CHUNK_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
+_PREFIX_PATTERN = re.compile(r"[0-9a-f]{2}")
+
+FOOTER_MAGIC = b"S3CKv1\0\0"
+# magic, data length (u64 BE), crc32c (u32 BE), 12 reserved zero bytes.
+_FOOTER = struct.Struct(">8sQI12s")
+FOOTER_BYTES = _FOOTER.size
+_FOOTER_PADDING = bytes(12)
+
+READ_BLOCK_BYTES = 1024 * 1024
+_NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+class StorageError(Exception):
+    """Base of the errors the store reports to the HTTP layer."""
+
+
+class InvalidChunkId(StorageError):
+    """The id is not 32 lowercase hex digits."""
+
+
+class ChunkMissing(StorageError):
+    """No chunk with this id is stored."""
+
+
+class ChunkCorrupt(StorageError):
+    """The chunk file exists but its footer is invalid."""
+
+
+class ChunkMismatch(StorageError):
+    """A chunk with this id exists with a different length or checksum."""
+
+
+class StoreFull(StorageError):
+    """The write would exceed the configured capacity or the disk is full."""
+
+
+@dataclass(frozen=True)
+class ChunkMeta:
+    """What the footer and the file system say about one stored chunk."""
+
+    chunk_id: str
+    length: int
+    crc32c: int
+    mtime: float
+
+    @property
+    def crc32c_hex(self) -> str:
+        """The checksum as on the wire: 8 lowercase hex digits."""
+        return format_crc32c(self.crc32c)
+
+
+@dataclass(frozen=True)
+class ListedChunk:
+    """One entry of a listing; ``crc32c`` is None when the chunk's footer is invalid."""
+
+    chunk_id: str
+    length: int
+    crc32c: int | None
+    mtime: float
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The outcome of re-reading a chunk's data and recomputing its checksum."""
+
+    chunk_id: str
+    ok: bool
+    length: int
+    crc32c: int
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """Capacity and usage figures, all in bytes of chunk data (footers excluded)."""
+
+    capacity_bytes: int
+    used_bytes: int
+    chunk_count: int
+    free_bytes: int
+
+
+def format_crc32c(crc32c: int) -> str:
+    """Render a CRC32C as 8 lowercase hex digits (big-endian u32)."""
+    return f"{crc32c:08x}"
+
+
+def is_chunk_id(text: str) -> bool:
+    """Whether ``text`` is a well-formed chunk id."""
+    return CHUNK_ID_PATTERN.fullmatch(text) is not None
+
+
+def encode_footer(length: int, crc32c: int) -> bytes:
+    """The 32-byte footer appended to a chunk's data."""
+    return _FOOTER.pack(FOOTER_MAGIC, length, crc32c, _FOOTER_PADDING)
+
+
+def decode_footer(raw: bytes, file_size: int) -> tuple[int, int]:
+    """Return ``(length, crc32c)`` from a footer, checking it against the file's size."""
+    if len(raw) != FOOTER_BYTES:
+        raise ChunkCorrupt("short footer")
+    magic, length, crc32c, padding = _FOOTER.unpack(raw)
+    if magic != FOOTER_MAGIC or padding != _FOOTER_PADDING:
+        raise ChunkCorrupt("bad footer magic")
+    if length + FOOTER_BYTES != file_size:
+        raise ChunkCorrupt("footer length disagrees with file size")
+    return length, crc32c
+
+
+def data_bytes_of_file(file_size: int) -> int:
+    """How many data bytes a chunk file of ``file_size`` bytes holds (0 for a runt file)."""
+    return max(file_size - FOOTER_BYTES, 0)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _raise_if_no_space(exc: OSError) -> None:
+    if exc.errno in _NO_SPACE_ERRNOS:
+        raise StoreFull("no space left on device") from exc
+
+
+class _KeyedLocks:
+    """One threading lock per key, created on demand and dropped when nobody holds it."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+
+    @contextlib.contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(key, (threading.Lock(), 0))
+            self._locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
+
+
+class TempChunk:
+    """A chunk being received into ``DIR/tmp``; computes CRC32C as blocks arrive.
+
+    ``write`` and ``discard`` may be called from different threads (a disconnecting client's
+    clean-up can race a block still being written), so both take the same lock.
+    """
+
+    def __init__(self, chunk_id: str, path: Path) -> None:
+        self.chunk_id = chunk_id
+        self.path = path
+        self.length = 0
+        self.crc32c = 0
+        self._lock = threading.Lock()
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+
+    def write(self, block: bytes | bytearray) -> None:
+        """Append ``block`` to the file and fold it into the running checksum."""
+        with self._lock:
+            fd = self._require_open()
+            self._write_all(fd, block)
+            self.crc32c = checksums.crc32c(block, self.crc32c)
+            self.length += len(block)
+
+    def finish(self) -> None:
+        """Append the footer, fsync and close; the file is then ready to be renamed."""
+        with self._lock:
+            fd = self._require_open()
+            try:
+                self._write_all(fd, encode_footer(self.length, self.crc32c))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+                self._fd = None
+
+    def discard(self) -> None:
+        """Close and remove the temporary file; harmless after a commit or a second call."""
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+
+    def _require_open(self) -> int:
+        if self._fd is None:
+            raise ValueError(f"temporary chunk {self.path} is already closed")
+        return self._fd
+
+    @staticmethod
+    def _write_all(fd: int, data: bytes | bytearray) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+        except OSError as exc:
+            _raise_if_no_space(exc)
+            raise
+
+
+class ChunkStore:
+    """Immutable chunks by id in one data directory, with in-memory usage counters."""
+
+    def __init__(self, root: Path, capacity_bytes: int | None = None) -> None:
+        self.root = root
+        self.chunks_dir = root / "chunks"
+        self.tmp_dir = root / "tmp"
+        self._requested_capacity = capacity_bytes
+        self.capacity_bytes = 0
+        self._counter_lock = threading.Lock()
+        self._used_bytes = 0
+        self._chunk_count = 0
+        self._reserved_bytes = 0
+        self._id_locks = _KeyedLocks()
+
+    # -- start-up -----------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Create the layout, delete leftover temporary files and count the stored chunks."""
+        for directory in (self.root, self.chunks_dir, self.tmp_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        self._remove_leftover_temps()
+        if self._requested_capacity is None:
+            fs = os.statvfs(self.root)
+            self.capacity_bytes = fs.f_blocks * fs.f_frsize
+        else:
+            self.capacity_bytes = self._requested_capacity
+        used_bytes, chunk_count = self._scan()
+        with self._counter_lock:
+            self._used_bytes = used_bytes
+            self._chunk_count = chunk_count
+
+    def _remove_leftover_temps(self) -> None:
+        removed = False
+        with os.scandir(self.tmp_dir) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                removed = True
+        if removed:
+            _fsync_dir(self.tmp_dir)
+
+    def _scan(self) -> tuple[int, int]:
+        used_bytes = 0
+        chunk_count = 0
+        for chunk_path in self._iter_chunk_paths(after=""):
+            with contextlib.suppress(FileNotFoundError):
+                used_bytes += data_bytes_of_file(chunk_path.stat().st_size)
+                chunk_count += 1
+        return used_bytes, chunk_count
+
+    # -- paths --------------------------------------------------------------------------------
+
+    def chunk_path(self, chunk_id: str) -> Path:
+        """Where chunk ``chunk_id`` lives; refuses anything that is not a chunk id."""
+        if not is_chunk_id(chunk_id):
+            raise InvalidChunkId(chunk_id)
+        return self.chunks_dir / chunk_id[0:2] / chunk_id[2:4] / chunk_id
+
+    def _iter_chunk_paths(self, after: str) -> Iterator[Path]:
+        """Chunk files with ids greater than ``after``, in id order."""
+        for first in self._sorted_names(self.chunks_dir, _PREFIX_PATTERN):
+            if first < after[0:2]:
+                continue
+            first_dir = self.chunks_dir / first
+            for second in self._sorted_names(first_dir, _PREFIX_PATTERN):
+                if first + second < after[0:4]:
+                    continue
+                for chunk_id in self._sorted_names(first_dir / second, CHUNK_ID_PATTERN):
+                    if chunk_id > after and chunk_id.startswith(first + second):
+                        yield first_dir / second / chunk_id
+
+    @staticmethod
+    def _sorted_names(directory: Path, pattern: re.Pattern[str]) -> list[str]:
+        try:
+            names = os.listdir(directory)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted(name for name in names if pattern.fullmatch(name))
+
+    def _ensure_parent_dirs(self, chunk_path: Path) -> None:
+        """Create the two fan-out directories, fsyncing each parent that gained an entry."""
+        parent = self.chunks_dir
+        for part in chunk_path.parent.relative_to(self.chunks_dir).parts:
+            child = parent / part
+            if not child.is_dir():
+                with contextlib.suppress(FileExistsError):
+                    child.mkdir()
+                _fsync_dir(parent)
+            parent = child
+
+    # -- capacity -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def reserve(self, length: int) -> Iterator[None]:
+        """Hold ``length`` bytes of capacity while a chunk is received, or raise StoreFull."""
+        with self._counter_lock:
+            wanted = self._used_bytes + self._reserved_bytes + length
+            if wanted > self.capacity_bytes:
+                raise StoreFull("chunk would exceed the configured capacity")
+            if self._reserved_bytes + length + FOOTER_BYTES > self._disk_free_bytes():
+                raise StoreFull("not enough free space on the device")
+            self._reserved_bytes += length
+        try:
+            yield
+        finally:
+            with self._counter_lock:
+                self._reserved_bytes -= length
+
+    def _disk_free_bytes(self) -> int:
+        fs = os.statvfs(self.root)
+        return fs.f_bavail * fs.f_frsize
+
+    def stats(self) -> StoreStats:
+        """Capacity, usage and the free space left for new chunks."""
+        with self._counter_lock:
+            used_bytes, chunk_count = self._used_bytes, self._chunk_count
+        free_bytes = min(self.capacity_bytes - used_bytes, self._disk_free_bytes())
+        return StoreStats(self.capacity_bytes, used_bytes, chunk_count, max(free_bytes, 0))
+
+    def _count_added(self, length: int) -> None:
+        with self._counter_lock:
+            self._used_bytes += length
+            self._chunk_count += 1
+
+    def _count_removed(self, length: int) -> None:
+        with self._counter_lock:
+            self._used_bytes -= length
+            self._chunk_count -= 1
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def exists(self, chunk_id: str) -> bool:
+        """Whether a chunk file with this id is present (valid or not)."""
+        return self.chunk_path(chunk_id).exists()
+
+    def create_temp(self, chunk_id: str) -> TempChunk:
+        """Start receiving a chunk into a fresh temporary file."""
+        self.chunk_path(chunk_id)  # validates the id before it is used in a file name
+        name = f"{chunk_id}.{secrets.token_hex(8)}.tmp"
+        try:
+            return TempChunk(chunk_id, self.tmp_dir / name)
+        except OSError as exc:
+            _raise_if_no_space(exc)
+            raise
+
+    def commit(self, temp: TempChunk) -> tuple[ChunkMeta, bool]:
+        """Make a fully received chunk visible; returns its metadata and whether it is new.
+
+        An existing chunk with the same length and checksum makes this a no-op (the temporary
+        file is left for the caller to discard); a different one raises ChunkMismatch.
+        """
+        chunk_path = self.chunk_path(temp.chunk_id)
+        with self._id_locks.hold(temp.chunk_id):
+            existing = self._read_meta_if_present(chunk_path, temp.chunk_id)
+            if existing is not None:
+                if (existing.length, existing.crc32c) != (temp.length, temp.crc32c):
+                    raise ChunkMismatch(temp.chunk_id)
+                return existing, False
+            try:
+                temp.finish()
+                self._ensure_parent_dirs(chunk_path)
+                os.rename(temp.path, chunk_path)
+                _fsync_dir(chunk_path.parent)
+            except OSError as exc:
+                _raise_if_no_space(exc)
+                raise
+            self._count_added(temp.length)
+            mtime = chunk_path.stat().st_mtime
+        return ChunkMeta(temp.chunk_id, temp.length, temp.crc32c, mtime), True
+
+    def delete(self, chunk_id: str) -> bool:
+        """Remove a chunk durably; returns whether it existed."""
+        chunk_path = self.chunk_path(chunk_id)
+        with self._id_locks.hold(chunk_id):
+            try:
+                file_size = chunk_path.stat().st_size
+                os.unlink(chunk_path)
+            except FileNotFoundError:
+                return False
+            _fsync_dir(chunk_path.parent)
+            self._count_removed(data_bytes_of_file(file_size))
+        return True
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def read_meta(self, chunk_id: str) -> ChunkMeta:
+        """The chunk's footer-validated metadata; raises ChunkMissing or ChunkCorrupt."""
+        meta = self._read_meta_if_present(self.chunk_path(chunk_id), chunk_id)
+        if meta is None:
+            raise ChunkMissing(chunk_id)
+        return meta
+
+    def open_for_read(self, chunk_id: str) -> tuple[BinaryIO, ChunkMeta]:
+        """Open a chunk for sending; the caller closes the file. Only the data bytes are valid
+        to send: the file continues with the footer after ``meta.length`` bytes."""
+        try:
+            chunk_file = open(self.chunk_path(chunk_id), "rb")
+        except FileNotFoundError:
+            raise ChunkMissing(chunk_id) from None
+        try:
+            return chunk_file, self._meta_of_open_file(chunk_file, chunk_id)
+        except BaseException:
+            chunk_file.close()
+            raise
+
+    def verify(self, chunk_id: str) -> VerifyResult:
+        """Re-read the data and compare its length and CRC32C with the footer."""
+        try:
+            chunk_file = open(self.chunk_path(chunk_id), "rb")
+        except FileNotFoundError:
+            raise ChunkMissing(chunk_id) from None
+        with chunk_file:
+            file_size = os.fstat(chunk_file.fileno()).st_size
+            try:
+                meta: ChunkMeta | None = self._meta_of_open_file(chunk_file, chunk_id)
+            except ChunkCorrupt:
+                meta = None
+            length = data_bytes_of_file(file_size)
+            crc32c = self._checksum_of_prefix(chunk_file, length)
+        ok = meta is not None and (meta.length, meta.crc32c) == (length, crc32c)
+        return VerifyResult(chunk_id, ok, length, crc32c)
+
+    def list_chunks(self, after: str, limit: int) -> tuple[list[ListedChunk], bool]:
+        """Up to ``limit`` chunks with ids greater than ``after``, in id order, and whether
+        more follow. Chunks with an invalid footer are listed too (``crc32c`` None), so that a
+        garbage collector still sees their ids."""
+        listed: list[ListedChunk] = []
+        for chunk_path in self._iter_chunk_paths(after):
+            if len(listed) == limit:
+                return listed, True
+            entry = self._listing_entry(chunk_path)
+            if entry is not None:
+                listed.append(entry)
+        return listed, False
+
+    def _listing_entry(self, chunk_path: Path) -> ListedChunk | None:
+        try:
+            meta = self._read_meta_if_present(chunk_path, chunk_path.name)
+        except ChunkCorrupt:
+            with contextlib.suppress(FileNotFoundError):
+                status = chunk_path.stat()
+                length = data_bytes_of_file(status.st_size)
+                return ListedChunk(chunk_path.name, length, None, status.st_mtime)
+            return None
+        if meta is None:  # deleted while we were listing
+            return None
+        return ListedChunk(meta.chunk_id, meta.length, meta.crc32c, meta.mtime)
+
+    def _read_meta_if_present(self, chunk_path: Path, chunk_id: str) -> ChunkMeta | None:
+        try:
+            chunk_file = open(chunk_path, "rb")
+        except FileNotFoundError:
+            return None
+        with chunk_file:
+            return self._meta_of_open_file(chunk_file, chunk_id)
+
+    @staticmethod
+    def _meta_of_open_file(chunk_file: BinaryIO, chunk_id: str) -> ChunkMeta:
+        status = os.fstat(chunk_file.fileno())
+        if status.st_size < FOOTER_BYTES:
+            raise ChunkCorrupt(chunk_id)
+        raw = os.pread(chunk_file.fileno(), FOOTER_BYTES, status.st_size - FOOTER_BYTES)
+        length, crc32c = decode_footer(raw, status.st_size)
+        return ChunkMeta(chunk_id, length, crc32c, status.st_mtime)
+
+    @staticmethod
+    def _checksum_of_prefix(chunk_file: BinaryIO, length: int) -> int:
+        crc32c = 0
+        offset = 0
+        while offset < length:
+            block = os.pread(chunk_file.fileno(), min(READ_BLOCK_BYTES, length - offset), offset)
+            if not block:
+                break
+            crc32c = checksums.crc32c(block, crc32c)
+            offset += len(block)
+        return crc32c

@@ -1,0 +1,215 @@
+"""The on-disk chunk store and the daemon's pure request parsing, without a server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from awscrt import checksums
+
+from chunkd.app import ChunkdHTTPError, parse_range
+from chunkd.storage import (
+    FOOTER_BYTES,
+    ChunkCorrupt,
+    ChunkMismatch,
+    ChunkMissing,
+    ChunkStore,
+    InvalidChunkId,
+    StoreFull,
+    decode_footer,
+    encode_footer,
+)
+
+CHUNK_A = "aa" + "0" * 30
+CHUNK_B = "ab" + "1" * 30
+CHUNK_C = "ff" + "2" * 30
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ChunkStore:
+    opened = ChunkStore(tmp_path / "data", capacity_bytes=10_000)
+    opened.open()
+    return opened
+
+
+def write_chunk(store: ChunkStore, chunk_id: str, data: bytes) -> bool:
+    temp = store.create_temp(chunk_id)
+    try:
+        for offset in range(0, len(data), 7):
+            temp.write(data[offset : offset + 7])
+        return store.commit(temp)[1]
+    finally:
+        temp.discard()
+
+
+# -- footer -----------------------------------------------------------------------------------
+
+
+def test_footer_layout() -> None:
+    footer = encode_footer(5, 0xDEADBEEF)
+    assert len(footer) == FOOTER_BYTES == 32
+    assert footer == b"S3CKv1\0\0" + (5).to_bytes(8, "big") + bytes.fromhex("deadbeef") + bytes(12)
+    assert decode_footer(footer, 37) == (5, 0xDEADBEEF)
+
+
+@pytest.mark.parametrize(
+    ("footer", "file_size"),
+    [
+        (encode_footer(5, 1), 36),  # size disagrees with the length
+        (b"S3CKv2\0\0" + encode_footer(5, 1)[8:], 37),  # wrong magic
+        (encode_footer(5, 1)[:-1] + b"\x01", 37),  # reserved bytes not zero
+        (encode_footer(5, 1)[:31], 37),  # short
+    ],
+)
+def test_bad_footer_is_corrupt(footer: bytes, file_size: int) -> None:
+    with pytest.raises(ChunkCorrupt):
+        decode_footer(footer, file_size)
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+
+def test_commit_makes_chunk_visible_with_checksum(store: ChunkStore) -> None:
+    data = os.urandom(100)
+    assert write_chunk(store, CHUNK_A, data) is True
+    meta = store.read_meta(CHUNK_A)
+    assert (meta.length, meta.crc32c) == (100, checksums.crc32c(data))
+    assert store.chunk_path(CHUNK_A).read_bytes()[:100] == data
+    assert os.listdir(store.tmp_dir) == []
+
+
+def test_recommit_same_data_is_not_new_and_different_data_conflicts(store: ChunkStore) -> None:
+    assert write_chunk(store, CHUNK_A, b"same") is True
+    assert write_chunk(store, CHUNK_A, b"same") is False
+    with pytest.raises(ChunkMismatch):
+        write_chunk(store, CHUNK_A, b"diff")
+    assert store.stats().chunk_count == 1
+    assert os.listdir(store.tmp_dir) == []
+
+
+def test_discarded_temp_leaves_nothing(store: ChunkStore) -> None:
+    temp = store.create_temp(CHUNK_A)
+    temp.write(b"partial")
+    temp.discard()
+    temp.discard()  # idempotent
+    assert os.listdir(store.tmp_dir) == []
+    with pytest.raises(ChunkMissing):
+        store.read_meta(CHUNK_A)
+
+
+@pytest.mark.parametrize("chunk_id", ["../" + "a" * 29, "A" * 32, "a" * 31, "", "a" * 30 + "/x"])
+def test_ids_never_name_other_files(store: ChunkStore, chunk_id: str) -> None:
+    with pytest.raises(InvalidChunkId):
+        store.chunk_path(chunk_id)
+    with pytest.raises(InvalidChunkId):
+        store.create_temp(chunk_id)
+
+
+def test_reserve_refuses_beyond_capacity(store: ChunkStore) -> None:
+    write_chunk(store, CHUNK_A, bytes(4000))
+    with store.reserve(5000):
+        with pytest.raises(StoreFull):
+            with store.reserve(1001):
+                pass
+        with store.reserve(1000):
+            pass
+    with store.reserve(6000):
+        pass
+
+
+# -- start-up, accounting, listing, verification ----------------------------------------------
+
+
+def test_open_removes_temps_and_counts_chunks(tmp_path: Path) -> None:
+    first = ChunkStore(tmp_path / "data")
+    first.open()
+    write_chunk(first, CHUNK_A, bytes(10))
+    write_chunk(first, CHUNK_B, bytes(20))
+    first.create_temp(CHUNK_C).write(b"left behind by a crash")
+
+    reopened = ChunkStore(tmp_path / "data")
+    reopened.open()
+    assert os.listdir(reopened.tmp_dir) == []
+    stats = reopened.stats()
+    assert (stats.chunk_count, stats.used_bytes) == (2, 30)
+    assert stats.capacity_bytes > 0
+
+
+def test_delete_updates_counters(store: ChunkStore) -> None:
+    write_chunk(store, CHUNK_A, bytes(10))
+    assert store.delete(CHUNK_A) is True
+    assert store.delete(CHUNK_A) is False
+    stats = store.stats()
+    assert (stats.chunk_count, stats.used_bytes, stats.free_bytes) == (0, 0, 10_000)
+
+
+def test_list_is_ordered_and_paged(store: ChunkStore) -> None:
+    for chunk_id in (CHUNK_C, CHUNK_A, CHUNK_B):
+        write_chunk(store, chunk_id, b"x")
+    page, truncated = store.list_chunks("", 2)
+    assert ([entry.chunk_id for entry in page], truncated) == ([CHUNK_A, CHUNK_B], True)
+    page, truncated = store.list_chunks(CHUNK_B, 2)
+    assert ([entry.chunk_id for entry in page], truncated) == ([CHUNK_C], False)
+    page, truncated = store.list_chunks(CHUNK_A[:31] + "1", 10)
+    assert [entry.chunk_id for entry in page] == [CHUNK_B, CHUNK_C]
+
+
+def test_list_shows_corrupt_chunks_without_checksum(store: ChunkStore) -> None:
+    write_chunk(store, CHUNK_A, b"data")
+    with open(store.chunk_path(CHUNK_A), "ab") as chunk_file:
+        chunk_file.write(b"junk")
+    (entry,), _ = store.list_chunks("", 10)
+    assert (entry.chunk_id, entry.crc32c) == (CHUNK_A, None)
+    with pytest.raises(ChunkCorrupt):
+        store.read_meta(CHUNK_A)
+
+
+def test_verify_notices_changed_data(store: ChunkStore) -> None:
+    write_chunk(store, CHUNK_A, b"hello world")
+    assert store.verify(CHUNK_A).ok is True
+    path = store.chunk_path(CHUNK_A)
+    raw = bytearray(path.read_bytes())
+    raw[0] ^= 0x80
+    path.write_bytes(bytes(raw))
+    result = store.verify(CHUNK_A)
+    assert (result.ok, result.length) == (False, 11)
+    with pytest.raises(ChunkMissing):
+        store.verify(CHUNK_B)
+
+
+# -- Range parsing ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "length", "expected"),
+    [
+        (None, 10, None),
+        ("bytes=0-9", 10, (0, 10)),
+        ("bytes=3-3", 10, (3, 4)),
+        ("bytes=3-", 10, (3, 10)),
+        ("bytes=3-100", 10, (3, 10)),
+        ("bytes=-4", 10, (6, 10)),
+        ("bytes=-40", 10, (0, 10)),
+    ],
+)
+def test_parse_range(header: str | None, length: int, expected: tuple[int, int] | None) -> None:
+    assert parse_range(header, length) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "length", "status"),
+    [
+        ("bytes=10-", 10, 416),
+        ("bytes=0-", 0, 416),
+        ("bytes=-0", 10, 416),
+        ("bytes=4-3", 10, 400),
+        ("bytes=-", 10, 400),
+        ("bytes=1-2,4-5", 10, 400),
+        ("chars=1-2", 10, 400),
+    ],
+)
+def test_parse_range_refusals(header: str, length: int, status: int) -> None:
+    with pytest.raises(ChunkdHTTPError) as refusal:
+        parse_range(header, length)
+    assert refusal.value.status == status
