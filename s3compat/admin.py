@@ -49,7 +49,7 @@ async def init_cluster(data_dir: Path, server_urls: list[str]) -> tuple[Credenti
     else from the credentials file written at first start, else are generated.
     Returns the root credentials and the cluster secret.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (start-up, nothing else runs)
     catalog = await open_catalog(data_dir / CATALOG_FILE)
     try:
         cluster_secret = await catalog.set_meta_once(CLUSTER_SECRET, secrets.token_hex(32))

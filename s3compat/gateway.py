@@ -1,4 +1,4 @@
-"""Running one gateway process: open the catalog, wire the layers together, serve until told to stop."""
+"""Running one gateway process: open the catalog, wire the layers together, serve until stopped."""
 
 from __future__ import annotations
 

@@ -119,7 +119,8 @@ def _header_checks(request: web.Request) -> WriteChecks:
         algorithm = requested.upper()
         if algorithm not in ALGORITHMS:
             raise errors.InvalidRequest(
-                "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]"
+                "Checksum algorithm provided is unsupported. Please try again with any of the "
+                "valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]"
             )
     return WriteChecks(content_md5=content_md5, checksums=checksums, algorithm=algorithm)
 

@@ -24,10 +24,11 @@ _TABLE: dict[type[store.StoreError], type[s3.S3Error]] = {
     store.InvalidPartOrder: s3.InvalidPartOrder,
     store.EntityTooSmall: s3.EntityTooSmall,
     store.CorruptChunk: s3.S3Error,
+    store.MalformedChecksum: s3.InvalidRequest,
 }
 
 # Errors whose store message is meant for the client (the rest keep S3's standard wording).
-_KEEP_MESSAGE = (store.ChecksumMismatch, store.NotEnoughServers)
+_KEEP_MESSAGE = (store.ChecksumMismatch, store.NotEnoughServers, store.MalformedChecksum)
 
 
 def to_s3_error(error: store.StoreError) -> s3.S3Error:

@@ -88,7 +88,8 @@ TooManyParts = _error(
 RequestTimeout = _error(
     "RequestTimeout",
     400,
-    "Your socket connection to the server was not read from or written to within the timeout period.",
+    "Your socket connection to the server was not read from or written to within the timeout "
+    "period.",
 )
 InvalidEncryptionAlgorithmError = _error(
     "InvalidEncryptionAlgorithmError", 400, "The encryption request you specified is not valid."

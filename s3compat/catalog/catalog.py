@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from s3compat.catalog.db import Database, Tx
 from s3compat.catalog.records import (
+    INSERT_OBJECT,
     OBJECT_COLUMNS,
     BucketRecord,
     ChunkRecord,
@@ -184,7 +185,8 @@ class Catalog:
         now = time.time()
         async with self.db.transaction() as tx:
             await tx.many(
-                "INSERT INTO intents (chunk_id, server_id, gateway_id, created_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO intents (chunk_id, server_id, gateway_id, created_at) "
+                "VALUES (?, ?, ?, ?)",
                 [(c.chunk_id, c.server_id, gateway_id, now) for c in chunks],
             )
 
@@ -217,7 +219,7 @@ class Catalog:
             if old is not None:
                 await _retire_version(tx, old["version_id"], time.time() + grace_seconds)
             version_id = await tx.insert(
-                f"INSERT INTO objects ({OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                INSERT_OBJECT,
                 record.to_row(),
             )
             await _attach_chunks(tx, chunks, version_id)

@@ -1,4 +1,4 @@
-"""The catalog's SQLite connection: WAL mode, numbered migrations, one lock-guarded transaction at a time.
+"""The catalog's SQLite connection: WAL mode, numbered migrations, one transaction at a time.
 
 aiosqlite runs every statement on one worker thread, but coroutines interleave between
 statements: a transaction that spans several awaits must not let another coroutine's statements

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from s3compat.catalog.catalog import CHUNK_COLUMNS, _retire_version
 from s3compat.catalog.db import Database, Tx
 from s3compat.catalog.records import (
+    INSERT_OBJECT,
     OBJECT_COLUMNS,
     ChunkRecord,
     ObjectRecord,
@@ -182,7 +183,8 @@ class UploadCatalog:
             parts = [
                 UploadPartRecord(*r)
                 for r in await tx.all(
-                    f"SELECT {PART_COLUMNS} FROM upload_parts WHERE upload_id = ? ORDER BY part_number",
+                    f"SELECT {PART_COLUMNS} FROM upload_parts WHERE upload_id = ? "
+                    "ORDER BY part_number",
                     (upload_id,),
                 )
             ]
@@ -196,7 +198,7 @@ class UploadCatalog:
             if old is not None:
                 await _retire_version(tx, old["version_id"], time.time() + grace_seconds)
             version_id = await tx.insert(
-                f"INSERT INTO objects ({OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                INSERT_OBJECT,
                 plan.record.to_row(),
             )
             sizes = {p.part_number: p.size for p in parts}

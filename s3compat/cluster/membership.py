@@ -77,7 +77,7 @@ class Membership:
         return server.url
 
     def mark_failed(self, server_id: str) -> None:
-        """A request to this server just failed: stop placing writes on it until it answers again."""
+        """A request to this server failed: place no writes on it until it answers again."""
         server = self._servers.get(server_id)
         if server is not None and server.state == "up":
             self._servers[server_id] = ServerRecord(**{**server.__dict__, "state": "down"})

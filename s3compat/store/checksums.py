@@ -18,7 +18,7 @@ from typing import Protocol
 
 from awscrt import checksums as crt_checksums
 
-from s3compat.api.errors import InvalidRequest
+from s3compat.store.errors import MalformedChecksum
 
 ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
 CRC_ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME")
@@ -104,7 +104,7 @@ def to_b64(digest: bytes) -> str:
 def from_b64(value: str, algorithm: str) -> bytes:
     """Decode a client's ``x-amz-checksum-*`` value, checking it is a digest of the right size.
 
-    S3 answers a malformed value with ``400 InvalidRequest``
+    Raises MalformedChecksum, which S3 answers with ``400 InvalidRequest``
     "Value for x-amz-checksum-crc32 header is invalid."
     """
     try:
@@ -112,7 +112,7 @@ def from_b64(value: str, algorithm: str) -> bytes:
     except (binascii.Error, ValueError):
         digest = b""
     if len(digest) != DIGEST_BYTES[_known(algorithm)]:
-        raise InvalidRequest(f"Value for {header_name(algorithm)} header is invalid.")
+        raise MalformedChecksum(f"Value for {header_name(algorithm)} header is invalid.")
     return digest
 
 

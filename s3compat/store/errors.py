@@ -82,5 +82,9 @@ class EntityTooSmall(StoreError):
     pass
 
 
+class MalformedChecksum(StoreError):
+    """A checksum value that is not base64 of the algorithm's digest size."""
+
+
 class CorruptChunk(StoreError):
     """A chunk's bytes do not match their checksum."""

@@ -15,6 +15,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from itertools import pairwise
 
 from s3compat.catalog.records import ObjectRecord, PartInfo, UploadPartRecord, UploadRecord
 from s3compat.catalog.uploads import CompletionPlan, UploadCatalog
@@ -153,7 +154,7 @@ def plan_completion(
     if not requested:
         raise errors.InvalidPart("the request names no parts")
     numbers = [p.part_number for p in requested]
-    if any(b <= a for a, b in zip(numbers, numbers[1:], strict=False)):
+    if any(b <= a for a, b in pairwise(numbers)):
         raise errors.InvalidPartOrder()
     by_number = {p.part_number: p for p in stored}
     chosen: list[UploadPartRecord] = []

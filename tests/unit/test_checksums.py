@@ -12,7 +12,7 @@ from botocore import httpchecksum  # type: ignore[import-untyped]
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s3compat.api.errors import InvalidRequest
+from s3compat.store.errors import MalformedChecksum
 from s3compat.store.checksums import (
     ALGORITHMS,
     CRC_ALGORITHMS,
@@ -103,7 +103,7 @@ def test_from_b64_round_trip() -> None:
     ],
 )
 def test_from_b64_refuses_malformed_values(value: str, algorithm: str) -> None:
-    with pytest.raises(InvalidRequest, match=f"Value for {header_name(algorithm)} header"):
+    with pytest.raises(MalformedChecksum, match=f"Value for {header_name(algorithm)} header"):
         from_b64(value, algorithm)
 
 
