@@ -15,6 +15,7 @@ from aiohttp import web
 
 from s3compat.api.app import make_app
 from s3compat.api.ops import all_handlers
+from s3compat.catalog.bucketconfig import BucketConfigCatalog
 from s3compat.catalog.catalog import Catalog
 from s3compat.catalog.db import Database
 from s3compat.catalog.uploads import UploadCatalog
@@ -22,6 +23,7 @@ from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.membership import Membership
 from s3compat.config import GatewayConfig
 from s3compat.store.gc import Collector
+from s3compat.store.lifecycle import LifecyclePass
 from s3compat.store.objects import ObjectStore
 from s3compat.store.uploads import UploadStore
 
@@ -68,6 +70,13 @@ async def open_services(config: GatewayConfig) -> AsyncIterator[Services]:
                 region=config.region,
             )
             uploads = UploadStore(store, UploadCatalog(db), min_part_bytes=config.min_part_bytes)
+            lifecycle = LifecyclePass(
+                BucketConfigCatalog(db),
+                catalog,
+                uploads.catalog,
+                day_seconds=config.lifecycle_day_seconds,
+                grace_seconds=config.gc_grace_seconds,
+            )
             collector = Collector(
                 catalog,
                 client,
@@ -75,6 +84,7 @@ async def open_services(config: GatewayConfig) -> AsyncIterator[Services]:
                 store.reading,
                 gateway_id,
                 expire_uploads=lambda: uploads.expire(config.upload_expiry_seconds),
+                lifecycle=lifecycle.maybe_run,
             )
             yield Services(catalog, client, membership, store, uploads, collector)
     finally:

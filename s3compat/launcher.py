@@ -17,6 +17,7 @@ from s3compat.admin import CATALOG_FILE, init_cluster
 
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
+RESTART_PAUSE_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,25 @@ def chunk_urls(options: ClusterOptions) -> list[str]:
     return [f"http://{options.host}:{options.chunk_port + n}" for n in range(options.servers)]
 
 
-def start_chunk_daemons(options: ClusterOptions, secret: str) -> list[subprocess.Popen[bytes]]:
-    processes = []
+@dataclass
+class Child:
+    """A supervised child process: restarted if it dies while the cluster runs."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command, env=self.env, stdout=subprocess.DEVNULL)
+
+    def exited(self) -> bool:
+        return self.process is not None and self.process.poll() is not None
+
+
+def chunk_daemon_children(options: ClusterOptions, secret: str) -> list[Child]:
+    children = []
     for number in range(1, options.servers + 1):
         data = options.data_dir / f"chunkd-{number}"
         command = [
@@ -49,11 +67,11 @@ def start_chunk_daemons(options: ClusterOptions, secret: str) -> list[subprocess
             command += ["--capacity", str(options.capacity)]
         # The secret goes by environment, not argv: argv is visible to every local user.
         env = {**os.environ, "CHUNKD_SECRET": secret}
-        processes.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL))
-    return processes
+        children.append(Child(f"chunkd-{number}", command, env))
+    return children
 
 
-def start_gateway(options: ClusterOptions) -> subprocess.Popen[bytes]:
+def gateway_child(options: ClusterOptions) -> Child:
     command = [
         sys.executable, "-m", "s3compat", "gateway",
         "--catalog", str(options.data_dir / CATALOG_FILE),
@@ -61,7 +79,7 @@ def start_gateway(options: ClusterOptions) -> subprocess.Popen[bytes]:
         "--port", str(options.port),
         *options.gateway_args,
     ]  # fmt: skip
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    return Child("gateway", command, dict(os.environ))
 
 
 def wait_until_healthy(url: str, processes: list[subprocess.Popen[bytes]]) -> None:
@@ -98,9 +116,16 @@ def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
 
 
 def run_cluster(options: ClusterOptions) -> int:
-    """Start everything, print how to connect, and supervise until SIGINT/SIGTERM."""
+    """Start everything, print how to connect, and supervise until SIGINT/SIGTERM.
+
+    A child that dies (crash, kill -9) is restarted after a short pause: the gateway restarts
+    to a consistent catalog and a chunk daemon with only its complete chunks.
+    """
     root, secret = asyncio.run(init_cluster(options.data_dir, chunk_urls(options)))
-    processes = start_chunk_daemons(options, secret)
+    children = [*chunk_daemon_children(options, secret), gateway_child(options)]
+    for child in children:
+        child.start()
+    processes = [child.process for child in children if child.process is not None]
     stopping = False
 
     def request_stop(signum: int, frame: object) -> None:
@@ -110,8 +135,6 @@ def run_cluster(options: ClusterOptions) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     try:
-        gateway = start_gateway(options)
-        processes.append(gateway)
         scheme = "https" if options.tls else "http"
         endpoint = f"{scheme}://{options.host}:{options.port}"
         wait_until_healthy(endpoint, processes)
@@ -126,10 +149,18 @@ def run_cluster(options: ClusterOptions) -> int:
             flush=True,
         )
         while not stopping:
-            time.sleep(0.2)
-            if gateway.poll() is not None:
-                print("the gateway exited; stopping the cluster", file=sys.stderr, flush=True)
-                return 1
+            time.sleep(RESTART_PAUSE_SECONDS)
+            for child in children:
+                if child.exited() and not stopping:
+                    assert child.process is not None
+                    child.restarts += 1
+                    print(
+                        f"{child.name} exited with status {child.process.returncode}; "
+                        f"restarting it (restart {child.restarts})",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    child.start()
         return 0
     finally:
-        stop_all(processes)
+        stop_all([child.process for child in children if child.process is not None])

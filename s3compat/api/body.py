@@ -48,6 +48,7 @@ def payload(
                 checksums=checks.checksums,
                 algorithm=algorithm,
                 trailer_checksums=lambda: _trailer_values(reader, trailer_algorithms),
+                trailer_algorithms=tuple(trailer_algorithms),
             )
         source: ByteSource = reader
     else:

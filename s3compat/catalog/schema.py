@@ -111,4 +111,16 @@ MIGRATIONS: list[str] = [
         completed_at REAL NOT NULL
     );
     """,
+    # 2: per-bucket configuration documents (tagging, lifecycle), one row per (bucket, name).
+    # Deleting a bucket deletes its configuration (foreign keys are on).
+    """
+    CREATE TABLE bucket_config (
+        bucket TEXT NOT NULL REFERENCES buckets (name) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (bucket, name)
+    );
+    CREATE INDEX bucket_config_by_name ON bucket_config (name, bucket);
+    """,
 ]

@@ -32,6 +32,7 @@ INTENT_MAX_AGE_SECONDS = 24 * 3600.0
 @dataclass
 class SweepReport:
     expired_uploads: int = 0
+    lifecycle_actions: int = 0
     expired_intents: int = 0
     deleted_chunks: int = 0
     failed: int = 0
@@ -49,6 +50,7 @@ class Collector:
         gateway_id: str,
         *,
         expire_uploads: Callable[[], Awaitable[int]] | None = None,
+        lifecycle: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self.catalog = catalog
         self.client = client
@@ -56,6 +58,7 @@ class Collector:
         self.reading = reading
         self.gateway_id = gateway_id
         self.expire_uploads = expire_uploads
+        self.lifecycle = lifecycle
 
     async def sweep(self, *, foreign_intents: bool = False) -> SweepReport:
         """One pass: turn dead intents into deletions, then delete every due chunk.
@@ -66,6 +69,9 @@ class Collector:
         report = SweepReport()
         if self.expire_uploads is not None:
             report.expired_uploads = await self.expire_uploads()
+        if self.lifecycle is not None:
+            # Before the deletion queue runs, so that aborted uploads' chunks go in this pass.
+            report.lifecycle_actions = await self.lifecycle()
         report.expired_intents = await self.catalog.expire_intents(
             time.time() - INTENT_MAX_AGE_SECONDS,
             live_gateway_id=self.gateway_id if foreign_intents else None,

@@ -38,10 +38,14 @@ class WriteChecks:
     algorithm: str | None = None
     # called after the body ended: algorithm -> base64 value sent in a trailer
     trailer_checksums: Callable[[], Mapping[str, str]] | None = None
+    # the algorithms of those trailers, known before the body is read
+    trailer_algorithms: tuple[str, ...] = ()
 
     def hasher(self) -> MultiHasher:
         """A hasher computing everything these checks need."""
-        algorithms = {*self.checksums, *([self.algorithm] if self.algorithm else [])}
+        algorithms = {*self.checksums, *self.trailer_algorithms}
+        if self.algorithm:
+            algorithms.add(self.algorithm)
         return MultiHasher(algorithms, want_sha256_hex=self.sha256_hex is not None)
 
 

@@ -76,7 +76,9 @@ class UploadStore:
         checks: WriteChecks,
     ) -> UploadPartRecord:
         """Store one part durably; it replaces an earlier part of the same number."""
-        if upload.checksum_algorithm and not checks.algorithm:
+        if upload.checksum_algorithm:
+            # The part's stored checksum is always of the upload's algorithm (what Complete
+            # combines); whatever else the request claims is verified too.
             checks = replace(checks, algorithm=upload.checksum_algorithm)
         body = await self.objects.write_body(source, size, checks, part_number=part_number)
         checksum = None

@@ -3,13 +3,35 @@
 from __future__ import annotations
 
 from s3compat.api.app import Handler
-from s3compat.api.ops import bucket, copy, delete, listing, multipart, object
+from s3compat.api.ops import (
+    acl,
+    bucket,
+    copy,
+    delete,
+    lifecycle,
+    listing,
+    multipart,
+    object,
+    tagging,
+    versions,
+)
 
 
 def all_handlers() -> dict[str, Handler]:
     """Operation name -> handler. Operations missing here are answered 501 NotImplemented."""
     table: dict[str, Handler] = {}
-    for module in (bucket, object, listing, delete, multipart, copy):
+    for module in (
+        bucket,
+        object,
+        listing,
+        delete,
+        multipart,
+        copy,
+        acl,
+        tagging,
+        versions,
+        lifecycle,
+    ):
         overlap = table.keys() & module.HANDLERS.keys()
         assert not overlap, f"operations handled twice: {overlap}"
         table.update(module.HANDLERS)

@@ -1,0 +1,88 @@
+"""Catalog queries for per-bucket configuration documents and the lifecycle pass.
+
+A configuration (bucket tagging, lifecycle rules) is one text value per (bucket, name) in the
+`bucket_config` table; deleting the bucket deletes its rows (foreign key, ON DELETE CASCADE).
+The catalog stores the text and does not read it: the store decides what it means.
+"""
+
+from __future__ import annotations
+
+import time
+
+from s3compat.catalog.catalog import _retire_version
+from s3compat.catalog.db import Database
+from s3compat.catalog.records import UserRecord
+
+TAGGING = "tagging"
+LIFECYCLE = "lifecycle"
+
+
+class BucketConfigCatalog:
+    """Bucket configuration documents, and the few queries the lifecycle pass needs."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, bucket: str, name: str) -> str | None:
+        async with self.db.snapshot() as tx:
+            row = await tx.one(
+                "SELECT value FROM bucket_config WHERE bucket = ? AND name = ?", (bucket, name)
+            )
+        return None if row is None else str(row["value"])
+
+    async def put(self, bucket: str, name: str, value: str) -> bool:
+        """Store (or replace) the document; False if the bucket does not exist."""
+        async with self.db.transaction() as tx:
+            # INSERT ... SELECT: a bucket deleted since the caller looked is not an error
+            # of the foreign key but a plain "no such bucket".
+            changed = await tx.execute(
+                "INSERT INTO bucket_config (bucket, name, value, updated_at) "
+                "SELECT name, ?, ?, ? FROM buckets WHERE name = ? "
+                "ON CONFLICT (bucket, name) DO UPDATE SET value = excluded.value, "
+                "updated_at = excluded.updated_at",
+                (name, value, time.time(), bucket),
+            )
+        return changed > 0
+
+    async def delete(self, bucket: str, name: str) -> bool:
+        """Remove the document; False if there was none."""
+        async with self.db.transaction() as tx:
+            changed = await tx.execute(
+                "DELETE FROM bucket_config WHERE bucket = ? AND name = ?", (bucket, name)
+            )
+        return changed > 0
+
+    async def all_named(self, name: str) -> list[tuple[str, str]]:
+        """(bucket, value) of every bucket that has a document called `name`."""
+        async with self.db.snapshot() as tx:
+            rows = await tx.all(
+                "SELECT bucket, value FROM bucket_config WHERE name = ? ORDER BY bucket", (name,)
+            )
+        return [(str(row[0]), str(row[1])) for row in rows]
+
+    async def delete_version(
+        self, bucket: str, key: str, version_id: int, *, grace_seconds: float
+    ) -> bool:
+        """Delete the key only if `version_id` is still its current version (so that a version
+        written after the caller decided to expire the old one survives). Its chunks go to the
+        deletion queue after the grace period, as with every delete."""
+        async with self.db.transaction() as tx:
+            current = await tx.one(
+                "SELECT 1 FROM objects WHERE version_id = ? AND bucket = ? AND key = ?",
+                (version_id, bucket, key),
+            )
+            if current is None:
+                return False
+            await _retire_version(tx, version_id, time.time() + grace_seconds)
+        return True
+
+    async def find_user(self, user_id: str) -> UserRecord | None:
+        """The user whose access key (our canonical user ID) is `user_id`, ignoring case: some
+        clients (s3cmd) lower-case canonical IDs."""
+        async with self.db.snapshot() as tx:
+            row = await tx.one(
+                "SELECT access_key, secret_key, name FROM users "
+                "WHERE access_key = ? COLLATE NOCASE ORDER BY access_key = ? DESC LIMIT 1",
+                (user_id, user_id),
+            )
+        return None if row is None else UserRecord(row[0], row[1], row[2])
