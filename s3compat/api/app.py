@@ -109,10 +109,15 @@ async def s3_middleware(
     except Exception:
         log.exception("request %s failed: %s %s", request_id, request.method, request.path)
         response = error_response(errors.S3Error(), request, request_id)
-    if not response.prepared:
+    return response
+
+
+async def add_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """Every response, streamed ones included, names its request (set before headers go out)."""
+    request_id = request.get("request_id")
+    if request_id is not None:
         response.headers["x-amz-request-id"] = request_id
         response.headers["x-amz-id-2"] = request_id
-    return response
 
 
 def _from_http_exception(http_error: web.HTTPException) -> errors.S3Error:
@@ -235,6 +240,7 @@ def make_app(
             "max_field_size": MAX_HEADER_BYTES,
         },
     )
+    app.on_response_prepare.append(add_request_id)
     app[CONFIG_KEY] = config
     app[STORE_KEY] = store
     app[UPLOADS_KEY] = uploads
