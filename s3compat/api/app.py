@@ -238,6 +238,8 @@ def make_app(
         handler_args={
             "max_line_size": MAX_HEADER_BYTES,
             "max_field_size": MAX_HEADER_BYTES,
+            # Content-Encoding describes the object, not this transfer: store the bytes as sent.
+            "auto_decompress": False,
         },
     )
     app.on_response_prepare.append(add_request_id)

@@ -66,25 +66,16 @@ async def head_object(ctx: Ctx) -> web.StreamResponse:
     check_version_id(ctx)
     record = await ctx.store.head_object(ctx.bucket, ctx.key, ctx.principal)
     check_conditions(ctx.request.headers, record)
-    headers = _object_headers(ctx, record)
-    start, end = _requested_range(ctx, record)
+    status, headers, start, end = _answer(ctx, record)
     headers["Content-Length"] = str(end - start)
-    if (start, end) != (0, record.size):
-        headers["Content-Range"] = f"bytes {start}-{end - 1}/{record.size}"
-        return web.Response(status=206, headers=headers)
-    return web.Response(status=200, headers=headers)
+    return web.Response(status=status, headers=headers)
 
 
 async def get_object(ctx: Ctx) -> web.StreamResponse:
     check_version_id(ctx)
     record, chunks = await ctx.store.open_object(ctx.bucket, ctx.key, ctx.principal)
     check_conditions(ctx.request.headers, record)
-    headers = _object_headers(ctx, record)
-    start, end = _requested_range(ctx, record)
-    status = 200
-    if (start, end) != (0, record.size):
-        status = 206
-        headers["Content-Range"] = f"bytes {start}-{end - 1}/{record.size}"
+    status, headers, start, end = _answer(ctx, record)
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = end - start
     stream = ctx.store.stream(chunks, start, end)
@@ -116,20 +107,33 @@ async def get_object(ctx: Ctx) -> web.StreamResponse:
     return response
 
 
-def _object_headers(ctx: Ctx, record: ObjectRecord) -> dict[str, str]:
+def _answer(ctx: Ctx, record: ObjectRecord) -> tuple[int, dict[str, str], int, int]:
+    """Status, headers and byte range [start, end) of a GET or HEAD.
+
+    A Range or a part of a multipart object is answered 206 with Content-Range, and without
+    the object's checksum (it covers the whole object, not the bytes sent).
+    """
+    start, end, partial = _requested_range(ctx, record)
     checksum_mode = ctx.request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
-    headers = response_headers(record, checksum_mode=checksum_mode)
+    headers = response_headers(record, checksum_mode=checksum_mode and not partial)
     apply_response_overrides(headers, ctx.query)
     if "partNumber" in ctx.query and record.parts:
         headers["x-amz-mp-parts-count"] = str(len(record.parts))
-    return dict(headers)
+    if not partial:
+        return 200, dict(headers), start, end
+    headers["Content-Range"] = f"bytes {start}-{end - 1}/{record.size}"
+    return 206, dict(headers), start, end
 
 
-def _requested_range(ctx: Ctx, record: ObjectRecord) -> tuple[int, int]:
+def _requested_range(ctx: Ctx, record: ObjectRecord) -> tuple[int, int, bool]:
+    """(start, end, partial): the bytes asked for, and whether that is a part of the object."""
     if "partNumber" in ctx.query:
-        return _part_range(ctx, record)
+        start, end = _part_range(ctx, record)
+        return start, end, record.parts is not None
     requested = parse_range(ctx.request.headers.get("Range"), record.size)
-    return requested if requested is not None else (0, record.size)
+    if requested is None:
+        return 0, record.size, False
+    return requested[0], requested[1], True
 
 
 def _part_range(ctx: Ctx, record: ObjectRecord) -> tuple[int, int]:
