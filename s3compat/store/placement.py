@@ -1,4 +1,11 @@
-"""Placement: which chunk servers take the pieces of a write. Pure; no I/O."""
+"""Placement: which chunk servers take the pieces of a write. Pure; no I/O.
+
+Rule: fill levels (used / capacity, counting bytes of writes in flight) stay even. Each of the
+6 places is given to the emptier of two servers drawn at random from those not yet chosen
+("power of two choices"). Emptier servers win more often, so fills converge; but no server
+wins every draw, so concurrent writes spread and a newly added empty server fills gradually
+instead of taking every write at once.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +24,12 @@ class Candidate:
     free_bytes: int
 
 
+def fill_ratio(candidate: Candidate, reserved: int = 0) -> float:
+    """Used share of the server's room, counting `reserved` bytes about to be written."""
+    room = max(candidate.capacity_bytes, candidate.used_bytes + candidate.free_bytes, 1)
+    return (candidate.used_bytes + reserved) / room
+
+
 def choose_servers(
     candidates: Sequence[Candidate],
     count: int,
@@ -24,20 +37,23 @@ def choose_servers(
     reserved_bytes: Mapping[str, int] | None = None,
     rng: random.Random | None = None,
 ) -> list[Candidate]:
-    """The `count` servers with the most free room, counting bytes reserved by writes in flight.
-
-    Ties (and near-ties within 1 MiB) are broken at random so that concurrent writes of equal
-    servers spread instead of all landing on the same six. Raises ValueError if fewer than
-    `count` candidates exist.
-    """
+    """`count` distinct servers for one write, in piece order. Raises ValueError if fewer than
+    `count` candidates exist."""
     if len(candidates) < count:
         raise ValueError(f"need {count} servers, have {len(candidates)}")
     reserved = reserved_bytes or {}
-    chooser = rng or random
-    tie_break = {c.server_id: chooser.random() for c in candidates}
-
-    def room(candidate: Candidate) -> tuple[int, float]:
-        free = candidate.free_bytes - reserved.get(candidate.server_id, 0)
-        return (free >> 20, tie_break[candidate.server_id])
-
-    return sorted(candidates, key=room, reverse=True)[:count]
+    chooser = rng or random.Random()
+    remaining = list(candidates)
+    chosen: list[Candidate] = []
+    for _ in range(count):
+        if len(remaining) == 1:
+            pick = remaining[0]
+        else:
+            first, second = chooser.sample(remaining, 2)
+            pick = min(
+                (first, second),
+                key=lambda c: fill_ratio(c, reserved.get(c.server_id, 0)),
+            )
+        chosen.append(pick)
+        remaining.remove(pick)
+    return chosen
