@@ -27,6 +27,7 @@ from conftest import (
     error_code,
     locate,
     make_bucket,
+    private_directory,
     raw_request,
     sign,
     start_cluster,
@@ -38,15 +39,15 @@ MIN_PART = 1024
 
 
 @pytest.fixture(scope="module")
-def mp_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    base = tmp_path_factory.mktemp("multipart")
-    cluster, process = start_cluster(
-        base / "data", base / "logs", ["--min-part-size", str(MIN_PART)]
-    )
-    try:
-        yield cluster
-    finally:
-        _stop(process)
+def mp_cluster() -> Iterator[Cluster]:
+    with private_directory("s3compat-mp-") as base:
+        cluster, process = start_cluster(
+            base / "data", base / "logs", ["--min-part-size", str(MIN_PART)]
+        )
+        try:
+            yield cluster
+        finally:
+            _stop(process)
 
 
 @pytest.fixture(scope="module")
@@ -414,7 +415,12 @@ def test_interrupted_part_leaves_upload_resumable(
     assert mp.get_object(Bucket=mp_bucket, Key="resume")["Body"].read() == b"".join(parts)
 
 
-def test_expired_uploads_are_aborted(tmp_path: Path) -> None:
+def test_expired_uploads_are_aborted() -> None:
+    with private_directory("s3compat-expiry-") as tmp_path:
+        _check_expiry(tmp_path)
+
+
+def _check_expiry(tmp_path: Path) -> None:
     cluster, process = start_cluster(
         tmp_path / "data", tmp_path / "logs", ["--upload-expiry", "2", "--min-part-size", "1024"]
     )
@@ -473,9 +479,14 @@ def _gateway_pid(cluster: Cluster) -> int:
     raise LookupError("no gateway process")
 
 
-def test_gateway_killed_during_upload_restarts_consistent(tmp_path: Path) -> None:
+def test_gateway_killed_during_upload_restarts_consistent() -> None:
     """SIGKILL the gateway mid-upload: the upload's completed parts survive (resumable), the
     part in flight leaves nothing visible, and after GC no orphan bytes stay on any daemon."""
+    with private_directory("s3compat-crash-") as tmp_path:
+        _check_gateway_crash(tmp_path)
+
+
+def _check_gateway_crash(tmp_path: Path) -> None:
     cluster, process = start_cluster(tmp_path / "data", tmp_path / "logs")
     try:
         client = client_for(cluster)
