@@ -15,6 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from chunkd.app import create_app
+from chunkd.membership import send_heartbeats, server_id
 from chunkd.storage import ChunkStore
 
 SECRET_ENV = "CHUNKD_SECRET"
@@ -34,6 +35,9 @@ class ChunkdConfig:
     port: int
     secret: str
     capacity_bytes: int | None
+    gateway_url: str | None = None
+    advertise_url: str | None = None
+    heartbeat_seconds: float = 2.0
 
 
 def parse_args(argv: Sequence[str] | None = None) -> ChunkdConfig:
@@ -52,12 +56,30 @@ def parse_args(argv: Sequence[str] | None = None) -> ChunkdConfig:
         metavar="BYTES",
         help="bytes of chunk data to accept (default: size of the data directory's file system)",
     )
+    parser.add_argument(
+        "--gateway", metavar="URL", help="register with this gateway and send it heartbeats"
+    )
+    parser.add_argument(
+        "--advertise",
+        metavar="URL",
+        help="URL the gateway reaches this daemon at (default: http://HOST:PORT)",
+    )
+    parser.add_argument("--heartbeat", type=float, default=2.0, help="seconds between heartbeats")
     args = parser.parse_args(argv)
     if not args.secret:
         parser.error(f"a secret is required (--secret or ${SECRET_ENV})")
     if args.capacity is not None and args.capacity < 0:
         parser.error("--capacity must not be negative")
-    return ChunkdConfig(args.data, args.host, args.port, args.secret, args.capacity)
+    return ChunkdConfig(
+        args.data,
+        args.host,
+        args.port,
+        args.secret,
+        args.capacity,
+        args.gateway,
+        args.advertise,
+        args.heartbeat,
+    )
 
 
 async def serve(config: ChunkdConfig) -> None:
@@ -74,8 +96,26 @@ async def serve(config: ChunkdConfig) -> None:
         site = web.TCPSite(runner, config.host, config.port)
         await site.start()
         host, port = runner.addresses[0][:2]
+        identity = await asyncio.to_thread(server_id, config.data_dir)
         print(f"chunkd listening on http://{host}:{port}", flush=True)
-        await _wait_for_stop_signal()
+        log.info("server id %s", identity)
+        async with asyncio.TaskGroup() as tasks:
+            heartbeats = None
+            if config.gateway_url:
+                advertised = config.advertise_url or f"http://{host}:{port}"
+                heartbeats = tasks.create_task(
+                    send_heartbeats(
+                        config.gateway_url,
+                        config.secret,
+                        identity,
+                        advertised,
+                        store,
+                        config.heartbeat_seconds,
+                    )
+                )
+            await _wait_for_stop_signal()
+            if heartbeats is not None:
+                heartbeats.cancel()
         log.info("stopping")
     finally:
         await runner.cleanup()

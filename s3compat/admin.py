@@ -103,6 +103,26 @@ async def add_server(catalog_path: Path, url: str, server_id: str | None) -> str
     return chosen
 
 
+async def change_server(catalog_path: Path, server_id: str, command: str) -> str:
+    """`drain`: no new writes go to the server. `remove`: forget it, refused while it still
+    holds chunks. Returns the new state or why it was refused."""
+    catalog = await open_catalog(catalog_path)
+    try:
+        known = {s.server_id for s in await catalog.list_servers()}
+        if server_id not in known:
+            return f"no server {server_id}"
+        if command == "drain":
+            await catalog.set_server_state(server_id, "draining")
+            return "draining"
+        held = await catalog.chunks_on_server(server_id)
+        if held:
+            return f"refused: {server_id} still holds {held} chunks (drain and rebalance first)"
+        await catalog.set_server_state(server_id, "removed")
+        return "removed"
+    finally:
+        await catalog.db.close()
+
+
 async def list_servers(catalog_path: Path) -> list[dict[str, Any]]:
     catalog = await open_catalog(catalog_path)
     try:

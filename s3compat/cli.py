@@ -53,6 +53,12 @@ def _gateway_options(parser: argparse.ArgumentParser) -> None:
         default=DAY_SECONDS,
         help="seconds in a lifecycle-rule day (tests shorten it)",
     )
+    parser.add_argument(
+        "--down-after",
+        type=float,
+        default=10.0,
+        help="mark a chunk server down after this many silent seconds (default 10)",
+    )
 
 
 _PASSED_ON = (
@@ -65,6 +71,7 @@ _PASSED_ON = (
     "gc_grace",
     "sweep_interval",
     "lifecycle_day",
+    "down_after",
 )
 
 
@@ -84,6 +91,7 @@ def _config(args: argparse.Namespace, catalog: Path) -> GatewayConfig:
         gc_grace_seconds=args.gc_grace,
         sweep_interval_seconds=args.sweep_interval,
         lifecycle_day_seconds=args.lifecycle_day,
+        server_down_after_seconds=args.down_after,
     )
 
 
@@ -128,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     server_add.add_argument("url")
     server_add.add_argument("--id", dest="server_id")
     server.add_parser("list", help="list chunk servers with state and fill")
+    server.add_parser("drain", help="stop new writes to a server").add_argument("server_id")
+    server.add_parser("remove", help="forget an empty server").add_argument("server_id")
     locate = admin_commands.add_parser("locate", help="print where an object's bytes are (JSON)")
     locate.add_argument("bucket")
     locate.add_argument("key")
@@ -192,8 +202,12 @@ def _admin(args: argparse.Namespace) -> int:
         print(json.dumps({"user": args.name, **credentials.__dict__}, indent=2))
     elif args.admin_command == "server" and args.server_command == "add":
         print(asyncio.run(admin.add_server(catalog, args.url, args.server_id)))
-    elif args.admin_command == "server":
+    elif args.admin_command == "server" and args.server_command == "list":
         print(json.dumps(asyncio.run(admin.list_servers(catalog)), indent=2))
+    elif args.admin_command == "server":
+        outcome = asyncio.run(admin.change_server(catalog, args.server_id, args.server_command))
+        print(outcome)
+        return 0 if outcome in ("draining", "removed") else 1
     elif args.admin_command == "locate":
         found = asyncio.run(admin.locate(catalog, args.bucket, args.key))
         if found is None:

@@ -41,6 +41,7 @@ class Services:
     membership: Membership
     store: ObjectStore
     uploads: UploadStore
+    cluster_secret: str
     collector: Collector
 
 
@@ -86,7 +87,7 @@ async def open_services(config: GatewayConfig) -> AsyncIterator[Services]:
                 expire_uploads=lambda: uploads.expire(config.upload_expiry_seconds),
                 lifecycle=lifecycle.maybe_run,
             )
-            yield Services(catalog, client, membership, store, uploads, collector)
+            yield Services(catalog, client, membership, store, uploads, secret, collector)
     finally:
         await db.close()
 
@@ -102,7 +103,9 @@ def ssl_context(config: GatewayConfig) -> ssl.SSLContext | None:
 async def serve(config: GatewayConfig) -> None:
     """Serve S3 until SIGTERM or SIGINT; background work runs beside the server."""
     async with open_services(config) as services:
-        app = make_app(config, services.store, services.uploads, all_handlers())
+        app = make_app(
+            config, services.store, services.uploads, all_handlers(), services.cluster_secret
+        )
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(

@@ -19,6 +19,7 @@ from aiohttp import web
 from s3compat.api import errors, xml
 from s3compat.api.auth.request import AuthResult, RequestView, parse_auth, verify_auth
 from s3compat.api.errormap import to_s3_error
+from s3compat.api.internal import CLUSTER_SECRET_KEY, STORE_KEY, add_internal_routes
 from s3compat.api.router import (
     Route,
     bucket_from_host,
@@ -29,7 +30,6 @@ from s3compat.api.router import (
 from s3compat.config import GatewayConfig
 from s3compat.store.errors import StoreError
 from s3compat.store.objects import ObjectStore
-from s3compat.store.split import PIECES
 from s3compat.store.uploads import UploadStore
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,6 @@ class Ctx:
 
 Handler = Callable[[Ctx], Awaitable[web.StreamResponse]]
 
-STORE_KEY = web.AppKey("store", ObjectStore)
 UPLOADS_KEY = web.AppKey("uploads", UploadStore)
 CONFIG_KEY = web.AppKey("config", GatewayConfig)
 HANDLERS_KEY = web.AppKey("handlers", dict)
@@ -214,22 +213,12 @@ async def authenticate(view: RequestView, store: ObjectStore) -> AuthResult:
     return verify_auth(view, parsed, user.secret_key, datetime.now(UTC))
 
 
-async def health(request: web.Request) -> web.Response:
-    """200 when the gateway can take writes (enough chunk servers up), else 503."""
-    store = request.app[STORE_KEY]
-    up = len(store.membership.writable())
-    ready = up >= PIECES
-    return web.json_response(
-        {"status": "ok" if ready else "unavailable", "servers_up": up, "servers_needed": PIECES},
-        status=200 if ready else 503,
-    )
-
-
 def make_app(
     config: GatewayConfig,
     store: ObjectStore,
     uploads: UploadStore,
     handlers: dict[str, Handler],
+    cluster_secret: str,
 ) -> web.Application:
     """The S3 application; its background work is started by the caller."""
     app = web.Application(
@@ -245,8 +234,9 @@ def make_app(
     app.on_response_prepare.append(add_request_id)
     app[CONFIG_KEY] = config
     app[STORE_KEY] = store
+    app[CLUSTER_SECRET_KEY] = cluster_secret
     app[UPLOADS_KEY] = uploads
     app[HANDLERS_KEY] = handlers
-    app.router.add_get("/-/health", health)
+    add_internal_routes(app)
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app

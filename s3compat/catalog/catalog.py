@@ -106,6 +106,16 @@ class Catalog:
                 (capacity, used, free, chunk_count, seen, server_id),
             )
 
+    async def chunks_on_server(self, server_id: str) -> int:
+        """Chunks the catalog places on a server (committed, in uploads, or being written)."""
+        async with self.db.snapshot() as tx:
+            chunks = await tx.one("SELECT count(*) FROM chunks WHERE server_id = ?", (server_id,))
+            intents = await tx.one("SELECT count(*) FROM intents WHERE server_id = ?", (server_id,))
+            pending = await tx.one(
+                "SELECT count(*) FROM deletions WHERE server_id = ?", (server_id,)
+            )
+        return sum(int(row[0]) if row else 0 for row in (chunks, intents, pending))
+
     async def set_server_state(self, server_id: str, state: str) -> None:
         async with self.db.transaction() as tx:
             await tx.execute("UPDATE servers SET state = ? WHERE server_id = ?", (state, server_id))

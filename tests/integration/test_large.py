@@ -22,7 +22,7 @@ GIB = 1024**3
 RSS_LIMIT_BYTES = 200 * 1024**2
 BLOCK = 8 * 1024 * 1024
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 
 @pytest.fixture(scope="module")
