@@ -21,6 +21,7 @@ CREDENTIALS_FILE = "credentials.json"
 ROOT_USER = "root"
 ACCESS_KEY_ENV = "S3COMPAT_ACCESS_KEY"
 SECRET_KEY_ENV = "S3COMPAT_SECRET_KEY"
+CLUSTER_SECRET_ENV = "S3COMPAT_CLUSTER_SECRET"
 
 
 @dataclass(frozen=True)
@@ -46,13 +47,15 @@ async def init_cluster(data_dir: Path, server_urls: list[str]) -> tuple[Credenti
     """Create (or reopen) the cluster in `data_dir`: catalog, cluster secret, root user, servers.
 
     Root credentials come from S3COMPAT_ACCESS_KEY / S3COMPAT_SECRET_KEY when both are set,
-    else from the credentials file written at first start, else are generated.
+    else from the credentials file written at first start, else are generated. The cluster
+    secret (what chunk daemons require) is S3COMPAT_CLUSTER_SECRET at first start, or generated.
     Returns the root credentials and the cluster secret.
     """
     data_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (start-up, nothing else runs)
     catalog = await open_catalog(data_dir / CATALOG_FILE)
     try:
-        cluster_secret = await catalog.set_meta_once(CLUSTER_SECRET, secrets.token_hex(32))
+        wanted = os.environ.get(CLUSTER_SECRET_ENV) or secrets.token_hex(32)
+        cluster_secret = await catalog.set_meta_once(CLUSTER_SECRET, wanted)
         root = _root_credentials(data_dir / CREDENTIALS_FILE)
         await catalog.put_user(UserRecord(root.access_key, root.secret_key, ROOT_USER))
         for number, url in enumerate(server_urls, start=1):

@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     admin_parser.add_argument("--data", type=Path)
     admin_parser.add_argument("--catalog", type=Path)
     admin_commands = admin_parser.add_subparsers(dest="admin_command", required=True)
+    admin_commands.add_parser("init", help="create the catalog, root user and cluster secret")
     user = admin_commands.add_parser("user").add_subparsers(dest="user_command", required=True)
     user.add_parser("add", help="add a user and print its key pair").add_argument("name")
     server = admin_commands.add_parser("server").add_subparsers(
@@ -195,8 +196,12 @@ def _cluster(args: argparse.Namespace) -> int:
 
 def _admin(args: argparse.Namespace) -> int:
     catalog = _catalog_path(args)
-    if not catalog.exists():
+    if not catalog.exists() and args.admin_command != "init":
         raise SystemExit(f"no catalog at {catalog}")
+    if args.admin_command == "init":
+        root, _ = asyncio.run(admin.init_cluster(catalog.parent, []))
+        print(f"AWS_ACCESS_KEY_ID={root.access_key}")
+        return 0
     if args.admin_command == "user":
         credentials = asyncio.run(admin.add_user(catalog, args.name))
         print(json.dumps({"user": args.name, **credentials.__dict__}, indent=2))
