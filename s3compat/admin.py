@@ -15,6 +15,8 @@ from s3compat.catalog.db import Database
 from s3compat.catalog.records import UserRecord
 from s3compat.config import GatewayConfig
 from s3compat.gateway import CLUSTER_SECRET, open_services
+from s3compat.store.rebalance import Rebalancer, print_progress
+from s3compat.store.scrub import collect_orphans, scrub
 
 CATALOG_FILE = "catalog.db"
 CREDENTIALS_FILE = "credentials.json"
@@ -170,9 +172,41 @@ async def locate(catalog_path: Path, bucket: str, key: str) -> dict[str, Any] | 
     }
 
 
-async def collect_garbage(config: GatewayConfig) -> dict[str, int]:
-    """One collector pass now, from this process."""
+async def collect_garbage(config: GatewayConfig, orphan_age: float | None) -> dict[str, int]:
+    """One collector pass now, from this process; with `orphan_age`, also delete chunks no
+    catalog row knows of that are older than that many seconds."""
     async with open_services(config) as services:
         report = await services.collector.sweep()
+        orphans = 0
+        if orphan_age is not None:
+            orphans = await collect_orphans(
+                services.catalog, services.maintenance, services.client, older_than=orphan_age
+            )
         intents, deletions = await services.catalog.count_pending()
-    return {**report.__dict__, "pending_intents": intents, "pending_deletions": deletions}
+    return {
+        **report.__dict__,
+        "deleted_orphans": orphans,
+        "pending_intents": intents,
+        "pending_deletions": deletions,
+    }
+
+
+async def rebalance(config: GatewayConfig, *, spread: float, dry_run: bool) -> dict[str, Any]:
+    async with open_services(config) as services:
+        rebalancer = Rebalancer(
+            services.catalog,
+            services.maintenance,
+            services.client,
+            services.membership,
+            gateway_id=services.store.gateway_id,
+            grace_seconds=config.gc_grace_seconds,
+        )
+        report = await rebalancer.run(spread=spread, dry_run=dry_run, progress=print_progress)
+    return report.__dict__
+
+
+async def scrub_cluster(config: GatewayConfig) -> tuple[bool, dict[str, Any]]:
+    """(damaged, findings per server)."""
+    async with open_services(config) as services:
+        report = await scrub(services.catalog, services.maintenance, services.client)
+    return report.damaged, {name: found.__dict__ for name, found in report.servers.items()}

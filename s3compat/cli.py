@@ -143,7 +143,24 @@ def build_parser() -> argparse.ArgumentParser:
     locate.add_argument("bucket")
     locate.add_argument("key")
     gc = admin_commands.add_parser("gc", help="delete unreferenced chunks now")
+    gc.add_argument(
+        "--orphans",
+        type=float,
+        metavar="SECONDS",
+        help="also delete chunks unknown to the catalog older than SECONDS",
+    )
     _gateway_options(gc)
+    rebalance = admin_commands.add_parser("rebalance", help="even out fills; empty drained servers")
+    rebalance.add_argument("--dry-run", action="store_true", help="plan only")
+    rebalance.add_argument(
+        "--spread",
+        type=float,
+        default=0.02,
+        help="stop when max fill - min fill is at most this (default 0.02)",
+    )
+    _gateway_options(rebalance)
+    scrub = admin_commands.add_parser("scrub", help="verify every chunk; exit 1 on damage")
+    _gateway_options(scrub)
 
     commands.add_parser(
         "chunkd", help="run a chunk daemon (same as the `chunkd` command)", add_help=False
@@ -220,5 +237,14 @@ def _admin(args: argparse.Namespace) -> int:
             return 1
         print(json.dumps(found, indent=2))
     elif args.admin_command == "gc":
-        print(json.dumps(asyncio.run(admin.collect_garbage(_config(args, catalog))), indent=2))
+        report = asyncio.run(admin.collect_garbage(_config(args, catalog), args.orphans))
+        print(json.dumps(report, indent=2))
+    elif args.admin_command == "rebalance":
+        config = _config(args, catalog)
+        moved = asyncio.run(admin.rebalance(config, spread=args.spread, dry_run=args.dry_run))
+        print("\n" + json.dumps(moved, indent=2))
+    elif args.admin_command == "scrub":
+        damaged, findings = asyncio.run(admin.scrub_cluster(_config(args, catalog)))
+        print(json.dumps({"damaged": damaged, "servers": findings}, indent=2))
+        return 1 if damaged else 0
     return 0

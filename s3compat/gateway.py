@@ -18,6 +18,7 @@ from s3compat.api.ops import all_handlers
 from s3compat.catalog.bucketconfig import BucketConfigCatalog
 from s3compat.catalog.catalog import Catalog
 from s3compat.catalog.db import Database
+from s3compat.catalog.maintenance import MaintenanceCatalog
 from s3compat.catalog.uploads import UploadCatalog
 from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.membership import Membership
@@ -41,6 +42,7 @@ class Services:
     membership: Membership
     store: ObjectStore
     uploads: UploadStore
+    maintenance: MaintenanceCatalog
     cluster_secret: str
     collector: Collector
 
@@ -87,7 +89,16 @@ async def open_services(config: GatewayConfig) -> AsyncIterator[Services]:
                 expire_uploads=lambda: uploads.expire(config.upload_expiry_seconds),
                 lifecycle=lifecycle.maybe_run,
             )
-            yield Services(catalog, client, membership, store, uploads, secret, collector)
+            yield Services(
+                catalog,
+                client,
+                membership,
+                store,
+                uploads,
+                MaintenanceCatalog(db),
+                secret,
+                collector,
+            )
     finally:
         await db.close()
 

@@ -46,6 +46,8 @@ class ChunkInfo:
     chunk_id: str
     length: int
     crc32c: str
+    # seconds since the epoch when the daemon wrote it (listings only)
+    mtime: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -245,7 +247,12 @@ class ChunkClient:
         document = await self._request_json("GET", url, params=params)
         try:
             chunks = [
-                ChunkInfo(entry["chunk_id"], int(entry["length"]), entry["crc32c"] or "")
+                ChunkInfo(
+                    entry["chunk_id"],
+                    int(entry["length"]),
+                    entry["crc32c"] or "",
+                    float(entry.get("mtime") or 0.0),
+                )
                 for entry in document["chunks"]
             ]
             return chunks, bool(document["truncated"])

@@ -1,0 +1,99 @@
+"""Catalog queries for cluster maintenance: where bytes are per server, chunk moves, orphans."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from s3compat.catalog.catalog import CHUNK_COLUMNS
+from s3compat.catalog.db import Database
+from s3compat.catalog.records import ChunkRecord
+
+
+@dataclass(frozen=True)
+class PlacedChunk:
+    """A committed chunk with what a move must respect: the other pieces of its part."""
+
+    chunk: ChunkRecord
+    version_id: int
+    sibling_servers: frozenset[str]
+
+
+class MaintenanceCatalog:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def bytes_per_server(self) -> dict[str, int]:
+        """Bytes the catalog places on each server (committed and in open uploads)."""
+        async with self.db.snapshot() as tx:
+            rows = await tx.all("SELECT server_id, sum(length) FROM chunks GROUP BY server_id")
+        return {row[0]: int(row[1] or 0) for row in rows}
+
+    async def movable_chunks(self, server_id: str, limit: int) -> list[PlacedChunk]:
+        """Committed chunks on `server_id`, largest first, with their part's other servers."""
+        async with self.db.snapshot() as tx:
+            rows = await tx.all(
+                f"SELECT {CHUNK_COLUMNS}, version_id FROM chunks "
+                "WHERE server_id = ? AND version_id IS NOT NULL ORDER BY length DESC LIMIT ?",
+                (server_id, limit),
+            )
+            placed = []
+            for row in rows:
+                siblings = await tx.all(
+                    "SELECT server_id FROM chunks WHERE version_id = ? AND part_number = ?",
+                    (row["version_id"], row["part_number"]),
+                )
+                placed.append(
+                    PlacedChunk(
+                        ChunkRecord(*tuple(row)[:7]),
+                        row["version_id"],
+                        frozenset(s[0] for s in siblings),
+                    )
+                )
+        return placed
+
+    async def move_chunk(
+        self, old: ChunkRecord, new_chunk_id: str, target: str, *, grace_seconds: float
+    ) -> bool:
+        """Point the catalog at the copy on `target` and queue the old copy for deletion, in one
+        transaction. False if the chunk changed meanwhile (deleted, or moved by someone else):
+        the caller then deletes its copy."""
+        async with self.db.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE chunks SET chunk_id = ?, server_id = ? "
+                "WHERE chunk_id = ? AND server_id = ?",
+                (new_chunk_id, target, old.chunk_id, old.server_id),
+            )
+            if changed == 0:
+                return False
+            await tx.execute("DELETE FROM intents WHERE chunk_id = ?", (new_chunk_id,))
+            await tx.execute(
+                "INSERT OR IGNORE INTO deletions (chunk_id, server_id, not_before) "
+                "VALUES (?, ?, ?)",
+                (old.chunk_id, old.server_id, time.time() + grace_seconds),
+            )
+        return True
+
+    async def known_chunk_ids(self, chunk_ids: Iterable[str]) -> set[str]:
+        """Which of these ids the catalog knows (as chunks, intents or pending deletions)."""
+        ids = list(chunk_ids)
+        known: set[str] = set()
+        async with self.db.snapshot() as tx:
+            for start in range(0, len(ids), 500):
+                batch = ids[start : start + 500]
+                marks = ", ".join("?" * len(batch))
+                for table in ("chunks", "intents", "deletions"):
+                    rows = await tx.all(
+                        f"SELECT chunk_id FROM {table} WHERE chunk_id IN ({marks})", batch
+                    )
+                    known.update(row[0] for row in rows)
+        return known
+
+    async def chunks_on(self, server_id: str) -> dict[str, ChunkRecord]:
+        """Every chunk the catalog places on a server, by id."""
+        async with self.db.snapshot() as tx:
+            rows = await tx.all(
+                f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE server_id = ?", (server_id,)
+            )
+        return {row[0]: ChunkRecord(*row) for row in rows}
