@@ -30,9 +30,11 @@ from chunkd.storage import (
     format_crc32c,
     is_chunk_id,
 )
+from s3compat.metrics import GaugeCollector, RequestMetrics
 
 log = logging.getLogger(__name__)
 
+METRICS_PATH = "/-/metrics"
 STORE_KEY = web.AppKey("store", ChunkStore)
 SECRET_KEY = web.AppKey("secret", bytes)
 
@@ -97,7 +99,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse any request without the cluster secret."""
+    """Refuse any request without the cluster secret (metrics excepted: no data in them)."""
+    if request.path == METRICS_PATH:
+        return await handler(request)
     presented = request.headers.get("Authorization", "")
     expected = b"Bearer " + request.app[SECRET_KEY]
     if not hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), expected):
@@ -357,9 +361,36 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
 ]
 
 
+def _operation(request: web.Request) -> str:
+    route = request.match_info.route.resource
+    return f"{request.method} {route.canonical if route is not None else 'other'}"
+
+
+def daemon_metrics(store: ChunkStore) -> RequestMetrics:
+    metrics = RequestMetrics("chunkd")
+
+    def usage() -> list[tuple[list[str], float]]:
+        stats = store.stats()
+        return [
+            (["capacity"], float(stats.capacity_bytes)),
+            (["used"], float(stats.used_bytes)),
+            (["free"], float(stats.free_bytes)),
+            (["chunks"], float(stats.chunk_count)),
+        ]
+
+    metrics.add(
+        GaugeCollector("chunkd_storage", "Capacity and usage (bytes, chunks)", ["kind"], usage)
+    )
+    return metrics
+
+
 def create_app(store: ChunkStore, secret: str) -> web.Application:
     """The chunk daemon's application over an opened store."""
-    app = web.Application(middlewares=[error_middleware, auth_middleware])
+    metrics = daemon_metrics(store)
+    app = web.Application(
+        middlewares=[metrics.middleware(_operation), error_middleware, auth_middleware]
+    )
+    app.router.add_get(METRICS_PATH, metrics.handle)
     app[STORE_KEY] = store
     app[SECRET_KEY] = secret.encode("utf-8")
     for method, path, handler in ROUTES:

@@ -23,6 +23,7 @@ from s3compat.catalog.uploads import UploadCatalog
 from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.membership import Membership
 from s3compat.config import GatewayConfig
+from s3compat.metrics import GaugeCollector, RequestMetrics
 from s3compat.store.gc import Collector
 from s3compat.store.lifecycle import LifecyclePass
 from s3compat.store.objects import ObjectStore
@@ -103,6 +104,34 @@ async def open_services(config: GatewayConfig) -> AsyncIterator[Services]:
         await db.close()
 
 
+def gateway_metrics(services: Services) -> RequestMetrics:
+    """Request metrics plus server fill and collector totals, computed at scrape time."""
+    metrics = RequestMetrics("s3compat")
+
+    def fills() -> list[tuple[list[str], float]]:
+        return [
+            ([s.server_id, s.state], s.used_bytes / s.capacity_bytes if s.capacity_bytes else 0.0)
+            for s in services.membership.servers()
+        ]
+
+    def collector_totals() -> list[tuple[list[str], float]]:
+        return [
+            ([name], float(value)) for name, value in services.collector.totals.__dict__.items()
+        ]
+
+    metrics.add(
+        GaugeCollector(
+            "s3compat_server_fill_ratio", "Chunk server fill", ["server", "state"], fills
+        )
+    )
+    metrics.add(
+        GaugeCollector(
+            "s3compat_gc_total", "Collector work since start", ["kind"], collector_totals
+        )
+    )
+    return metrics
+
+
 def ssl_context(config: GatewayConfig) -> ssl.SSLContext | None:
     if config.tls_cert is None:
         return None
@@ -115,7 +144,12 @@ async def serve(config: GatewayConfig) -> None:
     """Serve S3 until SIGTERM or SIGINT; background work runs beside the server."""
     async with open_services(config) as services:
         app = make_app(
-            config, services.store, services.uploads, all_handlers(), services.cluster_secret
+            config,
+            services.store,
+            services.uploads,
+            all_handlers(),
+            services.cluster_secret,
+            gateway_metrics(services),
         )
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()

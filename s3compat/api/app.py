@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from urllib.parse import unquote, unquote_to_bytes
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from s3compat.api import errors, xml
 from s3compat.api.auth.request import AuthResult, RequestView, parse_auth, verify_auth
@@ -28,6 +29,7 @@ from s3compat.api.router import (
     validate_key,
 )
 from s3compat.config import GatewayConfig
+from s3compat.metrics import RequestMetrics
 from s3compat.store.errors import StoreError
 from s3compat.store.objects import ObjectStore
 from s3compat.store.uploads import UploadStore
@@ -162,6 +164,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     route = resolve(
         request.method, decode_path(raw_path), query, host, config.domain, request.headers
     )
+    request["operation"] = route.operation
     handlers: dict[str, Handler] = request.app[HANDLERS_KEY]
     handler = handlers.get(route.operation)
     if handler is None:
@@ -219,10 +222,14 @@ def make_app(
     uploads: UploadStore,
     handlers: dict[str, Handler],
     cluster_secret: str,
+    metrics: RequestMetrics | None = None,
 ) -> web.Application:
     """The S3 application; its background work is started by the caller."""
+    middlewares: list[Middleware] = [s3_middleware]
+    if metrics is not None:
+        middlewares.insert(0, metrics.middleware(lambda r: r.get("operation", "other")))
     app = web.Application(
-        middlewares=[s3_middleware],
+        middlewares=middlewares,
         client_max_size=0,
         handler_args={
             "max_line_size": MAX_HEADER_BYTES,
@@ -238,5 +245,7 @@ def make_app(
     app[UPLOADS_KEY] = uploads
     app[HANDLERS_KEY] = handlers
     add_internal_routes(app)
+    if metrics is not None:
+        app.router.add_get("/-/metrics", metrics.handle)
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app

@@ -66,6 +66,10 @@ class Membership:
                 log.exception("polling chunk servers failed")
             await asyncio.sleep(interval)
 
+    def servers(self) -> list[ServerRecord]:
+        """Every known server as last polled."""
+        return list(self._servers.values())
+
     def writable(self) -> list[ServerRecord]:
         """Servers new chunks may go to."""
         return [s for s in self._servers.values() if s.state in WRITABLE_STATES]

@@ -58,6 +58,8 @@ class Collector:
         self.reading = reading
         self.gateway_id = gateway_id
         self.expire_uploads = expire_uploads
+        # Everything done since start, for metrics.
+        self.totals = SweepReport()
         self.lifecycle = lifecycle
 
     async def sweep(self, *, foreign_intents: bool = False) -> SweepReport:
@@ -80,7 +82,7 @@ class Collector:
             due = await self.catalog.due_deletions(time.time(), BATCH)
             due = [d for d in due if d.chunk_id not in self.reading]
             if not due:
-                return report
+                return self._account(report)
             limit = asyncio.Semaphore(PARALLEL_DELETES)
             results = await asyncio.gather(*(self._delete(d, limit) for d in due))
             done = [d.chunk_id for d, ok in zip(due, results, strict=True) if ok]
@@ -88,7 +90,12 @@ class Collector:
             report.deleted_chunks += len(done)
             report.failed += len(due) - len(done)
             if len(done) < len(due):
-                return report  # some servers are unreachable: try again next pass
+                return self._account(report)  # some servers are unreachable: try again next pass
+
+    def _account(self, report: SweepReport) -> SweepReport:
+        for name, value in report.__dict__.items():
+            setattr(self.totals, name, getattr(self.totals, name) + value)
+        return report
 
     async def _delete(self, pending: PendingDeletion, limit: asyncio.Semaphore) -> bool:
         async with limit:
