@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
@@ -47,7 +47,7 @@ class ChunkInfo:
     length: int
     crc32c: str
     # seconds since the epoch when the daemon wrote it (listings only)
-    mtime: float = 0.0
+    mtime: float = field(default=0.0, compare=False)
 
 
 @dataclass(frozen=True)
