@@ -35,7 +35,13 @@ def parse_copy_source(value: str) -> tuple[str, str]:
     path, _, query = value.partition("?")
     if query and query not in ("versionId=null",):
         raise errors.NotImplementedError_("Copying a specific version is not supported.")
-    bucket, _, key = unquote(path).lstrip("/").partition("/")
+    try:
+        decoded = unquote(path, errors="strict")
+    except UnicodeDecodeError as error:
+        raise errors.InvalidArgument(
+            "x-amz-copy-source is not valid UTF-8", ArgumentName="x-amz-copy-source"
+        ) from error
+    bucket, _, key = decoded.lstrip("/").partition("/")
     if not bucket or not key:
         raise errors.InvalidArgument(
             "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",

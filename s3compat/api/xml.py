@@ -139,8 +139,26 @@ def error_xml(
     pairs += [("Resource", resource), ("RequestId", request_id)]
     for name, text in pairs:
         if text is not None:
-            etree.SubElement(element, name).text = text
+            etree.SubElement(element, name).text = xml_safe(text)
     return XML_DECLARATION + etree.tostring(element, encoding="UTF-8", xml_declaration=False)
+
+
+def xml_safe(text: str) -> str:
+    """`text` with every character XML 1.0 cannot carry replaced by U+FFFD (an error document
+    may quote a request's path or key, which can hold anything)."""
+    if all(_is_xml_char(char) for char in text):
+        return text
+    return "".join(char if _is_xml_char(char) else "\ufffd" for char in text)
+
+
+def _is_xml_char(char: str) -> bool:
+    code = ord(char)
+    return (
+        code in (0x9, 0xA, 0xD)
+        or 0x20 <= code <= 0xD7FF
+        or 0xE000 <= code <= 0xFFFD
+        or 0x10000 <= code <= 0x10FFFF
+    )
 
 
 def format_http_date(moment: datetime) -> str:

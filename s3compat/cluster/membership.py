@@ -19,6 +19,7 @@ from s3compat.cluster.errors import ChunkServerError
 log = logging.getLogger(__name__)
 
 WRITABLE_STATES = ("up",)
+POLL_TIMEOUT_SECONDS = 2.0
 
 
 class Membership:
@@ -41,7 +42,10 @@ class Membership:
     async def _poll(self, server: ServerRecord) -> None:
         now = time.time()
         try:
-            stats = await asyncio.wait_for(self.client.stats(server.url), timeout=self.down_after)
+            # A short timeout: a hung daemon (stopped, swapping) must not stall the whole poll.
+            stats = await asyncio.wait_for(
+                self.client.stats(server.url), timeout=min(POLL_TIMEOUT_SECONDS, self.down_after)
+            )
         except (ChunkServerError, TimeoutError) as error:
             silent_for = now - (server.last_seen or 0.0)
             if server.state == "up" and silent_for > self.down_after:

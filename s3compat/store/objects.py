@@ -231,6 +231,17 @@ class ObjectStore:
             raise errors.NoSuchKey(key)
         return found
 
+    def check_readable(self, chunks: Sequence[ChunkRecord], start: int, end: int) -> None:
+        """Refuse up front (before any byte is sent) a read that needs a server known down."""
+        down = {s.server_id for s in self.membership.servers() if s.state == "down"}
+        for chunk in chunks:
+            if (
+                chunk.server_id in down
+                and chunk.offset < end
+                and start < chunk.offset + chunk.length
+            ):
+                raise errors.BackendFailure(f"chunk server {chunk.server_id} is down")
+
     async def stream(
         self, chunks: Sequence[ChunkRecord], start: int, end: int
     ) -> AsyncGenerator[bytes, None]:

@@ -22,7 +22,7 @@ from awscrt import checksums as crt_checksums
 
 from s3compat.catalog.records import ChunkRecord
 from s3compat.cluster.client import ChunkClient
-from s3compat.cluster.errors import ChunkServerError
+from s3compat.cluster.errors import ChunkServerError, ChunkServerUnavailable
 from s3compat.store.checksums import MultiHasher
 from s3compat.store.errors import BackendFailure, CorruptChunk, IncompleteBody
 
@@ -157,18 +157,29 @@ async def read_range(
             continue
         whole = low == chunk.offset and high == chunk.offset + chunk.length
         crc = 0
+        # A whole chunk is checked against its CRC32C, and its last block is held back until
+        # the check passed: a corrupt chunk then always ends the response short.
+        held: bytes | None = None
         try:
             url = servers.url_of(chunk.server_id)
             blocks = client.get_chunk(url, chunk.chunk_id, low - chunk.offset, high - chunk.offset)
             async with aclosing(blocks):
                 async for block in blocks:
-                    if whole:
-                        crc = crt_checksums.crc32c(block, crc)
-                    yield block
+                    if not whole:
+                        yield block
+                        continue
+                    crc = crt_checksums.crc32c(block, crc)
+                    if held is not None:
+                        yield held
+                    held = block
         except (ChunkServerError, KeyError) as error:
+            if isinstance(error, ChunkServerUnavailable):
+                servers.mark_failed(chunk.server_id)
             raise BackendFailure(f"chunk {chunk.chunk_id}: {error}") from error
         if whole and f"{crc:08x}" != chunk.crc32c:
             raise CorruptChunk(f"chunk {chunk.chunk_id} on {chunk.server_id} is corrupt")
+        if held is not None:
+            yield held
 
 
 class IteratorSource:

@@ -12,7 +12,6 @@ from botocore import httpchecksum  # type: ignore[import-untyped]
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s3compat.store.errors import MalformedChecksum
 from s3compat.store.checksums import (
     ALGORITHMS,
     CRC_ALGORITHMS,
@@ -24,6 +23,7 @@ from s3compat.store.checksums import (
     new_checksum,
     to_b64,
 )
+from s3compat.store.errors import MalformedChecksum
 
 # The "check" values of the CRC catalogue (CRC-32/ISO-HDLC, CRC-32/ISCSI, CRC-64/NVME) and the
 # FIPS digests of b"123456789".

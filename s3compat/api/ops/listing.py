@@ -20,15 +20,23 @@ from s3compat.store.listing import ListPage, list_page
 MAX_KEYS = 1000
 
 
-def _max_keys(ctx: Ctx) -> int:
-    text = ctx.query.get("max-keys", str(MAX_KEYS))
-    if not text.isdigit():
+MAX_INT32 = 2**31 - 1
+
+
+def bounded_count(ctx: Ctx, name: str, maximum: int = MAX_KEYS) -> int:
+    """A max-keys style parameter: a non-negative 32-bit integer, capped at `maximum`."""
+    text = ctx.query.get(name, str(maximum))
+    if not text.isdigit() or len(text) > 10 or int(text) > MAX_INT32:
         raise errors.InvalidArgument(
-            "Provided max-keys not an integer or within integer range",
-            ArgumentName="max-keys",
+            f"Provided {name} not an integer or within integer range",
+            ArgumentName=name,
             ArgumentValue=text,
         )
-    return min(int(text), MAX_KEYS)
+    return min(int(text), maximum)
+
+
+def max_keys_of(ctx: Ctx) -> int:
+    return bounded_count(ctx, "max-keys")
 
 
 def encoder(ctx: Ctx) -> Callable[[str], str]:
@@ -44,7 +52,7 @@ def encoder(ctx: Ctx) -> Callable[[str], str]:
     return lambda value: quote(value, safe="/")
 
 
-def _contents(
+def contents(
     record: ObjectRecord, encode: Callable[[str], str], owner_name: str | None
 ) -> list[tuple[str, Node]]:
     entry: list[tuple[str, Node]] = [
@@ -63,7 +71,7 @@ def _contents(
 
 async def _page(ctx: Ctx, marker: str) -> tuple[ListPage, int]:
     await ctx.store.bucket(ctx.bucket, ctx.principal)
-    max_keys = _max_keys(ctx)
+    max_keys = max_keys_of(ctx)
     page = await list_page(
         ctx.store.catalog,
         ctx.bucket,
@@ -75,7 +83,7 @@ async def _page(ctx: Ctx, marker: str) -> tuple[ListPage, int]:
     return page, max_keys
 
 
-async def _owner_name(ctx: Ctx) -> str:
+async def owner_name(ctx: Ctx) -> str:
     user = await ctx.store.catalog.get_user(ctx.principal)
     return user.name if user else ctx.principal
 
@@ -84,7 +92,7 @@ def _entries(
     page: ListPage, encode: Callable[[str], str], owner: str | None
 ) -> list[tuple[str, Node]]:
     entries: list[tuple[str, Node]] = [
-        ("Contents", _contents(record, encode, owner)) for record in page.objects
+        ("Contents", contents(record, encode, owner)) for record in page.objects
     ]
     entries += [("CommonPrefixes", [("Prefix", encode(p))]) for p in page.common_prefixes]
     return entries
@@ -105,13 +113,14 @@ async def list_objects(ctx: Ctx) -> web.StreamResponse:
         ("NextMarker", encode(page.last) if page.truncated and page.last else None),
         ("EncodingType", ctx.query.get("encoding-type")),
     ]
-    body += _entries(page, encode, await _owner_name(ctx))
+    body += _entries(page, encode, await owner_name(ctx))
     return xml_response(to_xml("ListBucketResult", body))
 
 
 def _decode_token(token: str) -> str:
     try:
-        return base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+        raw = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True)
+        return raw.decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError) as error:
         raise errors.InvalidArgument(
             "The continuation token provided is incorrect",
@@ -126,7 +135,7 @@ async def list_objects_v2(ctx: Ctx) -> web.StreamResponse:
     start_after = ctx.query.get("start-after")
     marker = _decode_token(token) if token is not None else (start_after or "")
     page, max_keys = await _page(ctx, marker)
-    owner = await _owner_name(ctx) if ctx.query.get("fetch-owner") == "true" else None
+    owner = await owner_name(ctx) if ctx.query.get("fetch-owner") == "true" else None
     delimiter = ctx.query.get("delimiter")
     next_token = None
     if page.truncated and page.last is not None:

@@ -13,7 +13,7 @@ from s3compat.api.body import payload, read_document
 from s3compat.api.copysource import copy_source_blocks
 from s3compat.api.objectmeta import parse_tagging_header, stored_headers
 from s3compat.api.ops.bucket import owner_xml, xml_response
-from s3compat.api.ops.listing import encoder
+from s3compat.api.ops.listing import bounded_count, encoder
 from s3compat.api.xml import Node, child_text, children, local, parse_xml, to_xml
 from s3compat.catalog.records import UploadPartRecord, UploadRecord
 from s3compat.store.checksums import ALGORITHMS, CRC_ALGORITHMS
@@ -173,22 +173,11 @@ async def abort_multipart_upload(ctx: Ctx) -> web.StreamResponse:
     return web.Response(status=204)
 
 
-def _bounded(ctx: Ctx, name: str, default: int = MAX_LISTED) -> int:
-    text = ctx.query.get(name, str(default))
-    if not text.isdigit():
-        raise errors.InvalidArgument(
-            f"Provided {name} not an integer or within integer range",
-            ArgumentName=name,
-            ArgumentValue=text,
-        )
-    return min(int(text), MAX_LISTED)
-
-
 async def list_parts(ctx: Ctx) -> web.StreamResponse:
     upload = await ctx.uploads.upload(
         ctx.bucket, ctx.key, ctx.query.get("uploadId", ""), ctx.principal
     )
-    max_parts = _bounded(ctx, "max-parts")
+    max_parts = bounded_count(ctx, "max-parts", MAX_LISTED)
     marker_text = ctx.query.get("part-number-marker", "0") or "0"
     if not marker_text.isdigit():
         raise errors.InvalidArgument(
@@ -238,7 +227,7 @@ async def list_multipart_uploads(ctx: Ctx) -> web.StreamResponse:
     delimiter = ctx.query.get("delimiter", "")
     key_marker = ctx.query.get("key-marker", "")
     upload_id_marker = ctx.query.get("upload-id-marker", "") if key_marker else ""
-    max_uploads = _bounded(ctx, "max-uploads")
+    max_uploads = bounded_count(ctx, "max-uploads", MAX_LISTED)
     start = (max(key_marker, prefix), upload_id_marker if key_marker >= prefix else "")
     # With a key marker and no upload-id marker, S3 lists keys strictly after the marker.
     inclusive = not key_marker or key_marker < prefix

@@ -76,6 +76,7 @@ async def get_object(ctx: Ctx) -> web.StreamResponse:
     record, chunks = await ctx.store.open_object(ctx.bucket, ctx.key, ctx.principal)
     check_conditions(ctx.request.headers, record)
     status, headers, start, end = _answer(ctx, record)
+    ctx.store.check_readable(chunks, start, end)
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = end - start
     stream = ctx.store.stream(chunks, start, end)

@@ -14,7 +14,7 @@ from s3compat.api import errors
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.body import read_document
 from s3compat.api.ops.bucket import xml_response
-from s3compat.api.ops.listing import _contents, _max_keys, _owner_name, encoder
+from s3compat.api.ops.listing import contents, encoder, max_keys_of, owner_name
 from s3compat.api.xml import Node, child_text, local, parse_xml, to_xml
 from s3compat.store.listing import list_page
 
@@ -45,7 +45,7 @@ async def list_object_versions(ctx: Ctx) -> web.StreamResponse:
     encode = encoder(ctx)
     marker = _marker(ctx)
     await ctx.store.bucket(ctx.bucket, ctx.principal)
-    max_keys = _max_keys(ctx)
+    max_keys = max_keys_of(ctx)
     prefix = ctx.query.get("prefix", "")
     delimiter = ctx.query.get("delimiter")
     page = await list_page(
@@ -70,9 +70,9 @@ async def list_object_versions(ctx: Ctx) -> web.StreamResponse:
         ("NextVersionIdMarker", NULL_VERSION if next_key and not ends_with_prefix else None),
         ("EncodingType", ctx.query.get("encoding-type")),
     ]
-    owner = await _owner_name(ctx)
+    owner = await owner_name(ctx)
     for record in page.objects:
-        entry = _contents(record, encode, owner)
+        entry = contents(record, encode, owner)
         # Version's elements as S3 orders them: Key, VersionId, IsLatest, then the rest.
         version: list[tuple[str, Node]] = [
             entry[0],

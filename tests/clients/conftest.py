@@ -1,0 +1,150 @@
+"""Fixtures for the client tier: one real `s3compat cluster` for every client test, driven by the
+programs people actually use (rclone, s3cmd, the aws CLI, boto3/aiobotocore with defaults).
+
+The cluster is started by the integration tier's `start_cluster`. Test modules here take
+everything they need as fixtures and never `from conftest import ...`: see `_integration`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+INTEGRATION_CONFTEST = Path(__file__).resolve().parents[1] / "integration" / "conftest.py"
+DEFAULT_TOOL_TIMEOUT_SECONDS = 180.0
+
+# Variables of the machine that would change what a client does: credentials, profiles, CA
+# bundles and endpoints for the AWS SDKs, rclone remotes and flags, proxies.
+_CLIENT_ENV_PREFIXES = ("AWS_", "BOTO_", "RCLONE_", "S3CMD")
+_PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
+
+
+def _integration() -> ModuleType:
+    """The integration tier's conftest, loaded under a name of its own.
+
+    Its test modules do `from conftest import ...`, which reads whichever `conftest` module
+    pytest imported last; when one run collects both tiers, that can be this file. So this file
+    also offers every name the integration conftest has (copied below), and the integration
+    tests import cleanly whichever of the two is `conftest` at the time.
+    """
+    name = "s3compat_integration_conftest"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, INTEGRATION_CONFTEST)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while being built
+    spec.loader.exec_module(module)
+    return module
+
+
+integration = _integration()
+globals().update(
+    {name: value for name, value in vars(integration).items() if not name.startswith("__")}
+)
+
+
+def client_environment(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """os.environ without anything that configures S3 clients or proxies, with HOME at `home`
+    (so no ~/.aws, ~/.s3cfg or ~/.config/rclone is read), plus `extra`."""
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.upper().startswith(_CLIENT_ENV_PREFIXES)
+        and name.lower() not in _PROXY_VARIABLES
+    }
+    environment["HOME"] = str(home)
+    environment.update(extra or {})
+    return environment
+
+
+def run_tool(
+    command: Sequence[str],
+    environment: Mapping[str, str],
+    *,
+    check: bool = True,
+    timeout: float = DEFAULT_TOOL_TIMEOUT_SECONDS,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run a client program (no shell) with a timeout; with `check`, fail the test on a non-zero
+    exit status and show the end of its output."""
+    completed = subprocess.run(
+        list(command),
+        env=dict(environment),
+        capture_output=True,
+        timeout=timeout,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
+    if check and completed.returncode != 0:
+        pytest.fail(
+            f"`{' '.join(command)}` exited {completed.returncode}\n"
+            f"--- stdout ---\n{completed.stdout.decode(errors='replace')[-3000:]}\n"
+            f"--- stderr ---\n{completed.stderr.decode(errors='replace')[-5000:]}",
+            pytrace=False,
+        )
+    return completed
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Any]:
+    """One cluster (gateway + 6 chunk daemons) for the whole client tier."""
+    with integration.private_directory("s3compat-clients-") as root:
+        running, process = integration.start_cluster(root / "data", root)
+        try:
+            yield running
+        finally:
+            integration._stop(process)
+
+
+@pytest.fixture(scope="session")
+def s3(cluster: Any) -> Iterator[Any]:
+    """A boto3 client (default configuration) to set up and check what the clients did."""
+    client = integration.client_for(cluster)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def bucket(s3: Any) -> Iterator[str]:
+    """A fresh, empty bucket of the root user; emptied and deleted after the test."""
+    yield from integration.make_bucket(s3)
+
+
+@pytest.fixture
+def new_bucket_name(s3: Any) -> Iterator[str]:
+    """A bucket name nobody uses yet, for a client to create; deleted after the test."""
+    name = integration.unique_bucket_name("cl")
+    yield name
+    integration.empty_and_delete_bucket(s3, name)
+
+
+@pytest.fixture
+def tool_home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    return home
+
+
+@pytest.fixture
+def tool_env(tool_home: Path) -> Callable[..., dict[str, str]]:
+    """`tool_env(extra)`: a clean environment for a client program (see client_environment)."""
+
+    def make(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        return client_environment(tool_home, extra)
+
+    return make
+
+
+@pytest.fixture
+def run() -> Callable[..., subprocess.CompletedProcess[bytes]]:
+    """`run(command, env, check=True, timeout=...)`: see run_tool."""
+    return run_tool

@@ -1,0 +1,46 @@
+"""Fixtures for the fault tier: a cluster of its own (tests here kill and stop its processes),
+started with the integration tier's `start_cluster`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.client import BaseClient
+from faults_support import health, it
+
+# Integration test modules do `from conftest import ...`, which reads whichever `conftest`
+# module pytest imported last; when one run collects both tiers, that can be this file. So it
+# offers every name of the integration conftest too (as tests/clients/conftest.py does).
+globals().update({name: value for name, value in vars(it).items() if not name.startswith("__")})
+
+
+@pytest.fixture(scope="session")
+def fault_cluster() -> Iterator[Any]:
+    with it.private_directory("s3compat-faults-") as root:
+        running, process = it.start_cluster(root / "data", root)
+        try:
+            yield running
+        finally:
+            it._stop(process)
+
+
+@pytest.fixture
+def healthy_cluster(fault_cluster: Any) -> Any:
+    """The fault cluster, once every chunk daemon is up again (a previous test may have
+    stopped one)."""
+    it.wait_for(lambda: health(fault_cluster) == 200, timeout=30)
+    return fault_cluster
+
+
+@pytest.fixture(scope="session")
+def fs3(fault_cluster: Any) -> Iterator[BaseClient]:
+    client = it.client_for(fault_cluster)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def fbucket(fs3: BaseClient) -> Iterator[str]:
+    yield from it.make_bucket(fs3)
