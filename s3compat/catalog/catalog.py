@@ -155,14 +155,25 @@ class Catalog:
             await tx.execute("UPDATE buckets SET acl = ? WHERE name = ?", (acl, name))
 
     async def delete_bucket(self, name: str) -> str:
-        """Delete an empty bucket. Returns "deleted", "missing" or "not-empty"."""
+        """Delete a bucket that holds no object. Returns "deleted", "missing" or "not-empty".
+
+        Unfinished multipart uploads do not keep a bucket alive (as on S3): they are aborted in
+        the same transaction and their parts' chunks queued for deletion.
+        """
         async with self.db.transaction() as tx:
             if await tx.one("SELECT 1 FROM buckets WHERE name = ?", (name,)) is None:
                 return "missing"
-            if await tx.one("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)) or (
-                await tx.one("SELECT 1 FROM uploads WHERE bucket = ? LIMIT 1", (name,))
-            ):
+            if await tx.one("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)):
                 return "not-empty"
+            uploads = "SELECT upload_id FROM uploads WHERE bucket = ?"
+            await tx.execute(
+                "INSERT OR IGNORE INTO deletions (chunk_id, server_id, not_before) "
+                f"SELECT chunk_id, server_id, ? FROM chunks WHERE upload_id IN ({uploads})",
+                (time.time(), name),
+            )
+            await tx.execute(f"DELETE FROM chunks WHERE upload_id IN ({uploads})", (name,))
+            await tx.execute(f"DELETE FROM upload_parts WHERE upload_id IN ({uploads})", (name,))
+            await tx.execute("DELETE FROM uploads WHERE bucket = ?", (name,))
             await tx.execute("DELETE FROM buckets WHERE name = ?", (name,))
         return "deleted"
 

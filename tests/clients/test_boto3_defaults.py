@@ -212,12 +212,6 @@ async def test_aiobotocore_put_get_list(cluster: Any, default_env: None, bucket:
         assert missing.value.response["Error"]["Code"] == "NoSuchKey"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DeleteBucket answers 409 BucketNotEmpty when the bucket holds no objects but an "
-    "in-progress multipart upload; S3 deletes the bucket (and its uploads). The cleanup of "
-    "ceph/s3-tests and of other tools relies on it",
-)
 def test_delete_bucket_with_only_an_in_progress_multipart_upload(plain: Any, s3: Any) -> None:
     name = f"cl-mpu-{os.urandom(8).hex()}"
     plain.create_bucket(Bucket=name)
