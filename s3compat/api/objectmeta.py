@@ -35,6 +35,24 @@ RESPONSE_OVERRIDES = {
     "response-content-encoding": "Content-Encoding",
 }
 MAX_TAGS = 10
+CANNED_ACLS = (
+    "private",
+    "public-read",
+    "public-read-write",
+    "authenticated-read",
+    "aws-exec-read",
+    "bucket-owner-read",
+    "bucket-owner-full-control",
+    "log-delivery-write",
+)
+
+
+def canned_acl(headers: Mapping[str, str]) -> str | None:
+    """The request's `x-amz-acl`, which must name a canned ACL."""
+    acl = headers.get("x-amz-acl")
+    if acl is not None and acl not in CANNED_ACLS:
+        raise errors.InvalidArgument(ArgumentName="x-amz-acl", ArgumentValue=acl)
+    return acl
 
 
 def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -68,7 +86,10 @@ def parse_tagging_header(value: str | None) -> dict[str, str] | None:
     """The `x-amz-tagging` header (URL-query encoded) as a tag dict."""
     if value is None:
         return None
-    tags = dict(parse_qsl(value, keep_blank_values=True))
+    pairs = parse_qsl(value, keep_blank_values=True)
+    tags = dict(pairs)
+    if len(tags) != len(pairs):
+        raise errors.InvalidTag("Cannot provide multiple Tags with the same key")
     validate_tags(tags)
     return tags
 

@@ -29,7 +29,8 @@ from lxml import etree
 from s3compat.api import errors
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.body import read_document
-from s3compat.api.ops.bucket import CANNED_ACLS, xml_response
+from s3compat.api.objectmeta import CANNED_ACLS
+from s3compat.api.ops.bucket import xml_response
 from s3compat.api.ops.object import check_version_id
 from s3compat.api.xml import S3_NS, XML_DECLARATION, child_text, children, local, parse_xml
 from s3compat.catalog.bucketconfig import BucketConfigCatalog

@@ -8,19 +8,9 @@ from aiohttp import web
 
 from s3compat.api import errors
 from s3compat.api.app import Ctx, Handler
+from s3compat.api.objectmeta import canned_acl
 from s3compat.api.router import validate_bucket_name
 from s3compat.api.xml import child_text, local, parse_xml, to_xml
-
-CANNED_ACLS = (
-    "private",
-    "public-read",
-    "public-read-write",
-    "authenticated-read",
-    "aws-exec-read",
-    "bucket-owner-read",
-    "bucket-owner-full-control",
-    "log-delivery-write",
-)
 
 
 def xml_response(body: bytes, status: int = 200) -> web.Response:
@@ -71,10 +61,7 @@ async def create_bucket(ctx: Ctx) -> web.StreamResponse:
                 f"The {constraint} location constraint is incompatible for the region specific "
                 f"endpoint this request was sent to."
             )
-    acl = ctx.request.headers.get("x-amz-acl")
-    if acl is not None and acl not in CANNED_ACLS:
-        raise errors.InvalidArgument(ArgumentName="x-amz-acl", ArgumentValue=acl)
-    await ctx.store.create_bucket(ctx.bucket, ctx.principal, acl)
+    await ctx.store.create_bucket(ctx.bucket, ctx.principal, canned_acl(ctx.request.headers))
     return web.Response(status=200, headers={"Location": f"/{ctx.bucket}"})
 
 

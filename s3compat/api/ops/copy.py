@@ -10,7 +10,7 @@ from aiohttp import web
 from s3compat.api import errors
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.copysource import copy_source_blocks
-from s3compat.api.objectmeta import parse_tagging_header, stored_headers
+from s3compat.api.objectmeta import canned_acl, parse_tagging_header, stored_headers
 from s3compat.api.ops.bucket import xml_response
 from s3compat.api.xml import Node, to_xml
 from s3compat.catalog.records import ObjectRecord
@@ -47,7 +47,7 @@ def _target_record(ctx: Ctx, source: ObjectRecord) -> ObjectRecord:
         last_modified=0.0,
         owner=ctx.principal,
         headers=metadata,
-        acl=headers.get("x-amz-acl"),
+        acl=canned_acl(headers),
         tags=tags,
     )
 

@@ -11,7 +11,7 @@ from s3compat.api import errors
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.body import payload, read_document
 from s3compat.api.copysource import copy_source_blocks
-from s3compat.api.objectmeta import parse_tagging_header, stored_headers
+from s3compat.api.objectmeta import canned_acl, parse_tagging_header, stored_headers
 from s3compat.api.ops.bucket import owner_xml, xml_response
 from s3compat.api.ops.listing import bounded_count, encoder
 from s3compat.api.xml import Node, child_text, children, local, parse_xml, to_xml
@@ -73,7 +73,7 @@ async def create_multipart_upload(ctx: Ctx) -> web.StreamResponse:
             headers=stored_headers(headers),
             checksum_algorithm=algorithm,
             checksum_type=kind,
-            acl=headers.get("x-amz-acl"),
+            acl=canned_acl(headers),
             tags=parse_tagging_header(headers.get("x-amz-tagging")),
         )
     )

@@ -11,6 +11,7 @@ from s3compat.api.app import Ctx, Handler
 from s3compat.api.body import payload
 from s3compat.api.objectmeta import (
     apply_response_overrides,
+    canned_acl,
     check_conditions,
     parse_tagging_header,
     response_headers,
@@ -41,7 +42,7 @@ async def put_object(ctx: Ctx) -> web.StreamResponse:
         last_modified=0.0,
         owner=ctx.principal,
         headers=stored_headers(headers),
-        acl=headers.get("x-amz-acl"),
+        acl=canned_acl(headers),
         tags=parse_tagging_header(headers.get("x-amz-tagging")),
     )
     if_none_match = headers.get("If-None-Match")
