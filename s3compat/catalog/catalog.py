@@ -243,7 +243,7 @@ class Catalog:
                 INSERT_OBJECT,
                 record.to_row(),
             )
-            await _attach_chunks(tx, chunks, version_id)
+            await attach_chunks(tx, chunks, version_id=version_id)
         return "committed"
 
     async def update_object(
@@ -369,16 +369,23 @@ async def _retire_version(tx: Tx, version_id: int, not_before: float) -> None:
     await tx.execute("DELETE FROM objects WHERE version_id = ?", (version_id,))
 
 
-async def _attach_chunks(tx: Tx, chunks: Sequence[ChunkRecord], version_id: int) -> None:
-    """Turn intents into chunk rows of `version_id`."""
+async def attach_chunks(
+    tx: Tx,
+    chunks: Sequence[ChunkRecord],
+    *,
+    version_id: int | None = None,
+    upload_id: str | None = None,
+) -> None:
+    """Turn intents into chunk rows of an object version or of an upload's part."""
     await tx.many(
         "INSERT INTO chunks (chunk_id, server_id, version_id, upload_id, part_number, piece, "
-        "offset, length, crc32c) VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+        "offset, length, crc32c) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 c.chunk_id,
                 c.server_id,
                 version_id,
+                upload_id,
                 c.part_number,
                 c.piece,
                 c.offset,

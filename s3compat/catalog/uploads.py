@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from s3compat.catalog.catalog import CHUNK_COLUMNS, _retire_version
+from s3compat.catalog.catalog import CHUNK_COLUMNS, _retire_version, attach_chunks
 from s3compat.catalog.db import Database, Tx
 from s3compat.catalog.records import (
     INSERT_OBJECT,
@@ -107,24 +107,7 @@ class UploadCatalog:
                     part.checksum,
                 ),
             )
-            await tx.many(
-                "INSERT INTO chunks (chunk_id, server_id, version_id, upload_id, part_number, "
-                "piece, offset, length, crc32c) VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        c.chunk_id,
-                        c.server_id,
-                        upload_id,
-                        c.part_number,
-                        c.piece,
-                        c.offset,
-                        c.length,
-                        c.crc32c,
-                    )
-                    for c in chunks
-                ],
-            )
-            await tx.many("DELETE FROM intents WHERE chunk_id = ?", [(c.chunk_id,) for c in chunks])
+            await attach_chunks(tx, chunks, upload_id=upload_id)
             await tx.execute(
                 "UPDATE uploads SET last_activity = ? WHERE upload_id = ?", (time.time(), upload_id)
             )

@@ -549,3 +549,27 @@ def raw_request(
         return RawResponse(answer.status, answer.headers, answer.read())
     finally:
         connection.close()
+
+
+def gateway_pid(cluster: Cluster) -> int:
+    """The pid of the cluster's gateway process (a child of the `s3compat cluster` process)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        parent = next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:"))
+        if int(parent) == cluster.pid and b"gateway" in command:
+            return int(entry.name)
+    raise LookupError("no gateway process")
+
+
+def peak_rss_bytes(pid: int) -> int:
+    """A process's peak resident set (VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise LookupError("no VmHWM line")

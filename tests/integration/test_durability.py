@@ -16,8 +16,10 @@ from botocore.exceptions import ClientError
 from conftest import (
     Cluster,
     connection_for,
+    gateway_pid,
     http_status,
     locate,
+    peak_rss_bytes,
     read_chunk,
     sign,
     used_bytes,
@@ -120,22 +122,6 @@ def test_delete_frees_bytes_after_grace(cluster: Cluster, s3: BaseClient, bucket
     assert used_bytes(cluster) >= baseline + 2 * MIB
     s3.delete_object(Bucket=bucket, Key="gone")
     wait_for(lambda: used_bytes(cluster) == baseline, GC_TIMEOUT_SECONDS)
-
-
-def gateway_pid(cluster: Cluster) -> int:
-    for task in Path(f"/proc/{cluster.pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-            if b"gateway" in cmdline:
-                return int(child)
-    raise AssertionError("no gateway child process found")
-
-
-def peak_rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmHWM line")
 
 
 def generated_blocks(total: int, block: int = MIB, seed: int = 1234) -> Iterator[bytes]:

@@ -16,7 +16,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Cluster, _stop, client_for, private_directory, start_cluster
+from conftest import (
+    Cluster,
+    _stop,
+    client_for,
+    gateway_pid,
+    peak_rss_bytes,
+    private_directory,
+    start_cluster,
+)
 
 GIB = 1024**3
 RSS_LIMIT_BYTES = 200 * 1024**2
@@ -33,28 +41,6 @@ def big_cluster() -> Iterator[Cluster]:
             yield cluster
         finally:
             _stop(process)
-
-
-def gateway_pid(cluster: Cluster) -> int:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-            command = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        parent = next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:"))
-        if int(parent) == cluster.pid and b"gateway" in command:
-            return int(entry.name)
-    raise LookupError("no gateway process")
-
-
-def peak_rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise LookupError("no VmHWM")
 
 
 def write_file(path: Path, size: int) -> str:

@@ -25,6 +25,7 @@ from conftest import (
     _stop,
     client_for,
     error_code,
+    gateway_pid,
     locate,
     make_bucket,
     private_directory,
@@ -464,21 +465,6 @@ def _send_half_and_hang_up(
             before_hang_up()
 
 
-def _gateway_pid(cluster: Cluster) -> int:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-            command = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        parent = next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:"))
-        if int(parent) == cluster.pid and b"gateway" in command:
-            return int(entry.name)
-    raise LookupError("no gateway process")
-
-
 def test_gateway_killed_during_upload_restarts_consistent() -> None:
     """SIGKILL the gateway mid-upload: the upload's completed parts survive (resumable), the
     part in flight leaves nothing visible, and after GC no orphan bytes stay on any daemon."""
@@ -497,7 +483,7 @@ def _check_gateway_crash(tmp_path: Path) -> None:
         first = client.upload_part(
             Bucket="crash", Key="big", UploadId=upload_id, PartNumber=1, Body=part
         )
-        pid = _gateway_pid(cluster)
+        pid = gateway_pid(cluster)
         path = f"/crash/big?partNumber=2&uploadId={upload_id}"
         _send_half_and_hang_up(
             cluster,
@@ -526,7 +512,7 @@ def _check_gateway_crash(tmp_path: Path) -> None:
 
 def _restarted_gateway(cluster: Cluster, old_pid: int) -> int | None:
     try:
-        pid = _gateway_pid(cluster)
+        pid = gateway_pid(cluster)
     except LookupError:
         return None
     return pid if pid != old_pid else None
