@@ -1,0 +1,356 @@
+"""s3compat side by side with moto_server and s3rver, plus this machine's limits, in one run.
+
+Usage: benchmarks/run [--quick] [--out DIR] [--systems s3compat,moto,s3rver] [--[no-]profile]
+Writes results.json, table.txt, chart.png and the gateway profiles into DIR (default
+benchmarks/out/). See benchmarks/README.md for what is measured and how to read it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from s3bench import limits, procs, profiling, report, systems, workloads
+from s3bench.limits import MIB
+from s3bench.systems import Server, Unavailable
+from s3bench.workloads import Outcome
+
+CURL_MIN_VERSION = (7, 75)
+BUCKETS = ("bench-big", "bench-small", "bench-list")
+STARTED = time.monotonic()
+
+
+def say(message: str) -> None:
+    print(f"[{time.monotonic() - STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="benchmarks/run", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="256 MiB objects, 300 small objects, 1,000 keys listed (< 3 min)",
+    )
+    parser.add_argument("--out", type=Path, default=systems.BENCH_DIR / "out")
+    parser.add_argument(
+        "--systems",
+        default="s3compat,moto,s3rver",
+        help="comma-separated subset of s3compat,moto,s3rver",
+    )
+    parser.add_argument(
+        "--profile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="py-spy pass over our gateway (default: on, off with --quick)",
+    )
+    return parser.parse_args(argv)
+
+
+def curl_ok() -> str | None:
+    """None if curl can sign SigV4 (>= 7.75), else why not."""
+    if shutil.which("curl") is None:
+        return "curl not found"
+    first = subprocess.run(["curl", "--version"], capture_output=True, text=True).stdout
+    try:
+        version = tuple(int(p) for p in first.split()[1].split(".")[:2])
+    except (IndexError, ValueError):
+        return f"cannot read curl version from {first[:60]!r}"
+    if version < CURL_MIN_VERSION:
+        return f"curl {first.split()[1]} < 7.75 has no --aws-sigv4"
+    return None
+
+
+def create_buckets(server: Server) -> None:
+    client = workloads.client_for(server)
+    for bucket in BUCKETS:
+        client.create_bucket(Bucket=bucket)
+
+
+def peak_mib(server: Server, groups: dict[str, list[int]]) -> dict[str, float]:
+    peaks = {role: procs.sum_peak_rss_bytes(pids) / MIB for role, pids in groups.items()}
+    return {"total": sum(peaks.values()), **peaks}
+
+
+def record_rss(outcome: Outcome, phase: str, peaks: dict[str, float], ours: bool) -> None:
+    outcome.metrics[f"rss_{phase}_mib"] = peaks["total"]
+    if ours:
+        outcome.metrics[f"rss_{phase}_gateway_mib"] = peaks.get("gateway", 0.0)
+        outcome.metrics[f"rss_{phase}_chunkd_mib"] = peaks.get("chunkd", 0.0)
+
+
+def measure_system(
+    server: Server, plan: dict[str, Any], payload: Path, payload_md5: str, work: Path
+) -> Outcome:
+    outcome = Outcome()
+    ours = server.name == report.OURS
+    groups = server.groups()
+    if not procs.reset_peak(procs.tree(server.process.pid)):
+        server.notes.append("VmHWM could not be reset: RSS peaks count from process start")
+    say(f"{server.name}: {plan['big_mib']} MiB PUT/GET with boto3, aws CLI, curl")
+    workloads.big_objects(
+        server, "bench-big", payload, payload_md5, work, plan["transfer_timeout"], outcome
+    )
+    record_rss(outcome, "big", peak_mib(server, groups), ours)
+    procs.reset_peak(procs.tree(server.process.pid))
+    clients = [workloads.client_for(server) for _ in range(workloads.THREADS)]
+    say(f"{server.name}: {plan['small_count']} x 4 KiB PUT/GET/HEAD/DELETE, 16 clients")
+    workloads.small_objects(
+        clients, "bench-small", plan["small_count"], plan["phase_timeout"], outcome
+    )
+    say(f"{server.name}: ListObjectsV2 over {plan['list_sizes']} keys")
+    workloads.listing(
+        server, clients, "bench-list", plan["list_sizes"], plan["populate_timeout"], outcome
+    )
+    record_rss(outcome, "small", peak_mib(server, groups), ours)
+    return outcome
+
+
+def profile_ours(
+    server: Server,
+    plan: dict[str, Any],
+    payload: Path,
+    payload_md5: str,
+    work: Path,
+    out: Path,
+    slugs: tuple[str, ...],
+) -> dict[str, Any]:
+    """py-spy on the gateway and on one chunk daemon during the phases named by `slugs`:
+    boto3 PUT/GET of the big object, 4 KiB PUTs, full listings of the (filled) list bucket."""
+    spy = profiling.py_spy()
+    groups = server.groups()
+    if spy is None or not groups["gateway"]:
+        return {"error": "py-spy could not be installed" if spy is None else "no gateway pid"}
+    targets = {"gateway": groups["gateway"][0]}
+    if groups["chunkd"]:
+        targets["chunkd"] = groups["chunkd"][0]
+    size = payload.stat().st_size
+    clients = [workloads.client_for(server) for _ in range(workloads.THREADS)]
+    copy = work / "download-profile.bin"
+
+    def big_put() -> float:
+        seconds = workloads.transfer(
+            server,
+            "boto3",
+            "put",
+            "bench-big",
+            "profile/big.bin",
+            payload,
+            plan["transfer_timeout"],
+        )
+        return size / MIB / seconds
+
+    def big_get() -> float:
+        seconds = workloads.transfer(
+            server, "boto3", "get", "bench-big", "profile/big.bin", copy, plan["transfer_timeout"]
+        )
+        if workloads.file_md5(copy) != payload_md5:
+            raise RuntimeError("MD5 mismatch")
+        copy.unlink()
+        return size / MIB / seconds  # the object stays: deleting it would queue collector work
+
+    def small_put() -> float:
+        keys = [f"profile/{n:06d}" for n in range(plan["small_count"])]
+        body = b"p" * workloads.SMALL_OBJECT_BYTES
+
+        def put(client: Any, key: str) -> None:
+            client.put_object(Bucket="bench-small", Key=key, Body=body)
+
+        seconds, done, errors = workloads.parallel(
+            clients, keys, put, time.monotonic() + plan["phase_timeout"]
+        )
+        if errors:
+            raise RuntimeError(errors[0])
+        return done / seconds
+
+    def list_walks() -> float:
+        # the bucket holds the largest listed size by now; 1,000 keys a page either way
+        size = plan["list_sizes"][-1]
+        return workloads.list_pages_per_s(server, "bench-list", size, min_seconds=5.0)
+
+    phases = [
+        ("list", f"ListObjectsV2 walks, {plan['list_sizes'][-1]:,} keys", list_walks, "pages/s"),
+        ("boto3_put", f"boto3 PUT {plan['big_mib']} MiB", big_put, "MiB/s"),
+        ("boto3_get", f"boto3 GET {plan['big_mib']} MiB", big_get, "MiB/s"),
+        ("small_put", f"4 KiB PUT x {plan['small_count']}, 16 clients", small_put, "ops/s"),
+    ]
+    found: dict[str, Any] = {}
+    texts = []
+    for slug, title, run, unit in phases:
+        if slug not in slugs:
+            continue
+        say(f"profiling the gateway during {title}")
+        recordings = {
+            role: profiling.start(spy, pid, out / f"profile-{slug}-{role}.txt")
+            for role, pid in targets.items()
+        }
+        figure: float | None = None
+        error = None
+        try:
+            figure = run()
+        except Exception as failure:
+            error = f"{failure}"[:300]
+        entry: dict[str, Any] = {"title": title, "figure_under_profiler": figure, "unit": unit}
+        if error:
+            entry["error"] = error
+            texts.append(f"== {title}: the workload failed under the profiler: {error}")
+            say(f"profiled workload failed: {error}")
+        elif figure is not None:
+            texts.append(f"== {title}: {figure:,.1f} {unit} under the profiler")
+        for role, recording in recordings.items():
+            seconds = recording.stop()
+            if recording.output.exists():
+                summary = profiling.summarise(recording.output, seconds)
+                entry[role] = summary
+                texts.append(profiling.render(f"{title} — {role}", summary))
+            else:
+                entry[role] = {"error": recording.log.read_text(errors="replace")[-300:]}
+        found[slug] = entry
+    with (out / "profile-summary.txt").open("a") as summary_file:
+        summary_file.write("\n\n".join(texts) + "\n\n")
+    return found
+
+
+BEFORE = ("boto3_put", "boto3_get", "small_put")
+AFTER = ("list",)
+
+
+def guarded_profile(*args: Any) -> dict[str, Any]:
+    """profile_ours, whose failure costs the profile only, never the measurements."""
+    try:
+        return profile_ours(*args)
+    except Exception as error:
+        say(f"profiling failed: {error!r}")
+        return {f"error {args[-1]}": repr(error)[:500]}
+
+
+def start_all(names: list[str], work: Path) -> dict[str, Future[Server]]:
+    pool = ThreadPoolExecutor(len(names))
+    futures = {name: pool.submit(systems.STARTERS[name], work) for name in names}
+    pool.shutdown(wait=False)
+    return futures
+
+
+def draw_chart(results_path: Path, chart_path: Path) -> str | None:
+    try:
+        python = systems.ensure_matplotlib()
+    except Unavailable as error:
+        return f"no chart: matplotlib unavailable ({error})"
+    script = Path(__file__).resolve().parent / "s3bench" / "chart.py"
+    done = subprocess.run(
+        [str(python), str(script), str(results_path), str(chart_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return None if done.returncode == 0 else f"no chart: {done.stderr.strip()[-300:]}"
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    quick = args.quick
+    profile = (not quick) if args.profile is None else args.profile
+    names = [n.strip() for n in args.systems.split(",") if n.strip() in systems.STARTERS]
+    if report.OURS not in names:
+        raise SystemExit("the run needs s3compat among --systems")
+    plan = {
+        "mode": "quick" if quick else "full",
+        "big_mib": 256 if quick else 1024,
+        "small_count": 300 if quick else 1000,
+        "list_sizes": [1000] if quick else [1000, 10000],
+        "transfer_timeout": 120.0 if quick else 300.0,
+        "phase_timeout": 60.0 if quick else 180.0,
+        # Filling the list bucket is set-up, not measured; our empty PUTs are slow (~30/s here).
+        "populate_timeout": 90.0 if quick else 420.0,
+    }
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    work = out / "work"
+    (out / "profile-summary.txt").unlink(missing_ok=True)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    results: dict[str, Any] = {
+        "meta": {
+            **plan,
+            "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "machine": f"{platform.node()} {platform.machine()}, "
+            f"{__import__('os').cpu_count()} cores, python {platform.python_version()}",
+        },
+        "systems": {},
+    }
+    futures: dict[str, Future[Server]] = {}
+    try:
+        say(f"{plan['mode']} run; machine limits with {plan['big_mib']} MiB on {work}")
+        results["limits"] = limits.measure(work, plan["big_mib"] * MIB)
+        say("limits: " + ", ".join(f"{k} {v:,.0f}" for k, v in results["limits"].items()))
+        futures = start_all(names, work)
+        payload = work / "payload.bin"
+        payload_md5 = limits.make_payload(payload, plan["big_mib"] * MIB)
+        curl_problem = curl_ok()
+        if curl_problem:
+            workloads.TOOLS = tuple(t for t in workloads.TOOLS if t != "curl")
+            results["meta"]["curl"] = curl_problem
+        started: dict[str, Server] = {}
+        for name in names:  # nothing is measured while any system is still starting
+            results["systems"][name] = {"status": "ok"}
+            try:
+                started[name] = futures[name].result(timeout=systems.READY_TIMEOUT_SECONDS + 660)
+            except Exception as error:
+                results["systems"][name]["status"] = f"not run: {error}"
+                say(f"{name}: NOT RUN: {error}")
+        for name, server in started.items():
+            entry = results["systems"][name]
+            try:
+                create_buckets(server)
+                profiled = name == report.OURS and profile
+                if profiled:
+                    # First, on the fresh cluster, so that no collector work from the measured
+                    # phases' deletes (after --gc-grace) lands in it; it deletes nothing.
+                    results["profile"] = guarded_profile(
+                        server, plan, payload, payload_md5, work, out, BEFORE
+                    )
+                outcome = measure_system(server, plan, payload, payload_md5, work)
+                entry.update(metrics=outcome.metrics, errors=outcome.errors, notes=server.notes)
+                if profiled:  # the list bucket is filled now
+                    results["profile"].update(
+                        guarded_profile(server, plan, payload, payload_md5, work, out, AFTER)
+                    )
+            except Exception as error:
+                entry["status"] = f"failed: {error!r}"[:500]
+                say(f"{name}: FAILED: {error!r}")
+            finally:
+                server.stop()
+                say(f"{name}: stopped")
+    finally:
+        for future in futures.values():  # stopping twice is harmless
+            try:
+                future.result(timeout=systems.READY_TIMEOUT_SECONDS + 660).stop()
+            except Exception:
+                pass
+        shutil.rmtree(work, ignore_errors=True)
+    results["ratios"] = report.ratios(results["systems"], results["limits"])
+    results["targets"] = report.targets(results["systems"], results["limits"], results["ratios"])
+    results["meta"]["seconds"] = round(time.monotonic() - STARTED, 1)
+    results_path = out / "results.json"
+    results_path.write_text(json.dumps(results, indent=2) + "\n")
+    text = report.table(results)
+    problem = draw_chart(results_path, out / "chart.png")
+    if problem:
+        text += "\n" + problem
+    (out / "table.txt").write_text(text + "\n")
+    print(text)
+    if (out / "profile-summary.txt").exists():
+        print(f"\nprofiles: {out / 'profile-summary.txt'}")
+    say(f"done: {results_path}, {out / 'chart.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

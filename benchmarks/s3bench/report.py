@@ -1,0 +1,169 @@
+"""Ratios, targets, the printed table and results.json."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+OURS = "s3compat"
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    unit: str
+    higher_is_better: bool = True
+    limit: str | None = None  # "write" or "read": which machine limit it is compared with
+
+
+METRICS = [
+    Metric("boto3_put_mibps", "boto3 PUT (upload_file)", "MiB/s", limit="write"),
+    Metric("boto3_get_mibps", "boto3 GET (download_file)", "MiB/s", limit="read"),
+    Metric("cli_put_mibps", "aws CLI PUT (s3 cp)", "MiB/s", limit="write"),
+    Metric("cli_get_mibps", "aws CLI GET (s3 cp)", "MiB/s", limit="read"),
+    Metric("curl_put_mibps", "curl PUT (1 stream)", "MiB/s", limit="write"),
+    Metric("curl_get_mibps", "curl GET (1 stream)", "MiB/s", limit="read"),
+    Metric("small_put_ops", "4 KiB PUT x16", "ops/s"),
+    Metric("small_get_ops", "4 KiB GET x16", "ops/s"),
+    Metric("small_head_ops", "4 KiB HEAD x16", "ops/s"),
+    Metric("small_delete_ops", "4 KiB DELETE x16", "ops/s"),
+    Metric("list_1k_pages", "ListObjectsV2, 1,000 keys", "pages/s"),
+    Metric("list_10k_pages", "ListObjectsV2, 10,000 keys", "pages/s"),
+    Metric("rss_big_mib", "peak RSS, big transfers", "MiB", higher_is_better=False),
+    Metric("rss_small_mib", "peak RSS, 4 KiB + list", "MiB", higher_is_better=False),
+    Metric("rss_big_gateway_mib", "  gateway, big transfers", "MiB", higher_is_better=False),
+    Metric("rss_big_chunkd_mib", "  6 chunkd, big transfers", "MiB", higher_is_better=False),
+    Metric("rss_small_gateway_mib", "  gateway, 4 KiB + list", "MiB", higher_is_better=False),
+    Metric("rss_small_chunkd_mib", "  6 chunkd, 4 KiB + list", "MiB", higher_is_better=False),
+]
+
+# (description, metric, compared with: "peer" or "write"/"read" limit, threshold, at least?)
+TARGETS = [
+    ("curl PUT >= 0.8 x fsync-write limit", "curl_put_mibps", "write", 0.8),
+    ("curl GET >= 0.4 x min(page-cache read, loopback TCP)", "curl_get_mibps", "read", 0.4),
+    ("boto3 PUT >= 1.3 x better peer", "boto3_put_mibps", "peer", 1.3),
+    ("aws CLI PUT >= 1.3 x better peer", "cli_put_mibps", "peer", 1.3),
+    ("boto3 GET >= 1.5 x better peer", "boto3_get_mibps", "peer", 1.5),
+    ("aws CLI GET >= 1.5 x better peer", "cli_get_mibps", "peer", 1.5),
+    ("4 KiB PUT ops/s >= 1.0 x better peer", "small_put_ops", "peer", 1.0),
+    ("4 KiB GET ops/s >= 1.3 x better peer", "small_get_ops", "peer", 1.3),
+    ("ListObjectsV2 1,000 keys >= 3 x better peer", "list_1k_pages", "peer", 3.0),
+]
+GATEWAY_RSS_TARGET_MIB = 200.0
+
+
+def limit_value(limits: dict[str, float], kind: str | None) -> float | None:
+    if kind == "write":
+        return limits.get("fsync_write_mibps")
+    if kind == "read" and "page_cache_read_mibps" in limits and "loopback_tcp_mibps" in limits:
+        return min(limits["page_cache_read_mibps"], limits["loopback_tcp_mibps"])
+    return None
+
+
+def best_peer(systems: dict[str, Any], metric: Metric) -> tuple[str, float] | None:
+    values = [
+        (name, result["metrics"][metric.key])
+        for name, result in systems.items()
+        if name != OURS and metric.key in result.get("metrics", {})
+    ]
+    if not values:
+        return None
+    pick = max if metric.higher_is_better else min
+    return pick(values, key=lambda item: item[1])
+
+
+def ratios(systems: dict[str, Any], limits: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """Per metric: our value over the better peer's and over the machine limit."""
+    ours = systems.get(OURS, {}).get("metrics", {})
+    found: dict[str, dict[str, Any]] = {}
+    for metric in METRICS:
+        if metric.key not in ours:
+            continue
+        entry: dict[str, Any] = {}
+        peer = best_peer(systems, metric)
+        if peer is not None and peer[1] > 0:
+            entry["better_peer"] = peer[0]
+            entry["vs_better_peer"] = ours[metric.key] / peer[1]
+        limit = limit_value(limits, metric.limit)
+        if limit:
+            entry["vs_limit"] = ours[metric.key] / limit
+        found[metric.key] = entry
+    return found
+
+
+def targets(
+    systems: dict[str, Any], limits: dict[str, float], found: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    checked = []
+    for description, key, against, threshold in TARGETS:
+        entry = found.get(key, {})
+        ratio = entry.get("vs_better_peer" if against == "peer" else "vs_limit")
+        checked.append(
+            {
+                "target": description,
+                "ratio": ratio,
+                "threshold": threshold,
+                "met": None if ratio is None else ratio >= threshold,
+            }
+        )
+    rss = systems.get(OURS, {}).get("metrics", {}).get("rss_big_gateway_mib")
+    checked.append(
+        {
+            "target": f"gateway peak RSS during big transfers < {GATEWAY_RSS_TARGET_MIB:.0f} MiB",
+            "value_mib": rss,
+            "threshold": GATEWAY_RSS_TARGET_MIB,
+            "met": None if rss is None else rss < GATEWAY_RSS_TARGET_MIB,
+        }
+    )
+    return checked
+
+
+def _cell(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def table(results: dict[str, Any]) -> str:
+    systems = results["systems"]
+    names = list(systems)
+    found = results["ratios"]
+    header = f"{'metric':<30} {'unit':<7}" + "".join(f"{n:>11}" for n in names)
+    header += f"{'ours/peer':>11}{'ours/limit':>11}"
+    lines = [header, "-" * len(header)]
+    for metric in METRICS:
+        values = [systems[n].get("metrics", {}).get(metric.key) for n in names]
+        if all(v is None for v in values):
+            continue
+        entry = found.get(metric.key, {})
+        lines.append(
+            f"{metric.label:<30} {metric.unit:<7}"
+            + "".join(f"{_cell(v):>11}" for v in values)
+            + f"{_ratio(entry.get('vs_better_peer')):>11}{_ratio(entry.get('vs_limit')):>11}"
+        )
+    limits = results["limits"]
+    lines += [
+        "",
+        "machine limits: "
+        + ", ".join(
+            f"{key.removesuffix('_mibps').replace('_', ' ')} {value:,.0f} MiB/s"
+            for key, value in limits.items()
+        ),
+    ]
+    lines += ["", "targets:"]
+    for target in results["targets"]:
+        mark = {True: "MET ", False: "MISS", None: "n/a "}[target["met"]]
+        shown = target.get("ratio")
+        figure = f"{shown:.2f}x" if shown is not None else _cell(target.get("value_mib")) + " MiB"
+        lines.append(f"  [{mark}] {target['target']:<58} measured {figure}")
+    for name, result in systems.items():
+        if result.get("status") != "ok":
+            lines.append(f"{name}: {result.get('status')}")
+        for error in result.get("errors", []):
+            lines.append(f"  {name} error: {error}")
+    return "\n".join(lines)
