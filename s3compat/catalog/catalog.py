@@ -39,7 +39,7 @@ class Catalog:
     # --- meta and users -------------------------------------------------------------------
 
     async def get_meta(self, name: str) -> str | None:
-        async with self.db.snapshot() as tx:
+        async with self.db.single() as tx:
             row = await tx.one("SELECT value FROM meta WHERE name = ?", (name,))
         return None if row is None else str(row["value"])
 
@@ -64,14 +64,14 @@ class Catalog:
             )
 
     async def get_user(self, access_key: str) -> UserRecord | None:
-        async with self.db.snapshot() as tx:
+        async with self.db.single() as tx:
             row = await tx.one(
                 "SELECT access_key, secret_key, name FROM users WHERE access_key = ?", (access_key,)
             )
         return None if row is None else UserRecord(row[0], row[1], row[2])
 
     async def get_user_by_name(self, name: str) -> UserRecord | None:
-        async with self.db.snapshot() as tx:
+        async with self.db.single() as tx:
             row = await tx.one(
                 "SELECT access_key, secret_key, name FROM users WHERE name = ?", (name,)
             )
@@ -88,7 +88,7 @@ class Catalog:
             )
 
     async def list_servers(self) -> list[ServerRecord]:
-        async with self.db.snapshot() as tx:
+        async with self.db.single() as tx:
             rows = await tx.all(
                 "SELECT server_id, url, state, capacity_bytes, used_bytes, free_bytes, "
                 "chunk_count, last_seen FROM servers ORDER BY server_id"
@@ -135,14 +135,14 @@ class Catalog:
         return None
 
     async def get_bucket(self, name: str) -> BucketRecord | None:
-        async with self.db.snapshot() as tx:
+        async with self.db.single() as tx:
             row = await tx.one(
                 "SELECT name, owner, created_at, region, acl FROM buckets WHERE name = ?", (name,)
             )
         return None if row is None else BucketRecord(*row)
 
     async def list_buckets(self, owner: str) -> list[BucketRecord]:
-        async with self.db.snapshot() as tx:
+        async with self.db.single() as tx:
             rows = await tx.all(
                 "SELECT name, owner, created_at, region, acl FROM buckets WHERE owner = ? "
                 "ORDER BY name",
@@ -194,7 +194,7 @@ class Catalog:
         return ObjectRecord.from_row(row), chunks
 
     async def head_object(self, bucket: str, key: str) -> ObjectRecord | None:
-        async with self.db.snapshot() as tx:
+        async with self.db.single() as tx:
             row = await tx.one(
                 f"SELECT version_id, {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?",
                 (bucket, key),
@@ -293,7 +293,7 @@ class Catalog:
             params.append(end)
         sql += " ORDER BY key LIMIT ?"
         params.append(limit)
-        async with self.db.snapshot() as tx:
+        async with self.db.single() as tx:
             rows = await tx.all(sql, params)
         return [ObjectRecord.from_row(row) for row in rows]
 
@@ -330,7 +330,7 @@ class Catalog:
             return await tx.execute(f"DELETE FROM intents WHERE {condition}", params)
 
     async def due_deletions(self, now: float, limit: int) -> list[PendingDeletion]:
-        async with self.db.snapshot() as tx:
+        async with self.db.single() as tx:
             rows = await tx.all(
                 "SELECT chunk_id, server_id FROM deletions WHERE not_before <= ? "
                 "ORDER BY not_before LIMIT ?",

@@ -77,6 +77,13 @@ class Database:
             await asyncio.shield(self.conn.execute("COMMIT"))
 
     @asynccontextmanager
+    async def single(self) -> AsyncIterator[Tx]:
+        """For one read statement: it is its own transaction (autocommit), so no BEGIN/COMMIT
+        round trips to the worker thread."""
+        async with self._lock:
+            yield Tx(self.conn)
+
+    @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[Tx]:
         """A read transaction: every query inside sees one committed state."""
         async with self._lock:

@@ -27,6 +27,8 @@ from s3compat.store.checksums import MultiHasher
 from s3compat.store.errors import BackendFailure, CorruptChunk, IncompleteBody
 
 BLOCK_BYTES = 1024 * 1024
+# Ranges up to this size are fetched from their chunk servers concurrently and held whole.
+SMALL_READ_BYTES = 1024 * 1024
 # Blocks smaller than this are hashed on the loop: a thread hop costs more than the hash.
 THREAD_HASH_MIN_BYTES = 64 * 1024
 
@@ -149,37 +151,61 @@ async def read_range(
     start: int,
     end: int,
 ) -> AsyncIterator[bytes]:
-    """Yield bytes [start, end) of the object whose chunks (in offset order) are given."""
-    for chunk in chunks:
-        low = max(start, chunk.offset)
-        high = min(end, chunk.offset + chunk.length)
-        if low >= high:
-            continue
-        whole = low == chunk.offset and high == chunk.offset + chunk.length
-        crc = 0
-        # A whole chunk is checked against its CRC32C, and its last block is held back until
-        # the check passed: a corrupt chunk then always ends the response short.
-        held: bytes | None = None
-        try:
-            url = servers.url_of(chunk.server_id)
-            blocks = client.get_chunk(url, chunk.chunk_id, low - chunk.offset, high - chunk.offset)
-            async with aclosing(blocks):
-                async for block in blocks:
-                    if not whole:
-                        yield block
-                        continue
-                    crc = crt_checksums.crc32c(block, crc)
-                    if held is not None:
-                        yield held
-                    held = block
-        except (ChunkServerError, KeyError) as error:
-            if isinstance(error, ChunkServerUnavailable):
-                servers.mark_failed(chunk.server_id)
-            raise BackendFailure(f"chunk {chunk.chunk_id}: {error}") from error
-        if whole and f"{crc:08x}" != chunk.crc32c:
-            raise CorruptChunk(f"chunk {chunk.chunk_id} on {chunk.server_id} is corrupt")
-        if held is not None:
-            yield held
+    """Yield bytes [start, end) of the object whose chunks (in offset order) are given.
+
+    A small range is fetched from all its chunk servers at once (a round trip each, in
+    parallel); a large one is streamed chunk after chunk, so memory stays bounded.
+    """
+    needed = [
+        (chunk, max(start, chunk.offset), min(end, chunk.offset + chunk.length))
+        for chunk in chunks
+        if max(start, chunk.offset) < min(end, chunk.offset + chunk.length)
+    ]
+    if len(needed) > 1 and end - start <= SMALL_READ_BYTES:
+        parts = await asyncio.gather(
+            *(_collect(_chunk_blocks(client, servers, c, low, high)) for c, low, high in needed)
+        )
+        for part in parts:
+            yield part
+        return
+    for chunk, low, high in needed:
+        async for block in _chunk_blocks(client, servers, chunk, low, high):
+            yield block
+
+
+async def _collect(blocks: AsyncIterator[bytes]) -> bytes:
+    return b"".join([block async for block in blocks])
+
+
+async def _chunk_blocks(
+    client: ChunkClient, servers: ServerUrls, chunk: ChunkRecord, low: int, high: int
+) -> AsyncIterator[bytes]:
+    """Bytes [low, high) of the object that lie in `chunk`."""
+    whole = low == chunk.offset and high == chunk.offset + chunk.length
+    crc = 0
+    # A whole chunk is checked against its CRC32C, and its last block is held back until
+    # the check passed: a corrupt chunk then always ends the response short.
+    held: bytes | None = None
+    try:
+        url = servers.url_of(chunk.server_id)
+        blocks = client.get_chunk(url, chunk.chunk_id, low - chunk.offset, high - chunk.offset)
+        async with aclosing(blocks):
+            async for block in blocks:
+                if not whole:
+                    yield block
+                    continue
+                crc = crt_checksums.crc32c(block, crc)
+                if held is not None:
+                    yield held
+                held = block
+    except (ChunkServerError, KeyError) as error:
+        if isinstance(error, ChunkServerUnavailable):
+            servers.mark_failed(chunk.server_id)
+        raise BackendFailure(f"chunk {chunk.chunk_id}: {error}") from error
+    if whole and f"{crc:08x}" != chunk.crc32c:
+        raise CorruptChunk(f"chunk {chunk.chunk_id} on {chunk.server_id} is corrupt")
+    if held is not None:
+        yield held
 
 
 class IteratorSource:
