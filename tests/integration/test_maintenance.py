@@ -176,10 +176,7 @@ def test_rebalance_onto_new_servers_while_reading(maint_cluster: Cluster, tmp_pa
         assert plan["planned_moves"] > 0 and plan["moved_bytes"] == 0
         reader.start()
         report = admin_json(maint_cluster, "rebalance", "--spread", "0.0005")
-        reader.stop.set()
-        reader.join(30)
-        assert reader.failures == []
-        assert reader.reads > 0
+        reads_during_rebalance = reader.reads
         after = placed_bytes(maint_cluster, "rebal")
         assert sum(after.values()) == total
         # Every server within 10% of the mean (the target; a chunk is 20 kB here).
@@ -199,6 +196,11 @@ def test_rebalance_onto_new_servers_while_reading(maint_cluster: Cluster, tmp_pa
             check=True, capture_output=True, timeout=60,
         )  # fmt: skip
         admin_json(maint_cluster, "rebalance", "--spread", "1")
+        # The reader looped over every object through both moves: no failed or wrong read.
+        reader.stop.set()
+        reader.join(30)
+        assert reader.failures == []
+        assert reads_during_rebalance > 0 and reader.reads > reads_during_rebalance
         assert drained not in placed_bytes(maint_cluster, "rebal")
         for key, digest in digests.items():
             body = client.get_object(Bucket="rebal", Key=key)["Body"].read()

@@ -31,7 +31,9 @@ def simulate(used: dict[str, int], objects: int, rng: random.Random) -> dict[str
 @pytest.mark.parametrize("seed", range(5))
 def test_fills_stay_even_on_nine_equal_servers(seed: int) -> None:
     used = simulate({f"s{i}": 0 for i in range(9)}, 2000, random.Random(seed))
-    assert max(used.values()) / min(used.values()) <= 1.10
+    spread = max(used.values()) / min(used.values())
+    print(f"seed {seed}: max fill / min fill = {spread:.4f}")
+    assert spread <= 1.10
 
 
 def test_new_empty_servers_fill_gradually_and_catch_up() -> None:
