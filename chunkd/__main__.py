@@ -84,6 +84,9 @@ def parse_args(argv: Sequence[str] | None = None) -> ChunkdConfig:
 
 async def serve(config: ChunkdConfig) -> None:
     """Open the store, listen, announce readiness on stdout and run until signalled."""
+    # Signal handlers first: a SIGTERM sent as soon as the ready line appears must stop the
+    # daemon cleanly, not kill it.
+    stop = _stop_on_signals()
     store = ChunkStore(config.data_dir, config.capacity_bytes)
     await asyncio.to_thread(store.open)
     runner = web.AppRunner(
@@ -113,7 +116,7 @@ async def serve(config: ChunkdConfig) -> None:
                         config.heartbeat_seconds,
                     )
                 )
-            await _wait_for_stop_signal()
+            await stop.wait()
             if heartbeats is not None:
                 heartbeats.cancel()
         log.info("stopping")
@@ -121,12 +124,13 @@ async def serve(config: ChunkdConfig) -> None:
         await runner.cleanup()
 
 
-async def _wait_for_stop_signal() -> None:
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+    return stop
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -8,6 +8,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,15 @@ def small_cluster() -> Iterator[Cluster]:
             yield cluster
         finally:
             _stop(process)
+
+
+def gateway_servers_up(cluster: Cluster) -> int:
+    """How many writable servers the gateway's own view holds (from /-/health)."""
+    try:
+        with urllib.request.urlopen(f"{cluster.endpoint}/-/health", timeout=5) as answer:
+            return int(json.load(answer)["servers_up"])
+    except urllib.error.HTTPError as error:
+        return int(json.load(error)["servers_up"])
 
 
 def admin_run(cluster: Cluster, *arguments: str) -> subprocess.CompletedProcess[str]:
@@ -113,7 +124,9 @@ def test_daemon_joins_goes_down_comes_back_is_drained_and_removed(
         new_id = joined["server_id"]
         assert (data_dir / "server-id").read_text().strip() == new_id
         assert joined["state"] == "up" and joined["capacity_bytes"] > 0
-        # The empty newcomer takes a share of new writes.
+        # Once the gateway itself sees it (it reloads its view every 2 s), the empty newcomer
+        # takes a share of new writes.
+        wait_for(lambda: gateway_servers_up(small_cluster) == 7 or None, 20)
         keys = put_objects(client, "members", "a", 30)
         assert chunks_on(small_cluster, "members", keys, new_id) > 0
         # Killed: marked down after the silence, no longer chosen for writes.
