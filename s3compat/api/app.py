@@ -37,6 +37,10 @@ from s3compat.store.uploads import UploadStore
 log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 16 * 1024
+SSE_C_HEADERS = (
+    "x-amz-server-side-encryption-customer-algorithm",
+    "x-amz-copy-source-server-side-encryption-customer-algorithm",
+)
 
 
 @dataclass
@@ -169,6 +173,11 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     handler = handlers.get(route.operation)
     if handler is None:
         raise errors.NotImplementedError_()
+    if any(name in request.headers for name in SSE_C_HEADERS):
+        # Accepting a customer key and storing the bytes unencrypted would be a silent lie.
+        raise errors.NotImplementedError_(
+            "Server-side encryption with customer-provided keys is not implemented."
+        )
     if route.bucket is not None and route.operation != "CreateBucket":
         _check_bucket_name_shape(route.bucket)
     if route.key is not None:

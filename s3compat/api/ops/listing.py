@@ -108,7 +108,7 @@ async def list_objects(ctx: Ctx) -> web.StreamResponse:
         ("Prefix", encode(ctx.query.get("prefix", ""))),
         ("Marker", encode(marker)),
         ("MaxKeys", max_keys),
-        ("Delimiter", None if delimiter is None else encode(delimiter)),
+        ("Delimiter", encode(delimiter) if delimiter else None),
         ("IsTruncated", page.truncated),
         ("NextMarker", encode(page.last) if page.truncated and page.last else None),
         ("EncodingType", ctx.query.get("encoding-type")),
@@ -143,7 +143,7 @@ async def list_objects_v2(ctx: Ctx) -> web.StreamResponse:
     body: list[tuple[str, Node]] = [
         ("Name", ctx.bucket),
         ("Prefix", encode(ctx.query.get("prefix", ""))),
-        ("Delimiter", None if delimiter is None else encode(delimiter)),
+        ("Delimiter", encode(delimiter) if delimiter else None),
         ("MaxKeys", max_keys),
         ("EncodingType", ctx.query.get("encoding-type")),
         ("KeyCount", len(page.objects) + len(page.common_prefixes)),

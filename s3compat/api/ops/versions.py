@@ -64,7 +64,7 @@ async def list_object_versions(ctx: Ctx) -> web.StreamResponse:
         ("KeyMarker", encode(marker)),
         ("VersionIdMarker", ctx.query.get("version-id-marker", "")),
         ("MaxKeys", max_keys),
-        ("Delimiter", None if delimiter is None else encode(delimiter)),
+        ("Delimiter", encode(delimiter) if delimiter else None),
         ("IsTruncated", page.truncated),
         ("NextKeyMarker", next_key),
         ("NextVersionIdMarker", NULL_VERSION if next_key and not ends_with_prefix else None),
