@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from botocore.client import BaseClient
+from chaos_support import chaos_seconds
 from faults_support import health, it
 
 # Integration test modules do `from conftest import ...`, which reads whichever `conftest`
@@ -44,3 +45,20 @@ def fs3(fault_cluster: Any) -> Iterator[BaseClient]:
 @pytest.fixture
 def fbucket(fs3: BaseClient) -> Iterator[str]:
     yield from it.make_bucket(fs3)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--chaos-seconds",
+        type=float,
+        default=None,
+        help="how long the crash test's chaos phase runs (default: $S3COMPAT_CHAOS_SECONDS, "
+        "else 75 s)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The crash test's timeout grows with its chaos phase."""
+    for item in items:
+        if item.path.name == "test_chaos.py":
+            item.add_marker(pytest.mark.timeout(chaos_seconds(config) + 240))
