@@ -1,6 +1,7 @@
 """s3compat side by side with moto_server and s3rver, plus this machine's limits, in one run.
 
 Usage: benchmarks/run [--quick] [--out DIR] [--systems s3compat,moto,s3rver] [--[no-]profile]
+                      [--list-keys 1000,10000] [--peer-cap SECONDS]
 Writes results.json, table.txt, chart.png and the gateway profiles into DIR (default
 benchmarks/out/). See benchmarks/README.md for what is measured and how to read it.
 """
@@ -8,12 +9,15 @@ benchmarks/out/). See benchmarks/README.md for what is measured and how to read 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import platform
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -24,12 +28,23 @@ from s3bench.systems import Server, Unavailable
 from s3bench.workloads import Outcome
 
 CURL_MIN_VERSION = (7, 75)
-BUCKETS = ("bench-big", "bench-small", "bench-list")
+BUCKETS = ("bench-big", "bench-small")
 STARTED = time.monotonic()
+PHASE_SECONDS: dict[str, float] = {}
 
 
 def say(message: str) -> None:
     print(f"[{time.monotonic() - STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def phase(name: str) -> Iterator[None]:
+    """Time a phase of the run into results.json (meta.phase_seconds)."""
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        PHASE_SECONDS[name] = round(time.monotonic() - start, 1)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -37,7 +52,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="256 MiB objects, 300 small objects, 1,000 keys listed (< 3 min)",
+        help="64 MiB objects, 4 KiB GET/HEAD/DELETE of 200 objects (of 1,000 PUT), peers' "
+        "big transfers capped at 10 s (< 3 min)",
     )
     parser.add_argument("--out", type=Path, default=systems.BENCH_DIR / "out")
     parser.add_argument(
@@ -50,6 +66,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="py-spy pass over our gateway (default: on, off with --quick)",
+    )
+    parser.add_argument(
+        "--list-keys",
+        default="1000",
+        help="comma-separated bucket sizes to list, in thousands of keys as 1000,10000 "
+        "(default 1000: filling 10,000 keys takes minutes per system)",
+    )
+    parser.add_argument(
+        "--peer-cap",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop a peer's big transfer after this long and report size/cap as its upper "
+        "bound (default 30, --quick 10; 0: no cap). Ours are never capped.",
     )
     return parser.parse_args(argv)
 
@@ -86,31 +116,46 @@ def record_rss(outcome: Outcome, phase: str, peaks: dict[str, float], ours: bool
         outcome.metrics[f"rss_{phase}_chunkd_mib"] = peaks.get("chunkd", 0.0)
 
 
-def measure_system(
+def measure_big(
     server: Server, plan: dict[str, Any], payload: Path, payload_md5: str, work: Path
 ) -> Outcome:
+    """The big-object transfers of one system, and its peak RSS meanwhile."""
     outcome = Outcome()
     ours = server.name == report.OURS
-    groups = server.groups()
+    cap = None if ours or not plan["peer_cap"] else plan["peer_cap"]
     if not procs.reset_peak(procs.tree(server.process.pid)):
         server.notes.append("VmHWM could not be reset: RSS peaks count from process start")
     say(f"{server.name}: {plan['big_mib']} MiB PUT/GET with boto3, aws CLI, curl")
-    workloads.big_objects(
-        server, "bench-big", payload, payload_md5, work, plan["transfer_timeout"], outcome
-    )
-    record_rss(outcome, "big", peak_mib(server, groups), ours)
+    with phase(f"{server.name}: big objects"):
+        workloads.big_objects(
+            server, "bench-big", payload, payload_md5, work, plan["transfer_timeout"], outcome, cap
+        )
+    if outcome.capped:
+        server.notes.append(
+            f"cut off after {cap:.0f} s (figure = size / {cap:.0f} s, an upper bound): "
+            + ", ".join(outcome.capped)
+        )
+    record_rss(outcome, "big", peak_mib(server, server.groups()), ours)
+    return outcome
+
+
+def measure_small(
+    server: Server,
+    plan: dict[str, Any],
+    outcome: Outcome,
+    after_listing: Callable[[], None] | None = None,
+) -> None:
+    """4 KiB objects and listing on one system, and its peak RSS meanwhile."""
     procs.reset_peak(procs.tree(server.process.pid))
     clients = [workloads.client_for(server) for _ in range(workloads.THREADS)]
-    say(f"{server.name}: {plan['small_count']} x 4 KiB PUT/GET/HEAD/DELETE, 16 clients")
-    workloads.small_objects(
-        clients, "bench-small", plan["small_count"], plan["phase_timeout"], outcome
+    say(
+        f"{server.name}: 4 KiB PUT x {plan['small_count']}, ListObjectsV2 over "
+        f"{plan['list_sizes']} keys, 4 KiB GET/HEAD/DELETE x {plan['small_read_count']}; "
+        "16 clients"
     )
-    say(f"{server.name}: ListObjectsV2 over {plan['list_sizes']} keys")
-    workloads.listing(
-        server, clients, "bench-list", plan["list_sizes"], plan["populate_timeout"], outcome
-    )
-    record_rss(outcome, "small", peak_mib(server, groups), ours)
-    return outcome
+    with phase(f"{server.name}: 4 KiB objects and listing"):
+        workloads.small_objects(server, clients, "bench-small", plan, outcome, after_listing)
+    record_rss(outcome, "small", peak_mib(server, server.groups()), server.name == report.OURS)
 
 
 def profile_ours(
@@ -123,7 +168,9 @@ def profile_ours(
     slugs: tuple[str, ...],
 ) -> dict[str, Any]:
     """py-spy on the gateway and on one chunk daemon during the phases named by `slugs`:
-    boto3 PUT/GET of the big object, 4 KiB PUTs, full listings of the (filled) list bucket."""
+    boto3 and curl PUT of the big object, curl GET of it, 4 KiB PUTs and GETs, full listings
+    of the (filled) list bucket. The profiled objects stay: deleting them would queue
+    collector work that could land in the measured phases."""
     spy = profiling.py_spy()
     groups = server.groups()
     if spy is None or not groups["gateway"]:
@@ -134,37 +181,43 @@ def profile_ours(
     size = payload.stat().st_size
     clients = [workloads.client_for(server) for _ in range(workloads.THREADS)]
     copy = work / "download-profile.bin"
+    small_keys = [f"profile/{n:06d}" for n in range(plan["profile_small_count"])]
+    small_body = b"p" * workloads.SMALL_OBJECT_BYTES
 
-    def big_put() -> float:
+    def big_put(tool: str) -> float:
         seconds = workloads.transfer(
             server,
-            "boto3",
+            tool,
             "put",
             "bench-big",
-            "profile/big.bin",
+            f"profile/{tool}.bin",
             payload,
             plan["transfer_timeout"],
         )
         return size / MIB / seconds
 
-    def big_get() -> float:
+    def curl_get() -> float:
         seconds = workloads.transfer(
-            server, "boto3", "get", "bench-big", "profile/big.bin", copy, plan["transfer_timeout"]
+            server, "curl", "get", "bench-big", "profile/curl.bin", copy, plan["transfer_timeout"]
         )
         if workloads.file_md5(copy) != payload_md5:
             raise RuntimeError("MD5 mismatch")
         copy.unlink()
-        return size / MIB / seconds  # the object stays: deleting it would queue collector work
+        return size / MIB / seconds
 
-    def small_put() -> float:
-        keys = [f"profile/{n:06d}" for n in range(plan["small_count"])]
-        body = b"p" * workloads.SMALL_OBJECT_BYTES
-
+    def small(action: str) -> float:
         def put(client: Any, key: str) -> None:
-            client.put_object(Bucket="bench-small", Key=key, Body=body)
+            client.put_object(Bucket="bench-small", Key=key, Body=small_body)
+
+        def get(client: Any, key: str) -> None:
+            if client.get_object(Bucket="bench-small", Key=key)["Body"].read() != small_body:
+                raise RuntimeError(f"{key}: wrong body")
 
         seconds, done, errors = workloads.parallel(
-            clients, keys, put, time.monotonic() + plan["phase_timeout"]
+            clients,
+            small_keys,
+            put if action == "put" else get,
+            time.monotonic() + plan["phase_timeout"],
         )
         if errors:
             raise RuntimeError(errors[0])
@@ -173,13 +226,17 @@ def profile_ours(
     def list_walks() -> float:
         # the bucket holds the largest listed size by now; 1,000 keys a page either way
         size = plan["list_sizes"][-1]
-        return workloads.list_pages_per_s(server, "bench-list", size, min_seconds=5.0)
+        return workloads.list_pages_per_s(server, "bench-small", size, min_seconds=5.0)
 
+    big = f"{plan['big_mib']} MiB"
+    count = f"{plan['profile_small_count']}, 16 clients"
     phases = [
         ("list", f"ListObjectsV2 walks, {plan['list_sizes'][-1]:,} keys", list_walks, "pages/s"),
-        ("boto3_put", f"boto3 PUT {plan['big_mib']} MiB", big_put, "MiB/s"),
-        ("boto3_get", f"boto3 GET {plan['big_mib']} MiB", big_get, "MiB/s"),
-        ("small_put", f"4 KiB PUT x {plan['small_count']}, 16 clients", small_put, "ops/s"),
+        ("boto3_put", f"boto3 PUT {big}", lambda: big_put("boto3"), "MiB/s"),
+        ("curl_put", f"curl PUT {big}", lambda: big_put("curl"), "MiB/s"),
+        ("curl_get", f"curl GET {big}", curl_get, "MiB/s"),
+        ("small_put", f"4 KiB PUT x {count}", lambda: small("put"), "ops/s"),
+        ("small_get", f"4 KiB GET x {count}", lambda: small("get"), "ops/s"),
     ]
     found: dict[str, Any] = {}
     texts = []
@@ -218,7 +275,7 @@ def profile_ours(
     return found
 
 
-BEFORE = ("boto3_put", "boto3_get", "small_put")
+BEFORE = ("boto3_put", "curl_put", "curl_get", "small_put", "small_get")
 AFTER = ("list",)
 
 
@@ -229,6 +286,72 @@ def guarded_profile(*args: Any) -> dict[str, Any]:
     except Exception as error:
         say(f"profiling failed: {error!r}")
         return {f"error {args[-1]}": repr(error)[:500]}
+
+
+def measure_all(
+    started: dict[str, Server],
+    results: dict[str, Any],
+    plan: dict[str, Any],
+    payload: Path,
+    payload_md5: str,
+    work: Path,
+    out: Path,
+    profile: bool,
+) -> dict[str, Outcome]:
+    """Every workload on every system, one system at a time, a workload on all systems before
+    the next workload: the machine's load (shared with others) drifts less between the figures
+    that are compared. Every system is stopped at the end."""
+    outcomes: dict[str, Outcome] = {}
+    live = dict(started)
+
+    def attempt(name: str, work_on: Callable[[Server], None]) -> None:
+        try:
+            work_on(live[name])
+        except Exception as error:
+            results["systems"][name]["status"] = f"failed: {error!r}"[:500]
+            say(f"{name}: FAILED: {error!r}")
+            live.pop(name).stop()
+
+    try:
+        for name in list(live):
+            attempt(name, create_buckets)
+        if profile and report.OURS in live:
+            # First, on the fresh cluster, so that no collector work from the measured phases'
+            # deletes (after --gc-grace) lands in it; it deletes nothing.
+            def profile_first(server: Server) -> None:
+                with phase(f"{report.OURS}: profile pass"):
+                    results["profile"] = guarded_profile(
+                        server, plan, payload, payload_md5, work, out, BEFORE
+                    )
+
+            attempt(report.OURS, profile_first)
+        for name in list(live):
+
+            def big(server: Server) -> None:
+                outcomes[server.name] = measure_big(server, plan, payload, payload_md5, work)
+
+            attempt(name, big)
+        for name in list(live):
+
+            def small(server: Server) -> None:
+                after_listing = None
+                if profile and server.name == report.OURS:  # while the listed bucket is full
+                    after_listing = functools.partial(
+                        profile_listing, results, server, plan, payload, payload_md5, work, out
+                    )
+                measure_small(server, plan, outcomes[server.name], after_listing)
+
+            attempt(name, small)
+    finally:
+        for server in live.values():
+            server.stop()
+            say(f"{server.name}: stopped")
+    return outcomes
+
+
+def profile_listing(results: dict[str, Any], *args: Any) -> None:
+    with phase(f"{report.OURS}: profile pass (listing)"):
+        results["profile"].update(guarded_profile(*args, AFTER))
 
 
 def start_all(names: list[str], work: Path) -> dict[str, Future[Server]]:
@@ -260,15 +383,23 @@ def main(argv: list[str]) -> int:
     names = [n.strip() for n in args.systems.split(",") if n.strip() in systems.STARTERS]
     if report.OURS not in names:
         raise SystemExit("the run needs s3compat among --systems")
+    list_sizes = sorted({int(n) for n in args.list_keys.split(",") if n.strip()})
+    if not list_sizes or any(n <= 0 or n % 1000 for n in list_sizes):
+        raise SystemExit("--list-keys takes multiples of 1000, as 1000,10000")
+    peer_cap = args.peer_cap if args.peer_cap is not None else (10.0 if quick else 30.0)
     plan = {
         "mode": "quick" if quick else "full",
-        "big_mib": 256 if quick else 1024,
-        "small_count": 300 if quick else 1000,
-        "list_sizes": [1000] if quick else [1000, 10000],
+        "big_mib": 64 if quick else 1024,
+        # PUT this many (the listed bucket), GET/HEAD/DELETE the first small_read_count
+        "small_count": 1000,
+        "small_read_count": 200 if quick else 1000,
+        "profile_small_count": 300,
+        "list_sizes": list_sizes,
+        "peer_cap": peer_cap or None,
         "transfer_timeout": 120.0 if quick else 300.0,
         "phase_timeout": 60.0 if quick else 180.0,
-        # Filling the list bucket is set-up, not measured; our empty PUTs are slow (~30/s here).
-        "populate_timeout": 90.0 if quick else 420.0,
+        # Filling the list bucket is set-up, not measured.
+        "populate_timeout": 90.0 if quick else 300.0,
     }
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -288,7 +419,8 @@ def main(argv: list[str]) -> int:
     futures: dict[str, Future[Server]] = {}
     try:
         say(f"{plan['mode']} run; machine limits with {plan['big_mib']} MiB on {work}")
-        results["limits"] = limits.measure(work, plan["big_mib"] * MIB)
+        with phase("machine limits"):
+            results["limits"] = limits.measure(work, plan["big_mib"] * MIB)
         say("limits: " + ", ".join(f"{k} {v:,.0f}" for k, v in results["limits"].items()))
         futures = start_all(names, work)
         payload = work / "payload.bin"
@@ -298,36 +430,24 @@ def main(argv: list[str]) -> int:
             workloads.TOOLS = tuple(t for t in workloads.TOOLS if t != "curl")
             results["meta"]["curl"] = curl_problem
         started: dict[str, Server] = {}
-        for name in names:  # nothing is measured while any system is still starting
-            results["systems"][name] = {"status": "ok"}
-            try:
-                started[name] = futures[name].result(timeout=systems.READY_TIMEOUT_SECONDS + 660)
-            except Exception as error:
-                results["systems"][name]["status"] = f"not run: {error}"
-                say(f"{name}: NOT RUN: {error}")
-        for name, server in started.items():
-            entry = results["systems"][name]
-            try:
-                create_buckets(server)
-                profiled = name == report.OURS and profile
-                if profiled:
-                    # First, on the fresh cluster, so that no collector work from the measured
-                    # phases' deletes (after --gc-grace) lands in it; it deletes nothing.
-                    results["profile"] = guarded_profile(
-                        server, plan, payload, payload_md5, work, out, BEFORE
+        with phase("starting the systems (peers installed if missing)"):
+            for name in names:  # nothing is measured while any system is still starting
+                results["systems"][name] = {"status": "ok"}
+                try:
+                    started[name] = futures[name].result(
+                        timeout=systems.READY_TIMEOUT_SECONDS + 660
                     )
-                outcome = measure_system(server, plan, payload, payload_md5, work)
-                entry.update(metrics=outcome.metrics, errors=outcome.errors, notes=server.notes)
-                if profiled:  # the list bucket is filled now
-                    results["profile"].update(
-                        guarded_profile(server, plan, payload, payload_md5, work, out, AFTER)
-                    )
-            except Exception as error:
-                entry["status"] = f"failed: {error!r}"[:500]
-                say(f"{name}: FAILED: {error!r}")
-            finally:
-                server.stop()
-                say(f"{name}: stopped")
+                except Exception as error:
+                    results["systems"][name]["status"] = f"not run: {error}"
+                    say(f"{name}: NOT RUN: {error}")
+        measured = measure_all(started, results, plan, payload, payload_md5, work, out, profile)
+        for name, outcome in measured.items():
+            results["systems"][name].update(
+                metrics=outcome.metrics,
+                capped=outcome.capped,
+                errors=outcome.errors,
+                notes=started[name].notes,
+            )
     finally:
         for future in futures.values():  # stopping twice is harmless
             try:
@@ -337,11 +457,14 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(work, ignore_errors=True)
     results["ratios"] = report.ratios(results["systems"], results["limits"])
     results["targets"] = report.targets(results["systems"], results["limits"], results["ratios"])
-    results["meta"]["seconds"] = round(time.monotonic() - STARTED, 1)
     results_path = out / "results.json"
+    with phase("chart"):
+        results_path.write_text(json.dumps(results, indent=2) + "\n")
+        problem = draw_chart(results_path, out / "chart.png")
+    results["meta"]["phase_seconds"] = PHASE_SECONDS
+    results["meta"]["seconds"] = round(time.monotonic() - STARTED, 1)
     results_path.write_text(json.dumps(results, indent=2) + "\n")
     text = report.table(results)
-    problem = draw_chart(results_path, out / "chart.png")
     if problem:
         text += "\n" + problem
     (out / "table.txt").write_text(text + "\n")

@@ -17,7 +17,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from chunkd.storage import (
+    ChecksumMismatch,
     ChunkCorrupt,
+    ChunkDeleted,
     ChunkMeta,
     ChunkMismatch,
     ChunkMissing,
@@ -41,6 +43,9 @@ SECRET_KEY = web.AppKey("secret", bytes)
 CRC_HEADER = "X-Chunk-CRC32C"
 LENGTH_HEADER = "X-Chunk-Length"
 WRITE_BLOCK_BYTES = 1024 * 1024
+# Chunks up to this size are received whole and stored in one thread hop, and read whole
+# instead of with sendfile: for them the hops and the sendfile set-up cost more than the bytes.
+SMALL_CHUNK_BYTES = 256 * 1024
 LIST_DEFAULT_LIMIT = 1000
 LIST_MAX_LIMIT = 10_000
 
@@ -51,8 +56,10 @@ _STORAGE_ERRORS: dict[type[StorageError], tuple[int, str]] = {
     InvalidChunkId: (400, "invalid chunk id"),
     ChunkMissing: (404, "no such chunk"),
     ChunkMismatch: (409, "chunk exists with different content"),
+    ChunkDeleted: (410, "chunk was deleted while it was being written"),
     ChunkCorrupt: (422, "corrupt chunk"),
     StoreFull: (507, "insufficient storage"),
+    ChecksumMismatch: (400, "checksum mismatch"),
 }
 
 
@@ -210,7 +217,10 @@ async def put_chunk(request: web.Request) -> web.Response:
     if length is None:
         raise ChunkdHTTPError(411, "Content-Length required")
     declared_crc32c = parse_crc32c_header(request.headers.get(CRC_HEADER))
-    if store.exists(chunk_id):
+    if length <= SMALL_CHUNK_BYTES:
+        data = await read_whole_body(request, length)
+        meta, created = await asyncio.to_thread(store.put_whole, chunk_id, data, declared_crc32c)
+    elif store.exists(chunk_id):
         # A re-put of an existing chunk takes no new space, so it must not be refused as full.
         meta, created = await receive_chunk(store, chunk_id, length, declared_crc32c, request)
     else:
@@ -234,45 +244,79 @@ async def receive_chunk(
         if temp.length != length:
             raise ChunkdHTTPError(400, f"received {temp.length} bytes, expected {length}")
         if declared_crc32c is not None and declared_crc32c != temp.crc32c:
-            raise ChunkdHTTPError(400, "checksum mismatch")
+            raise ChecksumMismatch(chunk_id)
         return await asyncio.to_thread(store.commit, temp)
     finally:
         await asyncio.to_thread(temp.discard)
 
 
+async def read_whole_body(request: web.Request, length: int) -> bytes:
+    """The whole body of a small chunk PUT, which must be ``length`` bytes."""
+    parts: list[bytes] = []
+    received = 0
+    try:
+        while data := await request.content.readany():
+            parts.append(data)
+            received += len(data)
+    except ConnectionError:
+        raise ChunkdHTTPError(400, "connection lost before the whole body arrived") from None
+    if received != length:
+        raise ChunkdHTTPError(400, f"received {received} bytes, expected {length}")
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
 async def stream_body(request: web.Request, temp: TempChunk) -> None:
-    """Copy the request body into ``temp`` in blocks of about WRITE_BLOCK_BYTES, off the loop."""
+    """Copy the request body into ``temp`` in blocks of about WRITE_BLOCK_BYTES, off the loop.
+    A block is written (and checksummed) in a thread while the next one arrives; blocks are
+    written in order, one at a time."""
     block = bytearray()
+    writing: asyncio.Future[None] | None = None
     try:
         while data := await request.content.readany():
             block += data
             if len(block) >= WRITE_BLOCK_BYTES:
-                await asyncio.to_thread(temp.write, block)
+                if writing is not None:
+                    await asyncio.shield(writing)
+                writing = asyncio.ensure_future(asyncio.to_thread(temp.write, block))
                 block = bytearray()
+        if writing is not None:
+            await asyncio.shield(writing)
+            writing = None
     except ConnectionError:
         # HTTP/1.1 can only deliver a short body by closing the connection; answer as for any
         # length mismatch (the answer is usually lost, the clean-up is what matters).
         raise ChunkdHTTPError(400, "connection lost before the whole body arrived") from None
+    finally:
+        if writing is not None:  # the temporary file is discarded only after its last write
+            await asyncio.wait([writing])
+            if not writing.cancelled():
+                writing.exception()  # the error that matters is the one propagating
     if block:
         await asyncio.to_thread(temp.write, block)
 
 
 async def get_chunk(request: web.Request) -> web.StreamResponse:
-    """Send the chunk's data (or one range of it) with sendfile."""
+    """Send the chunk's data (or one range of it): a small chunk as one answer, read in the
+    same thread hop as its footer; a larger one with sendfile."""
     store = request.app[STORE_KEY]
-    chunk_file, meta = await asyncio.to_thread(store.open_for_read, chunk_id_of(request))
+    meta, data = await asyncio.to_thread(
+        store.open_for_send, chunk_id_of(request), SMALL_CHUNK_BYTES
+    )
     try:
         byte_range = parse_range(request.headers.get("Range"), meta.length)
         start, stop = byte_range or (0, meta.length)
-        response = web.StreamResponse(status=200 if byte_range is None else 206)
-        response.headers.update(chunk_headers(meta))
-        response.headers["Accept-Ranges"] = "bytes"
+        headers = chunk_headers(meta)
+        headers["Accept-Ranges"] = "bytes"
         if byte_range is not None:
-            response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{meta.length}"
+            headers["Content-Range"] = f"bytes {start}-{stop - 1}/{meta.length}"
+        status = 200 if byte_range is None else 206
+        if isinstance(data, bytes):
+            return web.Response(status=status, headers=headers, body=data[start:stop])
+        response = web.StreamResponse(status=status, headers=headers)
         response.content_length = stop - start
         await response.prepare(request)
         try:
-            await send_file_range(request, chunk_file, start, stop - start)
+            await send_file_range(request, data, start, stop - start)
         except ConnectionError:
             # The reader hung up mid-answer (a gateway closing a range read early does): not
             # an error of ours, and the connection is unusable.
@@ -281,7 +325,8 @@ async def get_chunk(request: web.Request) -> web.StreamResponse:
         await response.write_eof()
         return response
     finally:
-        chunk_file.close()
+        if not isinstance(data, bytes):
+            data.close()
 
 
 async def send_file_range(
@@ -302,7 +347,11 @@ async def head_chunk(request: web.Request) -> web.Response:
     """Length and checksum of a stored chunk."""
     store = request.app[STORE_KEY]
     meta = await asyncio.to_thread(store.read_meta, chunk_id_of(request))
-    return web.Response(status=200, headers=chunk_headers(meta))
+    headers = chunk_headers(meta)
+    # What a GET would send (RFC 9110); without a length aiohttp's client cannot reuse the
+    # connection after a HEAD.
+    headers["Content-Length"] = str(meta.length)
+    return web.Response(status=200, headers=headers)
 
 
 async def delete_chunk(request: web.Request) -> web.Response:

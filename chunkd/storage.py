@@ -7,7 +7,13 @@ Layout::
 
 A chunk becomes visible only by a rename after its file (data + footer) has been fsynced, and
 the rename is made durable by fsyncing the directory, so a crash at any moment leaves only
-complete chunks in ``chunks/``.
+complete chunks in ``chunks/``; nothing is acknowledged before all three are done.
+
+The 256 first-level fan-out directories are created (and fsynced) at start-up; a second-level
+one is created when its first chunk arrives, and the fsync of its parent that makes it durable
+is done after that chunk's own fsyncs (before the chunk is acknowledged), so that one journal
+commit usually covers both. Directory fsyncs are shared: concurrent writers into one directory
+wait for one fsync that started after their rename instead of each issuing their own.
 
 Everything here is blocking file I/O: the HTTP layer calls it through ``asyncio.to_thread``.
 The store is thread-safe: counters sit behind a lock and operations on one chunk id are
@@ -23,6 +29,7 @@ import re
 import secrets
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +47,9 @@ FOOTER_BYTES = _FOOTER.size
 _FOOTER_PADDING = bytes(12)
 
 READ_BLOCK_BYTES = 1024 * 1024
+# How long a deleted id is remembered: a PUT of it still being received when the DELETE came
+# (its write failed and the collector already removed it) must not make it visible afterwards.
+DELETED_MEMORY_SECONDS = 120.0
 _NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
@@ -63,8 +73,16 @@ class ChunkMismatch(StorageError):
     """A chunk with this id exists with a different length or checksum."""
 
 
+class ChunkDeleted(StorageError):
+    """The chunk was deleted while it was being received; it stays deleted."""
+
+
 class StoreFull(StorageError):
     """The write would exceed the configured capacity or the disk is full."""
+
+
+class ChecksumMismatch(StorageError):
+    """The received data does not match the CRC32C the sender declared."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +168,60 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class _DirSyncer:
+    """fsyncs directories on behalf of many threads.
+
+    A caller that changed a directory (a rename, an unlink, a mkdir in it) needs an fsync of it
+    that *started after* its change. One fsync serves every caller whose change came before it
+    started: callers arriving while one runs wait for it to end and share the next one.
+    """
+
+    class _State:
+        def __init__(self, lock: threading.Lock) -> None:
+            self.changed = threading.Condition(lock)  # its own waiters, the shared lock
+            self.started = 0  # generation of the latest fsync begun
+            self.done = 0  # generation of the latest fsync completed
+            self.running = False
+            self.users = 0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._states: dict[Path, _DirSyncer._State] = {}
+
+    def sync(self, directory: Path) -> None:
+        """Return once an fsync of ``directory`` begun after this call has completed."""
+        with self._lock:
+            state = self._states.get(directory)
+            if state is None:
+                state = self._states[directory] = _DirSyncer._State(self._lock)
+            state.users += 1
+            needed = state.started + 1
+            try:
+                while state.done < needed:
+                    if state.running:
+                        state.changed.wait()
+                        continue
+                    state.running = True
+                    state.started += 1
+                    generation = state.started
+                    self._lock.release()
+                    try:
+                        _fsync_dir(directory)
+                    finally:
+                        self._lock.acquire()
+                        state.running = False
+                        state.changed.notify_all()
+                    state.done = generation
+            finally:
+                state.users -= 1
+                if state.users == 0:
+                    del self._states[directory]
+
+
+def _dir_key(directory: Path) -> str:
+    return directory.parent.name + directory.name
 
 
 def _raise_if_no_space(exc: OSError) -> None:
@@ -255,6 +327,12 @@ class ChunkStore:
         self._chunk_count = 0
         self._reserved_bytes = 0
         self._id_locks = _KeyedLocks()
+        # chunk id -> time.monotonic() of its DELETE, for DELETED_MEMORY_SECONDS
+        self._deleted: dict[str, float] = {}
+        self._dir_syncer = _DirSyncer()
+        # second-level fan-out directories known to exist durably (their parent was fsynced
+        # after they were created, by this process); others get that fsync at their next write
+        self._durable_dirs: set[str] = set()  # "abcd" for chunks/ab/cd
 
     # -- start-up -----------------------------------------------------------------------------
 
@@ -262,6 +340,7 @@ class ChunkStore:
         """Create the layout, delete leftover temporary files and count the stored chunks."""
         for directory in (self.root, self.chunks_dir, self.tmp_dir):
             directory.mkdir(parents=True, exist_ok=True)
+        self._create_fan_out_dirs()
         self._remove_leftover_temps()
         if self._requested_capacity is None:
             fs = os.statvfs(self.root)
@@ -272,6 +351,17 @@ class ChunkStore:
         with self._counter_lock:
             self._used_bytes = used_bytes
             self._chunk_count = chunk_count
+
+    def _create_fan_out_dirs(self) -> None:
+        """Create the 256 first-level directories now, so that writes never wait for one."""
+        present = set(os.listdir(self.chunks_dir))
+        missing = [f"{n:02x}" for n in range(256) if f"{n:02x}" not in present]
+        for name in missing:
+            with contextlib.suppress(FileExistsError):
+                (self.chunks_dir / name).mkdir()
+        if missing:
+            _fsync_dir(self.chunks_dir)
+            _fsync_dir(self.root)
 
     def _remove_leftover_temps(self) -> None:
         removed = False
@@ -323,16 +413,19 @@ class ChunkStore:
             return []
         return sorted(name for name in names if pattern.fullmatch(name))
 
-    def _ensure_parent_dirs(self, chunk_path: Path) -> None:
-        """Create the two fan-out directories, fsyncing each parent that gained an entry."""
-        parent = self.chunks_dir
-        for part in chunk_path.parent.relative_to(self.chunks_dir).parts:
-            child = parent / part
-            if not child.is_dir():
-                with contextlib.suppress(FileExistsError):
-                    child.mkdir()
-                _fsync_dir(parent)
-            parent = child
+    def _prepare_dir(self, directory: Path) -> bool:
+        """Make sure the second-level directory exists; whether its parent still needs an
+        fsync to make it durable. The first level exists since start-up."""
+        if _dir_key(directory) in self._durable_dirs:
+            return False
+        try:
+            directory.mkdir()
+        except FileExistsError:
+            pass
+        except FileNotFoundError:  # the first level was removed behind our back
+            directory.mkdir(parents=True, exist_ok=True)
+            self._dir_syncer.sync(self.chunks_dir)
+        return True
 
     # -- capacity -----------------------------------------------------------------------------
 
@@ -397,16 +490,22 @@ class ChunkStore:
         """
         chunk_path = self.chunk_path(temp.chunk_id)
         with self._id_locks.hold(temp.chunk_id):
+            if self._recently_deleted(temp.chunk_id):
+                raise ChunkDeleted(temp.chunk_id)
             existing = self._read_meta_if_present(chunk_path, temp.chunk_id)
             if existing is not None:
                 if (existing.length, existing.crc32c) != (temp.length, temp.crc32c):
                     raise ChunkMismatch(temp.chunk_id)
                 return existing, False
+            directory = chunk_path.parent
             try:
+                new_directory = self._prepare_dir(directory)
                 temp.finish()
-                self._ensure_parent_dirs(chunk_path)
                 os.rename(temp.path, chunk_path)
-                _fsync_dir(chunk_path.parent)
+                self._dir_syncer.sync(directory)
+                if new_directory:
+                    self._dir_syncer.sync(directory.parent)
+                    self._durable_dirs.add(_dir_key(directory))
             except OSError as exc:
                 _raise_if_no_space(exc)
                 raise
@@ -414,18 +513,59 @@ class ChunkStore:
             mtime = chunk_path.stat().st_mtime
         return ChunkMeta(temp.chunk_id, temp.length, temp.crc32c, mtime), True
 
+    def put_whole(
+        self, chunk_id: str, data: bytes, declared_crc32c: int | None
+    ) -> tuple[ChunkMeta, bool]:
+        """Store a chunk received whole (a small one) in one call: capacity check, temporary
+        file, checksum check, commit. Returns its metadata and whether it is new."""
+        if self.exists(chunk_id):
+            # A re-put of an existing chunk takes no new space: never refused as full.
+            return self._put_whole(chunk_id, data, declared_crc32c)
+        with self.reserve(len(data)):
+            return self._put_whole(chunk_id, data, declared_crc32c)
+
+    def _put_whole(
+        self, chunk_id: str, data: bytes, declared_crc32c: int | None
+    ) -> tuple[ChunkMeta, bool]:
+        temp = self.create_temp(chunk_id)
+        try:
+            temp.write(data)
+            if declared_crc32c is not None and declared_crc32c != temp.crc32c:
+                raise ChecksumMismatch(chunk_id)
+            return self.commit(temp)
+        finally:
+            temp.discard()
+
     def delete(self, chunk_id: str) -> bool:
         """Remove a chunk durably; returns whether it existed."""
         chunk_path = self.chunk_path(chunk_id)
         with self._id_locks.hold(chunk_id):
+            self._remember_deleted(chunk_id)
             try:
                 file_size = chunk_path.stat().st_size
                 os.unlink(chunk_path)
             except FileNotFoundError:
                 return False
-            _fsync_dir(chunk_path.parent)
+            self._dir_syncer.sync(chunk_path.parent)
             self._count_removed(data_bytes_of_file(file_size))
         return True
+
+    def _remember_deleted(self, chunk_id: str) -> None:
+        now = time.monotonic()
+        with self._counter_lock:
+            self._deleted.pop(chunk_id, None)  # a repeated DELETE moves the id to the end
+            self._deleted[chunk_id] = now
+            # Oldest first (insertion order): forget ids while they are old enough.
+            while self._deleted:
+                oldest_id, deleted_at = next(iter(self._deleted.items()))
+                if now - deleted_at < DELETED_MEMORY_SECONDS:
+                    break
+                del self._deleted[oldest_id]
+
+    def _recently_deleted(self, chunk_id: str) -> bool:
+        with self._counter_lock:
+            deleted_at = self._deleted.get(chunk_id)
+        return deleted_at is not None and time.monotonic() - deleted_at < DELETED_MEMORY_SECONDS
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -448,6 +588,18 @@ class ChunkStore:
         except BaseException:
             chunk_file.close()
             raise
+
+    def open_for_send(self, chunk_id: str, small_bytes: int) -> tuple[ChunkMeta, bytes | BinaryIO]:
+        """The chunk's metadata and its data: read whole if it holds at most ``small_bytes``,
+        else as an open file for `open_for_read`'s caller to send and close."""
+        chunk_file, meta = self.open_for_read(chunk_id)
+        if meta.length > small_bytes:
+            return meta, chunk_file
+        with chunk_file:
+            data = os.pread(chunk_file.fileno(), meta.length, 0)
+        if len(data) != meta.length:
+            raise ChunkCorrupt(chunk_id)
+        return meta, data
 
     def verify(self, chunk_id: str) -> VerifyResult:
         """Re-read the data and compare its length and CRC32C with the footer."""

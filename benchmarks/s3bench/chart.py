@@ -44,22 +44,34 @@ PANELS = [
 COLOURS = {"s3compat": "#1f77b4", "moto": "#ff7f0e", "s3rver": "#2ca02c"}
 
 
-def _label(value: float) -> str:
+def _label(value: float, capped: bool = False) -> str:
     if not value:
         return ""
-    return f"{value:,.0f}" if value >= 10 else f"{value:.2g}"
+    shown = f"{value:,.0f}" if value >= 10 else f"{value:.2g}"
+    return f"<={shown}" if capped else shown
 
 
 def draw(results: dict[str, Any], path: str) -> None:
     systems = {n: r.get("metrics", {}) for n, r in results["systems"].items()}
+    capped = {n: set(r.get("capped", [])) for n, r in results["systems"].items()}
     figure, axes = plt.subplots(2, 2, figsize=(15, 9))
     for axis, (title, metrics) in zip(axes.flat, PANELS, strict=True):
         width = 0.8 / max(1, len(systems))
         for index, (name, values) in enumerate(systems.items()):
             xs = [m + index * width for m in range(len(metrics))]
             heights = [values.get(key, 0.0) for key, _ in metrics]
-            bars = axis.bar(xs, heights, width, label=name, color=COLOURS.get(name))
-            axis.bar_label(bars, labels=[_label(h) for h in heights], fontsize=7)
+            cut = [key in capped[name] for key, _ in metrics]
+            bars = axis.bar(
+                xs,
+                heights,
+                width,
+                label=name,
+                color=COLOURS.get(name),
+                hatch=["//" if c else "" for c in cut],
+            )
+            axis.bar_label(
+                bars, labels=[_label(h, c) for h, c in zip(heights, cut, strict=True)], fontsize=7
+            )
         axis.set_xticks([m + width * (len(systems) - 1) / 2 for m in range(len(metrics))])
         axis.set_xticklabels([label for _, label in metrics])
         axis.set_title(title.format(big=results.get("meta", {}).get("big_mib", "?")), fontsize=10)
@@ -74,7 +86,9 @@ def draw(results: dict[str, Any], path: str) -> None:
         big.annotate("fsync write limit", (0, limits["fsync_write_mibps"]), fontsize=7)
     meta = results.get("meta", {})
     title = f"s3compat vs peers: {meta.get('mode', '')} run, {meta.get('when', '')}"
-    figure.suptitle(title + " (shared 2-core machine: compare bars, not absolutes)", fontsize=11)
+    subtitle = " (shared 2-core machine: compare bars, not absolutes; <= / hatched: a peer's"
+    subtitle += " transfer cut off at the time cap, an upper bound)"
+    figure.suptitle(title + subtitle, fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 

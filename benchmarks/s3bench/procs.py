@@ -67,3 +67,16 @@ def reset_peak(pids: list[int]) -> bool:
 
 def sum_peak_rss_bytes(pids: list[int]) -> int:
     return sum(peak_rss_bytes(pid) for pid in pids)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by the processes (threads included)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / ticks

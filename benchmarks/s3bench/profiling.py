@@ -43,6 +43,7 @@ WAITING_FILES = (
 WAITING_LINE = re.compile(r"\.(get|select|poll|wait|acquire)\(|^\s*work_item = ")
 FRAME = re.compile(r"^(?P<name>.*) \((?P<file>[^()]*?):(?P<line>\d+)\)$")
 SHORTEN = re.compile(r"^.*?/(site-packages|lib/python3\.\d+)/")
+OWN_ROOT = re.compile(r"^.*/(?=(s3compat|chunkd)/)")
 
 
 def py_spy() -> Path | None:
@@ -127,8 +128,12 @@ class Frame:
 
 def _shorten(path: str) -> str:
     root = str(REPO_DIR) + "/"
-    if path.startswith(root) and "/site-packages/" not in path:
-        return path[len(root) :]
+    if "/site-packages/" not in path:
+        if path.startswith(root):
+            return path[len(root) :]
+        own = OWN_ROOT.match(path)  # another checkout of the project
+        if own is not None:
+            return path[own.end() :]
     return SHORTEN.sub("", path)
 
 

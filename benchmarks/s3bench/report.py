@@ -61,6 +61,11 @@ def limit_value(limits: dict[str, float], kind: str | None) -> float | None:
     return None
 
 
+def is_capped(result: dict[str, Any], key: str) -> bool:
+    """Whether the figure is an upper bound (the transfer was cut off at the time cap)."""
+    return key in result.get("capped", [])
+
+
 def best_peer(systems: dict[str, Any], metric: Metric) -> tuple[str, float] | None:
     values = [
         (name, result["metrics"][metric.key])
@@ -85,6 +90,9 @@ def ratios(systems: dict[str, Any], limits: dict[str, float]) -> dict[str, dict[
         if peer is not None and peer[1] > 0:
             entry["better_peer"] = peer[0]
             entry["vs_better_peer"] = ours[metric.key] / peer[1]
+            if is_capped(systems[peer[0]], metric.key):
+                # the peer's figure is an upper bound, so the ratio is a lower bound
+                entry["vs_better_peer_is_lower_bound"] = True
         limit = limit_value(limits, metric.limit)
         if limit:
             entry["vs_limit"] = ours[metric.key] / limit
@@ -99,12 +107,16 @@ def targets(
     for description, key, against, threshold in TARGETS:
         entry = found.get(key, {})
         ratio = entry.get("vs_better_peer" if against == "peer" else "vs_limit")
+        bound = against == "peer" and entry.get("vs_better_peer_is_lower_bound", False)
+        met = None if ratio is None else ratio >= threshold
         checked.append(
             {
                 "target": description,
                 "ratio": ratio,
+                "ratio_is_lower_bound": bound,
                 "threshold": threshold,
-                "met": None if ratio is None else ratio >= threshold,
+                # a lower bound under the threshold cannot tell: the peer was cut off
+                "met": None if bound and not met else met,
             }
         )
     rss = systems.get(OURS, {}).get("metrics", {}).get("rss_big_gateway_mib")
@@ -119,14 +131,17 @@ def targets(
     return checked
 
 
-def _cell(value: float | None) -> str:
+def _cell(value: float | None, capped: bool = False) -> str:
     if value is None:
         return "-"
-    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
+    shown = f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
+    return f"<={shown}" if capped else shown
 
 
-def _ratio(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}x"
+def _ratio(value: float | None, lower_bound: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f">={value:.2f}x" if lower_bound else f"{value:.2f}x"
 
 
 def table(results: dict[str, Any]) -> str:
@@ -141,10 +156,16 @@ def table(results: dict[str, Any]) -> str:
         if all(v is None for v in values):
             continue
         entry = found.get(metric.key, {})
+        cells = [
+            _cell(v, is_capped(systems[n], metric.key)) for n, v in zip(names, values, strict=True)
+        ]
+        peer_ratio = _ratio(
+            entry.get("vs_better_peer"), entry.get("vs_better_peer_is_lower_bound", False)
+        )
         lines.append(
             f"{metric.label:<30} {metric.unit:<7}"
-            + "".join(f"{_cell(v):>11}" for v in values)
-            + f"{_ratio(entry.get('vs_better_peer')):>11}{_ratio(entry.get('vs_limit')):>11}"
+            + "".join(f"{cell:>11}" for cell in cells)
+            + f"{peer_ratio:>11}{_ratio(entry.get('vs_limit')):>11}"
         )
     limits = results["limits"]
     lines += [
@@ -159,9 +180,21 @@ def table(results: dict[str, Any]) -> str:
     for target in results["targets"]:
         mark = {True: "MET ", False: "MISS", None: "n/a "}[target["met"]]
         shown = target.get("ratio")
-        figure = f"{shown:.2f}x" if shown is not None else _cell(target.get("value_mib")) + " MiB"
+        figure = (
+            _ratio(shown, target.get("ratio_is_lower_bound", False))
+            if shown is not None
+            else _cell(target.get("value_mib")) + " MiB"
+        )
         lines.append(f"  [{mark}] {target['target']:<58} measured {figure}")
+    if any(result.get("capped") for result in systems.values()):
+        lines += [
+            "",
+            "<= : a peer's transfer cut off at the time cap (figure = size / cap, an upper "
+            "bound; nothing to verify); >= : a ratio over such a figure",
+        ]
     for name, result in systems.items():
+        for note in result.get("notes", []):
+            lines.append(f"  {name}: {note}")
         if result.get("status") != "ok":
             lines.append(f"{name}: {result.get('status')}")
         for error in result.get("errors", []):

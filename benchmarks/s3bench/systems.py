@@ -19,6 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,8 +35,10 @@ PROJECT_BIN = Path(sys.executable).parent
 
 INSTALL_TIMEOUT_SECONDS = 600.0
 READY_TIMEOUT_SECONDS = 120.0
-STOP_TIMEOUT_SECONDS = 15.0
+# After the measurements: a server still stopping after this long is killed (its data goes).
+STOP_TIMEOUT_SECONDS = 5.0
 PORT_ATTEMPTS = 200
+START_ATTEMPTS = 3
 
 
 class Unavailable(Exception):
@@ -310,4 +313,31 @@ def start_s3rver(work: Path) -> Server:
     )
 
 
-STARTERS = {"s3compat": start_s3compat, "moto": start_moto, "s3rver": start_s3rver}
+def retrying_port_races(start: Callable[[Path], Server]) -> Callable[[Path], Server]:
+    """`start`, tried again (on fresh ports and a fresh folder) when the free ports it chose
+    were taken by someone else before it could bind them: this machine runs other test
+    suites that pick free ports too."""
+
+    def start_with_retries(work: Path) -> Server:
+        for attempt in range(1, START_ATTEMPTS + 1):
+            attempt_dir = work / f"{start.__name__}-{attempt}"
+            attempt_dir.mkdir()
+            try:
+                return start(attempt_dir)
+            except Unavailable:
+                logs = "".join(log.read_text(errors="replace") for log in attempt_dir.glob("*.log"))
+                if attempt == START_ATTEMPTS or "address already in use" not in logs.lower():
+                    raise
+        raise AssertionError("unreachable")
+
+    return start_with_retries
+
+
+STARTERS = {
+    name: retrying_port_races(start)
+    for name, start in (
+        ("s3compat", start_s3compat),
+        ("moto", start_moto),
+        ("s3rver", start_s3rver),
+    )
+}

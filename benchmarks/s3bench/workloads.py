@@ -1,9 +1,10 @@
 """The workloads, each run the same way against every system.
 
 Big objects: one PUT and one GET per client tool (boto3 default TransferConfig, aws CLI
-`s3 cp`, curl single stream), each GET checked byte-exact by MD5. Small objects: 4 KiB PUT, GET
-(MD5-checked), HEAD, DELETE with 16 threads, one boto3 client each. Listing: full
-ListObjectsV2 walks over a bucket of N keys (raw signed HTTP), pages per second.
+`s3 cp`, curl single stream), each GET checked byte-exact by MD5. A peer's transfer may be cut
+off after a time cap: its figure is then an upper bound (size / cap), marked as capped. Small
+objects: 4 KiB PUT, GET (MD5-checked), HEAD, DELETE with 16 threads, one boto3 client each.
+Listing: full ListObjectsV2 walks over a bucket of N keys (raw signed HTTP), pages per second.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
+from s3bench import procs
 from s3bench.limits import MIB, mib_per_s
 from s3bench.systems import BENCH_DIR, PROJECT_BIN, Server
 
@@ -48,13 +50,20 @@ class Outcome:
 
     metrics: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    # metrics that are upper bounds: the transfer was cut off at the time cap
+    capped: list[str] = field(default_factory=list)
 
     def fail(self, what: str, error: BaseException | str) -> None:
         self.errors.append(f"{what}: {error}"[:500])
 
 
+_SESSIONS: dict[int, boto3.session.Session] = {}
+
+
 def client_for(server: Server, pool: int = 10) -> Any:
-    session = boto3.session.Session()
+    """A boto3 client of its own (one per thread). Clients are made from one session per
+    creating thread: a fresh session reloads botocore's models, about a second under load."""
+    session = _SESSIONS.setdefault(threading.get_ident(), boto3.session.Session())
     return session.client(
         "s3",
         endpoint_url=server.endpoint,
@@ -161,6 +170,29 @@ def transfer(
     return float(stdout.strip()) if tool == "boto3" else elapsed
 
 
+class Capped(Exception):
+    """The transfer did not end within its time cap."""
+
+
+def capped_transfer(
+    server: Server,
+    tool: str,
+    action: str,
+    bucket: str,
+    key: str,
+    path: Path,
+    timeout: float,
+    cap: float | None,
+) -> float:
+    """`transfer`, cut off after `cap` seconds (if given) with Capped."""
+    try:
+        return transfer(server, tool, action, bucket, key, path, min(timeout, cap or timeout))
+    except subprocess.TimeoutExpired:
+        if cap is not None and cap < timeout:
+            raise Capped() from None
+        raise
+
+
 def big_objects(
     server: Server,
     bucket: str,
@@ -169,32 +201,59 @@ def big_objects(
     work: Path,
     timeout: float,
     outcome: Outcome,
+    cap: float | None = None,
 ) -> None:
+    """PUT and GET the payload with every tool. With `cap`, a transfer still running after
+    `cap` seconds is stopped and its figure recorded as the upper bound size / cap."""
     size = payload.stat().st_size
     client = client_for(server)
     for tool in TOOLS:
         key = f"big/{tool}.bin"
         copy = work / f"download-{tool}.bin"
         try:
-            seconds = transfer(server, tool, "put", bucket, key, payload, timeout)
+            seconds = capped_transfer(server, tool, "put", bucket, key, payload, timeout, cap)
             outcome.metrics[f"{tool}_put_mibps"] = mib_per_s(size, seconds)
+        except Capped:
+            outcome.metrics[f"{tool}_put_mibps"] = mib_per_s(size, cap or timeout)
+            outcome.capped.append(f"{tool}_put_mibps")
+            outcome.fail(f"{tool} GET", "not run: the PUT was cut off")
+            quiesce(server)
+            continue
         except Exception as error:
             outcome.fail(f"{tool} PUT", error)
             continue
         try:
-            seconds = transfer(server, tool, "get", bucket, key, copy, timeout)
+            seconds = capped_transfer(server, tool, "get", bucket, key, copy, timeout, cap)
             got = file_md5(copy)
             if got != payload_md5:
                 raise RuntimeError(f"MD5 mismatch: got {got}, sent {payload_md5}")
             outcome.metrics[f"{tool}_get_mibps"] = mib_per_s(size, seconds)
+        except Capped:
+            outcome.metrics[f"{tool}_get_mibps"] = mib_per_s(size, cap or timeout)
+            outcome.capped.append(f"{tool}_get_mibps")
+            quiesce(server)
         except Exception as error:
             outcome.fail(f"{tool} GET", error)
         finally:
-            copy.unlink(missing_ok=True)
+            for leftover in work.glob(f"download-{tool}.bin*"):  # boto3's temporary names too
+                leftover.unlink(missing_ok=True)
         try:  # keep every system's footprint to one big object at a time
             client.delete_object(Bucket=bucket, Key=key)
         except Exception as error:
             outcome.fail(f"{tool} cleanup DELETE", error)
+
+
+def quiesce(server: Server, idle_share: float = 0.1, max_seconds: float = 10.0) -> None:
+    """Wait until the server's processes use under `idle_share` of a core (a server may go on
+    working on requests whose client was stopped), so that the next figure is not disturbed."""
+    deadline = time.monotonic() + max_seconds
+    before = procs.cpu_seconds(server.all_pids())
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = procs.cpu_seconds(server.all_pids())
+        if now - before < 0.5 * idle_share:
+            return
+        before = now
 
 
 def parallel(
@@ -230,9 +289,19 @@ def parallel(
 
 
 def small_objects(
-    clients: list[Any], bucket: str, count: int, phase_timeout: float, outcome: Outcome
+    server: Server,
+    clients: list[Any],
+    bucket: str,
+    plan: dict[str, Any],
+    outcome: Outcome,
+    after_listing: Callable[[], None] | None = None,
 ) -> None:
-    bodies = {f"small/{n:06d}": os.urandom(SMALL_OBJECT_BYTES) for n in range(count)}
+    """4 KiB objects: PUT `small_count` of them; walk the bucket (which they fill) with
+    ListObjectsV2 at each of `list_sizes` (a size above `small_count` is reached with empty
+    objects, which stay), then call `after_listing`; GET, HEAD and DELETE the first
+    `small_read_count`."""
+    count, read_count = plan["small_count"], plan["small_read_count"]
+    bodies = {small_key(n): os.urandom(SMALL_OBJECT_BYTES) for n in range(count)}
     digests = {key: hashlib.md5(body).hexdigest() for key, body in bodies.items()}
     keys = list(bodies)
 
@@ -252,19 +321,42 @@ def small_objects(
     def delete(client: Any, key: str) -> None:
         client.delete_object(Bucket=bucket, Key=key)
 
-    for name, work in (("put", put), ("get", get), ("head", head), ("delete", delete)):
-        seconds, done, errors = parallel(clients, keys, work, time.monotonic() + phase_timeout)
-        for error in errors:
-            outcome.fail(f"4 KiB {name.upper()}", error)
-        if done == count:
-            outcome.metrics[f"small_{name}_ops"] = count / seconds
-        else:
-            outcome.fail(f"4 KiB {name.upper()}", f"only {done} of {count} succeeded")
+    timeout = plan["phase_timeout"]
+    if not _timed_phase(outcome, "put", clients, keys, put, timeout):
+        return
+    listing(server, clients, bucket, count, plan["list_sizes"], plan["populate_timeout"], outcome)
+    if after_listing is not None:
+        after_listing()
+    for name, work in (("get", get), ("head", head), ("delete", delete)):
+        _timed_phase(outcome, name, clients, keys[:read_count], work, timeout)
+
+
+def small_key(number: int) -> str:
+    return f"small/{number:06d}"
+
+
+def _timed_phase(
+    outcome: Outcome,
+    name: str,
+    clients: list[Any],
+    keys: list[str],
+    work: Callable[[Any, Any], None],
+    timeout: float,
+) -> bool:
+    """One 4 KiB phase over `keys`; records its ops/s and whether every key succeeded."""
+    seconds, done, errors = parallel(clients, keys, work, time.monotonic() + timeout)
+    for error in errors:
+        outcome.fail(f"4 KiB {name.upper()}", error)
+    if done != len(keys):
+        outcome.fail(f"4 KiB {name.upper()}", f"only {done} of {len(keys)} succeeded")
+        return False
+    outcome.metrics[f"small_{name}_ops"] = len(keys) / seconds
+    return True
 
 
 def populate(clients: list[Any], bucket: str, first: int, last: int, timeout: float) -> int:
-    """Empty objects list/000000 .. list/<last-1>; how many were written."""
-    keys = [f"list/{n:06d}" for n in range(first, last)]
+    """Empty objects small/<first> .. small/<last-1>; how many were written."""
+    keys = [small_key(n) for n in range(first, last)]
 
     def put(client: Any, key: str) -> None:
         client.put_object(Bucket=bucket, Key=key, Body=b"")
@@ -277,7 +369,7 @@ def _list_page(
     connection: http.client.HTTPConnection, server: Server, bucket: str, token: str | None
 ) -> tuple[int, str | None]:
     """One signed ListObjectsV2 request; (keys on the page, continuation token or None)."""
-    query = {"list-type": "2", "prefix": "list/"}
+    query = {"list-type": "2", "prefix": "small/"}
     if token is not None:
         query["continuation-token"] = token
     target = f"/{bucket}?" + urllib.parse.urlencode(sorted(query.items()), quote_via=_quote)
@@ -337,16 +429,18 @@ def listing(
     server: Server,
     clients: list[Any],
     bucket: str,
+    have: int,
     sizes: list[int],
-    phase_timeout: float,
+    populate_timeout: float,
     outcome: Outcome,
 ) -> None:
-    have = 0
+    """Walk the bucket, which holds `have` keys under small/, at each of `sizes` (filling it
+    with empty objects up to each size first)."""
     for size in sizes:
-        written = populate(clients, bucket, have, size, phase_timeout)
-        have += written
+        if size > have:
+            have += populate(clients, bucket, have, size, populate_timeout)
         if have != size:
-            outcome.fail(f"list {size}", f"could only create {have} of {size} keys")
+            outcome.fail(f"list {size}", f"the bucket holds {have} keys, not {size}")
             return
         try:
             outcome.metrics[f"list_{size // 1000}k_pages"] = list_pages_per_s(server, bucket, size)

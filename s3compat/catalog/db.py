@@ -1,59 +1,165 @@
-"""The catalog's SQLite connection: WAL mode, numbered migrations, one transaction at a time.
+"""The catalog's SQLite database: WAL mode, numbered migrations, group commit.
 
-aiosqlite runs every statement on one worker thread, but coroutines interleave between
-statements: a transaction that spans several awaits must not let another coroutine's statements
-in. So every access goes through `transaction()` (writes) or `snapshot()` (consistent reads),
-both serialised by one asyncio lock. Statements are microseconds; the lock is never held across
-network I/O.
+Two connections to one file:
+
+* The **writer** runs every `transaction()`. Callers that arrive while a transaction is open or
+  committing share the next ``BEGIN IMMEDIATE ... COMMIT``, each inside a SAVEPOINT of its own:
+  one caller's error rolls back its own statements only, and no caller's ``async with`` returns
+  before the COMMIT that covers it has returned (``synchronous=FULL``: the commit is on disk).
+  Concurrent writers thus share one fsync instead of queueing for one each.
+* The **reader** runs `single()` and `snapshot()`. In WAL mode it never waits for the writer and
+  only ever sees committed state: a read that starts after a commit returned sees it, a write
+  not yet committed (even one whose group is open) is invisible to it.
+
+Where statements run: what can wait (``BEGIN IMMEDIATE`` for another process's write lock, up
+to the busy timeout; ``COMMIT`` for its fsync; connecting) runs on the connection's own thread.
+Everything else (the queries, savepoints) runs on the event loop: it only touches pages of a
+small, hot catalog in memory, tens of microseconds, where a hop to a thread and back costs
+more than the statement (and, on a busy machine, milliseconds of wake-up latency). So a member
+of a group costs the loop its statements only; the group costs two hops, its BEGIN and COMMIT.
+
+Coroutines interleave between awaits, so each connection is held by one caller at a time (an
+asyncio lock each); the writer's from a member's first statement to its savepoint's release,
+and across the COMMIT. No lock is held across network I/O.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
-
-import aiosqlite
+from typing import Any, TypeVar
 
 from s3compat.catalog.schema import MIGRATIONS
 
-Row = aiosqlite.Row
+Row = sqlite3.Row
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 10_000
+# A group stops taking members at this size and commits; the rest form the next group.
+MAX_GROUP_MEMBERS = 128
+_SAVEPOINT = "member"
+
+
+class CommitFailed(sqlite3.OperationalError):
+    """The shared transaction this caller's statements were in was not committed."""
+
+
+class _Connection:
+    """One sqlite3 connection, used by one caller at a time, on the event loop (`now`) or on
+    its own thread (`call`) for what may wait."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._executor: ThreadPoolExecutor | None = None
+        self._sqlite: sqlite3.Connection | None = None
+        self._in_flight: asyncio.Future[Any] | None = None
+
+    async def open(self, path: Path, pragmas: Iterable[str]) -> None:
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"catalog-{self._name}")
+
+        def connect() -> sqlite3.Connection:
+            connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            connection.row_factory = sqlite3.Row
+            for pragma in pragmas:
+                connection.execute(pragma).close()
+            return connection
+
+        self._sqlite = await self._submit(connect)
+
+    async def close(self) -> None:
+        await self.settle()
+        if self._sqlite is not None:
+            await self._submit(self._sqlite.close)
+            self._sqlite = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+
+    def now(self, function: Callable[..., T], *args: Any) -> T:
+        """Run ``function(connection, *args)`` here, on the event loop."""
+        if self._sqlite is None:
+            raise RuntimeError("catalog is not open")
+        return function(self._sqlite, *args)
+
+    async def call(self, function: Callable[..., T], *args: Any) -> T:
+        """Run ``function(connection, *args)`` on the connection's thread."""
+        if self._sqlite is None:
+            raise RuntimeError("catalog is not open")
+        return await self._submit(partial(function, self._sqlite, *args))
+
+    async def settle(self) -> None:
+        """Until nothing runs on the connection's thread (a call whose caller was cancelled
+        goes on), so that the connection is never used by two threads at once."""
+        in_flight = self._in_flight
+        if in_flight is not None and not in_flight.done():
+            await asyncio.wait([in_flight])
+
+    async def _submit(self, function: Callable[[], T]) -> T:
+        if self._executor is None:
+            raise RuntimeError("catalog is not open")
+        future = asyncio.get_running_loop().run_in_executor(self._executor, function)
+        self._in_flight = future
+        # What is handed to the thread runs even if the caller is cancelled meanwhile, so what
+        # the connection did never depends on when a caller gave up.
+        return await asyncio.shield(future)
+
+
+@dataclass(eq=False)
+class _Group:
+    """The members of one write transaction and the outcome of its COMMIT."""
+
+    done: asyncio.Future[None]
+    members: int = 0
+    begun: bool = False
+    # why the transaction is gone (SQLite rolled it back, or BEGIN failed): nothing commits
+    broken: BaseException | None = None
 
 
 class Database:
-    """One aiosqlite connection to the catalog file."""
+    """The catalog file: a group-committing writer and a reader, both WAL."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._conn: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
+        self._writer = _Connection("writer")
+        self._reader = _Connection("reader")
+        self._write_lock = asyncio.Lock()
+        self._read_lock = asyncio.Lock()
+        self._waiting = 0  # transaction() callers waiting for the write lock
+        self._group: _Group | None = None  # the write transaction members are joining now
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._open = False
 
     async def open(self) -> None:
         """Connect, switch to WAL with full fsync, and apply any migration not yet applied."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
-        conn.row_factory = aiosqlite.Row
-        await conn.execute("PRAGMA journal_mode=WAL")
+        common = (f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS:d}", "PRAGMA foreign_keys=ON")
         # FULL: a commit is on disk before we answer the client (WAL + NORMAL may lose the
         # last transactions on power loss).
-        await conn.execute("PRAGMA synchronous=FULL")
-        await conn.execute("PRAGMA busy_timeout=10000")
-        await conn.execute("PRAGMA foreign_keys=ON")
-        self._conn = conn
-        await self._migrate()
+        await self._writer.open(
+            self.path, ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", *common)
+        )
+        self._open = True
+        try:
+            await self._migrate()
+            await self._reader.open(self.path, (*common, "PRAGMA query_only=ON"))
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
-
-    @property
-    def conn(self) -> aiosqlite.Connection:
-        if self._conn is None:
-            raise RuntimeError("catalog is not open")
-        return self._conn
+        """Wait for any commit still in flight, then close both connections."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        async with self._write_lock, self._read_lock:
+            self._open = False
+            await self._reader.close()
+            await self._writer.close()
 
     async def _migrate(self) -> None:
         async with self.transaction() as tx:
@@ -64,70 +170,264 @@ class Database:
                     await tx.execute(statement)
                 await tx.execute(f"PRAGMA user_version={number:d}")
 
+    # -- writes -------------------------------------------------------------------------------
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
-        """A write transaction (BEGIN IMMEDIATE): committed on success, rolled back on error."""
-        async with self._lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
+        """A write transaction: committed (durably) on success, rolled back on error.
+
+        Its statements run inside a SAVEPOINT of the shared group transaction; the ``async
+        with`` returns once the group's COMMIT has. An error inside rolls back this caller's
+        statements only and propagates unchanged.
+        """
+        group = await self._join()
+        tx = Tx(self._writer, partial(self._start_member, group))
+        try:
+            yield tx
+        except BaseException:
+            await self._run_owned(self._leave(group, tx, failed=True))
+            raise
+        await self._run_owned(self._leave(group, tx, failed=False))
+        try:
+            await asyncio.shield(group.done)
+        except CommitFailed as error:
+            raise CommitFailed(str(error)) from error.__cause__
+
+    async def _join(self) -> _Group:
+        """Take the write lock and return the open group (a new one if none is open)."""
+        if not self._open:
+            raise RuntimeError("catalog is not open")
+        self._waiting += 1
+        try:
+            await self._write_lock.acquire()
+        except BaseException:
+            self._waiting -= 1
+            self._commit_if_abandoned()
+            raise
+        self._waiting -= 1
+        if self._group is None:
+            done = asyncio.get_running_loop().create_future()
+            # Marked as retrieved: members who failed on their own do not await it.
+            done.add_done_callback(_retrieve)
+            self._group = _Group(done)
+        group = self._group
+        group.members += 1
+        return group
+
+    async def _start_member(self, group: _Group) -> None:
+        """Before a member's first statement: the group's BEGIN IMMEDIATE if it is the first to
+        run anything (on the thread: it may wait for another process), and its SAVEPOINT."""
+        if not group.begun:
+            group.begun = True
+            await self._writer.call(_run_statement, "BEGIN IMMEDIATE")
+        self._writer.now(_run_statement, f"SAVEPOINT {_SAVEPOINT}")
+
+    async def _leave(self, group: _Group, tx: Tx, *, failed: bool) -> None:
+        """End a member: release (or roll back) its savepoint, then hand the lock to the next
+        waiting caller, who joins the same group, or, if none waits, commit the group. Runs
+        as a task of its own, so that a cancelled caller cannot leave the lock held."""
+        await self._writer.settle()  # the BEGIN of a member cancelled while it ran
+        last = not self._waiting or group.members >= MAX_GROUP_MEMBERS
+        try:
+            if tx.started and not self._writer.now(_end_savepoint, failed):
+                group.broken = group.broken or sqlite3.OperationalError(
+                    "SQLite rolled the transaction back"
+                )
+        except BaseException as error:
+            group.broken = group.broken or error
+        if not last and group.broken is None and self._waiting:
+            self._write_lock.release()
+            return
+        try:
+            await self._finish(group)
+        finally:
+            self._write_lock.release()
+
+    async def _finish(self, group: _Group) -> None:
+        """COMMIT the group (or roll back a broken one) and tell every member how it ended.
+        The caller holds the write lock."""
+        if self._group is group:
+            self._group = None
+        error = group.broken
+        if error is None and group.begun:
             try:
-                yield Tx(self.conn)
-            except BaseException:
-                await asyncio.shield(self.conn.execute("ROLLBACK"))
-                raise
-            await asyncio.shield(self.conn.execute("COMMIT"))
+                await self._writer.call(_run_statement, "COMMIT")
+            except BaseException as commit_error:
+                error = commit_error
+        if error is not None:
+            try:
+                await self._writer.settle()
+                self._writer.now(_rollback_if_open)
+            finally:
+                group.done.set_exception(
+                    _commit_failed(f"the shared transaction was rolled back: {error!r}", error)
+                )
+            return
+        group.done.set_result(None)
+
+    def _commit_if_abandoned(self) -> None:
+        """A caller gave up waiting for the lock; if it was the one the open group's last member
+        handed the lock to, nobody will commit that group: do it."""
+        group = self._group
+        if group is None or self._write_lock.locked() or self._waiting:
+            return
+
+        async def commit_abandoned() -> None:
+            async with self._write_lock:
+                if self._group is group:
+                    await self._finish(group)
+
+        self._run_owned_nowait(commit_abandoned())
+
+    async def _run_owned(self, work: Any) -> None:
+        """Run ``work`` as a task the database owns, so that it finishes even if the awaiting
+        caller is cancelled (close() waits for it)."""
+        await asyncio.shield(self._run_owned_nowait(work))
+
+    def _run_owned_nowait(self, work: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- reads --------------------------------------------------------------------------------
 
     @asynccontextmanager
     async def single(self) -> AsyncIterator[Tx]:
         """For one read statement: it is its own transaction (autocommit), so no BEGIN/COMMIT
-        round trips to the worker thread."""
-        async with self._lock:
-            yield Tx(self.conn)
+        round trips."""
+        async with self._read_lock:
+            yield Tx(self._reader, None)
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[Tx]:
         """A read transaction: every query inside sees one committed state."""
-        async with self._lock:
-            await self.conn.execute("BEGIN")
+        async with self._read_lock:
+            tx = Tx(self._reader, self._begin_read)
             try:
-                yield Tx(self.conn)
+                yield tx
             finally:
-                await asyncio.shield(self.conn.execute("COMMIT"))
+                if tx.started:
+                    self._reader.now(_end_read)
+
+    async def _begin_read(self) -> None:
+        self._reader.now(_run_statement, "BEGIN")
 
 
 class Tx:
-    """Query helpers bound to the connection inside a transaction."""
+    """Query helpers bound to one connection inside a transaction (or a single read)."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
+    def __init__(
+        self, connection: _Connection, start: Callable[[], Awaitable[None]] | None
+    ) -> None:
+        self._connection = connection
+        self._start = start
+        self.started = False
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run a statement; return the number of rows it changed."""
-        cursor = await self._conn.execute(sql, tuple(params))
-        count = cursor.rowcount
-        await cursor.close()
-        return count
+        await self._begin()
+        return self._connection.now(_rowcount, sql, tuple(params))
 
     async def insert(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run an INSERT; return the new row id."""
-        cursor = await self._conn.execute(sql, tuple(params))
-        row_id = cursor.lastrowid
-        await cursor.close()
-        return int(row_id or 0)
+        await self._begin()
+        return self._connection.now(_lastrowid, sql, tuple(params))
 
     async def many(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
-        await self._conn.executemany(sql, [tuple(r) for r in rows])
+        await self._begin()
+        self._connection.now(_executemany, sql, [tuple(r) for r in rows])
 
     async def one(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
-        cursor = await self._conn.execute(sql, tuple(params))
-        row = await cursor.fetchone()
-        await cursor.close()
-        return row
+        await self._begin()
+        return self._connection.now(_fetchone, sql, tuple(params))
 
     async def all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
-        cursor = await self._conn.execute(sql, tuple(params))
-        rows = await cursor.fetchall()
-        await cursor.close()
-        return list(rows)
+        await self._begin()
+        return self._connection.now(_fetchall, sql, tuple(params))
+
+    async def _begin(self) -> None:
+        if not self.started:
+            self.started = True
+            if self._start is not None:
+                await self._start()
+
+
+# -- what runs on a connection ----------------------------------------------------------------
+
+
+def _run_statement(connection: sqlite3.Connection, sql: str) -> None:
+    connection.execute(sql).close()
+
+
+def _rowcount(connection: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> int:
+    cursor = connection.execute(sql, params)
+    try:
+        return cursor.rowcount
+    finally:
+        cursor.close()
+
+
+def _lastrowid(connection: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> int:
+    cursor = connection.execute(sql, params)
+    try:
+        return int(cursor.lastrowid or 0)
+    finally:
+        cursor.close()
+
+
+def _executemany(connection: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    connection.executemany(sql, rows).close()
+
+
+def _fetchone(connection: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> Row | None:
+    cursor = connection.execute(sql, params)
+    try:
+        row: Row | None = cursor.fetchone()
+        return row
+    finally:
+        cursor.close()
+
+
+def _fetchall(connection: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[Row]:
+    cursor = connection.execute(sql, params)
+    try:
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def _end_savepoint(connection: sqlite3.Connection, failed: bool) -> bool:
+    """Release a member's savepoint, first undoing its statements if it failed; whether the
+    group's transaction is still open (SQLite rolls back the whole transaction on some errors,
+    e.g. a full disk, and a failed BEGIN leaves none)."""
+    if not connection.in_transaction:
+        return False
+    if failed:
+        connection.execute(f"ROLLBACK TO {_SAVEPOINT}").close()
+    connection.execute(f"RELEASE {_SAVEPOINT}").close()
+    return connection.in_transaction
+
+
+def _end_read(connection: sqlite3.Connection) -> None:
+    if connection.in_transaction:
+        connection.execute("COMMIT").close()
+
+
+def _rollback_if_open(connection: sqlite3.Connection) -> None:
+    if connection.in_transaction:
+        connection.execute("ROLLBACK").close()
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def _commit_failed(message: str, cause: BaseException) -> CommitFailed:
+    error = CommitFailed(message)
+    error.__cause__ = cause
+    return error
 
 
 def _statements(script: str) -> list[str]:

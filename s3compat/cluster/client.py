@@ -154,24 +154,32 @@ class ChunkClient:
         base_url: str,
         chunk_id: str,
         length: int,
-        body: AsyncIterable[bytes],
+        body: bytes | AsyncIterable[bytes],
         crc32c: str | None = None,
     ) -> ChunkInfo:
-        """Store ``length`` bytes from ``body`` as chunk ``chunk_id``; the daemon checks the
-        optional CRC32C (8 lowercase hex digits) before making the chunk visible."""
+        """Store ``length`` bytes from ``body`` (the bytes themselves, or blocks to stream) as
+        chunk ``chunk_id``; the daemon checks the optional CRC32C (8 lowercase hex digits)
+        before making the chunk visible."""
         url = self._chunk_url(base_url, chunk_id)
         headers = {"Content-Length": str(length), "Content-Type": "application/octet-stream"}
         if crc32c is not None:
             headers[CRC_HEADER] = crc32c
-        relay = _BodyRelay(body, length)
+        if isinstance(body, bytes):
+            if len(body) != length:
+                raise ValueError(f"chunk body has {len(body)} bytes, declared {length}")
+            relay = None
+            data: bytes | AsyncIterator[bytes] = body
+        else:
+            relay = _BodyRelay(body, length)
+            data = relay.blocks()
         try:
-            async with self._require_session().put(
-                url, data=relay.blocks(), headers=headers
-            ) as response:
-                relay.raise_if_failed()
+            async with self._require_session().put(url, data=data, headers=headers) as response:
+                if relay is not None:
+                    relay.raise_if_failed()
                 document = await self._json_answer(response, url)
         except (TimeoutError, aiohttp.ClientError) as exc:
-            relay.raise_if_failed()
+            if relay is not None:
+                relay.raise_if_failed()
             raise _translate(exc, url) from exc
         return self._chunk_info(document, url)
 
@@ -202,6 +210,25 @@ class ChunkClient:
             raise _translate(exc, url) from exc
         if received != end - start:
             raise ChunkServerUnavailable(f"answer ended after {received} bytes", url=url)
+
+    async def read_chunk(self, base_url: str, chunk_id: str, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of a chunk in one piece, for small reads (`get_chunk`
+        streams)."""
+        if not 0 <= start < end:
+            raise ValueError(f"invalid chunk range [{start}, {end})")
+        url = self._chunk_url(base_url, chunk_id)
+        try:
+            async with self._require_session().get(
+                url, headers={"Range": f"bytes={start}-{end - 1}"}
+            ) as response:
+                await self._raise_for_status(response, url)
+                self._check_range_answer(response, url, start, end)
+                data = await response.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _translate(exc, url) from exc
+        if len(data) != end - start:
+            raise ChunkServerUnavailable(f"answer ended after {len(data)} bytes", url=url)
+        return data
 
     async def head_chunk(self, base_url: str, chunk_id: str) -> ChunkInfo | None:
         """The chunk's length and checksum, or None if the daemon does not hold it."""

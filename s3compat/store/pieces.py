@@ -3,7 +3,9 @@
 Write: the body is read once, in blocks of at most `BLOCK_BYTES`, hashed off the event loop,
 and handed piece by piece to the chunk servers. Piece i+1 starts streaming as soon as piece i's
 bytes are all sent, while server i is still fsyncing, so the fsyncs overlap. Memory is a few
-blocks per request, whatever the object size.
+blocks per request, whatever the object size. A small body (up to `SMALL_WRITE_BYTES`) is read
+whole first and its pieces sent to their servers all at once, each with its CRC32C for the
+daemon to check.
 
 Read: only the chunk byte ranges that intersect the requested range are fetched, in order. A
 whole chunk read is checked against its CRC32C, so a corrupted chunk fails the read instead of
@@ -13,6 +15,7 @@ returning wrong bytes.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -31,6 +34,8 @@ BLOCK_BYTES = 1024 * 1024
 SMALL_READ_BYTES = 1024 * 1024
 # Blocks smaller than this are hashed on the loop: a thread hop costs more than the hash.
 THREAD_HASH_MIN_BYTES = 64 * 1024
+# Bodies up to this size are held whole and their pieces written concurrently.
+SMALL_WRITE_BYTES = 256 * 1024
 
 
 class ByteSource(Protocol):
@@ -61,24 +66,38 @@ class _PieceFeed:
         self.crc32c = crt_checksums.crc32c(block, self.crc32c)
 
     async def blocks(self) -> AsyncIterator[bytes]:
+        """The piece's blocks. A large block is hashed in a thread while it is being sent and
+        the next one read (hashes stay in order: a block's hash starts after the previous
+        one's ended). The last block is hashed before it is handed over: nothing may wait
+        after the last yield, as the HTTP client cancels a body whose answer has come."""
         remaining = self.length
+        hashing: asyncio.Future[None] | None = None
         try:
             while remaining:
                 block = await self._read_block(min(BLOCK_BYTES, remaining))
-                if len(block) >= THREAD_HASH_MIN_BYTES:
-                    await asyncio.to_thread(self._hash, block)
-                else:
-                    self._hash(block)
+                if hashing is not None:
+                    await asyncio.shield(hashing)
+                    hashing = None
                 remaining -= len(block)
+                if len(block) < THREAD_HASH_MIN_BYTES:
+                    self._hash(block)
+                else:
+                    hashing = asyncio.ensure_future(asyncio.to_thread(self._hash, block))
+                    if not remaining:
+                        await asyncio.shield(hashing)
+                        hashing = None
                 yield block
         except BaseException as error:
             self.error = error
+            if hashing is not None:  # let the thread finish before anyone reads the hasher
+                await asyncio.wait([hashing])
             raise
         finally:
             self.finished.set()
 
     async def _read_block(self, size: int) -> bytes:
-        """Read up to `size` bytes, gathering small network reads into one block."""
+        """Read `size` bytes (fewer only at the end of the body), gathering network reads
+        into one block: one thread hop per block for its hash."""
         parts: list[bytes] = []
         got = 0
         while got < size:
@@ -89,8 +108,6 @@ class _PieceFeed:
                 raise IncompleteBody()
             parts.append(data)
             got += len(data)
-            if got >= THREAD_HASH_MIN_BYTES:
-                break
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
@@ -106,6 +123,8 @@ async def write_pieces(
     Any failure cancels the PUTs still running and raises: the body's own error (an S3 error
     from the signature checker, IncompleteBody) in preference to the chunk server's.
     """
+    if sum(chunk.length for chunk in chunks) <= SMALL_WRITE_BYTES:
+        return await _write_small(client, servers, source, chunks, hasher)
     tasks: list[asyncio.Task[object]] = []
     feeds: list[_PieceFeed] = []
     try:
@@ -144,6 +163,63 @@ async def write_pieces(
     ]
 
 
+async def _write_small(
+    client: ChunkClient,
+    servers: ServerUrls,
+    source: ByteSource,
+    chunks: Sequence[ChunkRecord],
+    hasher: MultiHasher,
+) -> list[ChunkRecord]:
+    """write_pieces for a small body: read it whole, then PUT every piece at once."""
+    body = await _read_exactly(source, sum(chunk.length for chunk in chunks))
+    if len(body) >= THREAD_HASH_MIN_BYTES:
+        await asyncio.to_thread(hasher.update, body)
+    else:
+        hasher.update(body)
+    ends = list(itertools.accumulate(chunk.length for chunk in chunks))
+    pieces = [body[end - chunk.length : end] for chunk, end in zip(chunks, ends, strict=True)]
+    crcs = [f"{crt_checksums.crc32c(piece):08x}" for piece in pieces]
+    outcomes = await asyncio.gather(
+        *(
+            client.put_chunk(
+                servers.url_of(chunk.server_id), chunk.chunk_id, chunk.length, piece, crc
+            )
+            for chunk, piece, crc in zip(chunks, pieces, crcs, strict=True)
+        ),
+        return_exceptions=True,
+    )
+    failures = [
+        (chunk, outcome)
+        for chunk, outcome in zip(chunks, outcomes, strict=True)
+        if isinstance(outcome, BaseException)
+    ]
+    for chunk, failure in failures:
+        if isinstance(failure, ChunkServerError):
+            servers.mark_failed(chunk.server_id)
+    if failures:
+        failure = failures[0][1]
+        if isinstance(failure, ChunkServerError):
+            raise BackendFailure(str(failure)) from failure
+        raise failure
+    return [
+        ChunkRecord(**{**chunk.__dict__, "crc32c": crc})
+        for chunk, crc in zip(chunks, crcs, strict=True)
+    ]
+
+
+async def _read_exactly(source: ByteSource, size: int) -> bytes:
+    """`size` bytes of the source, or IncompleteBody if it ends before."""
+    parts: list[bytes] = []
+    got = 0
+    while got < size:
+        data = await source.read(size - got)
+        if not data:
+            raise IncompleteBody()
+        parts.append(data)
+        got += len(data)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
 async def read_range(
     client: ChunkClient,
     servers: ServerUrls,
@@ -163,7 +239,7 @@ async def read_range(
     ]
     if len(needed) > 1 and end - start <= SMALL_READ_BYTES:
         parts = await asyncio.gather(
-            *(_collect(_chunk_blocks(client, servers, c, low, high)) for c, low, high in needed)
+            *(_chunk_bytes(client, servers, c, low, high) for c, low, high in needed)
         )
         for part in parts:
             yield part
@@ -173,8 +249,22 @@ async def read_range(
             yield block
 
 
-async def _collect(blocks: AsyncIterator[bytes]) -> bytes:
-    return b"".join([block async for block in blocks])
+async def _chunk_bytes(
+    client: ChunkClient, servers: ServerUrls, chunk: ChunkRecord, low: int, high: int
+) -> bytes:
+    """Bytes [low, high) of the object that lie in `chunk`, in one piece; a whole chunk is
+    checked against its CRC32C."""
+    try:
+        url = servers.url_of(chunk.server_id)
+        data = await client.read_chunk(url, chunk.chunk_id, low - chunk.offset, high - chunk.offset)
+    except (ChunkServerError, KeyError) as error:
+        if isinstance(error, ChunkServerUnavailable):
+            servers.mark_failed(chunk.server_id)
+        raise BackendFailure(f"chunk {chunk.chunk_id}: {error}") from error
+    whole = low == chunk.offset and high == chunk.offset + chunk.length
+    if whole and f"{crt_checksums.crc32c(data):08x}" != chunk.crc32c:
+        raise CorruptChunk(f"chunk {chunk.chunk_id} on {chunk.server_id} is corrupt")
+    return data
 
 
 async def _chunk_blocks(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from awscrt import checksums
-from chunkd_helpers import ChunkDaemon, new_chunk_id, wait_until
+from chunkd_helpers import SECRET, ChunkDaemon, new_chunk_id, wait_until
 
 
 def crc32c_hex(data: bytes) -> str:
@@ -167,6 +168,36 @@ def test_crc_mismatch_is_400_and_stores_nothing(daemon: ChunkDaemon) -> None:
 
     status, _ = put(daemon, chunk_id, data, **{"X-Chunk-CRC32C": crc32c_hex(data)})
     assert status == 201
+
+
+def test_streamed_chunk_crc_mismatch_is_400_and_stores_nothing(daemon: ChunkDaemon) -> None:
+    """The same for a chunk too large to be received whole (written block by block)."""
+    chunk_id = new_chunk_id()
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    wrong = f"{checksums.crc32c(data) ^ 1:08x}"
+    status, body = put(daemon, chunk_id, data, **{"X-Chunk-CRC32C": wrong})
+    assert (status, json.loads(body)) == (400, {"error": "checksum mismatch"})
+    assert daemon.request("HEAD", f"/chunks/{chunk_id}")[0] == 404
+    assert daemon.tmp_files() == []
+
+
+def test_head_gives_the_length_and_keeps_the_connection(daemon: ChunkDaemon) -> None:
+    chunk_id = new_chunk_id()
+    data = os.urandom(700)
+    assert put(daemon, chunk_id, data)[0] == 201
+    connection = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=10)
+    headers = {"Authorization": f"Bearer {SECRET}"}
+    try:
+        for _ in range(2):
+            connection.request("HEAD", f"/chunks/{chunk_id}", headers=headers)
+            answer = connection.getresponse()
+            answer.read()
+            assert (answer.status, answer.headers["Content-Length"]) == (200, "700")
+            assert not answer.will_close
+        connection.request("GET", f"/chunks/{chunk_id}", headers=headers)
+        assert connection.getresponse().read() == data
+    finally:
+        connection.close()
 
 
 @pytest.mark.parametrize("header_value", ["ABCDEF01", "1234567", "123456789", "xyzxyzxy"])

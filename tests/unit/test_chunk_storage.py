@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -11,12 +13,15 @@ from awscrt import checksums
 from chunkd.app import ChunkdHTTPError, parse_range
 from chunkd.storage import (
     FOOTER_BYTES,
+    ChecksumMismatch,
     ChunkCorrupt,
+    ChunkDeleted,
     ChunkMismatch,
     ChunkMissing,
     ChunkStore,
     InvalidChunkId,
     StoreFull,
+    _DirSyncer,
     decode_footer,
     encode_footer,
 )
@@ -213,3 +218,100 @@ def test_parse_range_refusals(header: str, length: int, status: int) -> None:
     with pytest.raises(ChunkdHTTPError) as refusal:
         parse_range(header, length)
     assert refusal.value.status == status
+
+
+# -- whole small chunks, fan-out directories, shared directory fsyncs --------------------------
+
+
+def test_open_creates_every_first_level_directory(tmp_path: Path) -> None:
+    store = ChunkStore(tmp_path / "data")
+    store.open()
+    assert sorted(os.listdir(store.chunks_dir)) == [f"{n:02x}" for n in range(256)]
+    store.open()  # a restart finds them there
+    assert len(os.listdir(store.chunks_dir)) == 256
+
+
+def test_put_whole_stores_checks_and_refuses(store: ChunkStore) -> None:
+    data = os.urandom(3000)
+    crc = checksums.crc32c(data)
+    with pytest.raises(ChecksumMismatch):
+        store.put_whole(CHUNK_A, data, crc ^ 1)
+    assert not store.exists(CHUNK_A)
+    assert os.listdir(store.tmp_dir) == []
+
+    meta, created = store.put_whole(CHUNK_A, data, crc)
+    assert (created, meta.length, meta.crc32c) == (True, 3000, crc)
+    assert store.put_whole(CHUNK_A, data, None)[1] is False  # the same again: not new
+    with pytest.raises(ChunkMismatch):
+        store.put_whole(CHUNK_A, os.urandom(3000), None)
+    with pytest.raises(StoreFull):  # 3000 of 10,000 bytes used
+        store.put_whole(CHUNK_B, bytes(7001), None)
+    assert store.put_whole(CHUNK_B, bytes(7000), None)[1] is True
+    assert store.stats().used_bytes == 10_000
+    assert os.listdir(store.tmp_dir) == []
+
+
+def test_open_for_send_reads_small_chunks_whole(store: ChunkStore) -> None:
+    write_chunk(store, CHUNK_A, b"small")
+    write_chunk(store, CHUNK_B, bytes(5000))
+    meta, data = store.open_for_send(CHUNK_A, small_bytes=4096)
+    assert (meta.length, data) == (5, b"small")
+    meta, opened = store.open_for_send(CHUNK_B, small_bytes=4096)
+    assert meta.length == 5000
+    assert not isinstance(opened, bytes)
+    with opened:
+        assert opened.read(5000) == bytes(5000)
+    with pytest.raises(ChunkMissing):
+        store.open_for_send(CHUNK_C, small_bytes=4096)
+
+
+def test_directory_fsyncs_are_shared_and_start_after_each_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Callers arriving while an fsync of the directory runs share the next one; every caller
+    returns only after an fsync that began after it called."""
+    fsyncs: list[tuple[float, float]] = []
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        started = time.monotonic()
+        time.sleep(0.3)
+        real_fsync(fd)
+        fsyncs.append((started, time.monotonic()))
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    syncer = _DirSyncer()
+    calls: list[tuple[float, float]] = []
+    lock = threading.Lock()
+
+    def caller() -> None:
+        called = time.monotonic()
+        syncer.sync(tmp_path)
+        with lock:
+            calls.append((called, time.monotonic()))
+
+    first = threading.Thread(target=caller)
+    first.start()
+    time.sleep(0.1)  # the first fsync is under way
+    others = [threading.Thread(target=caller) for _ in range(7)]
+    for thread in others:
+        thread.start()
+    for thread in [first, *others]:
+        thread.join(timeout=10)
+    assert len(calls) == 8
+    assert len(fsyncs) == 2, fsyncs  # one for the first caller, one shared by the other seven
+    for called, returned in calls:
+        assert any(called <= begun and ended <= returned for begun, ended in fsyncs)
+
+
+def test_a_chunk_deleted_while_being_received_stays_deleted(store: ChunkStore) -> None:
+    """The collector deletes a failed write's chunks; a PUT of one still being received
+    must not make it visible afterwards (it would be an orphan nothing tracks)."""
+    temp = store.create_temp(CHUNK_A)
+    temp.write(b"arrives late")
+    assert store.delete(CHUNK_A) is False
+    with pytest.raises(ChunkDeleted):
+        store.commit(temp)
+    temp.discard()
+    assert not store.exists(CHUNK_A)
+    assert store.stats().chunk_count == 0
