@@ -1,4 +1,8 @@
-"""Admin commands that work on the catalog directly: users, servers, locate, gc."""
+"""Admin commands that work on the catalog directly: users, servers, locate, gc.
+
+A catalog is named by a URL (see `catalog.backend`); a cluster folder (`--data DIR`) holds
+`catalog.db` (SQLite), or `catalog.url` naming the catalog it uses elsewhere (PostgreSQL).
+"""
 
 from __future__ import annotations
 
@@ -10,15 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from s3compat.catalog.backend import open_database, sqlite_url
 from s3compat.catalog.catalog import Catalog
-from s3compat.catalog.db import Database
 from s3compat.catalog.records import UserRecord
 from s3compat.config import GatewayConfig
+from s3compat.duties import REBALANCE_LEASE, LeaseBusy, holding
 from s3compat.gateway import CLUSTER_SECRET, open_services
 from s3compat.store.rebalance import Rebalancer, print_progress
 from s3compat.store.scrub import collect_orphans, scrub
 
 CATALOG_FILE = "catalog.db"
+CATALOG_URL_FILE = "catalog.url"
 CREDENTIALS_FILE = "credentials.json"
 ROOT_USER = "root"
 ACCESS_KEY_ENV = "S3COMPAT_ACCESS_KEY"
@@ -39,22 +45,38 @@ def new_credentials() -> Credentials:
     return Credentials(access_key, secrets.token_urlsafe(30)[:40])
 
 
-async def open_catalog(path: Path) -> Catalog:
-    db = Database(path)
-    await db.open()
-    return Catalog(db)
+def catalog_url_of(data_dir: Path) -> str:
+    """The catalog a cluster folder uses: the URL in its catalog.url, else its catalog.db."""
+    recorded = data_dir / CATALOG_URL_FILE
+    if recorded.exists():
+        return recorded.read_text().strip()
+    return str(data_dir / CATALOG_FILE)
 
 
-async def init_cluster(data_dir: Path, server_urls: list[str]) -> tuple[Credentials, str]:
+async def open_catalog(url: str) -> Catalog:
+    return Catalog(await open_database(url))
+
+
+async def init_cluster(
+    data_dir: Path, server_urls: list[str], catalog_url: str | None = None
+) -> tuple[Credentials, str]:
     """Create (or reopen) the cluster in `data_dir`: catalog, cluster secret, root user, servers.
 
-    Root credentials come from S3COMPAT_ACCESS_KEY / S3COMPAT_SECRET_KEY when both are set,
-    else from the credentials file written at first start, else are generated. The cluster
+    The catalog is `catalog_url` (recorded in the folder's catalog.url), else catalog.db in the
+    folder. Root credentials come from S3COMPAT_ACCESS_KEY / S3COMPAT_SECRET_KEY when both are
+    set, else from the credentials file written at first start, else are generated. The cluster
     secret (what chunk daemons require) is S3COMPAT_CLUSTER_SECRET at first start, or generated.
     Returns the root credentials and the cluster secret.
     """
     data_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (start-up, nothing else runs)
-    catalog = await open_catalog(data_dir / CATALOG_FILE)
+    default = data_dir / CATALOG_FILE
+    if catalog_url is None or catalog_url in (str(default), sqlite_url(default)):
+        catalog_url = str(default)
+        (data_dir / CATALOG_URL_FILE).unlink(missing_ok=True)
+    else:
+        # It may hold a password: only the owner reads it.
+        _write_private(data_dir / CATALOG_URL_FILE, catalog_url + "\n")
+    catalog = await open_catalog(catalog_url)
     try:
         wanted = os.environ.get(CLUSTER_SECRET_ENV) or secrets.token_hex(32)
         cluster_secret = await catalog.set_meta_once(CLUSTER_SECRET, wanted)
@@ -88,8 +110,8 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
-async def add_user(catalog_path: Path, name: str) -> Credentials:
-    catalog = await open_catalog(catalog_path)
+async def add_user(catalog_url: str, name: str) -> Credentials:
+    catalog = await open_catalog(catalog_url)
     try:
         credentials = new_credentials()
         await catalog.put_user(UserRecord(credentials.access_key, credentials.secret_key, name))
@@ -98,8 +120,8 @@ async def add_user(catalog_path: Path, name: str) -> Credentials:
     return credentials
 
 
-async def add_server(catalog_path: Path, url: str, server_id: str | None) -> str:
-    catalog = await open_catalog(catalog_path)
+async def add_server(catalog_url: str, url: str, server_id: str | None) -> str:
+    catalog = await open_catalog(catalog_url)
     try:
         chosen = server_id or f"chunkd-{secrets.token_hex(4)}"
         await catalog.add_server(chosen, url.rstrip("/"))
@@ -108,10 +130,10 @@ async def add_server(catalog_path: Path, url: str, server_id: str | None) -> str
     return chosen
 
 
-async def change_server(catalog_path: Path, server_id: str, command: str) -> str:
+async def change_server(catalog_url: str, server_id: str, command: str) -> str:
     """`drain`: no new writes go to the server. `remove`: forget it, refused while it still
     holds chunks. Returns the new state or why it was refused."""
-    catalog = await open_catalog(catalog_path)
+    catalog = await open_catalog(catalog_url)
     try:
         known = {s.server_id for s in await catalog.list_servers()}
         if server_id not in known:
@@ -128,8 +150,8 @@ async def change_server(catalog_path: Path, server_id: str, command: str) -> str
         await catalog.db.close()
 
 
-async def list_servers(catalog_path: Path) -> list[dict[str, Any]]:
-    catalog = await open_catalog(catalog_path)
+async def list_servers(catalog_url: str) -> list[dict[str, Any]]:
+    catalog = await open_catalog(catalog_url)
     try:
         servers = await catalog.list_servers()
     finally:
@@ -141,9 +163,9 @@ async def list_servers(catalog_path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-async def locate(catalog_path: Path, bucket: str, key: str) -> dict[str, Any] | None:
+async def locate(catalog_url: str, bucket: str, key: str) -> dict[str, Any] | None:
     """Where an object's bytes are: the JSON `s3compat admin locate` prints."""
-    catalog = await open_catalog(catalog_path)
+    catalog = await open_catalog(catalog_url)
     try:
         found = await catalog.get_object(bucket, key)
         urls = {s.server_id: s.url for s in await catalog.list_servers()}
@@ -176,7 +198,11 @@ async def collect_garbage(config: GatewayConfig, orphan_age: float | None) -> di
     """One collector pass now, from this process; with `orphan_age`, also delete chunks no
     catalog row knows of that are older than that many seconds."""
     async with open_services(config) as services:
+        # Not under the collector lease: an operator asked for a pass now. Running beside a
+        # gateway's pass is harmless (deleting a chunk twice is a no-op).
+        collected = await services.leases.collect_dead_intents()
         report = await services.collector.sweep()
+        report.expired_intents += collected
         orphans = 0
         if orphan_age is not None:
             orphans = await collect_orphans(
@@ -192,16 +218,26 @@ async def collect_garbage(config: GatewayConfig, orphan_age: float | None) -> di
 
 
 async def rebalance(config: GatewayConfig, *, spread: float, dry_run: bool) -> dict[str, Any]:
+    """Plan (and unless `dry_run`, carry out) moves; one rebalance at a time per cluster."""
     async with open_services(config) as services:
         rebalancer = Rebalancer(
             services.catalog,
             services.maintenance,
             services.client,
             services.membership,
-            gateway_id=services.store.gateway_id,
+            gateway_id=services.process_id,
             grace_seconds=config.gc_grace_seconds,
         )
-        report = await rebalancer.run(spread=spread, dry_run=dry_run, progress=print_progress)
+        if dry_run:
+            report = await rebalancer.run(spread=spread, dry_run=True, progress=print_progress)
+            return report.__dict__
+        try:
+            async with holding(
+                services.leases, REBALANCE_LEASE, services.process_id, config.lease_seconds
+            ):
+                report = await rebalancer.run(spread=spread, dry_run=False, progress=print_progress)
+        except LeaseBusy as busy:
+            raise SystemExit(f"refused: {busy}") from None
     return report.__dict__
 
 

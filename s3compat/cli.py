@@ -6,11 +6,20 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
 from s3compat import admin
+from s3compat.catalog.backend import is_postgresql, sqlite_path
 from s3compat.config import DAY_SECONDS, MIB, GatewayConfig
+
+# The catalog URL when no --catalog is given (keeps a password off the command line).
+CATALOG_ENV = "S3COMPAT_CATALOG"
+CATALOG_HELP = (
+    "the catalog: sqlite:///FILE (or a file path) or postgresql://USER@HOST:PORT/DB "
+    f"(default: ${CATALOG_ENV}, else the --data folder's)"
+)
 
 
 def _gateway_options(parser: argparse.ArgumentParser) -> None:
@@ -59,6 +68,13 @@ def _gateway_options(parser: argparse.ArgumentParser) -> None:
         default=10.0,
         help="mark a chunk server down after this many silent seconds (default 10)",
     )
+    parser.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=10.0,
+        help="a dead gateway's duties and unfinished writes are taken over after this "
+        "many seconds (default 10)",
+    )
 
 
 _PASSED_ON = (
@@ -72,14 +88,15 @@ _PASSED_ON = (
     "sweep_interval",
     "lifecycle_day",
     "down_after",
+    "lease_seconds",
 )
 
 
-def _config(args: argparse.Namespace, catalog: Path) -> GatewayConfig:
+def _config(args: argparse.Namespace, catalog_url: str) -> GatewayConfig:
     if (args.tls_cert is None) != (args.tls_key is None):
         raise SystemExit("--tls-cert and --tls-key go together")
     return GatewayConfig(
-        catalog_path=catalog,
+        catalog_url=catalog_url,
         host=getattr(args, "host", "127.0.0.1"),
         port=getattr(args, "port", 9000),
         domain=args.domain,
@@ -92,15 +109,18 @@ def _config(args: argparse.Namespace, catalog: Path) -> GatewayConfig:
         sweep_interval_seconds=args.sweep_interval,
         lifecycle_day_seconds=args.lifecycle_day,
         server_down_after_seconds=args.down_after,
+        lease_seconds=args.lease_seconds,
     )
 
 
-def _catalog_path(args: argparse.Namespace) -> Path:
-    if getattr(args, "catalog", None):
-        return Path(args.catalog)
+def _catalog_url(args: argparse.Namespace) -> str:
+    """--catalog, else $S3COMPAT_CATALOG, else the catalog of the --data folder."""
+    given = getattr(args, "catalog", None) or os.environ.get(CATALOG_ENV)
+    if given:
+        return str(given)
     if getattr(args, "data", None):
-        return Path(args.data) / admin.CATALOG_FILE
-    raise SystemExit("give --data DIR (a cluster folder) or --catalog FILE")
+        return admin.catalog_url_of(Path(args.data))
+    raise SystemExit("give --data DIR (a cluster folder) or --catalog URL")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,10 +134,22 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--servers", type=int, default=6, help="chunk daemons (default 6)")
     cluster.add_argument("--chunk-port", type=int, help="first chunk daemon port (default port+1)")
     cluster.add_argument("--capacity", type=int, help="capacity of each chunk daemon, bytes")
+    cluster.add_argument(
+        "--catalog",
+        help="the catalog: sqlite:///FILE or postgresql://USER@HOST:PORT/DB "
+        "(default: catalog.db in the --data folder)",
+    )
+    cluster.add_argument(
+        "--gateways",
+        type=int,
+        default=1,
+        help="gateways on the one catalog, on ports PORT, PORT+1, ... (several need a "
+        "postgresql:// catalog to scale; default 1)",
+    )
     _gateway_options(cluster)
 
     gateway = commands.add_parser("gateway", help="run one S3 gateway on an existing catalog")
-    gateway.add_argument("--catalog", type=Path)
+    gateway.add_argument("--catalog", help=CATALOG_HELP)
     gateway.add_argument("--data", type=Path)
     gateway.add_argument("--host", default="127.0.0.1")
     gateway.add_argument("--port", type=int, default=9000)
@@ -125,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     admin_parser = commands.add_parser("admin", help="administer a cluster through its catalog")
     admin_parser.add_argument("--data", type=Path)
-    admin_parser.add_argument("--catalog", type=Path)
+    admin_parser.add_argument("--catalog", help=CATALOG_HELP)
     admin_commands = admin_parser.add_subparsers(dest="admin_command", required=True)
     admin_commands.add_parser("init", help="create the catalog, root user and cluster secret")
     user = admin_commands.add_parser("user").add_subparsers(dest="user_command", required=True)
@@ -185,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "gateway":
         from s3compat.gateway import serve
 
-        asyncio.run(serve(_config(args, _catalog_path(args))))
+        asyncio.run(serve(_config(args, _catalog_url(args))))
         return 0
     return _admin(args)
 
@@ -198,12 +230,16 @@ def _cluster(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None:
             passed += [f"--{name.replace('_', '-')}", str(value)]
+    if args.gateways < 1:
+        raise SystemExit("--gateways must be at least 1")
     options = ClusterOptions(
         data_dir=args.data.resolve(),
         host=args.host,
         port=args.port,
         servers=args.servers,
-        chunk_port=args.chunk_port or args.port + 1,
+        gateways=args.gateways,
+        catalog_url=args.catalog or os.environ.get(CATALOG_ENV),
+        chunk_port=args.chunk_port or args.port + args.gateways,
         gateway_args=passed,
         tls=args.tls_cert is not None,
         capacity=args.capacity,
@@ -212,13 +248,16 @@ def _cluster(args: argparse.Namespace) -> int:
 
 
 def _admin(args: argparse.Namespace) -> int:
-    catalog = _catalog_path(args)
-    if not catalog.exists() and args.admin_command != "init":
-        raise SystemExit(f"no catalog at {catalog}")
+    catalog = _catalog_url(args)
     if args.admin_command == "init":
-        root, _ = asyncio.run(admin.init_cluster(catalog.parent, []))
+        if args.data is None and is_postgresql(catalog):
+            raise SystemExit("give --data DIR for the credentials file")
+        data_dir = args.data if args.data is not None else sqlite_path(catalog).parent
+        root, _ = asyncio.run(admin.init_cluster(data_dir, [], catalog))
         print(f"AWS_ACCESS_KEY_ID={root.access_key}")
         return 0
+    if not is_postgresql(catalog) and not sqlite_path(catalog).exists():
+        raise SystemExit(f"no catalog at {catalog}")
     if args.admin_command == "user":
         credentials = asyncio.run(admin.add_user(catalog, args.name))
         print(json.dumps({"user": args.name, **credentials.__dict__}, indent=2))

@@ -14,7 +14,8 @@ DAY_SECONDS = 24 * 3600
 class GatewayConfig:
     """Everything a gateway process needs to know; no globals elsewhere."""
 
-    catalog_path: Path
+    # Where the catalog is: `sqlite:///FILE` (or a plain path) or `postgresql://...`.
+    catalog_url: str
     host: str = "127.0.0.1"
     port: int = 9000
     domain: str = "localhost"
@@ -36,3 +37,7 @@ class GatewayConfig:
     # Lifecycle rules count days in units of this many seconds (tests make a day pass quickly).
     lifecycle_day_seconds: float = DAY_SECONDS
     max_skew_seconds: float = 15 * 60
+    # A gateway renews its liveness row and its leases (GC, server polling) well within this;
+    # after it dies, its unfinished writes' chunks are collected and its duties taken over
+    # once this much time has passed.
+    lease_seconds: float = 10.0

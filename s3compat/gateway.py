@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
+import socket
 import ssl
 import uuid
 from collections.abc import AsyncIterator
@@ -15,14 +18,16 @@ from aiohttp import web
 
 from s3compat.api.app import make_app
 from s3compat.api.ops import all_handlers
+from s3compat.catalog.backend import CatalogDatabase, open_database, redact
 from s3compat.catalog.bucketconfig import BucketConfigCatalog
 from s3compat.catalog.catalog import Catalog
-from s3compat.catalog.db import Database
+from s3compat.catalog.leases import LeaseCatalog
 from s3compat.catalog.maintenance import MaintenanceCatalog
 from s3compat.catalog.uploads import UploadCatalog
 from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.membership import Membership
 from s3compat.config import GatewayConfig
+from s3compat.duties import SharedMembership, keep_alive, run_collector
 from s3compat.metrics import GaugeCollector, RequestMetrics
 from s3compat.store.gc import Collector
 from s3compat.store.lifecycle import LifecyclePass
@@ -46,62 +51,115 @@ class Services:
     maintenance: MaintenanceCatalog
     cluster_secret: str
     collector: Collector
+    leases: LeaseCatalog
+    # This process's id: its intents and leases carry it.
+    process_id: str
 
 
 @asynccontextmanager
-async def open_services(config: GatewayConfig) -> AsyncIterator[Services]:
-    """Catalog, chunk client, membership view, store and collector; closed on exit."""
-    db = Database(config.catalog_path)
-    await db.open()
+async def open_services(
+    config: GatewayConfig, *, role: str = "admin", shared_polling: bool = False
+) -> AsyncIterator[Services]:
+    """Catalog, chunk client, membership view, store and collector; closed on exit.
+
+    The process registers itself in the catalog and renews that while the services are open,
+    so that no other gateway collects its intents. `shared_polling` (gateways): poll the chunk
+    servers only while holding the membership lease, else read the holder's findings.
+    """
+    db = await open_database(config.catalog_url)
     try:
         catalog = Catalog(db)
         secret = await catalog.get_meta(CLUSTER_SECRET)
         if secret is None:
             raise SystemExit(
-                f"{config.catalog_path} has no cluster secret: create the cluster with "
+                f"{redact(config.catalog_url)} has no cluster secret: create the cluster with "
                 "`s3compat cluster` or `s3compat admin init` first"
             )
-        gateway_id = uuid.uuid4().hex
-        async with ChunkClient(secret) as client:
-            membership = Membership(catalog, client, down_after=config.server_down_after_seconds)
-            await membership.refresh()
-            store = ObjectStore(
-                catalog,
-                client,
-                membership,
-                gateway_id=gateway_id,
-                grace_seconds=config.gc_grace_seconds,
-                region=config.region,
-            )
-            uploads = UploadStore(store, UploadCatalog(db), min_part_bytes=config.min_part_bytes)
-            lifecycle = LifecyclePass(
-                BucketConfigCatalog(db),
-                catalog,
-                uploads.catalog,
-                day_seconds=config.lifecycle_day_seconds,
-                grace_seconds=config.gc_grace_seconds,
-            )
-            collector = Collector(
-                catalog,
-                client,
-                membership,
-                store.reading,
-                gateway_id,
-                expire_uploads=lambda: uploads.expire(config.upload_expiry_seconds),
-                lifecycle=lifecycle.maybe_run,
-            )
-            yield Services(
-                catalog,
-                client,
-                membership,
-                store,
-                uploads,
-                MaintenanceCatalog(db),
-                secret,
-                collector,
-            )
+        process_id = uuid.uuid4().hex
+        leases = LeaseCatalog(db)
+        description = f"{role} pid {os.getpid()} on {socket.gethostname()}"
+        await leases.keep_alive(process_id, description, config.lease_seconds)
+        renewer = asyncio.create_task(
+            keep_alive(leases, process_id, description, config.lease_seconds)
+        )
+        try:
+            async with ChunkClient(secret) as client:
+                membership = (
+                    SharedMembership(
+                        catalog,
+                        client,
+                        down_after=config.server_down_after_seconds,
+                        leases=leases,
+                        process_id=process_id,
+                        lease_seconds=config.lease_seconds,
+                    )
+                    if shared_polling
+                    else Membership(catalog, client, down_after=config.server_down_after_seconds)
+                )
+                await membership.refresh()
+                yield _services(config, db, catalog, client, membership, secret, leases, process_id)
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+            # In-flight work has ended: its leftover intents may go, its leases are free. (If
+            # the catalog cannot be reached now, the row simply expires.)
+            try:
+                await asyncio.shield(leases.retire(process_id))
+            except Exception:
+                log.exception("could not retire process %s", process_id)
     finally:
         await db.close()
+
+
+def _services(
+    config: GatewayConfig,
+    db: CatalogDatabase,
+    catalog: Catalog,
+    client: ChunkClient,
+    membership: Membership,
+    secret: str,
+    leases: LeaseCatalog,
+    process_id: str,
+) -> Services:
+    """Wire the store, uploads, lifecycle and collector on an open catalog."""
+    store = ObjectStore(
+        catalog,
+        client,
+        membership,
+        gateway_id=process_id,
+        grace_seconds=config.gc_grace_seconds,
+        region=config.region,
+    )
+    uploads = UploadStore(store, UploadCatalog(db), min_part_bytes=config.min_part_bytes)
+    lifecycle = LifecyclePass(
+        BucketConfigCatalog(db),
+        catalog,
+        uploads.catalog,
+        day_seconds=config.lifecycle_day_seconds,
+        grace_seconds=config.gc_grace_seconds,
+    )
+    collector = Collector(
+        catalog,
+        client,
+        membership,
+        store.reading,
+        process_id,
+        expire_uploads=lambda: uploads.expire(config.upload_expiry_seconds),
+        lifecycle=lifecycle.maybe_run,
+    )
+    return Services(
+        catalog,
+        client,
+        membership,
+        store,
+        uploads,
+        MaintenanceCatalog(db),
+        secret,
+        collector,
+        leases,
+        process_id,
+    )
 
 
 def gateway_metrics(services: Services) -> RequestMetrics:
@@ -142,7 +200,7 @@ def ssl_context(config: GatewayConfig) -> ssl.SSLContext | None:
 
 async def serve(config: GatewayConfig) -> None:
     """Serve S3 until SIGTERM or SIGINT; background work runs beside the server."""
-    async with open_services(config) as services:
+    async with open_services(config, role="gateway", shared_polling=True) as services:
         app = make_app(
             config,
             services.store,
@@ -166,7 +224,15 @@ async def serve(config: GatewayConfig) -> None:
         try:
             async with asyncio.TaskGroup() as tasks:
                 poller = tasks.create_task(services.membership.run(config.poll_interval_seconds))
-                sweeper = tasks.create_task(services.collector.run(config.sweep_interval_seconds))
+                sweeper = tasks.create_task(
+                    run_collector(
+                        services.collector,
+                        services.leases,
+                        services.process_id,
+                        interval=config.sweep_interval_seconds,
+                        lease_seconds=config.lease_seconds,
+                    )
+                )
                 await stop.wait()
                 poller.cancel()
                 sweeper.cancel()

@@ -1,4 +1,5 @@
-"""`s3compat cluster`: a gateway and N chunk daemons as child processes, all state in one folder."""
+"""`s3compat cluster`: gateways and N chunk daemons as child processes, all state in one folder
+(or the catalog in PostgreSQL, `--catalog postgresql://...`, which several gateways share)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from s3compat.admin import CATALOG_FILE, init_cluster
+from s3compat.admin import init_cluster
+from s3compat.catalog.backend import redact
 
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
@@ -30,6 +32,9 @@ class ClusterOptions:
     gateway_args: list[str]
     tls: bool
     capacity: int | None
+    gateways: int = 1
+    # None: catalog.db in data_dir.
+    catalog_url: str | None = None
 
 
 def chunk_urls(options: ClusterOptions) -> list[str]:
@@ -71,15 +76,25 @@ def chunk_daemon_children(options: ClusterOptions, secret: str) -> list[Child]:
     return children
 
 
-def gateway_child(options: ClusterOptions) -> Child:
-    command = [
-        sys.executable, "-m", "s3compat", "gateway",
-        "--catalog", str(options.data_dir / CATALOG_FILE),
-        "--host", options.host,
-        "--port", str(options.port),
-        *options.gateway_args,
-    ]  # fmt: skip
-    return Child("gateway", command, dict(os.environ))
+def gateway_children(options: ClusterOptions, catalog_url: str) -> list[Child]:
+    children = []
+    for number in range(1, options.gateways + 1):
+        command = [
+            sys.executable, "-m", "s3compat", "gateway",
+            "--host", options.host,
+            "--port", str(options.port + number - 1),
+            *options.gateway_args,
+        ]  # fmt: skip
+        # The catalog URL goes by environment too: it may carry a password.
+        env = {**os.environ, "S3COMPAT_CATALOG": catalog_url}
+        name = "gateway" if options.gateways == 1 else f"gateway-{number}"
+        children.append(Child(name, command, env))
+    return children
+
+
+def endpoints(options: ClusterOptions) -> list[str]:
+    scheme = "https" if options.tls else "http"
+    return [f"{scheme}://{options.host}:{options.port + n}" for n in range(options.gateways)]
 
 
 def wait_until_healthy(url: str, processes: list[subprocess.Popen[bytes]]) -> None:
@@ -121,8 +136,11 @@ def run_cluster(options: ClusterOptions) -> int:
     A child that dies (crash, kill -9) is restarted after a short pause: the gateway restarts
     to a consistent catalog and a chunk daemon with only its complete chunks.
     """
-    root, secret = asyncio.run(init_cluster(options.data_dir, chunk_urls(options)))
-    children = [*chunk_daemon_children(options, secret), gateway_child(options)]
+    root, secret = asyncio.run(
+        init_cluster(options.data_dir, chunk_urls(options), options.catalog_url)
+    )
+    catalog_url = options.catalog_url or str(options.data_dir / "catalog.db")
+    children = [*chunk_daemon_children(options, secret), *gateway_children(options, catalog_url)]
     for child in children:
         child.start()
     processes = [child.process for child in children if child.process is not None]
@@ -135,12 +153,17 @@ def run_cluster(options: ClusterOptions) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     try:
-        scheme = "https" if options.tls else "http"
-        endpoint = f"{scheme}://{options.host}:{options.port}"
-        wait_until_healthy(endpoint, processes)
+        urls = endpoints(options)
+        for url in urls:
+            wait_until_healthy(url, processes)
+        endpoint = urls[0]
+        gateways = "gateway" if options.gateways == 1 else f"{options.gateways} gateways"
+        # Several gateways: every endpoint too (each serves every bucket).
+        every = f"S3COMPAT_ENDPOINTS={','.join(urls)}\n" if len(urls) > 1 else ""
         print(
-            f"s3compat cluster ready: gateway + {options.servers} chunk daemons, "
-            f"data in {options.data_dir}\n"
+            f"s3compat cluster ready: {gateways} + {options.servers} chunk daemons, "
+            f"data in {options.data_dir}, catalog {redact(catalog_url)}\n"
+            f"{every}"
             f"S3COMPAT_ENDPOINT={endpoint}\n"
             f"AWS_ACCESS_KEY_ID={root.access_key}\n"
             f"AWS_SECRET_ACCESS_KEY={root.secret_key}\n"

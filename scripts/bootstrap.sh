@@ -27,3 +27,23 @@ need_debian_packages() {
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
+
+# PostgreSQL's server programs (initdb, pg_ctl): on PATH, or in Debian's versioned folder.
+have_postgresql() {
+    command -v initdb >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
+}
+
+# Install Debian's `postgresql` when missing and we are root. The tests start a throwaway
+# server of their own (initdb + pg_ctl in a temporary folder, as the `postgres` user), so
+# whatever cluster the package starts is not used.
+need_postgresql() {
+    have_postgresql && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "PostgreSQL is missing: install it (apt-get install postgresql) or run as root" >&2
+        return 0
+    fi
+    { apt-get update -qq >/dev/null && \
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
+        echo "Debian's postgresql is not installable here" >&2
+    return 0
+}

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hmac
-import sqlite3
 import time
 from typing import Any
 
 from aiohttp import web
 
+from s3compat.catalog.catalog import ServerUrlTaken
 from s3compat.store.objects import ObjectStore
 from s3compat.store.split import PIECES
 
@@ -49,7 +49,7 @@ async def heartbeat(request: web.Request) -> web.Response:
         return web.json_response({"error": "server was removed"}, status=410)
     try:
         await catalog.add_server(server_id, url)
-    except sqlite3.IntegrityError:
+    except ServerUrlTaken:
         return web.json_response({"error": f"{url} belongs to another server"}, status=409)
     capacity, used, free, count = stats
     await catalog.record_server_stats(server_id, capacity, used, free, count, time.time())

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 
+from s3compat.catalog.backend import CatalogDatabase, Locks, Transaction
 from s3compat.catalog.catalog import _retire_version
-from s3compat.catalog.db import Database
 from s3compat.catalog.records import UserRecord
 
 TAGGING = "tagging"
@@ -20,8 +20,9 @@ LIFECYCLE = "lifecycle"
 class BucketConfigCatalog:
     """Bucket configuration documents, and the few queries the lifecycle pass needs."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: CatalogDatabase) -> None:
         self.db = db
+        self.locks = Locks(db.dialect)
 
     async def get(self, bucket: str, name: str) -> str | None:
         async with self.db.snapshot() as tx:
@@ -32,25 +33,33 @@ class BucketConfigCatalog:
 
     async def put(self, bucket: str, name: str, value: str) -> bool:
         """Store (or replace) the document; False if the bucket does not exist."""
-        async with self.db.transaction() as tx:
-            # INSERT ... SELECT: a bucket deleted since the caller looked is not an error
-            # of the foreign key but a plain "no such bucket".
-            changed = await tx.execute(
+
+        async def body(tx: Transaction) -> int:
+            # A bucket deleted since the caller looked is not an error of the foreign key but
+            # a plain "no such bucket"; the bucket row is locked against a DeleteBucket now.
+            locked = f"SELECT 1 FROM buckets WHERE name = ?{self.locks.for_share}"
+            if await tx.one(locked, (bucket,)) is None:
+                return 0
+            return await tx.execute(
                 "INSERT INTO bucket_config (bucket, name, value, updated_at) "
-                "SELECT name, ?, ?, ? FROM buckets WHERE name = ? "
+                "SELECT name, CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS DOUBLE PRECISION) "
+                "FROM buckets WHERE name = ? "
                 "ON CONFLICT (bucket, name) DO UPDATE SET value = excluded.value, "
                 "updated_at = excluded.updated_at",
                 (name, value, time.time(), bucket),
             )
-        return changed > 0
+
+        return await self.db.retrying(body) > 0
 
     async def delete(self, bucket: str, name: str) -> bool:
         """Remove the document; False if there was none."""
-        async with self.db.transaction() as tx:
-            changed = await tx.execute(
+
+        async def body(tx: Transaction) -> int:
+            return await tx.execute(
                 "DELETE FROM bucket_config WHERE bucket = ? AND name = ?", (bucket, name)
             )
-        return changed > 0
+
+        return await self.db.retrying(body) > 0
 
     async def all_named(self, name: str) -> list[tuple[str, str]]:
         """(bucket, value) of every bucket that has a document called `name`."""
@@ -66,7 +75,9 @@ class BucketConfigCatalog:
         """Delete the key only if `version_id` is still its current version (so that a version
         written after the caller decided to expire the old one survives). Its chunks go to the
         deletion queue after the grace period, as with every delete."""
-        async with self.db.transaction() as tx:
+
+        async def body(tx: Transaction) -> bool:
+            await self.locks.key(tx, bucket, key)
             current = await tx.one(
                 "SELECT 1 FROM objects WHERE version_id = ? AND bucket = ? AND key = ?",
                 (version_id, bucket, key),
@@ -74,7 +85,9 @@ class BucketConfigCatalog:
             if current is None:
                 return False
             await _retire_version(tx, version_id, time.time() + grace_seconds)
-        return True
+            return True
+
+        return await self.db.retrying(body)
 
     async def find_user(self, user_id: str) -> UserRecord | None:
         """The user whose access key (our canonical user ID) is `user_id`, ignoring case: some
@@ -82,7 +95,7 @@ class BucketConfigCatalog:
         async with self.db.snapshot() as tx:
             row = await tx.one(
                 "SELECT access_key, secret_key, name FROM users "
-                "WHERE access_key = ? COLLATE NOCASE ORDER BY access_key = ? DESC LIMIT 1",
+                "WHERE lower(access_key) = lower(?) ORDER BY (access_key = ?) DESC LIMIT 1",
                 (user_id, user_id),
             )
         return None if row is None else UserRecord(row[0], row[1], row[2])

@@ -2,6 +2,12 @@
 
 Every method is one transaction. The catalog knows nothing about HTTP or S3 errors: where a
 request cannot be carried out it returns a value that says why, and the store decides.
+
+The SQL runs on SQLite and on PostgreSQL alike (`?` placeholders, `ON CONFLICT`, `RETURNING`,
+the reserved word `offset` quoted). A write transaction is a function of its `Transaction`,
+run by `db.retrying`, which may run it again if it lost a race with another gateway (so it does
+nothing but catalog work). Where gateways can race, it takes `Locks` (empty on SQLite, where
+one write transaction runs at a time) and moves rows between tables with DELETE ... RETURNING.
 """
 
 from __future__ import annotations
@@ -9,8 +15,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from s3compat.catalog.db import Database, Tx
+from s3compat.catalog.backend import CatalogDatabase, Locks, Transaction
 from s3compat.catalog.records import (
     INSERT_OBJECT,
     OBJECT_COLUMNS,
@@ -21,7 +28,17 @@ from s3compat.catalog.records import (
     UserRecord,
 )
 
-CHUNK_COLUMNS = "chunk_id, server_id, part_number, piece, offset, length, crc32c"
+CHUNK_COLUMNS = 'chunk_id, server_id, part_number, piece, "offset", length, crc32c'
+
+
+class IntentsLost(RuntimeError):
+    """A commit found some of its chunks' intents gone: the collector took them for a dead
+    process's (this process was paused longer than its lifetime), so the chunks are queued
+    for deletion and the write cannot commit."""
+
+
+class ServerUrlTaken(Exception):
+    """Another server is registered at that URL."""
 
 
 @dataclass(frozen=True)
@@ -33,8 +50,9 @@ class PendingDeletion:
 class Catalog:
     """The single source of truth: what exists and where its bytes are."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: CatalogDatabase) -> None:
         self.db = db
+        self.locks = Locks(db.dialect)
 
     # --- meta and users -------------------------------------------------------------------
 
@@ -45,23 +63,32 @@ class Catalog:
 
     async def set_meta_once(self, name: str, value: str) -> str:
         """Store `value` under `name` unless a value is there already; return the stored one."""
-        async with self.db.transaction() as tx:
+
+        async def body(tx: Transaction) -> str:
             await tx.execute(
-                "INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)", (name, value)
+                "INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (name, value),
             )
             row = await tx.one("SELECT value FROM meta WHERE name = ?", (name,))
-        assert row is not None
-        return str(row["value"])
+            assert row is not None
+            return str(row["value"])
+
+        return await self.db.retrying(body)
 
     async def put_user(self, user: UserRecord) -> None:
         """Add a user, or replace the secret of the user with that name."""
-        async with self.db.transaction() as tx:
+
+        async def body(tx: Transaction) -> None:
             await tx.execute("DELETE FROM users WHERE name = ?", (user.name,))
             await tx.execute(
-                "INSERT OR REPLACE INTO users (access_key, secret_key, name, created_at) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT INTO users (access_key, secret_key, name, created_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (access_key) DO UPDATE SET "
+                "secret_key = excluded.secret_key, name = excluded.name, "
+                "created_at = excluded.created_at",
                 (user.access_key, user.secret_key, user.name, time.time()),
             )
+
+        await self.db.retrying(body)
 
     async def get_user(self, access_key: str) -> UserRecord | None:
         async with self.db.single() as tx:
@@ -80,12 +107,22 @@ class Catalog:
     # --- servers --------------------------------------------------------------------------
 
     async def add_server(self, server_id: str, url: str) -> None:
-        async with self.db.transaction() as tx:
+        """Register a server (or move it to a new URL). Raises ServerUrlTaken if another
+        server has that URL."""
+
+        async def body(tx: Transaction) -> None:
+            other = await tx.one(
+                "SELECT server_id FROM servers WHERE url = ? AND server_id != ?", (url, server_id)
+            )
+            if other is not None:
+                raise ServerUrlTaken(f"{url} belongs to server {other[0]}")
             await tx.execute(
                 "INSERT INTO servers (server_id, url, state) VALUES (?, ?, 'up') "
                 "ON CONFLICT (server_id) DO UPDATE SET url = excluded.url",
                 (server_id, url),
             )
+
+        await self.db.retrying(body)
 
     async def list_servers(self) -> list[ServerRecord]:
         async with self.db.single() as tx:
@@ -98,13 +135,15 @@ class Catalog:
     async def record_server_stats(
         self, server_id: str, capacity: int, used: int, free: int, chunk_count: int, seen: float
     ) -> None:
-        async with self.db.transaction() as tx:
+        async def body(tx: Transaction) -> None:
             await tx.execute(
                 "UPDATE servers SET capacity_bytes = ?, used_bytes = ?, free_bytes = ?, "
                 "chunk_count = ?, last_seen = ?, state = CASE WHEN state = 'down' THEN 'up' "
                 "ELSE state END WHERE server_id = ?",
-                (capacity, used, free, chunk_count, seen, server_id),
+                (int(capacity), int(used), int(free), int(chunk_count), float(seen), server_id),
             )
+
+        await self.db.retrying(body)
 
     async def chunks_on_server(self, server_id: str) -> int:
         """Chunks the catalog places on a server (committed, in uploads, or being written)."""
@@ -117,22 +156,29 @@ class Catalog:
         return sum(int(row[0]) if row else 0 for row in (chunks, intents, pending))
 
     async def set_server_state(self, server_id: str, state: str) -> None:
-        async with self.db.transaction() as tx:
+        async def body(tx: Transaction) -> None:
             await tx.execute("UPDATE servers SET state = ? WHERE server_id = ?", (state, server_id))
+
+        await self.db.retrying(body)
 
     # --- buckets --------------------------------------------------------------------------
 
     async def create_bucket(self, bucket: BucketRecord) -> str | None:
         """Create the bucket; if the name is taken return the owner's access key instead."""
-        async with self.db.transaction() as tx:
-            row = await tx.one("SELECT owner FROM buckets WHERE name = ?", (bucket.name,))
-            if row is not None:
-                return str(row["owner"])
-            await tx.execute(
-                "INSERT INTO buckets (name, owner, created_at, region, acl) VALUES (?, ?, ?, ?, ?)",
+
+        async def body(tx: Transaction) -> str | None:
+            created = await tx.execute(
+                "INSERT INTO buckets (name, owner, created_at, region, acl) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (name) DO NOTHING",
                 (bucket.name, bucket.owner, bucket.created_at, bucket.region, bucket.acl),
             )
-        return None
+            if created:
+                return None
+            row = await tx.one("SELECT owner FROM buckets WHERE name = ?", (bucket.name,))
+            assert row is not None
+            return str(row["owner"])
+
+        return await self.db.retrying(body)
 
     async def get_bucket(self, name: str) -> BucketRecord | None:
         async with self.db.single() as tx:
@@ -151,8 +197,10 @@ class Catalog:
         return [BucketRecord(*row) for row in rows]
 
     async def set_bucket_acl(self, name: str, acl: str | None) -> None:
-        async with self.db.transaction() as tx:
+        async def body(tx: Transaction) -> None:
             await tx.execute("UPDATE buckets SET acl = ? WHERE name = ?", (acl, name))
+
+        await self.db.retrying(body)
 
     async def delete_bucket(self, name: str) -> str:
         """Delete a bucket that holds no object. Returns "deleted", "missing" or "not-empty".
@@ -160,22 +208,28 @@ class Catalog:
         Unfinished multipart uploads do not keep a bucket alive (as on S3): they are aborted in
         the same transaction and their parts' chunks queued for deletion.
         """
-        async with self.db.transaction() as tx:
-            if await tx.one("SELECT 1 FROM buckets WHERE name = ?", (name,)) is None:
+
+        async def body(tx: Transaction) -> str:
+            # The bucket row locked: commits into it wait (they hold it FOR SHARE), then see
+            # it gone. The uploads locked: parts being committed land before we look.
+            locked = f"SELECT 1 FROM buckets WHERE name = ?{self.locks.for_update}"
+            if await tx.one(locked, (name,)) is None:
                 return "missing"
             if await tx.one("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)):
                 return "not-empty"
             uploads = "SELECT upload_id FROM uploads WHERE bucket = ?"
-            await tx.execute(
-                "INSERT OR IGNORE INTO deletions (chunk_id, server_id, not_before) "
-                f"SELECT chunk_id, server_id, ? FROM chunks WHERE upload_id IN ({uploads})",
-                (time.time(), name),
+            await tx.all(uploads + self.locks.for_update, (name,))
+            gone = await tx.all(
+                f"DELETE FROM chunks WHERE upload_id IN ({uploads}) RETURNING chunk_id, server_id",
+                (name,),
             )
-            await tx.execute(f"DELETE FROM chunks WHERE upload_id IN ({uploads})", (name,))
+            await queue_deletions(tx, gone, time.time())
             await tx.execute(f"DELETE FROM upload_parts WHERE upload_id IN ({uploads})", (name,))
             await tx.execute("DELETE FROM uploads WHERE bucket = ?", (name,))
             await tx.execute("DELETE FROM buckets WHERE name = ?", (name,))
-        return "deleted"
+            return "deleted"
+
+        return await self.db.retrying(body)
 
     # --- objects --------------------------------------------------------------------------
 
@@ -204,12 +258,16 @@ class Catalog:
     async def record_intents(self, chunks: Iterable[ChunkRecord], gateway_id: str) -> None:
         """Write down which chunks are about to be written where, before writing them."""
         now = time.time()
-        async with self.db.transaction() as tx:
+        rows = [(c.chunk_id, c.server_id, gateway_id, now) for c in chunks]
+
+        async def body(tx: Transaction) -> None:
             await tx.many(
                 "INSERT INTO intents (chunk_id, server_id, gateway_id, created_at) "
                 "VALUES (?, ?, ?, ?)",
-                [(c.chunk_id, c.server_id, gateway_id, now) for c in chunks],
+                rows,
             )
+
+        await self.db.retrying(body)
 
     async def commit_object(
         self,
@@ -224,11 +282,15 @@ class Catalog:
 
         The replaced version's chunks are queued for deletion after the grace period. Returns
         "committed", "no-bucket" or "precondition" (If-None-Match: * on an existing key, or an
-        If-Match ETag that is not the current one).
+        If-Match ETag that is not the current one); raises IntentsLost if the collector took
+        the chunks.
         """
-        async with self.db.transaction() as tx:
-            if await tx.one("SELECT 1 FROM buckets WHERE name = ?", (record.bucket,)) is None:
+
+        async def body(tx: Transaction) -> str:
+            bucket = f"SELECT 1 FROM buckets WHERE name = ?{self.locks.for_share}"
+            if await tx.one(bucket, (record.bucket,)) is None:
                 return "no-bucket"
+            await self.locks.key(tx, record.bucket, record.key)
             old = await tx.one(
                 "SELECT version_id, etag FROM objects WHERE bucket = ? AND key = ?",
                 (record.bucket, record.key),
@@ -239,12 +301,11 @@ class Catalog:
                 return "precondition"
             if old is not None:
                 await _retire_version(tx, old["version_id"], time.time() + grace_seconds)
-            version_id = await tx.insert(
-                INSERT_OBJECT,
-                record.to_row(),
-            )
+            version_id = await insert_object(tx, record)
             await attach_chunks(tx, chunks, version_id=version_id)
-        return "committed"
+            return "committed"
+
+        return await self.db.retrying(body)
 
     async def update_object(
         self,
@@ -256,34 +317,39 @@ class Catalog:
         set_tags: bool = False,
     ) -> bool:
         """Change an object's ACL or tags in place (not its bytes). False if the key is absent."""
-        async with self.db.transaction() as tx:
-            if set_tags:
-                changed = await tx.execute(
-                    "UPDATE objects SET tags = ? WHERE bucket = ? AND key = ?", (tags, bucket, key)
-                )
-            else:
-                changed = await tx.execute(
-                    "UPDATE objects SET acl = ? WHERE bucket = ? AND key = ?", (acl, bucket, key)
-                )
-        return changed > 0
+        column, value = ("tags", tags) if set_tags else ("acl", acl)
+
+        async def body(tx: Transaction) -> int:
+            await self.locks.key(tx, bucket, key)
+            return await tx.execute(
+                f"UPDATE objects SET {column} = ? WHERE bucket = ? AND key = ?",
+                (value, bucket, key),
+            )
+
+        return await self.db.retrying(body) > 0
 
     async def delete_object(self, bucket: str, key: str, *, grace_seconds: float) -> bool:
         """Remove the key's current version; its chunks go to the deletion queue."""
-        async with self.db.transaction() as tx:
+
+        async def body(tx: Transaction) -> bool:
+            await self.locks.key(tx, bucket, key)
             old = await tx.one(
                 "SELECT version_id FROM objects WHERE bucket = ? AND key = ?", (bucket, key)
             )
             if old is None:
                 return False
             await _retire_version(tx, old["version_id"], time.time() + grace_seconds)
-        return True
+            return True
+
+        return await self.db.retrying(body)
 
     async def list_objects(
         self, bucket: str, *, start: str, inclusive: bool, end: str | None, limit: int
     ) -> list[ObjectRecord]:
         """Up to `limit` keys of `bucket` from `start` (inclusive or not) to `end` (exclusive).
 
-        SQLite compares TEXT with memcmp over UTF-8, which is S3's (UTF-8 binary) order.
+        Keys compare bytewise over UTF-8, which is S3's order: SQLite compares TEXT with memcmp,
+        and the PostgreSQL schema gives keys the "C" collation.
         """
         lower = "key >= ?" if inclusive else "key > ?"
         sql = f"SELECT version_id, {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND {lower}"
@@ -301,33 +367,37 @@ class Catalog:
 
     async def abandon_chunks(self, chunk_ids: Iterable[str]) -> None:
         """A write failed: its chunks (still only intents) are due for deletion now."""
-        now = time.time()
-        async with self.db.transaction() as tx:
-            for chunk_id in chunk_ids:
-                await tx.execute(
-                    "INSERT OR IGNORE INTO deletions (chunk_id, server_id, not_before) "
-                    "SELECT chunk_id, server_id, ? FROM intents WHERE chunk_id = ?",
-                    (now, chunk_id),
-                )
-                await tx.execute("DELETE FROM intents WHERE chunk_id = ?", (chunk_id,))
+        ids = list(chunk_ids)
+        if not ids:
+            return
 
-    async def expire_intents(self, older_than: float, *, live_gateway_id: str | None = None) -> int:
-        """Intents older than `older_than` (and, given a live gateway id, every intent of another
-        gateway process: with one gateway per catalog those died with their process) become
-        deletions."""
-        now = time.time()
+        async def body(tx: Transaction) -> None:
+            for start in range(0, len(ids), BATCH):
+                batch = ids[start : start + BATCH]
+                marks = ", ".join("?" * len(batch))
+                gone = await tx.all(
+                    f"DELETE FROM intents WHERE chunk_id IN ({marks}) "
+                    "RETURNING chunk_id, server_id",
+                    batch,
+                )
+                await queue_deletions(tx, gone, time.time())
+
+        await self.db.retrying(body)
+
+    async def expire_intents(self, older_than: float) -> int:
+        """Intents older than `older_than` become deletions (a write that old cannot still be
+        running; dead processes' intents go earlier, see `leases.LeaseCatalog`)."""
         condition = "created_at < ?"
         params: list[object] = [older_than]
-        if live_gateway_id is not None:
-            condition += " OR gateway_id != ?"
-            params.append(live_gateway_id)
-        async with self.db.transaction() as tx:
-            await tx.execute(
-                "INSERT OR IGNORE INTO deletions (chunk_id, server_id, not_before) "
-                f"SELECT chunk_id, server_id, ? FROM intents WHERE {condition}",
-                [now, *params],
+
+        async def body(tx: Transaction) -> int:
+            gone = await tx.all(
+                f"DELETE FROM intents WHERE {condition} RETURNING chunk_id, server_id", params
             )
-            return await tx.execute(f"DELETE FROM intents WHERE {condition}", params)
+            await queue_deletions(tx, gone, time.time())
+            return len(gone)
+
+        return await self.db.retrying(body)
 
     async def due_deletions(self, now: float, limit: int) -> list[PendingDeletion]:
         async with self.db.single() as tx:
@@ -339,8 +409,12 @@ class Catalog:
         return [PendingDeletion(row[0], row[1]) for row in rows]
 
     async def forget_deletions(self, chunk_ids: Iterable[str]) -> None:
-        async with self.db.transaction() as tx:
-            await tx.many("DELETE FROM deletions WHERE chunk_id = ?", [(c,) for c in chunk_ids])
+        rows = [(c,) for c in chunk_ids]
+
+        async def body(tx: Transaction) -> None:
+            await tx.many("DELETE FROM deletions WHERE chunk_id = ?", rows)
+
+        await self.db.retrying(body)
 
     async def count_pending(self) -> tuple[int, int]:
         """(intents, deletions) still outstanding."""
@@ -350,36 +424,67 @@ class Catalog:
         return int(intents[0] if intents else 0), int(deletions[0] if deletions else 0)
 
 
-async def _chunks_of_version(tx: Tx, version_id: int) -> list[ChunkRecord]:
+# Ids per IN (...) list: well under both backends' limits on parameters.
+BATCH = 500
+
+
+async def _chunks_of_version(tx: Transaction, version_id: int) -> list[ChunkRecord]:
     rows = await tx.all(
-        f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE version_id = ? ORDER BY offset, piece",
+        f'SELECT {CHUNK_COLUMNS} FROM chunks WHERE version_id = ? ORDER BY "offset", piece',
         (version_id,),
     )
     return [ChunkRecord(*row) for row in rows]
 
 
-async def _retire_version(tx: Tx, version_id: int, not_before: float) -> None:
-    """Remove a version row and queue its chunks for deletion (deferred for readers)."""
-    await tx.execute(
-        "INSERT OR IGNORE INTO deletions (chunk_id, server_id, not_before) "
-        "SELECT chunk_id, server_id, ? FROM chunks WHERE version_id = ?",
-        (not_before, version_id),
+async def insert_object(tx: Transaction, record: ObjectRecord) -> int:
+    """Insert an object row; return its new version id."""
+    row = await tx.one(INSERT_OBJECT, record.to_row())
+    assert row is not None
+    return int(row[0])
+
+
+async def queue_deletions(tx: Transaction, chunks: Sequence[Any], not_before: float) -> None:
+    """Queue (chunk_id, server_id) rows for deletion once `not_before` has passed.
+
+    Callers take the rows with DELETE ... RETURNING: what one transaction deleted, no other
+    transaction also deleted (or changed meanwhile, as a rebalancing move would)."""
+    await tx.many(
+        "INSERT INTO deletions (chunk_id, server_id, not_before) VALUES (?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        [(row[0], row[1], not_before) for row in chunks],
     )
-    await tx.execute("DELETE FROM chunks WHERE version_id = ?", (version_id,))
+
+
+async def _retire_version(tx: Transaction, version_id: int, not_before: float) -> None:
+    """Remove a version row and queue its chunks for deletion (deferred for readers)."""
+    gone = await tx.all(
+        "DELETE FROM chunks WHERE version_id = ? RETURNING chunk_id, server_id", (version_id,)
+    )
+    await queue_deletions(tx, gone, not_before)
     await tx.execute("DELETE FROM objects WHERE version_id = ?", (version_id,))
 
 
 async def attach_chunks(
-    tx: Tx,
+    tx: Transaction,
     chunks: Sequence[ChunkRecord],
     *,
     version_id: int | None = None,
     upload_id: str | None = None,
 ) -> None:
-    """Turn intents into chunk rows of an object version or of an upload's part."""
+    """Turn intents into chunk rows of an object version or of an upload's part.
+
+    Every chunk's intent must still be there: one that is gone was collected (its chunk is
+    queued for deletion), and committing it would point the catalog at bytes about to vanish.
+    """
+    for start in range(0, len(chunks), BATCH):
+        batch = [c.chunk_id for c in chunks[start : start + BATCH]]
+        marks = ", ".join("?" * len(batch))
+        removed = await tx.execute(f"DELETE FROM intents WHERE chunk_id IN ({marks})", batch)
+        if removed != len(batch):
+            raise IntentsLost(f"{len(batch) - removed} of {len(batch)} intents were collected")
     await tx.many(
         "INSERT INTO chunks (chunk_id, server_id, version_id, upload_id, part_number, piece, "
-        "offset, length, crc32c) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        '"offset", length, crc32c) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
         [
             (
                 c.chunk_id,
@@ -395,4 +500,3 @@ async def attach_chunks(
             for c in chunks
         ],
     )
-    await tx.many("DELETE FROM intents WHERE chunk_id = ?", [(c.chunk_id,) for c in chunks])

@@ -6,8 +6,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from s3compat.catalog.backend import CatalogDatabase, Transaction
 from s3compat.catalog.catalog import CHUNK_COLUMNS
-from s3compat.catalog.db import Database
 from s3compat.catalog.records import ChunkRecord
 
 
@@ -21,7 +21,7 @@ class PlacedChunk:
 
 
 class MaintenanceCatalog:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: CatalogDatabase) -> None:
         self.db = db
 
     async def bytes_per_server(self) -> dict[str, int]:
@@ -58,22 +58,32 @@ class MaintenanceCatalog:
     ) -> bool:
         """Point the catalog at the copy on `target` and queue the old copy for deletion, in one
         transaction. False if the chunk changed meanwhile (deleted, or moved by someone else):
-        the caller then deletes its copy."""
-        async with self.db.transaction() as tx:
+        the caller then deletes its copy. Also False if the copy's intent was collected (this
+        process was taken for dead): the copy is queued for deletion then."""
+
+        async def body(tx: Transaction) -> bool:
+            if not await tx.execute("DELETE FROM intents WHERE chunk_id = ?", (new_chunk_id,)):
+                return False
             changed = await tx.execute(
                 "UPDATE chunks SET chunk_id = ?, server_id = ? "
                 "WHERE chunk_id = ? AND server_id = ?",
                 (new_chunk_id, target, old.chunk_id, old.server_id),
             )
             if changed == 0:
+                await tx.execute(
+                    "INSERT INTO deletions (chunk_id, server_id, not_before) VALUES (?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
+                    (new_chunk_id, target, time.time()),
+                )
                 return False
-            await tx.execute("DELETE FROM intents WHERE chunk_id = ?", (new_chunk_id,))
             await tx.execute(
-                "INSERT OR IGNORE INTO deletions (chunk_id, server_id, not_before) "
-                "VALUES (?, ?, ?)",
+                "INSERT INTO deletions (chunk_id, server_id, not_before) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
                 (old.chunk_id, old.server_id, time.time() + grace_seconds),
             )
-        return True
+            return True
+
+        return await self.db.retrying(body)
 
     async def known_chunk_ids(self, chunk_ids: Iterable[str]) -> set[str]:
         """Which of these ids the catalog knows (as chunks, intents or pending deletions)."""

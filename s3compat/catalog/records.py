@@ -121,7 +121,9 @@ OBJECT_COLUMNS = (
     "bucket, key, size, etag, last_modified, owner, headers, checksum_algorithm, "
     "checksum_value, checksum_type, parts, acl, tags"
 )
-INSERT_OBJECT = f"INSERT INTO objects ({OBJECT_COLUMNS}) VALUES ({', '.join(['?'] * 13)})"
+INSERT_OBJECT = (
+    f"INSERT INTO objects ({OBJECT_COLUMNS}) VALUES ({', '.join(['?'] * 13)}) RETURNING version_id"
+)
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,17 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from s3compat.catalog.catalog import CHUNK_COLUMNS, _retire_version, attach_chunks
-from s3compat.catalog.db import Database, Tx
+from s3compat.catalog.backend import CatalogDatabase, Locks, Transaction
+from s3compat.catalog.catalog import (
+    CHUNK_COLUMNS,
+    _retire_version,
+    attach_chunks,
+    insert_object,
+    queue_deletions,
+)
 from s3compat.catalog.records import (
-    INSERT_OBJECT,
     OBJECT_COLUMNS,
     ChunkRecord,
     ObjectRecord,
@@ -22,10 +28,11 @@ from s3compat.catalog.records import (
     UploadRecord,
 )
 
-UPLOAD_COLUMNS = (
-    "upload_id, bucket, key, owner, initiated_at, headers, checksum_algorithm, checksum_type, "
-    "acl, tags"
-)
+UPLOAD_FIELDS = (
+    "upload_id", "bucket", "key", "owner", "initiated_at", "headers", "checksum_algorithm",
+    "checksum_type", "acl", "tags",
+)  # fmt: skip
+UPLOAD_COLUMNS = ", ".join(UPLOAD_FIELDS)
 PART_COLUMNS = "part_number, size, etag, last_modified, checksum"
 # How long a completed upload is remembered so that a retried Complete succeeds again.
 COMPLETED_MEMORY_SECONDS = 24 * 3600.0
@@ -40,8 +47,8 @@ class CompletionPlan:
     request_digest: str
 
 
-def _upload(row: object) -> UploadRecord:
-    values = dict(row)  # type: ignore[call-overload]
+def _upload(row: Any) -> UploadRecord:
+    values = dict(zip(UPLOAD_FIELDS, row, strict=True))
     values["headers"] = json.loads(values["headers"])
     values["tags"] = None if values["tags"] is None else json.loads(values["tags"])
     return UploadRecord(**values)
@@ -50,29 +57,38 @@ def _upload(row: object) -> UploadRecord:
 class UploadCatalog:
     """Multipart uploads in the catalog."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: CatalogDatabase) -> None:
         self.db = db
+        self.locks = Locks(db.dialect)
 
     async def create(self, upload: UploadRecord) -> None:
-        now = time.time()
-        async with self.db.transaction() as tx:
+        row = (
+            upload.upload_id,
+            upload.bucket,
+            upload.key,
+            upload.owner,
+            upload.initiated_at,
+            json.dumps(upload.headers),
+            upload.checksum_algorithm,
+            upload.checksum_type,
+            upload.acl,
+            None if upload.tags is None else json.dumps(upload.tags),
+            time.time(),
+        )
+
+        async def body(tx: Transaction) -> None:
+            # Ordered after a DeleteBucket that runs now (it locks the row FOR UPDATE), so
+            # that it either sees this upload and aborts it, or runs first.
+            await tx.one(
+                f"SELECT 1 FROM buckets WHERE name = ?{self.locks.for_share}", (upload.bucket,)
+            )
             await tx.execute(
                 f"INSERT INTO uploads ({UPLOAD_COLUMNS}, last_activity) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    upload.upload_id,
-                    upload.bucket,
-                    upload.key,
-                    upload.owner,
-                    upload.initiated_at,
-                    json.dumps(upload.headers),
-                    upload.checksum_algorithm,
-                    upload.checksum_type,
-                    upload.acl,
-                    None if upload.tags is None else json.dumps(upload.tags),
-                    now,
-                ),
+                row,
             )
+
+        await self.db.retrying(body)
 
     async def get(self, upload_id: str) -> UploadRecord | None:
         async with self.db.snapshot() as tx:
@@ -90,14 +106,20 @@ class UploadCatalog:
         grace_seconds: float,
     ) -> bool:
         """Make `part` the upload's part of that number (replacing any earlier one, whose chunks
-        go to the deletion queue). False if the upload is gone."""
-        async with self.db.transaction() as tx:
-            if await tx.one("SELECT 1 FROM uploads WHERE upload_id = ?", (upload_id,)) is None:
+        go to the deletion queue). False if the upload is gone; raises IntentsLost if the
+        collector took the chunks."""
+
+        async def body(tx: Transaction) -> bool:
+            # The upload row locked: parts, Complete and Abort of one upload take turns.
+            locked = f"SELECT 1 FROM uploads WHERE upload_id = ?{self.locks.for_update}"
+            if await tx.one(locked, (upload_id,)) is None:
                 return False
             await _retire_part_chunks(tx, upload_id, part.part_number, time.time() + grace_seconds)
             await tx.execute(
-                f"INSERT OR REPLACE INTO upload_parts (upload_id, {PART_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO upload_parts (upload_id, {PART_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (upload_id, part_number) DO UPDATE SET "
+                "size = excluded.size, etag = excluded.etag, "
+                "last_modified = excluded.last_modified, checksum = excluded.checksum",
                 (
                     upload_id,
                     part.part_number,
@@ -111,7 +133,9 @@ class UploadCatalog:
             await tx.execute(
                 "UPDATE uploads SET last_activity = ? WHERE upload_id = ?", (time.time(), upload_id)
             )
-        return True
+            return True
+
+        return await self.db.retrying(body)
 
     async def list_parts(self, upload_id: str, *, after: int, limit: int) -> list[UploadPartRecord]:
         async with self.db.snapshot() as tx:
@@ -156,9 +180,15 @@ class UploadCatalog:
         the upload does not exist; a retry of a Complete that already succeeded (same request
         digest, object still current) returns that object again.
         """
-        async with self.db.transaction() as tx:
+
+        async def body(tx: Transaction) -> ObjectRecord | None:
+            found = await tx.one("SELECT bucket FROM uploads WHERE upload_id = ?", (upload_id,))
+            if found is not None:  # locks in order: bucket, upload, key
+                bucket = f"SELECT 1 FROM buckets WHERE name = ?{self.locks.for_share}"
+                await tx.one(bucket, (found[0],))
             row = await tx.one(
-                f"SELECT {UPLOAD_COLUMNS} FROM uploads WHERE upload_id = ?", (upload_id,)
+                f"SELECT {UPLOAD_COLUMNS} FROM uploads WHERE upload_id = ?{self.locks.for_update}",
+                (upload_id,),
             )
             if row is None:
                 return await _completed_before(tx, upload_id, request_digest)
@@ -174,44 +204,50 @@ class UploadCatalog:
             plan = plan_for(upload, parts)
             if await tx.one("SELECT 1 FROM buckets WHERE name = ?", (upload.bucket,)) is None:
                 return None
+            await self.locks.key(tx, upload.bucket, upload.key)
             old = await tx.one(
                 "SELECT version_id FROM objects WHERE bucket = ? AND key = ?",
                 (upload.bucket, upload.key),
             )
             if old is not None:
                 await _retire_version(tx, old["version_id"], time.time() + grace_seconds)
-            version_id = await tx.insert(
-                INSERT_OBJECT,
-                plan.record.to_row(),
-            )
+            version_id = await insert_object(tx, plan.record)
             sizes = {p.part_number: p.size for p in parts}
             offset = 0
             for number in plan.part_numbers:
                 await tx.execute(
-                    "UPDATE chunks SET version_id = ?, upload_id = NULL, offset = offset + ? "
+                    'UPDATE chunks SET version_id = ?, upload_id = NULL, "offset" = "offset" + ? '
                     "WHERE upload_id = ? AND part_number = ?",
                     (version_id, offset, upload_id, number),
                 )
                 offset += sizes[number]
             await _drop_upload(tx, upload_id, time.time())
             await tx.execute(
-                "INSERT OR REPLACE INTO completed_uploads (upload_id, version_id, request_digest, "
-                "completed_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO completed_uploads (upload_id, version_id, request_digest, "
+                "completed_at) VALUES (?, ?, ?, ?) ON CONFLICT (upload_id) DO UPDATE SET "
+                "version_id = excluded.version_id, request_digest = excluded.request_digest, "
+                "completed_at = excluded.completed_at",
                 (upload_id, version_id, request_digest, time.time()),
             )
             await tx.execute(
                 "DELETE FROM completed_uploads WHERE completed_at < ?",
                 (time.time() - COMPLETED_MEMORY_SECONDS,),
             )
-        return ObjectRecord(**{**plan.record.__dict__, "version_id": version_id})
+            return ObjectRecord(**{**plan.record.__dict__, "version_id": version_id})
+
+        return await self.db.retrying(body)
 
     async def abort(self, upload_id: str) -> bool:
         """Drop the upload; every chunk of its parts is due for deletion now."""
-        async with self.db.transaction() as tx:
-            if await tx.one("SELECT 1 FROM uploads WHERE upload_id = ?", (upload_id,)) is None:
+
+        async def body(tx: Transaction) -> bool:
+            locked = f"SELECT 1 FROM uploads WHERE upload_id = ?{self.locks.for_update}"
+            if await tx.one(locked, (upload_id,)) is None:
                 return False
             await _drop_upload(tx, upload_id, time.time())
-        return True
+            return True
+
+        return await self.db.retrying(body)
 
     async def idle_since(self, before: float, limit: int = 1000) -> list[str]:
         """Uploads with no activity since `before`."""
@@ -225,36 +261,35 @@ class UploadCatalog:
         async with self.db.snapshot() as tx:
             rows = await tx.all(
                 f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE upload_id = ? AND part_number = ? "
-                "ORDER BY offset, piece",
+                'ORDER BY "offset", piece',
                 (upload_id, part_number),
             )
         return [ChunkRecord(*row) for row in rows]
 
 
-async def _retire_part_chunks(tx: Tx, upload_id: str, part_number: int, not_before: float) -> None:
-    await tx.execute(
-        "INSERT OR IGNORE INTO deletions (chunk_id, server_id, not_before) "
-        "SELECT chunk_id, server_id, ? FROM chunks WHERE upload_id = ? AND part_number = ?",
-        (not_before, upload_id, part_number),
+async def _retire_part_chunks(
+    tx: Transaction, upload_id: str, part_number: int, not_before: float
+) -> None:
+    gone = await tx.all(
+        "DELETE FROM chunks WHERE upload_id = ? AND part_number = ? RETURNING chunk_id, server_id",
+        (upload_id, part_number),
     )
-    await tx.execute(
-        "DELETE FROM chunks WHERE upload_id = ? AND part_number = ?", (upload_id, part_number)
-    )
+    await queue_deletions(tx, gone, not_before)
 
 
-async def _drop_upload(tx: Tx, upload_id: str, not_before: float) -> None:
+async def _drop_upload(tx: Transaction, upload_id: str, not_before: float) -> None:
     """Remove the upload's rows; chunks still attached to it (unused parts) go to deletion."""
-    await tx.execute(
-        "INSERT OR IGNORE INTO deletions (chunk_id, server_id, not_before) "
-        "SELECT chunk_id, server_id, ? FROM chunks WHERE upload_id = ?",
-        (not_before, upload_id),
+    gone = await tx.all(
+        "DELETE FROM chunks WHERE upload_id = ? RETURNING chunk_id, server_id", (upload_id,)
     )
-    await tx.execute("DELETE FROM chunks WHERE upload_id = ?", (upload_id,))
+    await queue_deletions(tx, gone, not_before)
     await tx.execute("DELETE FROM upload_parts WHERE upload_id = ?", (upload_id,))
     await tx.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
 
 
-async def _completed_before(tx: Tx, upload_id: str, request_digest: str) -> ObjectRecord | None:
+async def _completed_before(
+    tx: Transaction, upload_id: str, request_digest: str
+) -> ObjectRecord | None:
     row = await tx.one(
         "SELECT version_id, request_digest FROM completed_uploads WHERE upload_id = ?", (upload_id,)
     )

@@ -37,6 +37,10 @@ class Membership:
         await asyncio.gather(
             *(self._poll(server) for server in servers if server.state != "removed")
         )
+        await self.reload()
+
+    async def reload(self) -> None:
+        """Take the catalog's record of the servers as this gateway's view, without polling."""
         self._servers = {s.server_id: s for s in await self.catalog.list_servers()}
 
     async def _poll(self, server: ServerRecord) -> None:

@@ -62,12 +62,9 @@ class Collector:
         self.totals = SweepReport()
         self.lifecycle = lifecycle
 
-    async def sweep(self, *, foreign_intents: bool = False) -> SweepReport:
-        """One pass: turn dead intents into deletions, then delete every due chunk.
-
-        `foreign_intents`: also treat every other gateway process's intents as dead — true
-        only for the first pass of the one gateway that serves a catalog (after a restart).
-        """
+    async def sweep(self) -> SweepReport:
+        """One pass: turn intents too old to be running into deletions, then delete every due
+        chunk. (Intents of dead processes are collected by `duties.collect_once`.)"""
         report = SweepReport()
         if self.expire_uploads is not None:
             report.expired_uploads = await self.expire_uploads()
@@ -75,8 +72,7 @@ class Collector:
             # Before the deletion queue runs, so that aborted uploads' chunks go in this pass.
             report.lifecycle_actions = await self.lifecycle()
         report.expired_intents = await self.catalog.expire_intents(
-            time.time() - INTENT_MAX_AGE_SECONDS,
-            live_gateway_id=self.gateway_id if foreign_intents else None,
+            time.time() - INTENT_MAX_AGE_SECONDS
         )
         while True:
             due = await self.catalog.due_deletions(time.time(), BATCH)
@@ -106,14 +102,3 @@ class Collector:
                 log.info("could not delete chunk %s yet: %s", pending.chunk_id, error)
                 return False
         return True
-
-    async def run(self, interval: float) -> None:
-        """Sweep forever (cancel to stop)."""
-        first = True
-        while True:
-            try:
-                await self.sweep(foreign_intents=first)
-                first = False
-            except Exception:
-                log.exception("garbage collection pass failed")
-            await asyncio.sleep(interval)

@@ -3,15 +3,26 @@ loopback, boto3 clients pointed at it, and helpers to look behind the S3 API (ad
 chunk daemon stats, raw signed requests for what boto3 cannot send).
 
 Test modules import the plain helpers with ``from conftest import ...``.
+
+The catalog backend is SQLite unless S3COMPAT_TEST_CATALOG=postgresql: then every cluster gets
+a fresh database on a throwaway PostgreSQL server, started on first use (initdb + pg_ctl in a
+temporary folder, as the `postgres` user when we are root) and stopped at the end of the
+session, or on the server that S3COMPAT_TEST_POSTGRES_URL names (a URL of its maintenance
+database, e.g. postgresql://postgres@127.0.0.1:5432/postgres). `catalog_rows` reads either.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import concurrent.futures
 import contextlib
 import datetime
+import glob
 import http.client
 import json
 import os
+import pwd
 import random
 import select
 import shutil
@@ -22,6 +33,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -48,6 +60,10 @@ STOP_TIMEOUT_SECONDS = 15.0
 HTTP_TIMEOUT_SECONDS = 60.0
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 READY_KEYS = ("S3COMPAT_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+CATALOG_BACKEND_ENV = "S3COMPAT_TEST_CATALOG"
+POSTGRES_URL_ENV = "S3COMPAT_TEST_POSTGRES_URL"
+POSTGRES_OS_USER = "postgres"
+POSTGRES_START_TIMEOUT_SECONDS = 60
 
 T = TypeVar("T")
 
@@ -64,6 +80,10 @@ class Cluster:
     chunk_urls: tuple[str, ...]
     pid: int
     ca_cert: Path | None = None
+    # None: the SQLite catalog.db in data_dir.
+    catalog_url: str | None = None
+    # Every gateway's endpoint (`endpoint` is the first).
+    endpoints: tuple[str, ...] = ()
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -105,11 +125,195 @@ def free_port_block(count: int = PORT_BLOCK) -> int:
     raise RuntimeError(f"no block of {count} free loopback ports found")
 
 
-def _read_cluster_secret(data_dir: Path) -> str:
-    with sqlite3.connect(f"file:{data_dir / 'catalog.db'}?mode=ro", uri=True) as db:
-        row = db.execute("SELECT value FROM meta WHERE name = 'cluster_secret'").fetchone()
-    assert row is not None, "no cluster_secret in the catalog's meta table"
-    return str(row[0])
+# ---------------------------------------------------------------------------------------------
+# The catalog backend: SQLite, or a database on a throwaway PostgreSQL server
+
+
+def catalog_backend() -> str:
+    """ "sqlite" or "postgresql", from S3COMPAT_TEST_CATALOG."""
+    backend = os.environ.get(CATALOG_BACKEND_ENV, "sqlite").strip().lower() or "sqlite"
+    if backend in ("postgres", "pg"):
+        backend = "postgresql"
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"{CATALOG_BACKEND_ENV}={backend!r}: use sqlite or postgresql")
+    return backend
+
+
+def postgres_binaries() -> Path | None:
+    """The folder of initdb/pg_ctl (PATH first, then Debian's versioned folders)."""
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=_version_order)
+    return Path(candidates[-1]).parent if candidates else None
+
+
+def _version_order(path: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in path.split("/") if part.isdigit())
+
+
+@dataclass
+class PostgresServer:
+    """A PostgreSQL server for the tests: its maintenance URL, and how to stop it."""
+
+    admin_url: str
+    data_dir: Path | None = None
+    bin_dir: Path | None = None
+    run_as: list[str] | None = None
+
+    def url_for(self, database: str) -> str:
+        return self.admin_url.rsplit("/", 1)[0] + "/" + database
+
+    def stop(self) -> None:
+        if self.data_dir is None or self.bin_dir is None:
+            return
+        pg_ctl = [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir / "data")]
+        subprocess.run(
+            [*(self.run_as or []), *pg_ctl, "-m", "immediate", "-w", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def start_postgres() -> PostgresServer:
+    """A throwaway server: initdb in a temporary folder, listening on a free loopback port
+    (fsync off: the data lives as long as the test session). As root, the server runs as the
+    `postgres` OS user (PostgreSQL refuses to run as root)."""
+    bin_dir = postgres_binaries()
+    if bin_dir is None:
+        raise RuntimeError("PostgreSQL is not installed (no initdb): apt-get install postgresql")
+    root = Path(tempfile.mkdtemp(prefix="s3compat-pg-"))
+    run_as: list[str] = []
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam(POSTGRES_OS_USER)
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+        run_as = ["runuser", "-u", POSTGRES_OS_USER, "--"]
+    data = root / "data"
+    initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"]
+    subprocess.run(
+        [*run_as, *initdb, "-E", "UTF8", "--locale=C", "--no-sync"],
+        check=True,
+        capture_output=True,
+        timeout=POSTGRES_START_TIMEOUT_SECONDS,
+    )
+    port = free_port_block(1)
+    options = (
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=400"
+    )
+    pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log")]
+    wait = ["-w", "-t", str(POSTGRES_START_TIMEOUT_SECONDS)]
+    started = subprocess.run(
+        [*run_as, *pg_ctl, "-o", options, *wait, "start"],
+        capture_output=True,
+        text=True,
+        timeout=POSTGRES_START_TIMEOUT_SECONDS + 10,
+    )
+    server = PostgresServer(
+        f"postgresql://postgres@127.0.0.1:{port}/postgres", root, bin_dir, run_as
+    )
+    if started.returncode != 0:
+        log = (
+            (root / "server.log").read_text(errors="replace")[-3000:]
+            if (root / "server.log").exists()
+            else ""
+        )
+        server.stop()
+        raise RuntimeError(f"pg_ctl start failed: {started.stderr}\n{log}")
+    return server
+
+
+_postgres: PostgresServer | None = None
+_postgres_lock = threading.Lock()
+
+
+def postgres_server() -> PostgresServer:
+    """The session's PostgreSQL server (S3COMPAT_TEST_POSTGRES_URL, or one started now and
+    stopped when the test process exits)."""
+    global _postgres
+    with _postgres_lock:
+        if _postgres is None:
+            given = os.environ.get(POSTGRES_URL_ENV)
+            _postgres = PostgresServer(given) if given else start_postgres()
+            atexit.register(_postgres.stop)
+        return _postgres
+
+
+def run_async(coroutine: Any) -> Any:
+    """Run a coroutine to completion from sync code, even inside a running event loop."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def new_postgres_catalog() -> str:
+    """A fresh, empty database on the session's server; its URL."""
+    import asyncpg
+
+    server = postgres_server()
+    name = f"s3c_{uuid.uuid4().hex[:16]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(server.admin_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    run_async(create())
+    return server.url_for(name)
+
+
+def catalog_url_for(cluster: Cluster) -> str:
+    return cluster.catalog_url or str(cluster.data_dir / "catalog.db")
+
+
+def catalog_rows(cluster: Cluster, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    """Read the cluster's catalog directly (`?` placeholders; cheaper than an admin process
+    per poll), whichever backend holds it."""
+    if cluster.catalog_url is None:
+        with sqlite3.connect(f"file:{cluster.data_dir / 'catalog.db'}?mode=ro", uri=True) as db:
+            return [tuple(row) for row in db.execute(sql, params).fetchall()]
+    import asyncpg
+
+    from s3compat.catalog.pg import dollar_params
+
+    async def fetch() -> list[tuple[Any, ...]]:
+        conn = await asyncpg.connect(cluster.catalog_url)
+        try:
+            return [tuple(row) for row in await conn.fetch(dollar_params(sql), *params)]
+        finally:
+            await conn.close()
+
+    result: list[tuple[Any, ...]] = run_async(fetch())
+    return result
+
+
+def catalog_dicts(cluster: Cluster, sql: str, *params: object) -> list[dict[str, Any]]:
+    """`catalog_rows` as dicts by column name."""
+    if cluster.catalog_url is None:
+        with sqlite3.connect(f"file:{cluster.data_dir / 'catalog.db'}?mode=ro", uri=True) as db:
+            db.row_factory = sqlite3.Row
+            return [dict(row) for row in db.execute(sql, params).fetchall()]
+    import asyncpg
+
+    from s3compat.catalog.pg import dollar_params
+
+    async def fetch() -> list[dict[str, Any]]:
+        conn = await asyncpg.connect(cluster.catalog_url)
+        try:
+            return [dict(row) for row in await conn.fetch(dollar_params(sql), *params)]
+        finally:
+            await conn.close()
+
+    result: list[dict[str, Any]] = run_async(fetch())
+    return result
+
+
+def _read_cluster_secret(cluster: Cluster) -> str:
+    rows = catalog_rows(cluster, "SELECT value FROM meta WHERE name = 'cluster_secret'")
+    assert rows, "no cluster_secret in the catalog's meta table"
+    return str(rows[0][0])
 
 
 def _child_pids(pid: int) -> list[int]:
@@ -140,10 +344,21 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def start_cluster(
-    data_dir: Path, log_dir: Path, extra_args: Iterable[str] = ()
+    data_dir: Path,
+    log_dir: Path,
+    extra_args: Iterable[str] = (),
+    *,
+    gateways: int = 1,
+    backend: str | None = None,
 ) -> tuple[Cluster, subprocess.Popen[bytes]]:
-    """Run `s3compat cluster` on a free port block and wait for its ready lines on stdout."""
-    port = free_port_block()
+    """Run `s3compat cluster` on a free port block and wait for its ready lines on stdout.
+
+    The catalog is `backend` ("sqlite" or "postgresql"; default: S3COMPAT_TEST_CATALOG); a
+    PostgreSQL catalog is a new database. `gateways` gateways take the first ports of the block.
+    """
+    backend = backend or catalog_backend()
+    catalog_url = new_postgres_catalog() if backend == "postgresql" else None
+    port = free_port_block(PORT_BLOCK + gateways - 1)
     command = [
         sys.executable, "-m", "s3compat", "cluster",
         "--data", str(data_dir),
@@ -152,6 +367,10 @@ def start_cluster(
         "--sweep-interval", "0.5",
         *extra_args,
     ]  # fmt: skip
+    if gateways != 1:
+        command += ["--gateways", str(gateways)]
+    if catalog_url is not None:
+        command += ["--catalog", catalog_url]
     log_dir.mkdir(parents=True, exist_ok=True)
     stderr_path = log_dir / "cluster.stderr.log"
     # stderr goes to a file: the gateway logs every request, and an unread pipe would fill up
@@ -162,7 +381,7 @@ def start_cluster(
     found: dict[str, str] = {}
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     try:
-        while len(found) < len(READY_KEYS):
+        while not all(name in found for name in READY_KEYS):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"no ready lines within {READY_TIMEOUT_SECONDS:.0f} s")
@@ -176,7 +395,7 @@ def start_cluster(
                 process.wait(timeout=5)
                 raise RuntimeError(f"cluster closed stdout (status {process.returncode})")
             name, sep, value = line.strip().partition("=")
-            if sep and name in READY_KEYS:
+            if sep and name in (*READY_KEYS, "S3COMPAT_ENDPOINTS"):
                 found[name] = value
     except Exception as error:
         _stop(process)
@@ -184,16 +403,21 @@ def start_cluster(
         raise RuntimeError(
             f"`{' '.join(command)}` did not become ready: {error}\n--- stderr ---\n{stderr_tail}"
         ) from error
+    endpoint = found["S3COMPAT_ENDPOINT"]
     cluster = Cluster(
-        endpoint=found["S3COMPAT_ENDPOINT"],
+        endpoint=endpoint,
         access_key=found["AWS_ACCESS_KEY_ID"],
         secret_key=found["AWS_SECRET_ACCESS_KEY"],
         data_dir=data_dir,
-        cluster_secret=_read_cluster_secret(data_dir),
-        chunk_urls=tuple(f"http://127.0.0.1:{port + n}" for n in range(1, CHUNK_SERVERS + 1)),
+        cluster_secret="",
+        chunk_urls=tuple(
+            f"http://127.0.0.1:{port + gateways - 1 + n}" for n in range(1, CHUNK_SERVERS + 1)
+        ),
         pid=process.pid,
+        catalog_url=catalog_url,
+        endpoints=tuple(found.get("S3COMPAT_ENDPOINTS", endpoint).split(",")),
     )
-    return cluster, process
+    return Cluster(**{**cluster.__dict__, "cluster_secret": _read_cluster_secret(cluster)}), process
 
 
 def make_self_signed_certificate(directory: Path) -> tuple[Path, Path]:

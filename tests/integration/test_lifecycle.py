@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +16,7 @@ from botocore.exceptions import ClientError
 from conftest import (
     Cluster,
     _stop,
+    catalog_rows,
     client_for,
     error_code,
     http_status,
@@ -197,11 +196,10 @@ def settled_bytes(cluster: Cluster) -> int:
     """Used bytes once nothing is waiting to be written or deleted."""
 
     def pending() -> int:
-        catalog = Path(cluster.data_dir) / "catalog.db"
-        with sqlite3.connect(f"file:{catalog}?mode=ro", uri=True) as db:
-            intents = db.execute("SELECT count(*) FROM intents").fetchone()[0]
-            deletions = db.execute("SELECT count(*) FROM deletions").fetchone()[0]
-        return int(intents) + int(deletions)
+        (row,) = catalog_rows(
+            cluster, "SELECT (SELECT count(*) FROM intents) + (SELECT count(*) FROM deletions)"
+        )
+        return int(row[0])
 
     wait_for(lambda: pending() == 0, EXPIRY_TIMEOUT_SECONDS)
     return used_bytes(cluster)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from botocore.client import BaseClient
 from conftest import (
     Cluster,
     _stop,
+    catalog_rows,
     client_for,
     free_port_block,
     locate,
@@ -66,12 +66,6 @@ def start_daemon(cluster: Cluster, data_dir: Path) -> subprocess.Popen[bytes]:
     ]  # fmt: skip
     env = {**os.environ, "CHUNKD_SECRET": cluster.cluster_secret}
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def catalog_rows(cluster: Cluster, sql: str, *params: object) -> list[tuple[Any, ...]]:
-    """Read the catalog directly (cheaper than an admin process per poll)."""
-    with sqlite3.connect(f"file:{cluster.data_dir / 'catalog.db'}?mode=ro", uri=True) as db:
-        return db.execute(sql, params).fetchall()
 
 
 def placed_bytes(cluster: Cluster, bucket: str) -> dict[str, int]:

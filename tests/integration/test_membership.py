@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from botocore.client import BaseClient
 from conftest import (
     Cluster,
     _stop,
+    catalog_dicts,
+    catalog_rows,
     client_for,
     free_port_block,
     private_directory,
@@ -58,10 +59,7 @@ def admin_run(cluster: Cluster, *arguments: str) -> subprocess.CompletedProcess[
 def servers(cluster: Cluster) -> dict[str, dict[str, Any]]:
     """The catalog's server table (read directly: polling through `admin` would spawn a
     process per poll)."""
-    with sqlite3.connect(f"file:{cluster.data_dir / 'catalog.db'}?mode=ro", uri=True) as db:
-        db.row_factory = sqlite3.Row
-        rows = db.execute("SELECT * FROM servers").fetchall()
-    return {row["server_id"]: dict(row) for row in rows}
+    return {row["server_id"]: row for row in catalog_dicts(cluster, "SELECT * FROM servers")}
 
 
 def test_admin_server_list_shows_fill(small_cluster: Cluster) -> None:
@@ -89,12 +87,14 @@ def start_extra_daemon(cluster: Cluster, data_dir: Path, port: int) -> subproces
 def chunks_on(cluster: Cluster, bucket: str, keys: list[str], server_id: str) -> int:
     """How many chunks of these objects the catalog places on `server_id`."""
     marks = ", ".join("?" * len(keys))
-    with sqlite3.connect(f"file:{cluster.data_dir / 'catalog.db'}?mode=ro", uri=True) as db:
-        found = db.execute(
-            "SELECT count(*) FROM chunks JOIN objects USING (version_id) "
-            f"WHERE bucket = ? AND server_id = ? AND key IN ({marks})",
-            (bucket, server_id, *keys),
-        ).fetchone()
+    (found,) = catalog_rows(
+        cluster,
+        "SELECT count(*) FROM chunks JOIN objects USING (version_id) "
+        f"WHERE bucket = ? AND server_id = ? AND key IN ({marks})",
+        bucket,
+        server_id,
+        *keys,
+    )
     return int(found[0])
 
 

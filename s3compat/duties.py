@@ -1,0 +1,132 @@
+"""Background duties when several gateways share one catalog.
+
+Each process keeps its liveness row renewed (`keep_alive`). Work that must happen once per
+cluster, not once per gateway, runs only in the process that holds its lease: the collector
+(dead processes' intents, the deletion queue, upload expiry, lifecycle rules), polling the
+chunk servers (recording their stats, marking them down), and rebalancing. Any gateway can hold
+any lease; when its holder dies, another gateway takes the duty over once the lease expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from s3compat.catalog.catalog import Catalog
+from s3compat.catalog.leases import LeaseCatalog
+from s3compat.cluster.client import ChunkClient
+from s3compat.cluster.membership import Membership
+from s3compat.store.gc import Collector
+
+log = logging.getLogger(__name__)
+
+GC_LEASE = "gc"
+MEMBERSHIP_LEASE = "membership"
+REBALANCE_LEASE = "rebalance"
+# Renewals per lifetime: a renewal may be late or fail a few times before the lease lapses.
+RENEWALS_PER_LEASE = 4
+
+
+class LeaseBusy(Exception):
+    """Another process holds the lease."""
+
+
+async def keep_alive(
+    leases: LeaseCatalog, process_id: str, description: str, ttl_seconds: float
+) -> None:
+    """Renew this process's liveness row forever (cancel to stop)."""
+    while True:
+        await asyncio.sleep(ttl_seconds / RENEWALS_PER_LEASE)
+        try:
+            if not await leases.keep_alive(process_id, description, ttl_seconds):
+                log.warning(
+                    "process %s was taken for dead (not renewed for %.0f s): writes that were "
+                    "in flight will fail",
+                    process_id,
+                    ttl_seconds,
+                )
+        except Exception:  # a failed renewal must not stop the next one
+            log.exception("renewing process %s failed", process_id)
+
+
+async def run_collector(
+    collector: Collector,
+    leases: LeaseCatalog,
+    process_id: str,
+    *,
+    interval: float,
+    lease_seconds: float,
+) -> None:
+    """Sweep every `interval` seconds while this process holds the collector lease."""
+    ttl = max(lease_seconds, RENEWALS_PER_LEASE * interval)
+    while True:
+        try:
+            if await leases.acquire(GC_LEASE, process_id, ttl):
+                await collect_once(collector, leases)
+        except Exception:
+            log.exception("garbage collection pass failed")
+        await asyncio.sleep(interval)
+
+
+async def collect_once(collector: Collector, leases: LeaseCatalog) -> int:
+    """Collect dead processes' intents, then one collector pass. Returns intents collected."""
+    collected = await leases.collect_dead_intents()
+    collector.totals.expired_intents += collected
+    await collector.sweep()
+    return collected
+
+
+class SharedMembership(Membership):
+    """The membership view of a gateway among several: the lease holder polls the chunk servers
+    and records what they said; every other gateway reloads that record from the catalog."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        client: ChunkClient,
+        *,
+        down_after: float,
+        leases: LeaseCatalog,
+        process_id: str,
+        lease_seconds: float,
+    ) -> None:
+        super().__init__(catalog, client, down_after=down_after)
+        self.leases = leases
+        self.process_id = process_id
+        self.lease_seconds = lease_seconds
+
+    async def refresh(self) -> None:
+        if await self.leases.acquire(MEMBERSHIP_LEASE, self.process_id, self.lease_seconds):
+            await super().refresh()
+        else:
+            await self.reload()
+
+
+@asynccontextmanager
+async def holding(
+    leases: LeaseCatalog, name: str, process_id: str, lease_seconds: float
+) -> AsyncIterator[None]:
+    """Hold lease `name` (renewed in the background) for the body; LeaseBusy if taken."""
+    if not await leases.acquire(name, process_id, lease_seconds):
+        holder = await leases.holder(name)
+        raise LeaseBusy(f"{name} is being done by process {holder}")
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(lease_seconds / RENEWALS_PER_LEASE)
+            try:
+                await leases.acquire(name, process_id, lease_seconds)
+            except Exception:
+                log.exception("renewing lease %s failed", name)
+
+    renewer = asyncio.create_task(renew())
+    try:
+        yield
+    finally:
+        renewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewer
+        await asyncio.shield(leases.release(name, process_id))
