@@ -1,8 +1,11 @@
-"""The aiohttp application: request id, routing, authentication, dispatch, error rendering.
+"""The aiohttp application: request id, routing, authentication, access, dispatch, errors.
 
 A request walks: parse the wire path and query -> resolve the operation (pure) -> authenticate
-once (yields the principal) -> the operation's handler -> the store. Every error, whichever
-layer raised it, is rendered here as S3 XML.
+once (yields the principal, or None for an anonymous request) -> check access against the
+bucket's and object's ACLs (`auth/access.py`) -> the operation's handler -> the store. Every
+error, whichever layer raised it, is rendered here as S3 XML. A request that says
+`Expect: 100-continue` goes through the same checks before the 100 is sent, so that a refused
+upload is refused before its body travels.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import unquote, unquote_to_bytes
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.http import HttpVersion11
 from aiohttp.typedefs import Middleware
 
 from s3compat.api import errors, xml
+from s3compat.api.auth import access
 from s3compat.api.auth.request import AuthResult, RequestView, parse_auth, verify_auth
 from s3compat.api.errormap import to_s3_error
 from s3compat.api.internal import CLUSTER_SECRET_KEY, STORE_KEY, add_internal_routes
@@ -28,6 +33,7 @@ from s3compat.api.router import (
     validate_bucket_name,
     validate_key,
 )
+from s3compat.catalog.records import BucketRecord
 from s3compat.config import GatewayConfig
 from s3compat.metrics import RequestMetrics
 from s3compat.store.errors import StoreError
@@ -43,6 +49,10 @@ SSE_C_HEADERS = (
 )
 
 
+# Operations answered without looking at credentials: a CORS preflight carries none.
+UNAUTHENTICATED_OPERATIONS = frozenset({"OptionsObject"})
+
+
 @dataclass
 class Ctx:
     """Everything a handler needs about its request."""
@@ -50,12 +60,15 @@ class Ctx:
     request: web.Request
     route: Route
     query: dict[str, str]
-    principal: str
+    # The requester's canonical user ID (its access key); None for an anonymous request.
+    principal: str | None
     auth: AuthResult
     store: ObjectStore
     uploads: UploadStore
     config: GatewayConfig
     request_id: str
+    # The addressed bucket as the access check found it (None for service operations).
+    bucket_record: BucketRecord | None = None
 
     @property
     def bucket(self) -> str:
@@ -67,12 +80,32 @@ class Ctx:
         assert self.route.key is not None
         return self.route.key
 
+    @property
+    def bucket_owner(self) -> str:
+        assert self.bucket_record is not None
+        return self.bucket_record.owner
+
+    @property
+    def user(self) -> str:
+        """The authenticated requester (operations that need credentials)."""
+        if self.principal is None:
+            raise errors.AccessDenied()
+        return self.principal
+
+    @property
+    def writer(self) -> str:
+        """Who owns what this request writes: the requester, or the bucket's owner when the
+        request is anonymous (there is no anonymous account to own it)."""
+        return self.principal if self.principal is not None else self.bucket_owner
+
 
 Handler = Callable[[Ctx], Awaitable[web.StreamResponse]]
 
 UPLOADS_KEY = web.AppKey("uploads", UploadStore)
 CONFIG_KEY = web.AppKey("config", GatewayConfig)
 HANDLERS_KEY = web.AppKey("handlers", dict)
+# The request key under which the Expect: 100-continue check leaves the prepared context.
+PREPARED = "s3compat.prepared"
 
 
 def split_raw_query(raw_query: str) -> list[tuple[str, str]]:
@@ -99,22 +132,35 @@ async def s3_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Give every response a request id; render every error as S3 XML."""
-    request_id = secrets.token_hex(8).upper()
-    request["request_id"] = request_id
+    request_id = request_id_of(request)
     try:
         response = await handler(request)
     except errors.NotModified as not_modified:
         response = web.Response(status=304, headers=not_modified.headers)
-    except errors.S3Error as error:
-        response = error_response(error, request, request_id)
-    except StoreError as error:
-        response = error_response(to_s3_error(error), request, request_id)
-    except web.HTTPException as http_error:
-        response = error_response(_from_http_exception(http_error), request, request_id)
-    except Exception:
-        log.exception("request %s failed: %s %s", request_id, request.method, request.path)
-        response = error_response(errors.S3Error(), request, request_id)
+    except Exception as error:
+        response = error_response(as_s3_error(error, request), request, request_id)
     return response
+
+
+def as_s3_error(error: Exception, request: web.Request) -> errors.S3Error:
+    """The S3 error to answer for an exception; an unexpected one is logged and InternalError."""
+    if isinstance(error, errors.S3Error):
+        return error
+    if isinstance(error, StoreError):
+        return to_s3_error(error)
+    if isinstance(error, web.HTTPException):
+        return _from_http_exception(error)
+    log.exception("request %s failed: %s %s", request_id_of(request), request.method, request.path)
+    return errors.S3Error()
+
+
+def request_id_of(request: web.Request) -> str:
+    """The request's id, made on first use."""
+    request_id = request.get("request_id")
+    if not isinstance(request_id, str):
+        request_id = secrets.token_hex(8).upper()
+        request["request_id"] = request_id
+    return request_id
 
 
 async def add_request_id(request: web.Request, response: web.StreamResponse) -> None:
@@ -153,7 +199,36 @@ def error_response(error: errors.S3Error, request: web.Request, request_id: str)
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
-    """Resolve, authenticate and hand the request to its operation's handler."""
+    """Resolve, authenticate, check access and hand the request to its operation's handler."""
+    ctx = request.get(PREPARED)
+    if not isinstance(ctx, Ctx):
+        ctx = await prepare(request)
+    handlers: dict[str, Handler] = request.app[HANDLERS_KEY]
+    return await handlers[ctx.route.operation](ctx)
+
+
+async def expect_continue(request: web.Request) -> web.StreamResponse | None:
+    """`Expect: 100-continue`: run every check of `prepare` before inviting the body."""
+    expect = request.headers.get(hdrs.EXPECT, "")
+    if request.version != HttpVersion11 or expect.lower() != "100-continue":
+        return None
+    try:
+        request[PREPARED] = await prepare(request)
+    except Exception as error:
+        # The middlewares do not run around this handler: render the error here.
+        response = error_response(as_s3_error(error, request), request, request_id_of(request))
+        # The client holds its body back; what it sends next on this connection may be that
+        # body or a new request, and only closing tells the two apart.
+        response.force_close()
+        return response
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    # The 100 is not part of the response's size.
+    request.writer.output_size = 0
+    return None
+
+
+async def prepare(request: web.Request) -> Ctx:
+    """Everything before the handler: route, validate names, authenticate, check access."""
     config = request.app[CONFIG_KEY]
     store = request.app[STORE_KEY]
     raw_path, _, raw_query = request.raw_path.partition("?")
@@ -170,8 +245,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     )
     request["operation"] = route.operation
     handlers: dict[str, Handler] = request.app[HANDLERS_KEY]
-    handler = handlers.get(route.operation)
-    if handler is None:
+    if route.operation not in handlers:
         raise errors.NotImplementedError_()
     if any(name in request.headers for name in SSE_C_HEADERS):
         # Accepting a customer key and storing the bytes unencrypted would be a silent lie.
@@ -190,8 +264,10 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         host=host,
         virtual_host_bucket=bucket_from_host(host, config.domain),
     )
-    auth = await authenticate(view, store)
-    assert auth.access_key is not None
+    if route.operation in UNAUTHENTICATED_OPERATIONS:
+        auth = AuthResult(access_key=None, content_sha256=None, streaming=None)
+    else:
+        auth = await authenticate(view, store)
     ctx = Ctx(
         request,
         route,
@@ -201,9 +277,11 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         store,
         request.app[UPLOADS_KEY],
         config,
-        request["request_id"],
+        request_id_of(request),
     )
-    return await handler(ctx)
+    if route.operation not in UNAUTHENTICATED_OPERATIONS:
+        ctx.bucket_record = await authorize(ctx)
+    return ctx
 
 
 def _check_bucket_name_shape(name: str) -> None:
@@ -215,14 +293,32 @@ def _check_bucket_name_shape(name: str) -> None:
 
 
 async def authenticate(view: RequestView, store: ObjectStore) -> AuthResult:
-    """Verify the request's signature; anonymous requests are refused (no public buckets)."""
+    """Verify the request's signature; a request with no credentials at all is anonymous."""
     parsed = parse_auth(view)
     if parsed.access_key is None:
-        raise errors.AccessDenied()
+        return verify_auth(view, parsed, "", datetime.now(UTC))
     user = await store.catalog.get_user(parsed.access_key)
     if user is None:
         raise errors.InvalidAccessKeyId(AWSAccessKeyId=parsed.access_key)
     return verify_auth(view, parsed, user.secret_key, datetime.now(UTC))
+
+
+async def authorize(ctx: Ctx) -> BucketRecord | None:
+    """Apply the access rule of `auth/access.py` to the request; the bucket it addresses."""
+    operation = ctx.route.operation
+    if ctx.route.bucket is None or operation == "CreateBucket":
+        if ctx.principal is None:
+            raise errors.AccessDenied()
+        return None
+    bucket = await ctx.store.catalog.get_bucket(ctx.route.bucket)
+    if bucket is None:
+        raise errors.NoSuchBucket(BucketName=ctx.route.bucket)
+    access.check_expected_owner(ctx.request.headers.get(access.EXPECTED_OWNER_HEADER), bucket)
+    record = None
+    if ctx.route.key is not None and access.needs_object(operation, ctx.principal, bucket):
+        record = await ctx.store.catalog.head_object(bucket.name, ctx.route.key)
+    access.check_access(operation, ctx.principal, bucket, record, ctx.route.key)
+    return bucket
 
 
 def make_app(
@@ -256,5 +352,5 @@ def make_app(
     add_internal_routes(app)
     if metrics is not None:
         app.router.add_get("/-/metrics", metrics.handle)
-    app.router.add_route("*", "/{tail:.*}", dispatch)
+    app.router.add_route("*", "/{tail:.*}", dispatch, expect_handler=expect_continue)
     return app

@@ -21,12 +21,20 @@ MAX_SINGLE_PUT_BYTES = 5 * 1024**3
 
 
 def payload(
-    request: web.Request, auth: AuthResult, *, max_bytes: int = MAX_SINGLE_PUT_BYTES
+    request: web.Request,
+    auth: AuthResult,
+    *,
+    max_bytes: int = MAX_SINGLE_PUT_BYTES,
+    object_checksums: bool = False,
 ) -> tuple[ByteSource, int, WriteChecks]:
-    """The decoded body source, its length and the digests to verify, for a PUT of data."""
+    """The decoded body source, its length and the digests to verify, for a PUT of data.
+
+    `object_checksums`: the request's x-amz-checksum-* headers describe an object, not this
+    body (CompleteMultipartUpload), so they are not checked against it.
+    """
     headers = request.headers
     content_sha256 = auth.content_sha256 or ""
-    checks = _header_checks(request)
+    checks = _header_checks(request, with_checksums=not object_checksums)
     if content_sha256.startswith("STREAMING-"):
         size = _declared_length(headers.get("x-amz-decoded-content-length"))
         trailer_names = [
@@ -96,12 +104,14 @@ def _trailer_values(reader: AwsChunkedReader, algorithms: dict[str, str]) -> dic
     return values
 
 
-def _header_checks(request: web.Request) -> WriteChecks:
+def _header_checks(request: web.Request, *, with_checksums: bool = True) -> WriteChecks:
     """Content-MD5 and x-amz-checksum-* headers, validated for shape (not yet for value)."""
     headers = request.headers
     content_md5 = None
     if "Content-MD5" in headers:
         content_md5 = decode_content_md5(headers["Content-MD5"])
+    if not with_checksums:
+        return WriteChecks(content_md5=content_md5)
     checksums = {}
     for name in ALGORITHMS:
         value = headers.get(header_name(name))
@@ -138,11 +148,18 @@ def decode_content_md5(value: str) -> bytes:
 
 
 async def read_document(
-    request: web.Request, auth: AuthResult, *, limit: int = MAX_XML_BYTES
+    request: web.Request,
+    auth: AuthResult,
+    *,
+    limit: int = MAX_XML_BYTES,
+    object_checksums: bool = False,
 ) -> bytes:
     """A small request body (an XML document) read whole, with every digest the client sent
-    verified. Bodies over `limit` are refused before they are read."""
-    source, size, checks = payload(request, auth, max_bytes=limit)
+    verified (see `payload` for `object_checksums`). Bodies over `limit` are refused before
+    they are read."""
+    source, size, checks = payload(
+        request, auth, max_bytes=limit, object_checksums=object_checksums
+    )
     blocks = []
     remaining = size
     while remaining:

@@ -10,6 +10,7 @@ from urllib.parse import unquote
 
 from s3compat.api import errors
 from s3compat.api.app import Ctx
+from s3compat.api.auth import access
 from s3compat.api.objectmeta import etag_matches
 from s3compat.api.router import validate_key
 from s3compat.api.xml import parse_http_date
@@ -87,10 +88,17 @@ def _copy_range(header: str | None, size: int) -> tuple[int, int]:
 
 
 async def copy_source_blocks(ctx: Ctx, *, range_header: str | None = None) -> CopySource:
-    """Open the copy source (its owner must be the requester) and stream the bytes to copy."""
+    """Open the copy source (the requester must be allowed to read it, as with GetObject) and
+    stream the bytes to copy."""
     headers = {k.lower(): v for k, v in ctx.request.headers.items()}
     bucket, key = parse_copy_source(headers.get("x-amz-copy-source", ""))
-    record, chunks = await ctx.store.open_object(bucket, key, ctx.principal)
+    source_bucket = await ctx.store.bucket(bucket)
+    access.check_expected_owner(headers.get(access.EXPECTED_SOURCE_OWNER_HEADER), source_bucket)
+    current = None
+    if access.needs_object("GetObject", ctx.principal, source_bucket):
+        current = await ctx.store.catalog.head_object(bucket, key)
+    access.check_access("GetObject", ctx.principal, source_bucket, current, key)
+    record, chunks = await ctx.store.open_object(bucket, key)
     check_copy_conditions(headers, record)
     start, end = _copy_range(headers.get(range_header) if range_header else None, record.size)
     return CopySource(record, start, end, ctx.store.stream(chunks, start, end))

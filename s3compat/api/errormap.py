@@ -15,6 +15,7 @@ _TABLE: dict[type[store.StoreError], type[s3.S3Error]] = {
     store.PreconditionFailed: s3.PreconditionFailed,
     store.NotEnoughServers: s3.ServiceUnavailable,
     store.BackendFailure: s3.ServiceUnavailable,
+    store.WriteLost: s3.ServiceUnavailable,
     store.BadDigest: s3.BadDigest,
     store.ChecksumMismatch: s3.BadDigest,
     store.PayloadHashMismatch: s3.XAmzContentSHA256Mismatch,

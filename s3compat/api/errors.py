@@ -96,8 +96,8 @@ InvalidEncryptionAlgorithmError = _error(
 )
 UnexpectedContent = _error("UnexpectedContent", 400, "This request does not support content.")
 InvalidTag = _error("InvalidTag", 400, "The tag provided was not a valid tag.")
-IllegalLocationConstraintException = _error(
-    "IllegalLocationConstraintException", 400, "The specified location-constraint is not valid."
+InvalidLocationConstraint = _error(
+    "InvalidLocationConstraint", 400, "The specified location-constraint is not valid."
 )
 
 # 403

@@ -12,6 +12,7 @@ from multidict import CIMultiDict
 from s3compat.api import errors
 from s3compat.api.xml import format_http_date, parse_http_date
 from s3compat.catalog.records import ObjectRecord
+from s3compat.store.objects import Precondition
 
 # Headers stored with an object and returned by GET/HEAD, lower-case.
 STORED_HEADERS = (
@@ -35,24 +36,6 @@ RESPONSE_OVERRIDES = {
     "response-content-encoding": "Content-Encoding",
 }
 MAX_TAGS = 10
-CANNED_ACLS = (
-    "private",
-    "public-read",
-    "public-read-write",
-    "authenticated-read",
-    "aws-exec-read",
-    "bucket-owner-read",
-    "bucket-owner-full-control",
-    "log-delivery-write",
-)
-
-
-def canned_acl(headers: Mapping[str, str]) -> str | None:
-    """The request's `x-amz-acl`, which must name a canned ACL."""
-    acl = headers.get("x-amz-acl")
-    if acl is not None and acl not in CANNED_ACLS:
-        raise errors.InvalidArgument(ArgumentName="x-amz-acl", ArgumentValue=acl)
-    return acl
 
 
 def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -123,6 +106,15 @@ def apply_response_overrides(headers: CIMultiDict[str], query: Mapping[str, str]
     for parameter, header in RESPONSE_OVERRIDES.items():
         if parameter in query:
             headers[header] = query[parameter]
+
+
+def write_condition(headers: Mapping[str, str]) -> Precondition | None:
+    """A write's If-Match / If-None-Match (PutObject, CompleteMultipartUpload): an ETag or `*`."""
+    if_match = headers.get("If-Match")
+    if_none_match = headers.get("If-None-Match")
+    if if_match is None and if_none_match is None:
+        return None
+    return Precondition(if_match=if_match, if_none_match=if_none_match)
 
 
 def check_conditions(headers: Mapping[str, str], record: ObjectRecord) -> None:

@@ -293,12 +293,18 @@ def validate_bucket_name(name: str) -> None:
 
 
 def _is_valid_bucket_name(name: str) -> bool:
+    # Every dot-separated label starts and ends with a letter or digit (".." is an empty
+    # label; "a-.b" and "a.-b" put a hyphen at a label's edge), so that the name is a valid
+    # host name for virtual-hosted-style requests. This is S3's older DNS-compliance rule,
+    # stricter than its current one (which accepts "a-.b"), and the one ceph s3-tests checks.
     return (
         MIN_BUCKET_NAME_CHARS <= len(name) <= MAX_BUCKET_NAME_CHARS
         and set(name) <= _BUCKET_NAME_CHARS
         and name[0].isalnum()
         and name[-1].isalnum()
         and ".." not in name
+        and ".-" not in name
+        and "-." not in name
         and not _looks_like_ipv4(name)
         and not name.startswith(_RESERVED_BUCKET_PREFIXES)
         and not name.endswith(_RESERVED_BUCKET_SUFFIXES)

@@ -182,6 +182,18 @@ def parse_http_date(value: str) -> datetime | None:
     return _as_utc(parsed)
 
 
+def parse_timestamp(value: str) -> datetime | None:
+    """An HTTP date or an ISO 8601 timestamp ("2015-01-01T00:00:00Z"), as an aware UTC
+    datetime; None if it is neither."""
+    parsed = parse_http_date(value)
+    if parsed is not None:
+        return parsed
+    try:
+        return _as_utc(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
+    except ValueError:
+        return None
+
+
 def _as_utc(moment: datetime) -> datetime:
     # Naive datetimes in this code base are UTC by convention.
     if moment.tzinfo is None:

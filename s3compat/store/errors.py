@@ -44,6 +44,11 @@ class BackendFailure(StoreError):
     """A chunk server failed in the middle of a request."""
 
 
+class WriteLost(StoreError):
+    """The write's chunks were collected before it could commit (this process was taken for
+    dead); nothing was committed and the client may retry."""
+
+
 class BadDigest(StoreError):
     """The body does not match its Content-MD5."""
 

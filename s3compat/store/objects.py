@@ -1,9 +1,9 @@
 """The ObjectStore: buckets and objects, kept by the write and read paths of DESIGN.md.
 
-A write: check access, choose 6 servers, record the intent, stream the pieces, verify every
-digest the client sent, then commit in one catalog transaction. Nothing is answered before the
-commit; anything that fails before it leaves the previous version untouched and the new chunks
-queued for deletion.
+A write: choose 6 servers, record the intent, stream the pieces, verify every digest the client
+sent, then commit in one catalog transaction. Nothing is answered before the commit; anything
+that fails before it leaves the previous version untouched and the new chunks queued for
+deletion. Who may do what is decided before the store is called (`api/auth/access.py`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from collections import Counter
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from s3compat.catalog.catalog import Catalog
+from s3compat.catalog.bucketconfig import BucketConfigCatalog
+from s3compat.catalog.catalog import Catalog, IntentsLost
 from s3compat.catalog.records import BucketRecord, ChunkRecord, ObjectRecord
 from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.membership import Membership
@@ -24,6 +25,9 @@ from s3compat.store.checksums import MultiHasher, to_b64
 from s3compat.store.pieces import ByteSource, read_range, write_pieces
 from s3compat.store.placement import Candidate, choose_servers
 from s3compat.store.split import PIECES, piece_offsets
+
+# The region where re-creating one's own bucket answers 200 (S3's legacy behaviour).
+LEGACY_REGION = "us-east-1"
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,54 @@ class WriteChecks:
         if self.algorithm:
             algorithms.add(self.algorithm)
         return MultiHasher(algorithms, want_sha256_hex=self.sha256_hex is not None)
+
+
+@dataclass(frozen=True)
+class Precondition:
+    """Conditions on the current version of a key, checked before a write or delete.
+
+    `if_match` / `if_none_match` hold an ETag (quoted or not, or a comma-separated list) or
+    `*`; `last_modified` (whole seconds) and `size` must equal the current version's.
+    """
+
+    if_match: str | None = None
+    if_none_match: str | None = None
+    last_modified: int | None = None
+    size: int | None = None
+
+    def check_write(self, current: ObjectRecord | None) -> None:
+        """A write's conditions: If-Match needs a current version (else NoSuchKey, as S3
+        answers) whose ETag matches; If-None-Match needs none that matches."""
+        if self.if_match is not None:
+            if current is None:
+                raise errors.NoSuchKey()
+            if not etag_in(self.if_match, current.etag):
+                raise errors.PreconditionFailed("If-Match")
+        if (
+            self.if_none_match is not None
+            and current is not None
+            and etag_in(self.if_none_match, current.etag)
+        ):
+            raise errors.PreconditionFailed("If-None-Match")
+
+    def check_delete(self, current: ObjectRecord) -> None:
+        """A delete's conditions on the version it would remove."""
+        if self.if_match is not None and not etag_in(self.if_match, current.etag):
+            raise errors.PreconditionFailed("If-Match")
+        if self.last_modified is not None and int(current.last_modified) != self.last_modified:
+            raise errors.PreconditionFailed("x-amz-if-match-last-modified-time")
+        if self.size is not None and current.size != self.size:
+            raise errors.PreconditionFailed("x-amz-if-match-size")
+
+
+def etag_in(condition: str, etag: str) -> bool:
+    """Whether an If-Match / If-None-Match value names `etag` (or is `*`)."""
+    wanted = etag.strip('"')
+    for candidate in condition.split(","):
+        candidate = candidate.strip().removeprefix("W/").strip('"')
+        if candidate == "*" or candidate == wanted:
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -84,28 +136,33 @@ class ObjectStore:
 
     # --- buckets --------------------------------------------------------------------------
 
-    async def create_bucket(self, name: str, owner: str, acl: str | None = None) -> None:
-        record = BucketRecord(name, owner, time.time(), self.region, acl)
+    async def create_bucket(
+        self, name: str, owner: str, acl: str | None = None, *, region: str | None = None
+    ) -> None:
+        """Create a bucket. Creating one's own bucket again is BucketAlreadyOwnedByYou, except
+        in us-east-1, where S3 keeps its legacy answer: 200, and the ACL reset to the one
+        asked for (private if none)."""
+        record = BucketRecord(name, owner, time.time(), region or self.region, acl)
         existing_owner = await self.catalog.create_bucket(record)
         if existing_owner == owner:
+            if self.region == LEGACY_REGION:
+                await self.catalog.set_bucket_acl(name, acl)
+                return
             raise errors.BucketAlreadyOwnedByYou(name)
         if existing_owner is not None:
             raise errors.BucketAlreadyExists(name)
 
-    async def bucket(self, name: str, principal: str) -> BucketRecord:
-        """The bucket, if it exists and `principal` owns it."""
+    async def bucket(self, name: str) -> BucketRecord:
+        """The bucket, if it exists."""
         record = await self.catalog.get_bucket(name)
         if record is None:
             raise errors.NoSuchBucket(name)
-        if record.owner != principal:
-            raise errors.AccessDenied(name)
         return record
 
     async def list_buckets(self, owner: str) -> list[BucketRecord]:
         return await self.catalog.list_buckets(owner)
 
-    async def delete_bucket(self, name: str, principal: str) -> None:
-        await self.bucket(name, principal)
+    async def delete_bucket(self, name: str) -> None:
         outcome = await self.catalog.delete_bucket(name)
         if outcome == "missing":
             raise errors.NoSuchBucket(name)
@@ -145,13 +202,22 @@ class ObjectStore:
         source: ByteSource,
         checks: WriteChecks,
         *,
-        if_none_match: bool = False,
-        if_match: str | None = None,
+        condition: Precondition | None = None,
     ) -> ObjectRecord:
-        """Write and commit a single-PUT object; `record`'s etag and checksum are filled in."""
-        await self.bucket(record.bucket, record.owner)
-        if if_none_match and await self.catalog.head_object(record.bucket, record.key):
-            raise errors.PreconditionFailed(record.key)
+        """Write and commit a single-PUT object; `record`'s etag and checksum are filled in.
+
+        A `condition` is checked before the body is read, and made to hold at the commit: the
+        commit goes through only if the key still has the version (or still has none) that
+        the condition was checked against, else PreconditionFailed.
+        """
+        if_none_match, if_match = False, None
+        if condition is not None:
+            current = await self.catalog.head_object(record.bucket, record.key)
+            condition.check_write(current)
+            if current is None:
+                if_none_match = True
+            else:
+                if_match = current.etag
         body = await self.write_body(source, record.size, checks)
         committed = replace(
             record,
@@ -173,15 +239,18 @@ class ObjectStore:
         if_match: str | None = None,
     ) -> None:
         """Make `record` current (one transaction); on refusal its chunks go to the collector."""
-        outcome = await asyncio.shield(
-            self.catalog.commit_object(
-                record,
-                chunks,
-                grace_seconds=self.grace_seconds,
-                if_none_match=if_none_match,
-                if_match=if_match,
+        try:
+            outcome = await asyncio.shield(
+                self.catalog.commit_object(
+                    record,
+                    chunks,
+                    grace_seconds=self.grace_seconds,
+                    if_none_match=if_none_match,
+                    if_match=if_match,
+                )
             )
-        )
+        except IntentsLost as lost:
+            raise errors.WriteLost(str(lost)) from lost
         if outcome == "committed":
             return
         await self.catalog.abandon_chunks(c.chunk_id for c in chunks)
@@ -214,20 +283,18 @@ class ObjectStore:
 
     # --- reads ----------------------------------------------------------------------------
 
-    async def head_object(self, bucket: str, key: str, principal: str) -> ObjectRecord:
-        await self.bucket(bucket, principal)
+    async def head_object(self, bucket: str, key: str) -> ObjectRecord:
         record = await self.catalog.head_object(bucket, key)
         if record is None:
+            await self.bucket(bucket)
             raise errors.NoSuchKey(key)
         return record
 
-    async def open_object(
-        self, bucket: str, key: str, principal: str
-    ) -> tuple[ObjectRecord, list[ChunkRecord]]:
+    async def open_object(self, bucket: str, key: str) -> tuple[ObjectRecord, list[ChunkRecord]]:
         """The current version and its chunks, looked up once for a whole read."""
-        await self.bucket(bucket, principal)
         found = await self.catalog.get_object(bucket, key)
         if found is None:
+            await self.bucket(bucket)
             raise errors.NoSuchKey(key)
         return found
 
@@ -259,14 +326,26 @@ class ObjectStore:
 
     # --- deletes --------------------------------------------------------------------------
 
-    async def delete_object(self, bucket: str, key: str, principal: str) -> None:
-        await self.bucket(bucket, principal)
-        await self.catalog.delete_object(bucket, key, grace_seconds=self.grace_seconds)
+    async def delete_object(
+        self, bucket: str, key: str, condition: Precondition | None = None
+    ) -> None:
+        """Delete the key's current version; deleting a missing key is no error.
 
-    async def delete_objects(self, bucket: str, keys: Sequence[str], principal: str) -> None:
-        await self.bucket(bucket, principal)
-        for key in keys:
+        With a `condition`, the version it holds for is the one deleted, or none at all: a
+        version written meanwhile survives, and the delete is PreconditionFailed.
+        """
+        if condition is None:
             await self.catalog.delete_object(bucket, key, grace_seconds=self.grace_seconds)
+            return
+        current = await self.catalog.head_object(bucket, key)
+        if current is None:
+            return
+        condition.check_delete(current)
+        deleted = await BucketConfigCatalog(self.catalog.db).delete_version(
+            bucket, key, current.version_id, grace_seconds=self.grace_seconds
+        )
+        if not deleted and await self.catalog.head_object(bucket, key) is not None:
+            raise errors.PreconditionFailed(key)
 
 
 class _Reservation:

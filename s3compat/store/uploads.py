@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import pairwise
 
+from s3compat.catalog.catalog import IntentsLost
 from s3compat.catalog.records import ObjectRecord, PartInfo, UploadPartRecord, UploadRecord
 from s3compat.catalog.uploads import CompletionPlan, UploadCatalog
 from s3compat.store import errors
@@ -27,7 +28,7 @@ from s3compat.store.checksums import (
     from_b64,
     to_b64,
 )
-from s3compat.store.objects import ObjectStore, WriteChecks
+from s3compat.store.objects import ObjectStore, Precondition, WriteChecks
 from s3compat.store.pieces import ByteSource
 
 MAX_PART_NUMBER = 10_000
@@ -54,14 +55,13 @@ class UploadStore:
         self.min_part_bytes = min_part_bytes
 
     async def create(self, upload: UploadRecord) -> UploadRecord:
-        await self.objects.bucket(upload.bucket, upload.owner)
+        await self.objects.bucket(upload.bucket)
         created = replace(upload, upload_id=secrets.token_urlsafe(32), initiated_at=time.time())
         await self.catalog.create(created)
         return created
 
-    async def upload(self, bucket: str, key: str, upload_id: str, principal: str) -> UploadRecord:
-        """The open upload `upload_id` of bucket/key, if `principal` may use it."""
-        await self.objects.bucket(bucket, principal)
+    async def upload(self, bucket: str, key: str, upload_id: str) -> UploadRecord:
+        """The open upload `upload_id` of bucket/key."""
         upload = await self.catalog.get(upload_id)
         if upload is None or upload.bucket != bucket or upload.key != key:
             raise errors.NoSuchUpload(upload_id)
@@ -89,9 +89,12 @@ class UploadStore:
         ):
             checksum = body.checksum[1]
         part = UploadPartRecord(part_number, size, f'"{body.md5_hex}"', time.time(), checksum)
-        committed = await self.catalog.commit_part(
-            upload.upload_id, part, body.chunks, grace_seconds=self.objects.grace_seconds
-        )
+        try:
+            committed = await self.catalog.commit_part(
+                upload.upload_id, part, body.chunks, grace_seconds=self.objects.grace_seconds
+            )
+        except IntentsLost as lost:
+            raise errors.WriteLost(str(lost)) from lost
         if not committed:
             await self.objects.catalog.abandon_chunks(c.chunk_id for c in body.chunks)
             raise errors.NoSuchUpload(upload.upload_id)
@@ -107,12 +110,20 @@ class UploadStore:
         bucket: str,
         key: str,
         upload_id: str,
-        principal: str,
         requested: Sequence[RequestedPart],
         *,
         full_object_checksum: str | None = None,
+        condition: Precondition | None = None,
     ) -> ObjectRecord:
-        await self.objects.bucket(bucket, principal)
+        """Make the upload the key's current version.
+
+        A `condition` (If-Match / If-None-Match) is checked against the key's current version
+        just before the commit transaction, not inside it: a write that lands in between is
+        not seen (single PUTs hold their condition through the commit). A retried Complete of
+        an upload that is already complete is not checked again: it answers what it answered.
+        """
+        if condition is not None and await self.catalog.get(upload_id) is not None:
+            condition.check_write(await self.objects.catalog.head_object(bucket, key))
         digest = hashlib.sha256(
             repr([(p.part_number, p.etag.strip('"')) for p in requested]).encode()
         ).hexdigest()
@@ -131,8 +142,8 @@ class UploadStore:
             raise errors.NoSuchUpload(upload_id)
         return record
 
-    async def abort(self, bucket: str, key: str, upload_id: str, principal: str) -> None:
-        await self.upload(bucket, key, upload_id, principal)
+    async def abort(self, bucket: str, key: str, upload_id: str) -> None:
+        await self.upload(bucket, key, upload_id)
         if not await self.catalog.abort(upload_id):
             raise errors.NoSuchUpload(upload_id)
 
@@ -156,8 +167,11 @@ def plan_completion(
     if not requested:
         raise errors.InvalidPart("the request names no parts")
     numbers = [p.part_number for p in requested]
-    if any(b <= a for a, b in pairwise(numbers)):
+    if any(b < a for a, b in pairwise(numbers)):
         raise errors.InvalidPartOrder()
+    # A part number listed more than once (a part sent again while its first upload was under
+    # way): the last listing is the one that counts.
+    requested = list({p.part_number: p for p in requested}.values())
     by_number = {p.part_number: p for p in stored}
     chosen: list[UploadPartRecord] = []
     for wanted in requested:

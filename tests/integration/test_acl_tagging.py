@@ -61,11 +61,12 @@ def grant_xml(kind: str, tag: str, value: str, permission: str) -> str:
 
 
 def grants_of(answer: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(type, ID or URI, permission) of a GetBucketAcl/GetObjectAcl answer."""
-    return [
+    """(type, ID or URI, permission) of a GetBucketAcl/GetObjectAcl answer, sorted (the
+    answer lists group grants first)."""
+    return sorted(
         (g["Grantee"]["Type"], g["Grantee"].get("ID") or g["Grantee"].get("URI"), g["Permission"])
         for g in answer["Grants"]
-    ]
+    )
 
 
 # --- pure: canned ACLs, parsing, rendering ------------------------------------------------

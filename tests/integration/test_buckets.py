@@ -53,12 +53,11 @@ def test_missing_bucket_errors(s3: BaseClient) -> None:
 
 
 def test_create_existing_own_bucket(s3: BaseClient, bucket: str) -> None:
-    with pytest.raises(ClientError) as raised:
-        s3.create_bucket(Bucket=bucket)
-    assert (error_code(raised.value), http_status(raised.value)) == (
-        "BucketAlreadyOwnedByYou",
-        409,
-    )
+    """In us-east-1, S3 answers 200 to re-creating your own bucket; its objects stay."""
+    s3.put_object(Bucket=bucket, Key="kept", Body=b"still here")
+    answer = s3.create_bucket(Bucket=bucket)
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert s3.get_object(Bucket=bucket, Key="kept")["Body"].read() == b"still here"
 
 
 @pytest.mark.parametrize(
@@ -189,3 +188,22 @@ def test_unsupported_subresources_are_not_implemented(
     ], answer.body[:500]
     request_id = answer.header("x-amz-request-id")
     assert request_id and answer.xml().findtext("RequestId") == request_id
+
+
+def test_location_constraint_is_kept(s3: BaseClient) -> None:
+    """s3cmd asks for its `bucket_location` (EU): the bucket is created and answers it back."""
+    name = unique_bucket_name()
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "EU"})
+    try:
+        assert s3.get_bucket_location(Bucket=name)["LocationConstraint"] == "EU"
+    finally:
+        s3.delete_bucket(Bucket=name)
+    with pytest.raises(ClientError) as raised:
+        s3.create_bucket(
+            Bucket=unique_bucket_name(),
+            CreateBucketConfiguration={"LocationConstraint": "not a region!"},  # type: ignore[typeddict-item]
+        )
+    assert (error_code(raised.value), http_status(raised.value)) == (
+        "InvalidLocationConstraint",
+        400,
+    )

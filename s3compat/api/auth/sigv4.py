@@ -346,8 +346,6 @@ def parse_query_auth(req: RequestView) -> ParsedAuth:
     expires = int(expires_text)
     if expires < 0:
         raise AuthorizationQueryParametersError("X-Amz-Expires must be non-negative")
-    if expires == 0:
-        raise AuthorizationQueryParametersError("X-Amz-Expires must be at least 1 second")
     if expires > MAX_PRESIGNED_EXPIRES_SECONDS:
         raise AuthorizationQueryParametersError(
             "X-Amz-Expires must be less than a week (in seconds) that is 604800"
@@ -394,7 +392,9 @@ def _check_time(parsed: ParsedAuth, now: datetime) -> None:
     if (parsed.request_time - now).total_seconds() > MAX_SKEW_SECONDS:
         raise AccessDenied("Request is not yet valid")
     expiry = parsed.request_time + timedelta(seconds=parsed.expires)
-    if now > expiry:
+    # X-Amz-Expires=0 passes S3's check ("must be non-negative"): the URL expired when it was
+    # signed.
+    if now > expiry or parsed.expires == 0:
         raise ExpiredToken(
             **{
                 "X-Amz-Expires": str(parsed.expires),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from s3compat.api.app import Handler
 from s3compat.api.ops import (
     acl,
+    attributes,
     bucket,
     copy,
     delete,
@@ -28,6 +29,7 @@ def all_handlers() -> dict[str, Handler]:
         multipart,
         copy,
         acl,
+        attributes,
         tagging,
         versions,
         lifecycle,

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from aiohttp import web
 
 from s3compat.api import errors
+from s3compat.api.aclheaders import requested_acl
 from s3compat.api.app import Ctx, Handler
-from s3compat.api.objectmeta import canned_acl
 from s3compat.api.router import validate_bucket_name
-from s3compat.api.xml import child_text, local, parse_xml, to_xml
+from s3compat.api.xml import Node, child_text, local, parse_xml, to_xml
+
+# ListBuckets answers at most this many buckets per page (S3's limit for max-buckets).
+MAX_BUCKETS = 10_000
 
 
 def xml_response(body: bytes, status: int = 200) -> web.Response:
@@ -18,34 +24,83 @@ def xml_response(body: bytes, status: int = 200) -> web.Response:
 
 
 async def list_buckets(ctx: Ctx) -> web.StreamResponse:
-    buckets = await ctx.store.list_buckets(ctx.principal)
-    user = await ctx.store.catalog.get_user(ctx.principal)
+    """The requester's buckets by name; `prefix`, and pages of `max-buckets` continued with
+    the opaque `continuation-token` of the previous page (the last name it listed)."""
+    prefix = ctx.query.get("prefix", "")
+    max_buckets = _max_buckets(ctx.query.get("max-buckets"))
+    after = _decode_token(ctx.query.get("continuation-token"))
+    buckets = [
+        b
+        for b in await ctx.store.list_buckets(ctx.user)
+        if b.name.startswith(prefix) and b.name > after
+    ]
+    page, more = buckets[:max_buckets], len(buckets) > max_buckets
+    token = base64.urlsafe_b64encode(page[-1].name.encode()).decode() if more else None
+    user = await ctx.store.catalog.get_user(ctx.user)
+    listed: list[tuple[str, Node]] = [
+        (
+            "Bucket",
+            [
+                ("Name", b.name),
+                ("CreationDate", datetime.fromtimestamp(b.created_at, UTC)),
+                ("BucketRegion", b.region),
+            ],
+        )
+        for b in page
+    ]
     return xml_response(
         to_xml(
             "ListAllMyBucketsResult",
             [
-                ("Owner", owner_xml(ctx.principal, user.name if user else ctx.principal)),
-                (
-                    "Buckets",
-                    [
-                        (
-                            "Bucket",
-                            [
-                                ("Name", b.name),
-                                ("CreationDate", datetime.fromtimestamp(b.created_at, UTC)),
-                                ("BucketRegion", b.region),
-                            ],
-                        )
-                        for b in buckets
-                    ],
-                ),
+                ("Owner", owner_xml(ctx.user, user.name if user else ctx.user)),
+                ("Buckets", listed),
+                ("ContinuationToken", token),
+                ("Prefix", prefix if "prefix" in ctx.query else None),
             ],
         )
     )
 
 
+def _max_buckets(text: str | None) -> int:
+    if text is None:
+        return MAX_BUCKETS
+    if not text.isdigit() or not 1 <= int(text) <= MAX_BUCKETS:
+        raise errors.InvalidArgument(
+            f"Argument max-buckets must be an integer between 1 and {MAX_BUCKETS}",
+            ArgumentName="max-buckets",
+            ArgumentValue=text,
+        )
+    return int(text)
+
+
+def _decode_token(token: str | None) -> str:
+    """The bucket name a continuation token continues after ("" for none)."""
+    if token is None:
+        return ""
+    try:
+        return base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+    except (ValueError, UnicodeError) as error:
+        raise errors.InvalidArgument(
+            "The continuation token provided is incorrect",
+            ArgumentName="continuation-token",
+            ArgumentValue=token,
+        ) from error
+
+
 def owner_xml(access_key: str, name: str) -> list[tuple[str, str]]:
     return [("ID", access_key), ("DisplayName", name)]
+
+
+async def display_names(ctx: Ctx, user_ids: Iterable[str]) -> dict[str, str]:
+    """The display names (user names) of canonical user IDs; an unknown ID stands for itself."""
+    names = {}
+    for user_id in set(user_ids):
+        user = await ctx.store.catalog.get_user(user_id)
+        names[user_id] = user.name if user else user_id
+    return names
+
+
+_REGION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
 
 
 async def create_bucket(ctx: Ctx) -> web.StreamResponse:
@@ -56,34 +111,37 @@ async def create_bucket(ctx: Ctx) -> web.StreamResponse:
         if local(document) != "CreateBucketConfiguration":
             raise errors.MalformedXML()
         constraint = child_text(document, "LocationConstraint")
-        if constraint and constraint != ctx.config.region:
-            raise errors.IllegalLocationConstraintException(
-                f"The {constraint} location constraint is incompatible for the region specific "
-                f"endpoint this request was sent to."
-            )
-    await ctx.store.create_bucket(ctx.bucket, ctx.principal, canned_acl(ctx.request.headers))
+        # One store is one region, but clients name the region they want (s3cmd sends its
+        # `bucket_location`, e.g. EU): accept any well-formed name and answer it back from
+        # GetBucketLocation, as S3's us-east-1 endpoint creates buckets in any region.
+        if constraint and not _REGION_NAME.fullmatch(constraint):
+            raise errors.InvalidLocationConstraint()
+        region = constraint or None
+    else:
+        region = None
+    acl = await requested_acl(ctx)
+    await ctx.store.create_bucket(ctx.bucket, ctx.user, acl, region=region)
     return web.Response(status=200, headers={"Location": f"/{ctx.bucket}"})
 
 
 async def head_bucket(ctx: Ctx) -> web.StreamResponse:
-    bucket = await ctx.store.bucket(ctx.bucket, ctx.principal)
+    bucket = ctx.bucket_record or await ctx.store.bucket(ctx.bucket)
     return web.Response(status=200, headers={"x-amz-bucket-region": bucket.region})
 
 
 async def delete_bucket(ctx: Ctx) -> web.StreamResponse:
-    await ctx.store.delete_bucket(ctx.bucket, ctx.principal)
+    await ctx.store.delete_bucket(ctx.bucket)
     return web.Response(status=204)
 
 
 async def get_bucket_location(ctx: Ctx) -> web.StreamResponse:
-    bucket = await ctx.store.bucket(ctx.bucket, ctx.principal)
+    bucket = ctx.bucket_record or await ctx.store.bucket(ctx.bucket)
     # us-east-1 is answered as an empty LocationConstraint, as S3 does.
     region = "" if bucket.region == "us-east-1" else bucket.region
     return xml_response(to_xml("LocationConstraint", [], text=region or None))
 
 
 async def get_bucket_versioning(ctx: Ctx) -> web.StreamResponse:
-    await ctx.store.bucket(ctx.bucket, ctx.principal)
     # Never enabled: the empty document means "versioning was never turned on".
     return xml_response(to_xml("VersioningConfiguration", []))
 

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from s3compat.api import errors
+from s3compat.api.aclheaders import requested_acl
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.copysource import copy_source_blocks
-from s3compat.api.objectmeta import canned_acl, parse_tagging_header, stored_headers
+from s3compat.api.objectmeta import parse_tagging_header, stored_headers
 from s3compat.api.ops.bucket import xml_response
 from s3compat.api.xml import Node, to_xml
 from s3compat.catalog.records import ObjectRecord
@@ -20,7 +21,7 @@ from s3compat.store.pieces import IteratorSource
 MAX_COPY_BYTES = 5 * 1024**3
 
 
-def _target_record(ctx: Ctx, source: ObjectRecord) -> ObjectRecord:
+def _target_record(ctx: Ctx, source: ObjectRecord, acl: str | None) -> ObjectRecord:
     headers = ctx.request.headers
     directive = headers.get("x-amz-metadata-directive", "COPY").upper()
     tagging_directive = headers.get("x-amz-tagging-directive", "COPY").upper()
@@ -45,15 +46,15 @@ def _target_record(ctx: Ctx, source: ObjectRecord) -> ObjectRecord:
         size=source.size,
         etag="",
         last_modified=0.0,
-        owner=ctx.principal,
+        owner=ctx.writer,
         headers=metadata,
-        acl=canned_acl(headers),
+        acl=acl,
         tags=tags,
     )
 
 
 async def copy_object(ctx: Ctx) -> web.StreamResponse:
-    await ctx.store.bucket(ctx.bucket, ctx.principal)
+    acl = await requested_acl(ctx)
     copy = await copy_source_blocks(ctx)
     source = IteratorSource(copy.blocks)
     try:
@@ -62,7 +63,7 @@ async def copy_object(ctx: Ctx) -> web.StreamResponse:
                 "The specified copy source is larger than the maximum allowable size for a "
                 f"copy source: {MAX_COPY_BYTES}"
             )
-        target = _target_record(ctx, copy.record)
+        target = _target_record(ctx, copy.record, acl)
         algorithm = (
             ctx.request.headers.get("x-amz-checksum-algorithm") or copy.record.checksum_algorithm
         )

@@ -1,15 +1,20 @@
-"""DeleteObjects: up to 1000 keys in one request."""
+"""DeleteObjects: up to 1000 keys in one request, each optionally conditional on its current
+version's ETag, LastModifiedTime or Size (as DeleteObject's If-Match headers)."""
 
 from __future__ import annotations
 
 from aiohttp import web
+from lxml import etree
 
 from s3compat.api import errors
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.body import read_document
+from s3compat.api.errormap import to_s3_error
 from s3compat.api.ops.bucket import xml_response
+from s3compat.api.ops.object import precondition
 from s3compat.api.router import validate_key
 from s3compat.api.xml import Node, child_text, children, local, parse_xml, to_xml
+from s3compat.store.errors import StoreError
 
 MAX_DELETE_KEYS = 1000
 
@@ -22,14 +27,13 @@ async def delete_objects(ctx: Ctx) -> web.StreamResponse:
     targets = children(document, "Object")
     if not targets or len(targets) > MAX_DELETE_KEYS:
         raise errors.MalformedXML()
-    await ctx.store.bucket(ctx.bucket, ctx.principal)
     results: list[tuple[str, Node]] = []
     for target in targets:
         key = child_text(target, "Key")
         if key is None:
             raise errors.MalformedXML()
         version_id = child_text(target, "VersionId")
-        outcome = await _delete_one(ctx, key, version_id)
+        outcome = await _delete_one(ctx, key, version_id, target)
         if outcome is not None:
             results.append(outcome)
         elif not quiet:
@@ -40,13 +44,24 @@ async def delete_objects(ctx: Ctx) -> web.StreamResponse:
     return xml_response(to_xml("DeleteResult", results))
 
 
-async def _delete_one(ctx: Ctx, key: str, version_id: str | None) -> tuple[str, Node] | None:
+async def _delete_one(
+    ctx: Ctx, key: str, version_id: str | None, target: etree._Element
+) -> tuple[str, Node] | None:
     """Delete one key; an <Error> entry if it could not be, None if it was."""
     try:
         validate_key(key)
         if version_id is not None and version_id != "null":
             raise errors.NoSuchVersion()
-        await ctx.store.delete_object(ctx.bucket, key, ctx.principal)
+        etag = child_text(target, "ETag")
+        modified = child_text(target, "LastModifiedTime")
+        size = child_text(target, "Size")
+        condition = None
+        if etag is not None or modified is not None or size is not None:
+            condition = precondition(etag, modified, size)
+        try:
+            await ctx.store.delete_object(ctx.bucket, key, condition)
+        except StoreError as error:
+            raise to_s3_error(error) from error
     except errors.S3Error as error:
         return ("Error", [("Key", key), ("Code", error.code), ("Message", error.message)])
     return None

@@ -316,7 +316,6 @@ def _filter_xml(rule_filter: RuleFilter) -> list[tuple[str, Node]]:
 
 
 async def put_bucket_lifecycle_configuration(ctx: Ctx) -> web.StreamResponse:
-    await ctx.store.bucket(ctx.bucket, ctx.principal)
     rules = parse_lifecycle(await read_document(ctx.request, ctx.auth))
     if not await bucket_configs(ctx).put(ctx.bucket, LIFECYCLE, rules_to_json(rules)):
         raise errors.NoSuchBucket(BucketName=ctx.bucket)
@@ -324,7 +323,6 @@ async def put_bucket_lifecycle_configuration(ctx: Ctx) -> web.StreamResponse:
 
 
 async def get_bucket_lifecycle_configuration(ctx: Ctx) -> web.StreamResponse:
-    await ctx.store.bucket(ctx.bucket, ctx.principal)
     stored = await bucket_configs(ctx).get(ctx.bucket, LIFECYCLE)
     if stored is None:
         raise errors.NoSuchLifecycleConfiguration(BucketName=ctx.bucket)
@@ -332,7 +330,6 @@ async def get_bucket_lifecycle_configuration(ctx: Ctx) -> web.StreamResponse:
 
 
 async def delete_bucket_lifecycle(ctx: Ctx) -> web.StreamResponse:
-    await ctx.store.bucket(ctx.bucket, ctx.principal)
     await bucket_configs(ctx).delete(ctx.bucket, LIFECYCLE)
     return web.Response(status=204)
 

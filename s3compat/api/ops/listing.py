@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -12,7 +12,7 @@ from aiohttp import web
 
 from s3compat.api import errors
 from s3compat.api.app import Ctx, Handler
-from s3compat.api.ops.bucket import owner_xml, xml_response
+from s3compat.api.ops.bucket import display_names, owner_xml, xml_response
 from s3compat.api.xml import Node, to_xml
 from s3compat.catalog.records import ObjectRecord
 from s3compat.store.listing import ListPage, list_page
@@ -53,8 +53,9 @@ def encoder(ctx: Ctx) -> Callable[[str], str]:
 
 
 def contents(
-    record: ObjectRecord, encode: Callable[[str], str], owner_name: str | None
+    record: ObjectRecord, encode: Callable[[str], str], names: Mapping[str, str] | None
 ) -> list[tuple[str, Node]]:
+    """A listed object's elements; its Owner when `names` (display names by ID) is given."""
     entry: list[tuple[str, Node]] = [
         ("Key", encode(record.key)),
         ("LastModified", datetime.fromtimestamp(record.last_modified, UTC)),
@@ -64,13 +65,12 @@ def contents(
         entry.append(("ChecksumAlgorithm", record.checksum_algorithm))
         entry.append(("ChecksumType", record.checksum_type or "FULL_OBJECT"))
     entry += [("Size", record.size), ("StorageClass", "STANDARD")]
-    if owner_name is not None:
-        entry.append(("Owner", owner_xml(record.owner, owner_name)))
+    if names is not None:
+        entry.append(("Owner", owner_xml(record.owner, names.get(record.owner, record.owner))))
     return entry
 
 
 async def _page(ctx: Ctx, marker: str) -> tuple[ListPage, int]:
-    await ctx.store.bucket(ctx.bucket, ctx.principal)
     max_keys = max_keys_of(ctx)
     page = await list_page(
         ctx.store.catalog,
@@ -83,16 +83,16 @@ async def _page(ctx: Ctx, marker: str) -> tuple[ListPage, int]:
     return page, max_keys
 
 
-async def owner_name(ctx: Ctx) -> str:
-    user = await ctx.store.catalog.get_user(ctx.principal)
-    return user.name if user else ctx.principal
+async def owner_names(ctx: Ctx, records: Iterable[ObjectRecord]) -> dict[str, str]:
+    """Display names of the owners of `records`."""
+    return await display_names(ctx, (record.owner for record in records))
 
 
 def _entries(
-    page: ListPage, encode: Callable[[str], str], owner: str | None
+    page: ListPage, encode: Callable[[str], str], names: Mapping[str, str] | None
 ) -> list[tuple[str, Node]]:
     entries: list[tuple[str, Node]] = [
-        ("Contents", contents(record, encode, owner)) for record in page.objects
+        ("Contents", contents(record, encode, names)) for record in page.objects
     ]
     entries += [("CommonPrefixes", [("Prefix", encode(p))]) for p in page.common_prefixes]
     return entries
@@ -113,7 +113,7 @@ async def list_objects(ctx: Ctx) -> web.StreamResponse:
         ("NextMarker", encode(page.last) if page.truncated and page.last else None),
         ("EncodingType", ctx.query.get("encoding-type")),
     ]
-    body += _entries(page, encode, await owner_name(ctx))
+    body += _entries(page, encode, await owner_names(ctx, page.objects))
     return xml_response(to_xml("ListBucketResult", body))
 
 
@@ -135,7 +135,9 @@ async def list_objects_v2(ctx: Ctx) -> web.StreamResponse:
     start_after = ctx.query.get("start-after")
     marker = _decode_token(token) if token is not None else (start_after or "")
     page, max_keys = await _page(ctx, marker)
-    owner = await owner_name(ctx) if ctx.query.get("fetch-owner") == "true" else None
+    names = None
+    if ctx.query.get("fetch-owner") == "true":
+        names = await owner_names(ctx, page.objects)
     delimiter = ctx.query.get("delimiter")
     next_token = None
     if page.truncated and page.last is not None:
@@ -152,7 +154,7 @@ async def list_objects_v2(ctx: Ctx) -> web.StreamResponse:
         ("NextContinuationToken", next_token),
         ("StartAfter", None if start_after is None else encode(start_after)),
     ]
-    body += _entries(page, encode, owner)
+    body += _entries(page, encode, names)
     return xml_response(to_xml("ListBucketResult", body))
 
 

@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from s3compat.api import errors
+from s3compat.api.aclheaders import requested_acl
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.body import payload, read_document
 from s3compat.api.copysource import copy_source_blocks
-from s3compat.api.objectmeta import canned_acl, parse_tagging_header, stored_headers
-from s3compat.api.ops.bucket import owner_xml, xml_response
+from s3compat.api.objectmeta import parse_tagging_header, stored_headers, write_condition
+from s3compat.api.ops.bucket import display_names, owner_xml, xml_response
 from s3compat.api.ops.listing import bounded_count, encoder
 from s3compat.api.xml import Node, child_text, children, local, parse_xml, to_xml
 from s3compat.catalog.records import UploadPartRecord, UploadRecord
@@ -63,17 +64,18 @@ async def create_multipart_upload(ctx: Ctx) -> web.StreamResponse:
             )
     if algorithm is not None and kind is None:
         kind = "FULL_OBJECT" if algorithm == "CRC64NVME" else "COMPOSITE"
+    acl = await requested_acl(ctx)
     upload = await ctx.uploads.create(
         UploadRecord(
             upload_id="",
             bucket=ctx.bucket,
             key=ctx.key,
-            owner=ctx.principal,
+            owner=ctx.writer,
             initiated_at=0.0,
             headers=stored_headers(headers),
             checksum_algorithm=algorithm,
             checksum_type=kind,
-            acl=canned_acl(headers),
+            acl=acl,
             tags=parse_tagging_header(headers.get("x-amz-tagging")),
         )
     )
@@ -91,9 +93,7 @@ async def create_multipart_upload(ctx: Ctx) -> web.StreamResponse:
 
 async def upload_part(ctx: Ctx) -> web.StreamResponse:
     number = _part_number(ctx)
-    upload = await ctx.uploads.upload(
-        ctx.bucket, ctx.key, ctx.query.get("uploadId", ""), ctx.principal
-    )
+    upload = await ctx.uploads.upload(ctx.bucket, ctx.key, ctx.query.get("uploadId", ""))
     source, size, checks = payload(ctx.request, ctx.auth, max_bytes=MAX_PART_BYTES)
     part = await ctx.uploads.upload_part(upload, number, source, size, checks)
     headers = {"ETag": part.etag}
@@ -103,9 +103,7 @@ async def upload_part(ctx: Ctx) -> web.StreamResponse:
 
 async def upload_part_copy(ctx: Ctx) -> web.StreamResponse:
     number = _part_number(ctx)
-    upload = await ctx.uploads.upload(
-        ctx.bucket, ctx.key, ctx.query.get("uploadId", ""), ctx.principal
-    )
+    upload = await ctx.uploads.upload(ctx.bucket, ctx.key, ctx.query.get("uploadId", ""))
     copy = await copy_source_blocks(ctx, range_header="x-amz-copy-source-range")
     if copy.size > MAX_PART_BYTES:
         raise errors.EntityTooLarge()
@@ -145,7 +143,9 @@ def _requested_parts(document: bytes) -> list[RequestedPart]:
 
 
 async def complete_multipart_upload(ctx: Ctx) -> web.StreamResponse:
-    requested = _requested_parts(await read_document(ctx.request, ctx.auth))
+    condition = write_condition(ctx.request.headers)
+    # x-amz-checksum-* here is the checksum of the object being completed, not of this body.
+    requested = _requested_parts(await read_document(ctx.request, ctx.auth, object_checksums=True))
     upload_id = ctx.query.get("uploadId", "")
     full_object = None
     for algorithm in ALGORITHMS:
@@ -153,7 +153,12 @@ async def complete_multipart_upload(ctx: Ctx) -> web.StreamResponse:
         if value is not None:
             full_object = value.strip()
     record = await ctx.uploads.complete(
-        ctx.bucket, ctx.key, upload_id, ctx.principal, requested, full_object_checksum=full_object
+        ctx.bucket,
+        ctx.key,
+        upload_id,
+        requested,
+        full_object_checksum=full_object,
+        condition=condition,
     )
     scheme = "https" if ctx.config.tls_cert else "http"
     body: list[tuple[str, Node]] = [
@@ -169,14 +174,12 @@ async def complete_multipart_upload(ctx: Ctx) -> web.StreamResponse:
 
 
 async def abort_multipart_upload(ctx: Ctx) -> web.StreamResponse:
-    await ctx.uploads.abort(ctx.bucket, ctx.key, ctx.query.get("uploadId", ""), ctx.principal)
+    await ctx.uploads.abort(ctx.bucket, ctx.key, ctx.query.get("uploadId", ""))
     return web.Response(status=204)
 
 
 async def list_parts(ctx: Ctx) -> web.StreamResponse:
-    upload = await ctx.uploads.upload(
-        ctx.bucket, ctx.key, ctx.query.get("uploadId", ""), ctx.principal
-    )
+    upload = await ctx.uploads.upload(ctx.bucket, ctx.key, ctx.query.get("uploadId", ""))
     max_parts = bounded_count(ctx, "max-parts", MAX_LISTED)
     marker_text = ctx.query.get("part-number-marker", "0") or "0"
     if not marker_text.isdigit():
@@ -189,7 +192,8 @@ async def list_parts(ctx: Ctx) -> web.StreamResponse:
     parts = await ctx.uploads.list_parts(upload, after=marker, limit=max_parts + 1)
     truncated = len(parts) > max_parts
     parts = parts[:max_parts]
-    owner = owner_xml(upload.owner, upload.owner)
+    names = await display_names(ctx, [upload.owner])
+    owner = owner_xml(upload.owner, names[upload.owner])
     body: list[tuple[str, Node]] = [
         ("Bucket", ctx.bucket),
         ("Key", ctx.key),
@@ -221,7 +225,6 @@ def _part_xml(part: UploadPartRecord, algorithm: str | None) -> list[tuple[str, 
 
 
 async def list_multipart_uploads(ctx: Ctx) -> web.StreamResponse:
-    await ctx.store.bucket(ctx.bucket, ctx.principal)
     encode = encoder(ctx)
     prefix = ctx.query.get("prefix", "")
     delimiter = ctx.query.get("delimiter", "")
@@ -237,6 +240,7 @@ async def list_multipart_uploads(ctx: Ctx) -> web.StreamResponse:
     candidates = await ctx.uploads.catalog.list_uploads(
         ctx.bucket, start=start, inclusive=inclusive, end=end, limit=10 * (max_uploads + 1)
     )
+    names = await display_names(ctx, (upload.owner for upload in candidates))
     entries: list[tuple[str, Node]] = []
     seen_prefixes: set[str] = set()
     last_key, last_upload = "", ""
@@ -260,7 +264,7 @@ async def list_multipart_uploads(ctx: Ctx) -> web.StreamResponse:
             entries.append(("CommonPrefixes", [("Prefix", encode(rolled))]))
             last_key, last_upload = rolled, ""
             continue
-        owner = owner_xml(upload.owner, upload.owner)
+        owner = owner_xml(upload.owner, names[upload.owner])
         entries.append(
             (
                 "Upload",

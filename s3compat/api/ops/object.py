@@ -7,19 +7,22 @@ import logging
 from aiohttp import web
 
 from s3compat.api import errors
+from s3compat.api.aclheaders import requested_acl
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.body import payload
 from s3compat.api.objectmeta import (
     apply_response_overrides,
-    canned_acl,
     check_conditions,
     parse_tagging_header,
     response_headers,
     stored_headers,
+    write_condition,
 )
 from s3compat.api.ranges import parse_range
+from s3compat.api.xml import parse_timestamp
 from s3compat.catalog.records import ObjectRecord
 from s3compat.store.errors import StoreError
+from s3compat.store.objects import Precondition
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,8 @@ def check_version_id(ctx: Ctx) -> None:
 
 async def put_object(ctx: Ctx) -> web.StreamResponse:
     headers = ctx.request.headers
+    condition = write_condition(headers)
+    acl = await requested_acl(ctx)
     source, size, checks = payload(ctx.request, ctx.auth)
     record = ObjectRecord(
         bucket=ctx.bucket,
@@ -40,22 +45,12 @@ async def put_object(ctx: Ctx) -> web.StreamResponse:
         size=size,
         etag="",
         last_modified=0.0,
-        owner=ctx.principal,
+        owner=ctx.writer,
         headers=stored_headers(headers),
-        acl=canned_acl(headers),
+        acl=acl,
         tags=parse_tagging_header(headers.get("x-amz-tagging")),
     )
-    if_none_match = headers.get("If-None-Match")
-    if if_none_match is not None and if_none_match.strip() != "*":
-        raise errors.NotImplementedError_("If-None-Match on PUT supports only '*'")
-    if_match = headers.get("If-Match")
-    stored = await ctx.store.put_object(
-        record,
-        source,
-        checks,
-        if_none_match=if_none_match is not None,
-        if_match=None if if_match is None else f'"{if_match.strip().strip(chr(34))}"',
-    )
+    stored = await ctx.store.put_object(record, source, checks, condition=condition)
     answer = {"ETag": stored.etag}
     if stored.checksum_algorithm and stored.checksum_value:
         answer[f"x-amz-checksum-{stored.checksum_algorithm.lower()}"] = stored.checksum_value
@@ -65,7 +60,7 @@ async def put_object(ctx: Ctx) -> web.StreamResponse:
 
 async def head_object(ctx: Ctx) -> web.StreamResponse:
     check_version_id(ctx)
-    record = await ctx.store.head_object(ctx.bucket, ctx.key, ctx.principal)
+    record = await ctx.store.head_object(ctx.bucket, ctx.key)
     check_conditions(ctx.request.headers, record)
     status, headers, start, end = _answer(ctx, record)
     headers["Content-Length"] = str(end - start)
@@ -74,7 +69,7 @@ async def head_object(ctx: Ctx) -> web.StreamResponse:
 
 async def get_object(ctx: Ctx) -> web.StreamResponse:
     check_version_id(ctx)
-    record, chunks = await ctx.store.open_object(ctx.bucket, ctx.key, ctx.principal)
+    record, chunks = await ctx.store.open_object(ctx.bucket, ctx.key)
     check_conditions(ctx.request.headers, record)
     status, headers, start, end = _answer(ctx, record)
     ctx.store.check_readable(chunks, start, end)
@@ -113,7 +108,8 @@ def _answer(ctx: Ctx, record: ObjectRecord) -> tuple[int, dict[str, str], int, i
     """Status, headers and byte range [start, end) of a GET or HEAD.
 
     A Range or a part of a multipart object is answered 206 with Content-Range, and without
-    the object's checksum (it covers the whole object, not the bytes sent).
+    the object's checksum (it covers the whole object, not the bytes sent); a part carries
+    its own checksum instead, if it has one.
     """
     start, end, partial = _requested_range(ctx, record)
     checksum_mode = ctx.request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
@@ -121,6 +117,10 @@ def _answer(ctx: Ctx, record: ObjectRecord) -> tuple[int, dict[str, str], int, i
     apply_response_overrides(headers, ctx.query)
     if "partNumber" in ctx.query and record.parts:
         headers["x-amz-mp-parts-count"] = str(len(record.parts))
+        part = record.parts[int(ctx.query["partNumber"]) - 1]
+        if checksum_mode and record.checksum_algorithm and part.checksum:
+            headers[f"x-amz-checksum-{record.checksum_algorithm.lower()}"] = part.checksum
+            headers["x-amz-checksum-type"] = record.checksum_type or "COMPOSITE"
     if not partial:
         return 200, dict(headers), start, end
     headers["Content-Range"] = f"bytes {start}-{end - 1}/{record.size}"
@@ -161,8 +161,51 @@ def _part_range(ctx: Ctx, record: ObjectRecord) -> tuple[int, int]:
 
 async def delete_object(ctx: Ctx) -> web.StreamResponse:
     check_version_id(ctx)
-    await ctx.store.delete_object(ctx.bucket, ctx.key, ctx.principal)
+    await ctx.store.delete_object(ctx.bucket, ctx.key, delete_condition(ctx))
     return web.Response(status=204)
+
+
+def delete_condition(ctx: Ctx) -> Precondition | None:
+    """DeleteObject's If-Match, x-amz-if-match-last-modified-time and x-amz-if-match-size."""
+    headers = ctx.request.headers
+    if_match = headers.get("If-Match")
+    modified_text = headers.get("x-amz-if-match-last-modified-time")
+    size_text = headers.get("x-amz-if-match-size")
+    if if_match is None and modified_text is None and size_text is None:
+        return None
+    return precondition(
+        if_match,
+        modified_text,
+        size_text,
+        ("x-amz-if-match-last-modified-time", "x-amz-if-match-size"),
+    )
+
+
+def precondition(
+    if_match: str | None,
+    modified_text: str | None,
+    size_text: str | None,
+    names: tuple[str, str] = ("LastModifiedTime", "Size"),
+) -> Precondition:
+    """A delete's conditions from their text (headers of DeleteObject, elements of an Object
+    of DeleteObjects); `names` name the last two in errors."""
+    modified = None
+    if modified_text is not None:
+        parsed = parse_timestamp(modified_text)
+        if parsed is None:
+            raise errors.InvalidArgument(
+                f"Invalid {names[0]}", ArgumentName=names[0], ArgumentValue=modified_text
+            )
+        modified = int(parsed.timestamp())
+    if size_text is not None and not size_text.strip().isdigit():
+        raise errors.InvalidArgument(
+            f"Invalid {names[1]}", ArgumentName=names[1], ArgumentValue=size_text
+        )
+    return Precondition(
+        if_match=if_match,
+        last_modified=modified,
+        size=None if size_text is None else int(size_text),
+    )
 
 
 HANDLERS: dict[str, Handler] = {

@@ -62,7 +62,7 @@ def tagging_xml(tags: dict[str, str]) -> bytes:
 
 async def get_object_tagging(ctx: Ctx) -> web.StreamResponse:
     check_version_id(ctx)
-    record = await ctx.store.head_object(ctx.bucket, ctx.key, ctx.principal)
+    record = await ctx.store.head_object(ctx.bucket, ctx.key)
     return xml_response(tagging_xml(record.tags or {}))
 
 
@@ -74,7 +74,6 @@ async def _set_object_tags(ctx: Ctx, tags: dict[str, str] | None) -> None:
 
 async def put_object_tagging(ctx: Ctx) -> web.StreamResponse:
     check_version_id(ctx)
-    await ctx.store.bucket(ctx.bucket, ctx.principal)
     tags = parse_tagging(await read_document(ctx.request, ctx.auth), MAX_OBJECT_TAGS)
     await _set_object_tags(ctx, tags)
     return web.Response(status=200)
@@ -82,13 +81,11 @@ async def put_object_tagging(ctx: Ctx) -> web.StreamResponse:
 
 async def delete_object_tagging(ctx: Ctx) -> web.StreamResponse:
     check_version_id(ctx)
-    await ctx.store.bucket(ctx.bucket, ctx.principal)
     await _set_object_tags(ctx, None)
     return web.Response(status=204)
 
 
 async def get_bucket_tagging(ctx: Ctx) -> web.StreamResponse:
-    await ctx.store.bucket(ctx.bucket, ctx.principal)
     stored = await bucket_configs(ctx).get(ctx.bucket, TAGGING)
     if stored is None:
         raise errors.NoSuchTagSet(BucketName=ctx.bucket)
@@ -96,7 +93,6 @@ async def get_bucket_tagging(ctx: Ctx) -> web.StreamResponse:
 
 
 async def put_bucket_tagging(ctx: Ctx) -> web.StreamResponse:
-    await ctx.store.bucket(ctx.bucket, ctx.principal)
     tags = parse_tagging(await read_document(ctx.request, ctx.auth), MAX_BUCKET_TAGS)
     if not await bucket_configs(ctx).put(ctx.bucket, TAGGING, json.dumps(tags)):
         raise errors.NoSuchBucket(BucketName=ctx.bucket)
@@ -104,7 +100,6 @@ async def put_bucket_tagging(ctx: Ctx) -> web.StreamResponse:
 
 
 async def delete_bucket_tagging(ctx: Ctx) -> web.StreamResponse:
-    await ctx.store.bucket(ctx.bucket, ctx.principal)
     await bucket_configs(ctx).delete(ctx.bucket, TAGGING)
     return web.Response(status=204)
 

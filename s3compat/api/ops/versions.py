@@ -14,7 +14,7 @@ from s3compat.api import errors
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.body import read_document
 from s3compat.api.ops.bucket import xml_response
-from s3compat.api.ops.listing import contents, encoder, max_keys_of, owner_name
+from s3compat.api.ops.listing import contents, encoder, max_keys_of, owner_names
 from s3compat.api.xml import Node, child_text, local, parse_xml, to_xml
 from s3compat.store.listing import list_page
 
@@ -44,7 +44,6 @@ def _marker(ctx: Ctx) -> str:
 async def list_object_versions(ctx: Ctx) -> web.StreamResponse:
     encode = encoder(ctx)
     marker = _marker(ctx)
-    await ctx.store.bucket(ctx.bucket, ctx.principal)
     max_keys = max_keys_of(ctx)
     prefix = ctx.query.get("prefix", "")
     delimiter = ctx.query.get("delimiter")
@@ -70,9 +69,9 @@ async def list_object_versions(ctx: Ctx) -> web.StreamResponse:
         ("NextVersionIdMarker", NULL_VERSION if next_key and not ends_with_prefix else None),
         ("EncodingType", ctx.query.get("encoding-type")),
     ]
-    owner = await owner_name(ctx)
+    names = await owner_names(ctx, page.objects)
     for record in page.objects:
-        entry = contents(record, encode, owner)
+        entry = contents(record, encode, names)
         # Version's elements as S3 orders them: Key, VersionId, IsLatest, then the rest.
         version: list[tuple[str, Node]] = [
             entry[0],
@@ -86,7 +85,6 @@ async def list_object_versions(ctx: Ctx) -> web.StreamResponse:
 
 
 async def put_bucket_versioning(ctx: Ctx) -> web.StreamResponse:
-    await ctx.store.bucket(ctx.bucket, ctx.principal)
     document = parse_xml(await read_document(ctx.request, ctx.auth))
     if local(document) != "VersioningConfiguration":
         raise errors.MalformedXML()

@@ -1,0 +1,217 @@
+"""Who may do what: the ACL model and the access rule, applied once per request after
+authentication and before the handler runs.
+
+The rule (S3's ACL semantics, with the bucket owner in full control of the bucket's contents):
+
+- A request without credentials (no Authorization header, no presigned query) is *anonymous*:
+  it is in the AllUsers group and nothing else. An authenticated request is in AllUsers and
+  AuthenticatedUsers, and is its own canonical user (our canonical user ID is the access key).
+- The owner of a bucket may do everything to the bucket and to every object in it.
+- Anyone else gets what the ACLs grant: the bucket's ACL for listing and writing
+  (`BUCKET_PERMISSIONS`), the object's ACL for reading an object and its ACL
+  (`OBJECT_PERMISSIONS`). FULL_CONTROL implies every permission. The owner of an object (who
+  wrote it) also has every object permission on it. Every other operation (bucket
+  configuration, tagging, deleting the bucket) is for the bucket owner only.
+- A missing bucket is 404 NoSuchBucket for everyone; a missing object is 404 NoSuchKey for
+  those who may list the bucket and 403 AccessDenied for the others, so that who cannot list
+  cannot probe for keys either.
+
+ACLs are kept in the `acl` column of a bucket or object: NULL (private), a canned ACL name, or
+a JSON list of grants. Canned ACLs are expanded against the current owners when evaluated.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from s3compat.api import errors
+from s3compat.catalog.records import BucketRecord, ObjectRecord
+
+ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
+AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
+LOG_DELIVERY = "http://acs.amazonaws.com/groups/s3/LogDelivery"
+GROUPS = (ALL_USERS, AUTHENTICATED_USERS, LOG_DELIVERY)
+CANONICAL_USER = "CanonicalUser"
+GROUP = "Group"
+BY_EMAIL = "AmazonCustomerByEmail"
+
+FULL_CONTROL = "FULL_CONTROL"
+READ = "READ"
+WRITE = "WRITE"
+READ_ACP = "READ_ACP"
+WRITE_ACP = "WRITE_ACP"
+PERMISSIONS = (FULL_CONTROL, WRITE, WRITE_ACP, READ, READ_ACP)
+
+CANNED_ACLS = (
+    "private",
+    "public-read",
+    "public-read-write",
+    "authenticated-read",
+    "aws-exec-read",
+    "bucket-owner-read",
+    "bucket-owner-full-control",
+    "log-delivery-write",
+)
+
+# Operations that a grant in the bucket's ACL allows, and the permission each needs.
+BUCKET_PERMISSIONS = {
+    "HeadBucket": READ,
+    "ListObjects": READ,
+    "ListObjectsV2": READ,
+    "ListObjectVersions": READ,
+    "ListMultipartUploads": READ,
+    "PutObject": WRITE,
+    "CopyObject": WRITE,
+    "DeleteObject": WRITE,
+    "DeleteObjects": WRITE,
+    "CreateMultipartUpload": WRITE,
+    "UploadPart": WRITE,
+    "UploadPartCopy": WRITE,
+    "CompleteMultipartUpload": WRITE,
+    "AbortMultipartUpload": WRITE,
+    "ListParts": WRITE,
+    "GetBucketAcl": READ_ACP,
+    "PutBucketAcl": WRITE_ACP,
+}
+# Operations that a grant in the object's ACL allows (the object must exist).
+OBJECT_PERMISSIONS = {
+    "GetObject": READ,
+    "HeadObject": READ,
+    "GetObjectAttributes": READ,
+    "GetObjectAcl": READ_ACP,
+    "PutObjectAcl": WRITE_ACP,
+}
+# Operations on one object that its owner may do besides those of OBJECT_PERMISSIONS.
+OBJECT_OWNER_OPERATIONS = frozenset({"GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging"})
+# The headers that name who the client expects to own the bucket (of the request, of a copy's
+# source): a request to a bucket someone else owns is refused.
+EXPECTED_OWNER_HEADER = "x-amz-expected-bucket-owner"
+EXPECTED_SOURCE_OWNER_HEADER = "x-amz-source-expected-bucket-owner"
+# Operations that need credentials but no bucket.
+SERVICE_OPERATIONS = frozenset({"ListBuckets", "CreateBucket"})
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One ACL entry: `grantee` is a canonical user ID (`kind` CanonicalUser) or a group URI
+    (`kind` Group)."""
+
+    kind: str
+    grantee: str
+    permission: str
+
+
+def canned_grants(name: str, owner: str, bucket_owner: str) -> list[Grant]:
+    """The grants a canned ACL stands for; `bucket_owner` matters for the bucket-owner-* ones.
+
+    aws-exec-read also lets EC2 read AMI bundles in S3; there is no EC2 here, so it is
+    answered as the owner's FULL_CONTROL alone.
+    """
+    grants = [Grant(CANONICAL_USER, owner, FULL_CONTROL)]
+    if name == "public-read":
+        grants.append(Grant(GROUP, ALL_USERS, READ))
+    elif name == "public-read-write":
+        grants += [Grant(GROUP, ALL_USERS, READ), Grant(GROUP, ALL_USERS, WRITE)]
+    elif name == "authenticated-read":
+        grants.append(Grant(GROUP, AUTHENTICATED_USERS, READ))
+    elif name == "log-delivery-write":
+        grants += [Grant(GROUP, LOG_DELIVERY, WRITE), Grant(GROUP, LOG_DELIVERY, READ_ACP)]
+    elif name == "bucket-owner-read" and bucket_owner != owner:
+        grants.append(Grant(CANONICAL_USER, bucket_owner, READ))
+    elif name == "bucket-owner-full-control" and bucket_owner != owner:
+        grants.append(Grant(CANONICAL_USER, bucket_owner, FULL_CONTROL))
+    return grants
+
+
+def encode_grants(grants: Sequence[Grant]) -> str:
+    """The `acl` column's text for an explicit grant list."""
+    return json.dumps(
+        [{"kind": g.kind, "grantee": g.grantee, "permission": g.permission} for g in grants]
+    )
+
+
+def decode_acl(stored: str | None, owner: str, bucket_owner: str) -> list[Grant]:
+    """The grants of a stored ACL. NULL, and a name that is no canned ACL, mean private."""
+    if stored is not None and stored.startswith("["):
+        return [Grant(g["kind"], g["grantee"], g["permission"]) for g in json.loads(stored)]
+    name = stored if stored in CANNED_ACLS else "private"
+    return canned_grants(name, owner, bucket_owner)
+
+
+def grants_permission(grants: Sequence[Grant], principal: str | None, permission: str) -> bool:
+    """Whether `grants` give `principal` (None: anonymous) `permission`."""
+    for grant in grants:
+        if grant.permission not in (permission, FULL_CONTROL):
+            continue
+        if grant.kind == GROUP and (
+            grant.grantee == ALL_USERS
+            or (grant.grantee == AUTHENTICATED_USERS and principal is not None)
+        ):
+            return True
+        if grant.kind == CANONICAL_USER and principal is not None and grant.grantee == principal:
+            return True
+    return False
+
+
+def may_use_bucket(principal: str | None, bucket: BucketRecord, permission: str) -> bool:
+    """Whether `principal` holds `permission` on the bucket (its owner holds all)."""
+    if principal is not None and principal == bucket.owner:
+        return True
+    return grants_permission(
+        decode_acl(bucket.acl, bucket.owner, bucket.owner), principal, permission
+    )
+
+
+def may_use_object(
+    principal: str | None, bucket: BucketRecord, record: ObjectRecord, permission: str
+) -> bool:
+    """Whether `principal` holds `permission` on the object (its owner and the bucket's hold
+    all)."""
+    if principal is not None and principal in (bucket.owner, record.owner):
+        return True
+    grants = decode_acl(record.acl, record.owner, bucket.owner)
+    return grants_permission(grants, principal, permission)
+
+
+def needs_object(operation: str, principal: str | None, bucket: BucketRecord) -> bool:
+    """Whether deciding `operation` needs the object's record (its ACL or owner)."""
+    if principal is not None and principal == bucket.owner:
+        return False
+    return operation in OBJECT_PERMISSIONS or operation in OBJECT_OWNER_OPERATIONS
+
+
+def check_expected_owner(expected: str | None, bucket: BucketRecord) -> None:
+    """x-amz-expected-bucket-owner: AccessDenied unless the bucket's owner is the one named."""
+    if expected is not None and expected.strip() != bucket.owner:
+        raise errors.AccessDenied()
+
+
+def check_access(
+    operation: str,
+    principal: str | None,
+    bucket: BucketRecord,
+    record: ObjectRecord | None = None,
+    key: str | None = None,
+) -> None:
+    """Raise AccessDenied (or NoSuchKey) unless `principal` may do `operation` on `bucket`, and
+    on `record`, the current version of the addressed `key` (None: there is none, or the
+    operation does not need it; see `needs_object`)."""
+    if principal is not None and principal == bucket.owner:
+        return
+    if operation in OBJECT_PERMISSIONS or operation in OBJECT_OWNER_OPERATIONS:
+        if record is None:
+            if may_use_bucket(principal, bucket, READ):
+                raise errors.NoSuchKey(Key=key or "")
+            raise errors.AccessDenied()
+        if principal is not None and principal == record.owner:
+            return
+        permission = OBJECT_PERMISSIONS.get(operation)
+        if permission is not None and may_use_object(principal, bucket, record, permission):
+            return
+        raise errors.AccessDenied()
+    permission = BUCKET_PERMISSIONS.get(operation)
+    if permission is not None and may_use_bucket(principal, bucket, permission):
+        return
+    raise errors.AccessDenied()
