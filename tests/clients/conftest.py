@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import random
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -20,6 +21,28 @@ import pytest
 
 INTEGRATION_CONFTEST = Path(__file__).resolve().parents[1] / "integration" / "conftest.py"
 DEFAULT_TOOL_TIMEOUT_SECONDS = 180.0
+
+# The tree every sync test moves: 200 small files and two of 40 MiB (see make_client_tree).
+SMALL_FILE_COUNT = 200
+SMALL_FILE_MAX_BYTES = 64 * 1024
+BIG_FILE_BYTES = 40 * 1024 * 1024
+# Names a client has to encode: spaces, UTF-8, '+', '%' (also as a would-be escape), '&', '=',
+# ',', ';', parentheses, an apostrophe, '@', '~'; nested folders with such names.
+AWKWARD_NAMES = (
+    "with space.txt",
+    "dir with space/inner file.txt",
+    "dir with space/deeper still/x y z.bin",
+    "unicodé/日本語のファイル.txt",
+    "unicodé/ŪņЇЌœđЗ ☺.txt",
+    "unicodé/Ærøskøbing - ß.bin",
+    "plus+sign.txt",
+    "a+b/c+d.bin",
+    "percent%.txt",
+    "percent%20not-a-space.txt",
+    "100%/done%2F.txt",
+    "mix + % é & = , ; (1) 'q' @ ~.txt",
+)
+TREE_MTIME_NS = 1_000_000_000_123_456_789  # 2001-09-09 01:46:40.123456789 UTC
 
 # Variables of the machine that would change what a client does: credentials, profiles, CA
 # bundles and endpoints for the AWS SDKs, rclone remotes and flags, proxies.
@@ -94,6 +117,44 @@ def run_tool(
     return completed
 
 
+def make_client_tree(root: Path) -> dict[str, bytes]:
+    """Write the sync tree under `root`: {relative path: bytes}, every file with mtime
+    TREE_MTIME_NS. 200 small files in nested folders (sizes 0 to 64 KiB, many below 13 bytes so
+    that some of the six parts are empty or one byte; the awkward names above among them) and
+    two 40 MiB files, one under an awkward name."""
+    chooser = random.Random(5)  # the same sizes every run; the bytes are random
+    names = list(AWKWARD_NAMES)
+    for number in range(SMALL_FILE_COUNT - len(names)):
+        folder = f"d{number % 5}/" + (f"s{number % 3}/" if number % 2 else "")
+        names.append(f"{folder}file-{number:03d}.{'txt' if number % 3 else 'bin'}")
+    files: dict[str, bytes] = {}
+    for number, name in enumerate(names):
+        if number % 40 == 0:
+            size = 0
+        elif number % 4 == 0:
+            size = chooser.randrange(1, 13)
+        else:
+            size = chooser.randrange(13, SMALL_FILE_MAX_BYTES + 1)
+        files[name] = os.urandom(size)
+    files["big/forty-one.bin"] = os.urandom(BIG_FILE_BYTES)
+    files["big two/forty twö.bin"] = os.urandom(BIG_FILE_BYTES)
+    for relative, data in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        os.utime(path, ns=(TREE_MTIME_NS, TREE_MTIME_NS))
+    return files
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    """{relative path: bytes} of every file under `root`."""
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in root.rglob("*")
+        if path.is_file()
+    }
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Any]:
     """One cluster (gateway + 6 chunk daemons) for the whole client tier."""
@@ -142,6 +203,18 @@ def tool_env(tool_home: Path) -> Callable[..., dict[str, str]]:
         return client_environment(tool_home, extra)
 
     return make
+
+
+@pytest.fixture
+def client_tree() -> Callable[[Path], dict[str, bytes]]:
+    """`client_tree(root)`: write the sync tree under `root` (see make_client_tree)."""
+    return make_client_tree
+
+
+@pytest.fixture
+def tree_reader() -> Callable[[Path], dict[str, bytes]]:
+    """`tree_reader(root)`: {relative path: bytes} of every file under `root`."""
+    return read_tree
 
 
 @pytest.fixture

@@ -32,7 +32,12 @@ class AwsCli:
     """Runs one aws CLI program against the cluster: `aws(*arguments, check=True)`."""
 
     def __init__(
-        self, program: Path, major: int, endpoint: str, environment: dict[str, str], run: Any
+        self,
+        program: Path,
+        major: int,
+        endpoint: str,
+        environment: dict[str, str],
+        run: Callable[..., subprocess.CompletedProcess[bytes]],
     ) -> None:
         self.program, self.major = program, major
         self.endpoint, self.environment, self.run = endpoint, environment, run
@@ -104,6 +109,9 @@ def local_tree(root: Path) -> dict[str, bytes]:
         "sub/b.bin": os.urandom(50_000),
         "sub/deep/c d.txt": b"space in the name\n",
         "sub/e+f.txt": b"plus in the name\n",
+        "unicodé/日本語 ☺.txt": b"UTF-8 in the name\n",
+        "percent%20not-a-space%.txt": b"percent signs in the name\n",
+        "mix & = , ; (1) 'q' @ ~.bin": os.urandom(7),
         "empty": b"",
     }
     for relative, data in files.items():
@@ -114,7 +122,9 @@ def local_tree(root: Path) -> dict[str, bytes]:
 
 def read_tree(root: Path) -> dict[str, bytes]:
     return {
-        str(path.relative_to(root)): path.read_bytes() for path in root.rglob("*") if path.is_file()
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in root.rglob("*")
+        if path.is_file()
     }
 
 
@@ -147,6 +157,13 @@ def test_s3_cp_sync_mv_rm_ls_recursive(aws: AwsCli, s3: Any, bucket: str, tmp_pa
     aws("s3", "cp", "--recursive", f"s3://{bucket}/p/", str(tmp_path / "down"))
     assert read_tree(tmp_path / "down") == files
 
+    # The round trip: sync down into an empty folder, then again (nothing to download).
+    synced = aws("s3", "sync", f"s3://{bucket}/p/", str(tmp_path / "synced")).stdout.decode()
+    assert synced.count("download:") == len(files), synced
+    assert read_tree(tmp_path / "synced") == files
+    again = aws("s3", "sync", f"s3://{bucket}/p/", str(tmp_path / "synced")).stdout.decode()
+    assert "download:" not in again, again
+
     aws("s3", "mv", f"s3://{bucket}/p/a.txt", f"s3://{bucket}/q/a.txt")
     assert s3.get_object(Bucket=bucket, Key="q/a.txt")["Body"].read() == files["a.txt"]
     assert "p/a.txt" not in keys_of(s3, bucket)
@@ -177,6 +194,46 @@ def test_multipart_100_mib_round_trip(aws: AwsCli, s3: Any, bucket: str, tmp_pat
     aws("s3", "cp", f"s3://{bucket}/big.bin", str(back))
     assert back.stat().st_size == BIG_FILE_BYTES
     assert sha256_of(back) == sha256_of(source)
+
+
+def sent_header_names(debug_output: str, method: str, query: str) -> set[str]:
+    """The lower-case header names of the request `--debug` shows as sent with `method` to a
+    URL ending in `query` (botocore logs 'Sending http request: <AWSPreparedRequest ...>')."""
+    pattern = rf"method={method}, url=\S+\?{re.escape(query)}, headers=\{{(.*?)\}}>"
+    match = re.search(pattern, debug_output)
+    assert match is not None, debug_output[-3000:]
+    return {name.lower() for name in re.findall(r"'([^']+)': b'", match.group(1))}
+
+
+@BOTH_CLIS
+def test_s3api_delete_objects_checksums(aws: AwsCli, s3: Any, bucket: str) -> None:
+    """DeleteObjects as the CLI sends it. botocore >= 1.36 (CLI v1 here) sends a CRC32 header and
+    no Content-MD5 by default; older ones (Debian's CLI v2) send Content-MD5 unless asked for
+    another checksum. Either way the gateway must accept it and delete."""
+    for checksum in ("default", "CRC32"):
+        keys = [f"{checksum}/one", f"{checksum}/two words+plus", f"{checksum}/ünï%20code"]
+        for key in keys:
+            s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+        s3.put_object(Bucket=bucket, Key=f"{checksum}/kept", Body=b"kept")
+        requested = [*keys, f"{checksum}/never-existed"]
+        request = {"Objects": [{"Key": key} for key in requested]}
+        options = [] if checksum == "default" else ["--checksum-algorithm", checksum]
+        completed = aws(
+            "s3api", "delete-objects", "--bucket", bucket, "--delete", json.dumps(request),
+            *options, "--output", "json", "--debug",
+        )  # fmt: skip
+        answer = json.loads(completed.stdout)
+        assert "Errors" not in answer, answer
+        # S3 reports a key that did not exist as deleted too.
+        assert sorted(item["Key"] for item in answer["Deleted"]) == sorted(requested)
+        assert keys_of(s3, bucket, f"{checksum}/") == {f"{checksum}/kept"}
+
+        headers = sent_header_names(completed.stderr.decode(errors="replace"), "POST", "delete")
+        if checksum != "default" or aws.major == 1:
+            assert "content-md5" not in headers, (checksum, headers)
+            assert "x-amz-checksum-crc32" in headers, (checksum, headers)
+        else:
+            assert "content-md5" in headers or "x-amz-checksum-crc32" in headers, headers
 
 
 @V1_ONLY

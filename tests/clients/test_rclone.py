@@ -5,6 +5,7 @@ and deletions. Every result is checked through boto3 or against the local bytes.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -25,6 +26,7 @@ MULTIPART_FLAGS = ("--s3-chunk-size", f"{CHUNK_MIB}M", "--s3-upload-cutoff", f"{
 # A fixed old mtime with sub-second precision: rclone must carry it in X-Amz-Meta-Mtime.
 OLD_MTIME_NS = 1_000_000_000_123_456_789  # 2001-09-09 01:46:40.123456789 UTC
 OLD_MTIME_TEXT = "2001-09-09 01:46:40.123456789"
+TREE_MTIME_TEXT = OLD_MTIME_TEXT  # client_tree's TREE_MTIME_NS, as rclone lsl shows it
 
 pytestmark = pytest.mark.skipif(RCLONE is None, reason="rclone is not installed")
 
@@ -32,7 +34,7 @@ Rclone = Callable[..., subprocess.CompletedProcess[bytes]]
 
 
 @pytest.fixture
-def rclone(cluster: Any, tool_env: Callable[..., dict[str, str]], run: Any) -> Rclone:
+def rclone(cluster: Any, tool_env: Callable[..., dict[str, str]], run: Rclone) -> Rclone:
     """`rclone(*arguments, check=True)`: run rclone against the cluster as remote `s3c:`."""
     prefix = f"RCLONE_CONFIG_{REMOTE.upper()}_"
     environment = tool_env(
@@ -95,6 +97,106 @@ def parse_lsl(output: bytes) -> dict[str, tuple[int, str]]:
         assert match is not None, f"unexpected lsl line {line!r}"
         entries[match.group(3)] = (int(match.group(1)), match.group(2))
     return entries
+
+
+def json_log(stderr: bytes) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The final stats and the (message, object) pairs of a run with `-v --use-json-log`."""
+    stats: dict[str, Any] | None = None
+    messages: list[tuple[str, str]] = []
+    for line in stderr.decode().splitlines():
+        if not line.startswith("{"):
+            continue
+        entry = json.loads(line)
+        if "stats" in entry:
+            stats = entry["stats"]
+        else:
+            messages.append((entry.get("msg", ""), entry.get("object", "")))
+    assert stats is not None, stderr.decode()[-3000:]
+    return stats, messages
+
+
+def object_states(s3: Any, bucket: str) -> dict[str, tuple[str, Any, int]]:
+    """{key: (ETag, LastModified, size)} of every object, through boto3."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return {
+        item["Key"]: (item["ETag"], item["LastModified"], item["Size"])
+        for page in pages
+        for item in page.get("Contents", [])
+    }
+
+
+PLAIN_TREE_NAME = re.compile(r"d\d/(s\d/)?file-\d{3}\.(txt|bin)")  # client_tree's ordinary names
+CHANGING_MESSAGES = ("Copied", "Updated", "Deleted", "Moved")
+TOUCH_TEXT = "2020-01-02 03:04:05.000000000"
+
+
+def test_sync_check_resync_and_touch_of_a_200_file_tree(
+    rclone: Rclone,
+    s3: Any,
+    bucket: str,
+    tmp_path: Path,
+    client_tree: Callable[[Path], dict[str, bytes]],
+) -> None:
+    """The acceptance run: sync 200 small files and two 40 MiB files (rclone's defaults: each
+    file one PUT), check finds 0 differences, a second sync transfers and changes nothing,
+    touch changes the mtime that lsl reads back, and a third sync puts it back without a
+    transfer."""
+    source = tmp_path / "source"
+    files = client_tree(source)
+    remote = f"{REMOTE}:{bucket}/tree"
+
+    first = rclone("sync", "-v", "--use-json-log", str(source), remote)
+    stats, _ = json_log(first.stderr)
+    assert (stats["transfers"], stats["errors"]) == (len(files), 0), stats
+    assert stats["bytes"] == sum(len(data) for data in files.values()), stats
+
+    # What the gateway stored: every key, and the MD5 of the bytes it received (each file was
+    # one PUT); the two big files and the awkward names are also read back.
+    states = object_states(s3, bucket)
+    assert {key: state[0] for key, state in states.items()} == {
+        f"tree/{relative}": f'"{md5_hex(data)}"' for relative, data in files.items()
+    }
+    for relative, data in files.items():
+        if not PLAIN_TREE_NAME.fullmatch(relative):
+            body = s3.get_object(Bucket=bucket, Key=f"tree/{relative}")["Body"].read()
+            assert body == data, relative
+
+    checked = rclone("check", str(source), remote)
+    assert b" 0 differences found" in checked.stderr, checked.stderr
+    assert f" {len(files)} matching files".encode() in checked.stderr, checked.stderr
+    listing = parse_lsl(rclone("lsl", remote).stdout)
+    assert listing == {relative: (len(data), TREE_MTIME_TEXT) for relative, data in files.items()}
+
+    # A second sync only compares: no transfer, no mtime update, no deletion, nothing rewritten.
+    again = rclone("sync", "-v", "--use-json-log", str(source), remote)
+    stats, messages = json_log(again.stderr)
+    assert (stats["transfers"], stats["deletes"], stats["errors"]) == (0, 0, 0), stats
+    assert stats["checks"] == len(files), stats
+    assert [entry for entry in messages if entry[0].startswith(CHANGING_MESSAGES)] == []
+    assert object_states(s3, bucket) == states
+
+    # touch: a server-side copy onto itself with new metadata; the bytes stay.
+    touched = "unicodé/日本語のファイル.txt"
+    rclone("touch", "--timestamp", "2020-01-02T03:04:05", f"{remote}/{touched}")
+    listing = parse_lsl(rclone("lsl", remote).stdout)
+    assert listing[touched] == (len(files[touched]), TOUCH_TEXT)
+    assert {entry[1] for entry in listing.values()} == {TREE_MTIME_TEXT, TOUCH_TEXT}
+    answer = s3.get_object(Bucket=bucket, Key=f"tree/{touched}")
+    assert answer["Body"].read() == files[touched]
+    assert answer["ETag"] == states[f"tree/{touched}"][0]
+
+    # The local file is unchanged, so the next sync sets the remote mtime back, again without
+    # transferring anything.
+    restored = rclone("sync", "-v", "--use-json-log", str(source), remote)
+    stats, messages = json_log(restored.stderr)
+    assert (stats["transfers"], stats["errors"]) == (0, 0), stats
+    assert [entry for entry in messages if entry[0].startswith(CHANGING_MESSAGES)] == [
+        ("Updated modification time in destination", touched)
+    ]
+    assert parse_lsl(rclone("lsl", remote).stdout)[touched] == (
+        len(files[touched]),
+        TREE_MTIME_TEXT,
+    )
 
 
 def test_mkdir_creates_bucket_and_accepts_an_existing_one(
