@@ -11,10 +11,10 @@ from urllib.parse import unquote
 from s3compat.api import errors
 from s3compat.api.app import Ctx
 from s3compat.api.auth import access
-from s3compat.api.objectmeta import etag_matches
 from s3compat.api.router import validate_key
 from s3compat.api.xml import parse_http_date
 from s3compat.catalog.records import ObjectRecord
+from s3compat.store.objects import etag_in
 
 COPY_RANGE = re.compile(r"^bytes=(\d+)-(\d+)$")
 
@@ -60,11 +60,11 @@ def check_copy_conditions(headers: dict[str, str], record: ObjectRecord) -> None
     if_none_match = headers.get("x-amz-copy-source-if-none-match")
     unmodified = parse_http_date(headers.get("x-amz-copy-source-if-unmodified-since") or "")
     modified = parse_http_date(headers.get("x-amz-copy-source-if-modified-since") or "")
-    if if_match is not None and not etag_matches(if_match, record.etag):
+    if if_match is not None and not etag_in(if_match, record.etag):
         raise errors.PreconditionFailed(Condition="x-amz-copy-source-If-Match")
     if if_match is None and unmodified is not None and last_modified > unmodified:
         raise errors.PreconditionFailed(Condition="x-amz-copy-source-If-Unmodified-Since")
-    if if_none_match is not None and etag_matches(if_none_match, record.etag):
+    if if_none_match is not None and etag_in(if_none_match, record.etag):
         raise errors.PreconditionFailed(Condition="x-amz-copy-source-If-None-Match")
     if if_none_match is None and modified is not None and last_modified <= modified:
         raise errors.PreconditionFailed(Condition="x-amz-copy-source-If-Modified-Since")

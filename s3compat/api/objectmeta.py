@@ -12,7 +12,7 @@ from multidict import CIMultiDict
 from s3compat.api import errors
 from s3compat.api.xml import format_http_date, parse_http_date
 from s3compat.catalog.records import ObjectRecord
-from s3compat.store.objects import Precondition
+from s3compat.store.objects import Precondition, etag_in
 
 # Headers stored with an object and returned by GET/HEAD, lower-case.
 STORED_HEADERS = (
@@ -123,7 +123,7 @@ def check_conditions(headers: Mapping[str, str], record: ObjectRecord) -> None:
     if_match = headers.get("If-Match")
     if_none_match = headers.get("If-None-Match")
     if if_match is not None:
-        if not etag_matches(if_match, record.etag):
+        if not etag_in(if_match, record.etag):
             raise errors.PreconditionFailed(Condition="If-Match")
     else:
         since = _date(headers.get("If-Unmodified-Since"))
@@ -133,22 +133,12 @@ def check_conditions(headers: Mapping[str, str], record: ObjectRecord) -> None:
         {"ETag": record.etag, "Last-Modified": format_http_date(last_modified)}
     )
     if if_none_match is not None:
-        if etag_matches(if_none_match, record.etag):
+        if etag_in(if_none_match, record.etag):
             raise not_modified
     else:
         since = _date(headers.get("If-Modified-Since"))
         if since is not None and last_modified <= since:
             raise not_modified
-
-
-def etag_matches(condition: str, etag: str) -> bool:
-    """Whether an If-Match / If-None-Match list names `etag` (or is `*`)."""
-    wanted = etag.strip('"')
-    for candidate in condition.split(","):
-        candidate = candidate.strip().removeprefix("W/").strip('"')
-        if candidate == "*" or candidate == wanted:
-            return True
-    return False
 
 
 def _date(value: str | None) -> datetime | None:
