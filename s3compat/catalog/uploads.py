@@ -172,8 +172,12 @@ class UploadCatalog:
         *,
         request_digest: str,
         grace_seconds: float,
+        check_current: Callable[[ObjectRecord | None], None] | None = None,
     ) -> ObjectRecord | None:
         """Turn the upload into the current version of its key, in one transaction.
+
+        `check_current` (pure; may raise to refuse) sees the key's current version, if any,
+        inside the transaction: a condition (If-Match / If-None-Match) holds through the commit.
 
         `plan_for` (pure; may raise to refuse) sees the upload and all its parts inside the
         transaction, so no part can change between the check and the commit. Returns None if
@@ -206,9 +210,11 @@ class UploadCatalog:
                 return None
             await self.locks.key(tx, upload.bucket, upload.key)
             old = await tx.one(
-                "SELECT version_id FROM objects WHERE bucket = ? AND key = ?",
+                f"SELECT version_id, {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?",
                 (upload.bucket, upload.key),
             )
+            if check_current is not None:
+                check_current(None if old is None else ObjectRecord.from_row(old))
             if old is not None:
                 await _retire_version(tx, old["version_id"], time.time() + grace_seconds)
             version_id = await insert_object(tx, plan.record)

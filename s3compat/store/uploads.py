@@ -118,12 +118,10 @@ class UploadStore:
         """Make the upload the key's current version.
 
         A `condition` (If-Match / If-None-Match) is checked against the key's current version
-        just before the commit transaction, not inside it: a write that lands in between is
-        not seen (single PUTs hold their condition through the commit). A retried Complete of
-        an upload that is already complete is not checked again: it answers what it answered.
+        inside the commit transaction, so no write can land between the check and the commit.
+        A retried Complete of an upload that is already complete is not checked again: it
+        answers what it answered.
         """
-        if condition is not None and await self.catalog.get(upload_id) is not None:
-            condition.check_write(await self.objects.catalog.head_object(bucket, key))
         digest = hashlib.sha256(
             repr([(p.part_number, p.etag.strip('"')) for p in requested]).encode()
         ).hexdigest()
@@ -136,7 +134,11 @@ class UploadStore:
             )
 
         record = await self.catalog.complete(
-            upload_id, plan, request_digest=digest, grace_seconds=self.objects.grace_seconds
+            upload_id,
+            plan,
+            request_digest=digest,
+            grace_seconds=self.objects.grace_seconds,
+            check_current=None if condition is None else condition.check_write,
         )
         if record is None:
             raise errors.NoSuchUpload(upload_id)
