@@ -256,6 +256,10 @@ async def prepare(request: web.Request) -> Ctx:
         _check_bucket_name_shape(route.bucket)
     if route.key is not None:
         validate_key(route.key)
+    if any("\x00" in value for _, value in query_pairs):
+        # No key, prefix, marker or id can hold NUL (keys refuse it), and PostgreSQL text
+        # cannot carry it: refuse it here rather than let the catalog fail.
+        raise errors.InvalidArgument("Query parameters must not contain NUL characters.")
     view = RequestView(
         method=request.method,
         raw_path=raw_path,

@@ -207,3 +207,14 @@ def test_location_constraint_is_kept(s3: BaseClient) -> None:
         "InvalidLocationConstraint",
         400,
     )
+
+
+def test_nul_in_query_parameters_is_refused(s3: BaseClient, bucket: str) -> None:
+    """A NUL can be in no key, prefix or id: 400 InvalidArgument on every catalog backend
+    (PostgreSQL text cannot even hold it), never a 500."""
+    with pytest.raises(ClientError) as raised:
+        s3.list_objects_v2(Bucket=bucket, Prefix="a\x00b")
+    assert (error_code(raised.value), http_status(raised.value)) == ("InvalidArgument", 400)
+    with pytest.raises(ClientError) as raised:
+        s3.list_parts(Bucket=bucket, Key="k", UploadId="\x00")
+    assert (error_code(raised.value), http_status(raised.value)) == ("InvalidArgument", 400)

@@ -1212,6 +1212,8 @@ def name_cases() -> list[Case]:
             "key-nul-put", "PUT", "/{b}/a%00b", [(400, "InvalidArgument"), (200, None)], body=b"x"
         ),
         Case("key-nul-get", "GET", "/{b}/a%00b", [(400, "InvalidArgument"), (404, "NoSuchKey")]),
+        Case("prefix-nul", "GET", "/{b}?prefix=a%00b", [(400, "InvalidArgument")]),
+        Case("upload-id-nul", "GET", "/{b}/k?uploadId=%00", [(400, "InvalidArgument")]),
         Case(
             "key-control-01",
             "PUT",
