@@ -144,7 +144,6 @@ def _services(
         client,
         membership,
         store.reading,
-        process_id,
         expire_uploads=lambda: uploads.expire(config.upload_expiry_seconds),
         lifecycle=lifecycle.maybe_run,
     )

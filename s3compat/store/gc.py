@@ -47,7 +47,6 @@ class Collector:
         client: ChunkClient,
         membership: Membership,
         reading: Counter[str],
-        gateway_id: str,
         *,
         expire_uploads: Callable[[], Awaitable[int]] | None = None,
         lifecycle: Callable[[], Awaitable[int]] | None = None,
@@ -56,7 +55,6 @@ class Collector:
         self.client = client
         self.membership = membership
         self.reading = reading
-        self.gateway_id = gateway_id
         self.expire_uploads = expire_uploads
         # Everything done since start, for metrics.
         self.totals = SweepReport()
