@@ -2,24 +2,22 @@
 programs people actually use (rclone, s3cmd, the aws CLI, boto3/aiobotocore with defaults).
 
 The cluster is started by the integration tier's `start_cluster`. Test modules here take
-everything they need as fixtures and never `from conftest import ...`: see `_integration`.
+everything they need as fixtures and never `from conftest import ...` (see the comment above
+`integration`).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import subprocess
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from integration_loader import load_integration
 
-INTEGRATION_CONFTEST = Path(__file__).resolve().parents[1] / "integration" / "conftest.py"
 DEFAULT_TOOL_TIMEOUT_SECONDS = 180.0
 
 # The tree every sync test moves: 200 small files and two of 40 MiB (see make_client_tree).
@@ -50,26 +48,11 @@ _CLIENT_ENV_PREFIXES = ("AWS_", "BOTO_", "RCLONE_", "S3CMD")
 _PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 
 
-def _integration() -> ModuleType:
-    """The integration tier's conftest, loaded under a name of its own.
-
-    Its test modules do `from conftest import ...`, which reads whichever `conftest` module
-    pytest imported last; when one run collects both tiers, that can be this file. So this file
-    also offers every name the integration conftest has (copied below), and the integration
-    tests import cleanly whichever of the two is `conftest` at the time.
-    """
-    name = "s3compat_integration_conftest"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, INTEGRATION_CONFTEST)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while being built
-    spec.loader.exec_module(module)
-    return module
-
-
-integration = _integration()
+# The integration tests do `from conftest import ...`, which reads whichever `conftest` module
+# pytest imported last; when one run collects both tiers, that can be this file. So this file
+# also offers every name the integration conftest has (copied below), and the integration
+# tests import cleanly whichever of the two is `conftest` at the time.
+integration = load_integration()
 globals().update(
     {name: value for name, value in vars(integration).items() if not name.startswith("__")}
 )
