@@ -141,12 +141,8 @@ def read_tree(root: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Any]:
     """One cluster (gateway + 6 chunk daemons) for the whole client tier."""
-    with integration.private_directory("s3compat-clients-") as root:
-        running, process = integration.start_cluster(root / "data", root)
-        try:
-            yield running
-        finally:
-            integration._stop(process)
+    with integration.running_cluster("s3compat-clients-") as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

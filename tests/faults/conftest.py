@@ -19,12 +19,8 @@ globals().update({name: value for name, value in vars(it).items() if not name.st
 
 @pytest.fixture(scope="session")
 def fault_cluster() -> Iterator[Any]:
-    with it.private_directory("s3compat-faults-") as root:
-        running, process = it.start_cluster(root / "data", root)
-        try:
-            yield running
-        finally:
-            it._stop(process)
+    with it.running_cluster("s3compat-faults-") as running:
+        yield running
 
 
 @pytest.fixture

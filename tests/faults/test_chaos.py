@@ -588,12 +588,8 @@ def collect_garbage(cluster: Cluster) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def chaos_cluster() -> Iterator[Cluster]:
-    with it.private_directory("s3compat-chaos-") as root:
-        running, process = it.start_cluster(root / "data", root)
-        try:
-            yield running
-        finally:
-            it._stop(process)
+    with it.running_cluster("s3compat-chaos-") as running:
+        yield running
 
 
 def run_chaos(

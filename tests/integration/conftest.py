@@ -481,14 +481,22 @@ def private_directory(prefix: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def cluster() -> Iterator[Cluster]:
-    with private_directory("s3compat-it-") as root:
+@contextlib.contextmanager
+def running_cluster(prefix: str) -> Iterator[Cluster]:
+    """A cluster with default settings in a private folder named `prefix...`, stopped and
+    removed on exit."""
+    with private_directory(prefix) as root:
         running, process = start_cluster(root / "data", root)
         try:
             yield running
         finally:
             _stop(process)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    with running_cluster("s3compat-it-") as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
