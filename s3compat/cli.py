@@ -75,6 +75,12 @@ def _gateway_options(parser: argparse.ArgumentParser) -> None:
         help="a dead gateway's duties and unfinished writes are taken over after this "
         "many seconds (default 10)",
     )
+    parser.add_argument(
+        "--spool-dir",
+        type=Path,
+        help="where bodies sent chunked without a length wait for their size (anonymous "
+        "files; default DATA/spool, else the system's temporary folder)",
+    )
 
 
 _PASSED_ON = (
@@ -89,6 +95,7 @@ _PASSED_ON = (
     "lifecycle_day",
     "down_after",
     "lease_seconds",
+    "spool_dir",
 )
 
 
@@ -110,7 +117,15 @@ def _config(args: argparse.Namespace, catalog_url: str) -> GatewayConfig:
         lifecycle_day_seconds=args.lifecycle_day,
         server_down_after_seconds=args.down_after,
         lease_seconds=args.lease_seconds,
+        spool_dir=_spool_dir(args),
     )
+
+
+def _spool_dir(args: argparse.Namespace) -> Path | None:
+    if args.spool_dir is not None:
+        return Path(args.spool_dir)
+    data = getattr(args, "data", None)
+    return Path(data) / "spool" if data is not None else None
 
 
 def _catalog_url(args: argparse.Namespace) -> str:

@@ -41,3 +41,6 @@ class GatewayConfig:
     # after it dies, its unfinished writes' chunks are collected and its duties taken over
     # once this much time has passed.
     lease_seconds: float = 10.0
+    # Bodies sent `Transfer-Encoding: chunked` without a length are spooled here (anonymous
+    # temporary files) until their size is known; None: the system's temporary folder.
+    spool_dir: Path | None = None

@@ -85,6 +85,8 @@ def gateway_children(options: ClusterOptions, catalog_url: str) -> list[Child]:
             "--port", str(options.port + number - 1),
             *options.gateway_args,
         ]  # fmt: skip
+        if "--spool-dir" not in options.gateway_args:
+            command += ["--spool-dir", str(options.data_dir / "spool")]
         # The catalog URL goes by environment too: it may carry a password.
         env = {**os.environ, "S3COMPAT_CATALOG": catalog_url}
         name = "gateway" if options.gateways == 1 else f"gateway-{number}"

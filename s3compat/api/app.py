@@ -33,6 +33,7 @@ from s3compat.api.router import (
     validate_bucket_name,
     validate_key,
 )
+from s3compat.api.spool import SPOOL_DIR_KEY
 from s3compat.catalog.records import BucketRecord
 from s3compat.config import GatewayConfig
 from s3compat.metrics import RequestMetrics
@@ -349,6 +350,8 @@ def make_app(
     )
     app.on_response_prepare.append(add_request_id)
     app[CONFIG_KEY] = config
+    if config.spool_dir is not None:
+        app[SPOOL_DIR_KEY] = config.spool_dir
     app[STORE_KEY] = store
     app[CLUSTER_SECRET_KEY] = cluster_secret
     app[UPLOADS_KEY] = uploads

@@ -11,6 +11,7 @@ from aiohttp import web
 from s3compat.api import errors
 from s3compat.api.auth.chunked import AwsChunkedReader
 from s3compat.api.auth.request import AuthResult
+from s3compat.api.spool import sends_chunked, spool
 from s3compat.api.xml import MAX_XML_BYTES
 from s3compat.store.checksums import ALGORITHMS, from_b64, header_name
 from s3compat.store.objects import WriteChecks, verify_body
@@ -20,7 +21,7 @@ HEX_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 MAX_SINGLE_PUT_BYTES = 5 * 1024**3
 
 
-def payload(
+async def payload(
     request: web.Request,
     auth: AuthResult,
     *,
@@ -60,10 +61,13 @@ def payload(
             )
         source: ByteSource = reader
     else:
-        if request.content_length is None:
+        if sends_chunked(request):
+            source, size = await spool(request, max_bytes)
+        elif request.content_length is None:
             raise errors.MissingContentLength()
-        size = request.content_length
-        source = request.content
+        else:
+            size = request.content_length
+            source = request.content
         if HEX_SHA256.match(content_sha256):
             checks = WriteChecks(
                 content_md5=checks.content_md5,
@@ -157,7 +161,7 @@ async def read_document(
     """A small request body (an XML document) read whole, with every digest the client sent
     verified (see `payload` for `object_checksums`). Bodies over `limit` are refused before
     they are read."""
-    source, size, checks = payload(
+    source, size, checks = await payload(
         request, auth, max_bytes=limit, object_checksums=object_checksums
     )
     blocks = []

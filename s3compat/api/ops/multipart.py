@@ -94,7 +94,7 @@ async def create_multipart_upload(ctx: Ctx) -> web.StreamResponse:
 async def upload_part(ctx: Ctx) -> web.StreamResponse:
     number = _part_number(ctx)
     upload = await ctx.uploads.upload(ctx.bucket, ctx.key, ctx.query.get("uploadId", ""))
-    source, size, checks = payload(ctx.request, ctx.auth, max_bytes=MAX_PART_BYTES)
+    source, size, checks = await payload(ctx.request, ctx.auth, max_bytes=MAX_PART_BYTES)
     part = await ctx.uploads.upload_part(upload, number, source, size, checks)
     headers = {"ETag": part.etag}
     headers.update(_checksum_headers(upload.checksum_algorithm, part.checksum, None))

@@ -38,7 +38,7 @@ async def put_object(ctx: Ctx) -> web.StreamResponse:
     headers = ctx.request.headers
     condition = write_condition(headers)
     acl = await requested_acl(ctx)
-    source, size, checks = payload(ctx.request, ctx.auth)
+    source, size, checks = await payload(ctx.request, ctx.auth)
     record = ObjectRecord(
         bucket=ctx.bucket,
         key=ctx.key,
