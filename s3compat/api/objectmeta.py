@@ -66,11 +66,14 @@ def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def parse_tagging_header(value: str | None) -> dict[str, str] | None:
-    """The `x-amz-tagging` header (URL-query encoded) as a tag dict."""
+    """The `x-amz-tagging` header (URL-query encoded) as a tag dict, ordered by key.
+
+    S3 answers tags set by this header in no particular order (tags set by an XML TagSet in
+    the order given); sorting them makes GetObjectTagging's answer predictable."""
     if value is None:
         return None
     pairs = parse_qsl(value, keep_blank_values=True)
-    tags = dict(pairs)
+    tags = dict(sorted(pairs))
     if len(tags) != len(pairs):
         raise errors.InvalidTag("Cannot provide multiple Tags with the same key")
     validate_tags(tags)
