@@ -140,12 +140,12 @@ class ObjectStore:
         self, name: str, owner: str, acl: str | None = None, *, region: str | None = None
     ) -> None:
         """Create a bucket. Creating one's own bucket again is BucketAlreadyOwnedByYou, except
-        in us-east-1, where S3 keeps its legacy answer: 200, and the ACL reset to the one
-        asked for (private if none)."""
+        in us-east-1 without a LocationConstraint, where S3 keeps its legacy answer: 200, and
+        the ACL reset to the one asked for (private if none)."""
         record = BucketRecord(name, owner, time.time(), region or self.region, acl)
         existing_owner = await self.catalog.create_bucket(record)
         if existing_owner == owner:
-            if self.region == LEGACY_REGION:
+            if self.region == LEGACY_REGION and region is None:
                 await self.catalog.set_bucket_acl(name, acl)
                 return
             raise errors.BucketAlreadyOwnedByYou(name)

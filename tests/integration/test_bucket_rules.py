@@ -41,6 +41,26 @@ def test_recreating_own_bucket_in_us_east_1_keeps_objects_and_resets_acl(
         empty_and_delete_bucket(s3, name)
 
 
+def test_recreating_own_bucket_with_a_location_constraint_is_a_conflict(s3: BaseClient) -> None:
+    """S3 in us-east-1 answers the legacy 200 only to a request without a LocationConstraint."""
+    name = unique_bucket_name("again")
+    where = {"LocationConstraint": "us-west-1"}
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration=where)
+    try:
+        for constraint in ("us-west-1", "us-east-2"):
+            with pytest.raises(ClientError) as caught:
+                s3.create_bucket(
+                    Bucket=name, CreateBucketConfiguration={"LocationConstraint": constraint}
+                )
+            assert (http_status(caught.value), error_code(caught.value)) == (
+                409,
+                "BucketAlreadyOwnedByYou",
+            )
+        assert s3.get_bucket_location(Bucket=name)["LocationConstraint"] == "us-west-1"
+    finally:
+        empty_and_delete_bucket(s3, name)
+
+
 def test_another_users_bucket_name_is_still_taken(s3: BaseClient, cluster: Cluster) -> None:
     created = admin(cluster, "user", "add", f"taker-{unique_bucket_name('u')[-8:]}")
     other = client_for(cluster, created["access_key"], created["secret_key"])
