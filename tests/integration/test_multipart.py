@@ -26,6 +26,7 @@ from conftest import (
     client_for,
     error_code,
     gateway_pid,
+    http_status,
     locate,
     make_bucket,
     private_directory,
@@ -124,7 +125,27 @@ def test_part_number_get_and_ranges_across_parts(mp: BaseClient, mp_bucket: str)
     assert ranged == whole[1990:5011]
     with pytest.raises(ClientError) as caught:
         mp.get_object(Bucket=mp_bucket, Key="k", PartNumber=4)
-    assert error_code(caught.value) == "InvalidPartNumber"
+    assert (http_status(caught.value), error_code(caught.value)) == (416, "InvalidPartNumber")
+    error = caught.value.response["Error"]
+    assert (error["PartNumberRequested"], error["ActualPartCount"]) == ("4", "3")
+    with pytest.raises(ClientError) as caught:
+        mp.get_object(Bucket=mp_bucket, Key="k", PartNumber=1, Range="bytes=0-9")
+    assert (http_status(caught.value), error_code(caught.value)) == (400, "InvalidRequest")
+
+
+def test_part_number_of_a_single_put_object(mp: BaseClient, mp_bucket: str) -> None:
+    """Part 1 is the whole object, answered 206 with its Content-Range and checksum."""
+    mp.put_object(Bucket=mp_bucket, Key="single", Body=b"test-123", ChecksumAlgorithm="CRC32")
+    part = mp.get_object(Bucket=mp_bucket, Key="single", PartNumber=1, ChecksumMode="ENABLED")
+    assert part["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert part["ContentRange"] == "bytes 0-7/8"
+    assert part["ChecksumCRC32"] == "MAPXAg=="
+    assert "PartsCount" not in part
+    assert part["Body"].read() == b"test-123"
+    with pytest.raises(ClientError) as caught:
+        mp.get_object(Bucket=mp_bucket, Key="single", PartNumber=2)
+    assert (http_status(caught.value), error_code(caught.value)) == (416, "InvalidPartNumber")
+    assert caught.value.response["Error"]["ActualPartCount"] == "1"
 
 
 def test_list_parts_pagination_and_list_uploads(mp: BaseClient, mp_bucket: str) -> None:

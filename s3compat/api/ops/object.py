@@ -113,7 +113,9 @@ def _answer(ctx: Ctx, record: ObjectRecord) -> tuple[int, dict[str, str], int, i
     """
     start, end, partial = _requested_range(ctx, record)
     checksum_mode = ctx.request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
-    headers = response_headers(record, checksum_mode=checksum_mode and not partial)
+    # Part 1 of a single-PUT object is the whole object, and carries its checksum.
+    whole = not partial or (record.parts is None and "partNumber" in ctx.query)
+    headers = response_headers(record, checksum_mode=checksum_mode and whole)
     apply_response_overrides(headers, ctx.query)
     if "partNumber" in ctx.query and record.parts:
         headers["x-amz-mp-parts-count"] = str(len(record.parts))
@@ -130,8 +132,14 @@ def _answer(ctx: Ctx, record: ObjectRecord) -> tuple[int, dict[str, str], int, i
 def _requested_range(ctx: Ctx, record: ObjectRecord) -> tuple[int, int, bool]:
     """(start, end, partial): the bytes asked for, and whether that is a part of the object."""
     if "partNumber" in ctx.query:
+        if "Range" in ctx.request.headers:
+            raise errors.InvalidRequest(
+                "Cannot specify both Range header and partNumber query parameter"
+            )
         start, end = _part_range(ctx, record)
-        return start, end, record.parts is not None
+        # A part is answered 206 with its Content-Range, as S3 does (even part 1 of a
+        # single-PUT object); an empty object has no byte range to name.
+        return start, end, record.size > 0
     requested = parse_range(ctx.request.headers.get("Range"), record.size)
     if requested is None:
         return 0, record.size, False
@@ -149,12 +157,11 @@ def _part_range(ctx: Ctx, record: ObjectRecord) -> tuple[int, int]:
         )
     number = int(text)
     parts = record.parts
+    count = 1 if parts is None else len(parts)
+    if number > count:
+        raise errors.InvalidPartNumber(PartNumberRequested=str(number), ActualPartCount=str(count))
     if parts is None:
-        if number != 1:
-            raise errors.InvalidPartNumber()
         return 0, record.size
-    if number > len(parts):
-        raise errors.InvalidPartNumber()
     start = sum(p.size for p in parts[: number - 1])
     return start, start + parts[number - 1].size
 
