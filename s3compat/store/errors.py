@@ -57,9 +57,7 @@ class ChecksumMismatch(StoreError):
     """The body does not match an x-amz-checksum-* value."""
 
     def __init__(self, algorithm: str) -> None:
-        super().__init__(
-            f"The {algorithm} checksum you specified did not match the calculated checksum."
-        )
+        super().__init__(f"The {algorithm} you specified did not match the calculated checksum.")
         self.algorithm = algorithm
 
 
