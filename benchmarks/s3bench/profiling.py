@@ -35,7 +35,6 @@ ENTRY_FILES = ("s3compat/cli.py", "s3compat/__main__.py", "chunkd/__main__.py")
 # idle: py-spy here cannot tell a blocked thread from a running one, so the line decides.
 WAITING_FILES = (
     "concurrent/futures/thread.py",
-    "aiosqlite/core.py",
     "selectors.py",
     "threading.py",
     "queue.py",
