@@ -20,6 +20,7 @@ from urllib.parse import unquote, unquote_to_bytes
 from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
 from aiohttp.typedefs import Middleware
+from multidict import CIMultiDict
 
 from s3compat.api import errors, xml
 from s3compat.api.auth import access
@@ -274,7 +275,7 @@ async def prepare(request: web.Request) -> Ctx:
     else:
         auth = await authenticate(view, store)
     ctx = Ctx(
-        request,
+        _with_text_headers(request),
         route,
         query,
         auth.access_key,
@@ -287,6 +288,29 @@ async def prepare(request: web.Request) -> Ctx:
     if route.operation not in UNAUTHENTICATED_OPERATIONS:
         ctx.bucket_record = await authorize(ctx)
     return ctx
+
+
+def _with_text_headers(request: web.Request) -> web.Request:
+    """The request with header values that are not UTF-8 read as Latin-1, as S3 reads them
+    (http.client sends a str header as Latin-1: `x-amz-meta-name: café` arrives as b"caf\xe9").
+
+    aiohttp hands such bytes on surrogate-escaped; the signature was checked over the bytes
+    as sent, and from here on no stored, compared or answered value carries a lone surrogate
+    (which neither the catalog nor an HTTP header could carry).
+    """
+    if all(value.isascii() for value in request.headers.values()):
+        return request
+    headers: CIMultiDict[str] = CIMultiDict()
+    changed = False
+    for name, value in request.headers.items():
+        raw = value.encode("utf-8", "surrogateescape")
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            value = raw.decode("latin-1")
+            changed = True
+        headers.add(name, value)
+    return request.clone(headers=headers) if changed else request
 
 
 def _check_bucket_name_shape(name: str) -> None:

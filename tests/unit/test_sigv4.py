@@ -680,3 +680,16 @@ def test_fuzz_parse_and_verify_raise_only_s3_errors(
         verify_auth(req, parsed, SECRET, DOC_TIME)
     except S3Error:
         pass
+
+
+def test_header_bytes_that_are_not_utf8_are_signed_as_sent() -> None:
+    """aiohttp surrogate-escapes such bytes; the canonical request is hashed over the bytes
+    the client sent (b"caf\\xe9"), not refused or re-encoded."""
+    canonical = "PUT\n/b/k\n\nx-amz-meta-word:caf\udce9\n\nx-amz-meta-word\nUNSIGNED-PAYLOAD"
+    sent = canonical.encode("utf-8", "surrogateescape")
+    assert b"caf\xe9" in sent
+    expected = hashlib.sha256(sent).hexdigest()
+    to_sign = sigv4.string_to_sign(
+        "20261129T000000Z", "20261129/us-east-1/s3/aws4_request", canonical
+    )
+    assert to_sign.endswith("\n" + expected)

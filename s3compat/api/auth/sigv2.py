@@ -121,7 +121,10 @@ def string_to_sign(req: RequestView, *, presigned: bool, date_line: str) -> str:
 
 def sign(secret: str, text: str) -> str:
     """Base64 HMAC-SHA1 of ``text`` under ``secret``."""
-    digest = hmac.new(secret.encode("utf-8"), text.encode("utf-8"), hashlib.sha1).digest()
+    # Header bytes that are not UTF-8 reach us surrogate-escaped: sign the bytes as sent.
+    digest = hmac.new(
+        secret.encode("utf-8"), text.encode("utf-8", "surrogateescape"), hashlib.sha1
+    ).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
@@ -203,6 +206,8 @@ def verify(req: RequestView, parsed: ParsedAuth, secret: str, now: datetime) -> 
             AWSAccessKeyId=parsed.access_key or "",
             StringToSign=to_sign,
             SignatureProvided=parsed.signature,
-            StringToSignBytes=" ".join(f"{byte:02x}" for byte in to_sign.encode("utf-8")),
+            StringToSignBytes=" ".join(
+                f"{byte:02x}" for byte in to_sign.encode("utf-8", "surrogateescape")
+            ),
         )
     return AuthResult(access_key=parsed.access_key, content_sha256=None, streaming=None)

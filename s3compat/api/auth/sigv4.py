@@ -133,7 +133,8 @@ def canonical_request(
 
 def string_to_sign(amz_date: str, scope: str, canonical_request_text: str) -> str:
     """The SigV4 string to sign for a canonical request."""
-    digest = hashlib.sha256(canonical_request_text.encode("utf-8")).hexdigest()
+    # Header bytes that are not UTF-8 reach us surrogate-escaped: hash the bytes as sent.
+    digest = hashlib.sha256(canonical_request_text.encode("utf-8", "surrogateescape")).hexdigest()
     return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
 
 
