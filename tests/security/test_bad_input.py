@@ -13,6 +13,7 @@ known from peers' compatibility suites) to answer, and a comment says so.
 from __future__ import annotations
 
 import base64
+import email.header
 import hashlib
 import os
 import socket
@@ -28,7 +29,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from xml.etree import ElementTree
 
 import pytest
-from botocore.auth import S3SigV4QueryAuth
+from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.client import BaseClient
 from botocore.credentials import Credentials
@@ -1464,7 +1465,57 @@ def header_cases() -> list[Case]:
             {"x-amz-meta-big": "m" * 3000},
             b"x",
         ),
+        # Header bytes that are not UTF-8 (http.client sends str headers as Latin-1), signed as
+        # sent: read as Latin-1 and stored (was a 500).
+        Case(
+            "header-meta-latin-1-signed",
+            "PUT",
+            "/{b}/latin",
+            [(200, None)],
+            LATIN_1_HEADERS,
+            b"x",
+            signer=lambda credentials: RawBytesSigV4(credentials, "s3", it.REGION),
+            # botocore hands such values back as email Header objects: put the text back.
+            mutate=lambda pairs: [(n, LATIN_1_HEADERS.get(n.lower(), v)) for n, v in pairs],
+            check=_metadata_word("latin", "café"),
+        ),
     ]
+
+
+# b"caf\xe9" as aiohttp hands it on (surrogate-escaped), and as build_request sends it.
+LATIN_1_HEADERS = {"x-amz-meta-word": "caf\udce9", "x-amz-tagging": "k=caf\udce9"}
+
+
+class RawBytesSigV4(S3SigV4Auth):
+    """SigV4 over the header bytes as sent, surrogate-escaped ones included (botocore itself
+    can only sign UTF-8 text)."""
+
+    def _header_value(self, value: Any) -> str:
+        if isinstance(value, email.header.Header):
+            value = "".join(text for text, _ in value._chunks)  # type: ignore[attr-defined]
+        return str(super()._header_value(value))
+
+    def string_to_sign(self, request: AWSRequest, canonical_request: str) -> str:
+        digest = hashlib.sha256(canonical_request.encode("utf-8", "surrogateescape"))
+        return "\n".join(
+            [
+                "AWS4-HMAC-SHA256",
+                request.context["timestamp"],
+                self.credential_scope(request),
+                digest.hexdigest(),
+            ]
+        )
+
+
+def _metadata_word(key: str, text: str) -> Callable[[Ctx, HTTPResponse, bytes], None]:
+    def check(ctx: Ctx, answer: HTTPResponse, body: bytes) -> None:
+        head = ctx.s3.head_object(Bucket=ctx.bucket, Key=key)
+        # Answered as UTF-8 bytes, which http.client reads as Latin-1.
+        assert head["Metadata"]["word"].encode("latin-1") == text.encode()
+        tags = ctx.s3.get_object_tagging(Bucket=ctx.bucket, Key=key)["TagSet"]
+        assert tags == [{"Key": "k", "Value": text}]
+
+    return check
 
 
 def listing_cases() -> list[Case]:
