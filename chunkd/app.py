@@ -16,20 +16,22 @@ from typing import Any, BinaryIO
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from chunkd.storage import (
+from chunkd.errors import (
     ChecksumMismatch,
     ChunkCorrupt,
     ChunkDeleted,
-    ChunkMeta,
     ChunkMismatch,
     ChunkMissing,
-    ChunkStore,
     InvalidChunkId,
-    ListedChunk,
     StorageError,
     StoreFull,
+)
+from chunkd.footer import format_crc32c
+from chunkd.storage import (
+    ChunkMeta,
+    ChunkStore,
+    ListedChunk,
     TempChunk,
-    format_crc32c,
     is_chunk_id,
 )
 from s3compat.metrics import GaugeCollector, RequestMetrics

@@ -4,6 +4,7 @@ Layout::
 
     DIR/tmp/<chunk_id>.<random>.tmp     chunks being received (deleted at start-up)
     DIR/chunks/<id[0:2]>/<id[2:4]>/<id>  complete chunks: data followed by a 32-byte footer
+                                         (the file format is in ``chunkd.footer``)
 
 A chunk becomes visible only by a rename after its file (data + footer) has been fsynced, and
 the rename is made durable by fsyncing the directory, so a crash at any moment leaves only
@@ -12,12 +13,15 @@ complete chunks in ``chunks/``; nothing is acknowledged before all three are don
 The 256 first-level fan-out directories are created (and fsynced) at start-up; a second-level
 one is created when its first chunk arrives, and the fsync of its parent that makes it durable
 is done after that chunk's own fsyncs (before the chunk is acknowledged), so that one journal
-commit usually covers both. Directory fsyncs are shared: concurrent writers into one directory
-wait for one fsync that started after their rename instead of each issuing their own.
+commit usually covers both. Directory fsyncs are shared (``chunkd.dirsync``): concurrent
+writers into one directory wait for one fsync that started after their rename instead of each
+issuing their own.
 
 Everything here is blocking file I/O: the HTTP layer calls it through ``asyncio.to_thread``.
 The store is thread-safe: counters sit behind a lock and operations on one chunk id are
-serialised by a per-id lock, so two concurrent writers of one id cannot both win.
+serialised by a per-id lock (``chunkd.locks``), so two concurrent writers of one id cannot both
+win. A deleted id is remembered for a while (``chunkd.deleted_ids``) so that a commit of it that
+was still being received fails with ChunkDeleted. The errors are in ``chunkd.errors``.
 """
 
 from __future__ import annotations
@@ -27,9 +31,7 @@ import errno
 import os
 import re
 import secrets
-import struct
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,52 +39,31 @@ from typing import BinaryIO
 
 from awscrt import checksums
 
+from chunkd.deleted_ids import DeletedIds
+from chunkd.dirsync import DirSyncer, fsync_dir
+from chunkd.errors import (
+    ChecksumMismatch,
+    ChunkCorrupt,
+    ChunkDeleted,
+    ChunkMismatch,
+    ChunkMissing,
+    InvalidChunkId,
+    StoreFull,
+)
+from chunkd.footer import (
+    FOOTER_BYTES,
+    data_bytes_of_file,
+    decode_footer,
+    encode_footer,
+    format_crc32c,
+)
+from chunkd.locks import KeyedLocks
+
 CHUNK_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 _PREFIX_PATTERN = re.compile(r"[0-9a-f]{2}")
 
-FOOTER_MAGIC = b"S3CKv1\0\0"
-# magic, data length (u64 BE), crc32c (u32 BE), 12 reserved zero bytes.
-_FOOTER = struct.Struct(">8sQI12s")
-FOOTER_BYTES = _FOOTER.size
-_FOOTER_PADDING = bytes(12)
-
 READ_BLOCK_BYTES = 1024 * 1024
-# How long a deleted id is remembered: a PUT of it still being received when the DELETE came
-# (its write failed and the collector already removed it) must not make it visible afterwards.
-DELETED_MEMORY_SECONDS = 120.0
 _NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-
-
-class StorageError(Exception):
-    """Base of the errors the store reports to the HTTP layer."""
-
-
-class InvalidChunkId(StorageError):
-    """The id is not 32 lowercase hex digits."""
-
-
-class ChunkMissing(StorageError):
-    """No chunk with this id is stored."""
-
-
-class ChunkCorrupt(StorageError):
-    """The chunk file exists but its footer is invalid."""
-
-
-class ChunkMismatch(StorageError):
-    """A chunk with this id exists with a different length or checksum."""
-
-
-class ChunkDeleted(StorageError):
-    """The chunk was deleted while it was being received; it stays deleted."""
-
-
-class StoreFull(StorageError):
-    """The write would exceed the configured capacity or the disk is full."""
-
-
-class ChecksumMismatch(StorageError):
-    """The received data does not match the CRC32C the sender declared."""
 
 
 @dataclass(frozen=True)
@@ -130,127 +111,19 @@ class StoreStats:
     free_bytes: int
 
 
-def format_crc32c(crc32c: int) -> str:
-    """Render a CRC32C as 8 lowercase hex digits (big-endian u32)."""
-    return f"{crc32c:08x}"
-
-
 def is_chunk_id(text: str) -> bool:
     """Whether ``text`` is a well-formed chunk id."""
     return CHUNK_ID_PATTERN.fullmatch(text) is not None
 
 
-def encode_footer(length: int, crc32c: int) -> bytes:
-    """The 32-byte footer appended to a chunk's data."""
-    return _FOOTER.pack(FOOTER_MAGIC, length, crc32c, _FOOTER_PADDING)
-
-
-def decode_footer(raw: bytes, file_size: int) -> tuple[int, int]:
-    """Return ``(length, crc32c)`` from a footer, checking it against the file's size."""
-    if len(raw) != FOOTER_BYTES:
-        raise ChunkCorrupt("short footer")
-    magic, length, crc32c, padding = _FOOTER.unpack(raw)
-    if magic != FOOTER_MAGIC or padding != _FOOTER_PADDING:
-        raise ChunkCorrupt("bad footer magic")
-    if length + FOOTER_BYTES != file_size:
-        raise ChunkCorrupt("footer length disagrees with file size")
-    return length, crc32c
-
-
-def data_bytes_of_file(file_size: int) -> int:
-    """How many data bytes a chunk file of ``file_size`` bytes holds (0 for a runt file)."""
-    return max(file_size - FOOTER_BYTES, 0)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class _DirSyncer:
-    """fsyncs directories on behalf of many threads.
-
-    A caller that changed a directory (a rename, an unlink, a mkdir in it) needs an fsync of it
-    that *started after* its change. One fsync serves every caller whose change came before it
-    started: callers arriving while one runs wait for it to end and share the next one.
-    """
-
-    class _State:
-        def __init__(self, lock: threading.Lock) -> None:
-            self.changed = threading.Condition(lock)  # its own waiters, the shared lock
-            self.started = 0  # generation of the latest fsync begun
-            self.done = 0  # generation of the latest fsync completed
-            self.running = False
-            self.users = 0
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._states: dict[Path, _DirSyncer._State] = {}
-
-    def sync(self, directory: Path) -> None:
-        """Return once an fsync of ``directory`` begun after this call has completed."""
-        with self._lock:
-            state = self._states.get(directory)
-            if state is None:
-                state = self._states[directory] = _DirSyncer._State(self._lock)
-            state.users += 1
-            needed = state.started + 1
-            try:
-                while state.done < needed:
-                    if state.running:
-                        state.changed.wait()
-                        continue
-                    state.running = True
-                    state.started += 1
-                    generation = state.started
-                    self._lock.release()
-                    try:
-                        _fsync_dir(directory)
-                    finally:
-                        self._lock.acquire()
-                        state.running = False
-                        state.changed.notify_all()
-                    state.done = generation
-            finally:
-                state.users -= 1
-                if state.users == 0:
-                    del self._states[directory]
-
-
 def _dir_key(directory: Path) -> str:
+    """The key of a second-level fan-out directory: "abcd" for chunks/ab/cd."""
     return directory.parent.name + directory.name
 
 
 def _raise_if_no_space(exc: OSError) -> None:
     if exc.errno in _NO_SPACE_ERRNOS:
         raise StoreFull("no space left on device") from exc
-
-
-class _KeyedLocks:
-    """One threading lock per key, created on demand and dropped when nobody holds it."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: dict[str, tuple[threading.Lock, int]] = {}
-
-    @contextlib.contextmanager
-    def hold(self, key: str) -> Iterator[None]:
-        with self._guard:
-            lock, users = self._locks.get(key, (threading.Lock(), 0))
-            self._locks[key] = (lock, users + 1)
-        try:
-            with lock:
-                yield
-        finally:
-            with self._guard:
-                lock, users = self._locks[key]
-                if users == 1:
-                    del self._locks[key]
-                else:
-                    self._locks[key] = (lock, users - 1)
 
 
 class TempChunk:
@@ -326,10 +199,9 @@ class ChunkStore:
         self._used_bytes = 0
         self._chunk_count = 0
         self._reserved_bytes = 0
-        self._id_locks = _KeyedLocks()
-        # chunk id -> time.monotonic() of its DELETE, for DELETED_MEMORY_SECONDS
-        self._deleted: dict[str, float] = {}
-        self._dir_syncer = _DirSyncer()
+        self._id_locks = KeyedLocks()
+        self._deleted_ids = DeletedIds()
+        self._dir_syncer = DirSyncer()
         # second-level fan-out directories known to exist durably (their parent was fsynced
         # after they were created, by this process); others get that fsync at their next write
         self._durable_dirs: set[str] = set()  # "abcd" for chunks/ab/cd
@@ -360,8 +232,8 @@ class ChunkStore:
             with contextlib.suppress(FileExistsError):
                 (self.chunks_dir / name).mkdir()
         if missing:
-            _fsync_dir(self.chunks_dir)
-            _fsync_dir(self.root)
+            fsync_dir(self.chunks_dir)
+            fsync_dir(self.root)
 
     def _remove_leftover_temps(self) -> None:
         removed = False
@@ -373,7 +245,7 @@ class ChunkStore:
                     os.unlink(entry.path)
                 removed = True
         if removed:
-            _fsync_dir(self.tmp_dir)
+            fsync_dir(self.tmp_dir)
 
     def _scan(self) -> tuple[int, int]:
         used_bytes = 0
@@ -490,7 +362,7 @@ class ChunkStore:
         """
         chunk_path = self.chunk_path(temp.chunk_id)
         with self._id_locks.hold(temp.chunk_id):
-            if self._recently_deleted(temp.chunk_id):
+            if temp.chunk_id in self._deleted_ids:
                 raise ChunkDeleted(temp.chunk_id)
             existing = self._read_meta_if_present(chunk_path, temp.chunk_id)
             if existing is not None:
@@ -540,7 +412,7 @@ class ChunkStore:
         """Remove a chunk durably; returns whether it existed."""
         chunk_path = self.chunk_path(chunk_id)
         with self._id_locks.hold(chunk_id):
-            self._remember_deleted(chunk_id)
+            self._deleted_ids.remember(chunk_id)
             try:
                 file_size = chunk_path.stat().st_size
                 os.unlink(chunk_path)
@@ -549,23 +421,6 @@ class ChunkStore:
             self._dir_syncer.sync(chunk_path.parent)
             self._count_removed(data_bytes_of_file(file_size))
         return True
-
-    def _remember_deleted(self, chunk_id: str) -> None:
-        now = time.monotonic()
-        with self._counter_lock:
-            self._deleted.pop(chunk_id, None)  # a repeated DELETE moves the id to the end
-            self._deleted[chunk_id] = now
-            # Oldest first (insertion order): forget ids while they are old enough.
-            while self._deleted:
-                oldest_id, deleted_at = next(iter(self._deleted.items()))
-                if now - deleted_at < DELETED_MEMORY_SECONDS:
-                    break
-                del self._deleted[oldest_id]
-
-    def _recently_deleted(self, chunk_id: str) -> bool:
-        with self._counter_lock:
-            deleted_at = self._deleted.get(chunk_id)
-        return deleted_at is not None and time.monotonic() - deleted_at < DELETED_MEMORY_SECONDS
 
     # -- reading ------------------------------------------------------------------------------
 

@@ -11,20 +11,19 @@ import pytest
 from awscrt import checksums
 
 from chunkd.app import ChunkdHTTPError, parse_range
-from chunkd.storage import (
-    FOOTER_BYTES,
+from chunkd.deleted_ids import DeletedIds
+from chunkd.dirsync import DirSyncer
+from chunkd.errors import (
     ChecksumMismatch,
     ChunkCorrupt,
     ChunkDeleted,
     ChunkMismatch,
     ChunkMissing,
-    ChunkStore,
     InvalidChunkId,
     StoreFull,
-    _DirSyncer,
-    decode_footer,
-    encode_footer,
 )
+from chunkd.footer import FOOTER_BYTES, decode_footer, encode_footer
+from chunkd.storage import ChunkStore
 
 CHUNK_A = "aa" + "0" * 30
 CHUNK_B = "ab" + "1" * 30
@@ -280,7 +279,7 @@ def test_directory_fsyncs_are_shared_and_start_after_each_change(
         fsyncs.append((started, time.monotonic()))
 
     monkeypatch.setattr(os, "fsync", slow_fsync)
-    syncer = _DirSyncer()
+    syncer = DirSyncer()
     calls: list[tuple[float, float]] = []
     lock = threading.Lock()
 
@@ -315,3 +314,15 @@ def test_a_chunk_deleted_while_being_received_stays_deleted(store: ChunkStore) -
     temp.discard()
     assert not store.exists(CHUNK_A)
     assert store.stats().chunk_count == 0
+
+
+def test_deleted_ids_are_forgotten_after_their_memory() -> None:
+    deleted_ids = DeletedIds(memory_seconds=0.2)
+    deleted_ids.remember(CHUNK_A)
+    assert CHUNK_A in deleted_ids
+    assert CHUNK_B not in deleted_ids
+    time.sleep(0.3)
+    assert CHUNK_A not in deleted_ids
+    deleted_ids.remember(CHUNK_B)  # a later delete does not bring the old one back
+    assert CHUNK_B in deleted_ids
+    assert CHUNK_A not in deleted_ids
