@@ -129,7 +129,7 @@ def test_parse_accepts_documents_without_namespace_or_owner() -> None:
 @pytest.mark.parametrize(
     ("body", "error"),
     [
-        (b"not xml", errors.MalformedXML),
+        (b"not xml", MalformedACLError),
         (b"<Policy/>", MalformedACLError),
         (
             policy_xml("O", "").replace(b"<AccessControlList></AccessControlList>", b""),
@@ -151,7 +151,7 @@ def test_parse_accepts_documents_without_namespace_or_owner() -> None:
                 '<Grant><Grantee xsi:type="Group"><URI>u</URI></Grantee>'
                 "<Permission>READ</Permission></Grant>",
             ),
-            errors.MalformedXML,
+            MalformedACLError,
         ),
     ],
 )
@@ -275,7 +275,7 @@ def test_s3cmd_style_read_modify_write(s3: BaseClient, bucket: str, cluster: Clu
 @pytest.mark.parametrize(
     ("body", "code"),
     [
-        (b"<AccessControlPolicy>", "MalformedXML"),
+        (b"<AccessControlPolicy>", "MalformedACLError"),
         (b"<Nope/>", "MalformedACLError"),
         (policy_xml("{owner}", grant_xml("Group", "URI", ALL_USERS, "ALL")), "MalformedACLError"),
         (

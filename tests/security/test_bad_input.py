@@ -1693,27 +1693,11 @@ def copy_cases() -> list[Case]:
     ]
 
 
-_ACL_XML = (
-    "PutBucketAcl answers MalformedXML for a document that is not well-formed (S3: "
-    "MalformedACLError), though it answers MalformedACLError for a well-formed wrong root"
-)
 _HTTP_LIMIT = (
     "aiohttp's own header limits (16 KiB per line, 128 headers) answer a plain-text 400 "
     "before the S3 layer: not an S3 XML error document"
 )
 KNOWN_DEFECTS: dict[str, str] = {
-    **{
-        f"xml-bucket-acl-{variant}": _ACL_XML
-        for variant in (
-            "entity-bomb",
-            "external-entity",
-            "parameter-entity",
-            "external-dtd",
-            "utf16-entity",
-            "truncated",
-            "not-utf8",
-        )
-    },
     "header-20kb-value": _HTTP_LIMIT,
     "header-20kb-unsigned": _HTTP_LIMIT,
     "header-200-small": _HTTP_LIMIT,

@@ -103,9 +103,12 @@ class Policy:
 
 
 def parse_policy(body: bytes) -> Policy:
-    """Parse an AccessControlPolicy document; MalformedXML if it is not XML, MalformedACLError
-    if it is not an ACL."""
-    document = parse_xml(body)
+    """Parse an AccessControlPolicy document; MalformedACLError if it is not well-formed XML
+    or not an ACL (S3 answers that code for both)."""
+    try:
+        document = parse_xml(body)
+    except errors.MalformedXML as error:
+        raise MalformedACLError() from error
     if local(document) != "AccessControlPolicy":
         raise MalformedACLError()
     owner_id = None
