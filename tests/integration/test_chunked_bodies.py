@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -24,16 +24,21 @@ def _blocks(data: bytes) -> Iterator[bytes]:
 
 
 def put_chunked(
-    cluster: Cluster, target: str, data: bytes, headers: dict[str, str] | None = None
+    cluster: Cluster,
+    target: str,
+    data: bytes | Iterable[bytes],
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
-    """PUT `data` chunk-encoded by http.client, no Content-Length; (status, headers, body)."""
+    """PUT `data` (bytes, or blocks of them) chunk-encoded by http.client, no Content-Length;
+    (status, headers, body)."""
     all_headers = {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD", **(headers or {})}
     signed = sign(cluster, "PUT", target, all_headers, b"")
     signed.pop("Content-Length", None)
     signed["Transfer-Encoding"] = "chunked"
     connection = connection_for(cluster)
     try:
-        connection.request("PUT", target, body=_blocks(data), headers=signed, encode_chunked=True)
+        blocks = _blocks(data) if isinstance(data, bytes) else data
+        connection.request("PUT", target, body=blocks, headers=signed, encode_chunked=True)
         answer = connection.getresponse()
         return answer.status, dict(answer.headers), answer.read()
     finally:

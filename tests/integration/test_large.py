@@ -1,4 +1,5 @@
-"""Large objects at flat memory: 1 GiB and 10 GiB round trips through the aws CLI and boto3.
+"""Large objects at flat memory: 1 GiB and 10 GiB round trips through the aws CLI and boto3,
+and a 1 GiB body sent with Transfer-Encoding: chunked (spooled before it is split).
 
 Marked `slow` (not in the default suite): `scripts/test -m slow tests/integration/test_large.py`.
 Each test prints throughput and the gateway's peak RSS (VmHWM); the gateway must stay under
@@ -25,6 +26,7 @@ from conftest import (
     private_directory,
     start_cluster,
 )
+from test_chunked_bodies import put_chunked
 
 GIB = 1024**3
 RSS_LIMIT_BYTES = 200 * 1024**2
@@ -144,3 +146,35 @@ def test_boto3_upload_file_1gib(big_cluster: Cluster, tmp_path: Path) -> None:
     assert peak < RSS_LIMIT_BYTES
     client.delete_object(Bucket="boto-large", Key="object")
     client.delete_bucket(Bucket="boto-large")
+
+
+def test_chunked_put_1gib_is_spooled_at_flat_memory(big_cluster: Cluster, tmp_path: Path) -> None:
+    client = client_for(big_cluster)
+    client.create_bucket(Bucket="chunked-large")
+    digest = hashlib.md5()
+    seed = os.urandom(BLOCK)
+
+    def blocks() -> Iterator[bytes]:
+        for counter in range(GIB // BLOCK):
+            block = hashlib.sha256(counter.to_bytes(8, "big")).digest() + seed[32:]
+            digest.update(block)
+            yield block
+
+    pid = gateway_pid(big_cluster)
+    started = time.monotonic()
+    status, headers, body = put_chunked(big_cluster, "/chunked-large/object", blocks())
+    upload_seconds = time.monotonic() - started
+    assert status == 200, body
+    assert headers["ETag"] == f'"{digest.hexdigest()}"'
+    target = tmp_path / "target"
+    client.download_file("chunked-large", "object", str(target))
+    peak = peak_rss_bytes(pid)
+    print(
+        f"\n1 GiB chunked PUT: {GIB / upload_seconds / 2**20:.0f} MiB/s (spool + split), "
+        f"gateway peak RSS {peak / 2**20:.0f} MiB"
+    )
+    assert file_md5(target) == digest.hexdigest()
+    assert peak < RSS_LIMIT_BYTES
+    assert not any((big_cluster.data_dir / "spool").iterdir())
+    client.delete_object(Bucket="chunked-large", Key="object")
+    client.delete_bucket(Bucket="chunked-large")
