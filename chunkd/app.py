@@ -11,6 +11,7 @@ import hmac
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from aiohttp import web
@@ -29,6 +30,7 @@ from chunkd.errors import (
 from chunkd.footer import format_crc32c
 from chunkd.storage import (
     ChunkMeta,
+    ChunkReader,
     ChunkStore,
     ListedChunk,
     TempChunk,
@@ -45,9 +47,13 @@ SECRET_KEY = web.AppKey("secret", bytes)
 CRC_HEADER = "X-Chunk-CRC32C"
 LENGTH_HEADER = "X-Chunk-Length"
 WRITE_BLOCK_BYTES = 1024 * 1024
-# Chunks up to this size are received whole and stored in one thread hop, and read whole
-# instead of with sendfile: for them the hops and the sendfile set-up cost more than the bytes.
+# Chunks up to this size are received whole and stored in one thread hop, and ranges up to
+# this size are read (and checked) in the hop that opens the chunk and sent as one answer: for
+# them more hops, streaming or sendfile cost more than the bytes.
 SMALL_CHUNK_BYTES = 256 * 1024
+# A larger range is read, checked and sent this much at a time (rounded to whole blocks), the
+# next piece being read while the previous one is sent.
+SEND_PIECE_BYTES = 1024 * 1024
 LIST_DEFAULT_LIMIT = 1000
 LIST_MAX_LIMIT = 10_000
 
@@ -93,6 +99,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except ChunkdHTTPError as exc:
         return error_response(exc.status, exc.message, exc.headers)
     except StorageError as exc:
+        if isinstance(exc, ChunkCorrupt):  # worth an operator's attention: scrub, replace
+            log.warning("%s %s: corrupt chunk: %s", request.method, request.path, exc)
         status, message = _STORAGE_ERRORS[type(exc)]
         return error_response(status, message)
     except web.HTTPException as exc:
@@ -297,38 +305,112 @@ async def stream_body(request: web.Request, temp: TempChunk) -> None:
         await asyncio.to_thread(temp.write, block)
 
 
+@dataclass
+class ChunkRead:
+    """A GET being answered: the open chunk, the requested range (None: the whole chunk),
+    the bytes ``[start, stop)`` to send and the first of them, already read and checked."""
+
+    reader: ChunkReader
+    byte_range: tuple[int, int] | None
+    start: int
+    stop: int
+    first: bytes
+
+
+def open_read(store: ChunkStore, chunk_id: str, range_header: str | None) -> ChunkRead:
+    """Blocking: open the chunk, resolve the range and read its first piece (all of a small
+    range). A range of an old-format chunk too large to read at once is sent with sendfile
+    instead, unchecked, as before block tables (``first`` is then empty)."""
+    reader = store.open_chunk(chunk_id)
+    try:
+        byte_range = parse_range(range_header, reader.meta.length)
+        start, stop = byte_range or (0, reader.meta.length)
+        if stop - start <= SMALL_CHUNK_BYTES:
+            first = reader.read(start, stop)
+            reader.close()  # all read: the answer needs the file no more
+        elif reader.verified:
+            first = reader.read(start, piece_end(start, stop, reader.meta.block_bytes))
+        else:
+            first = b""
+    except BaseException:
+        reader.close()
+        raise
+    return ChunkRead(reader, byte_range, start, stop, first)
+
+
+def piece_end(position: int, stop: int, block_bytes: int) -> int:
+    """Where the piece of a streamed range that starts at ``position`` ends: at the next
+    multiple of about SEND_PIECE_BYTES (a whole number of blocks), or at ``stop``."""
+    piece_bytes = max(SEND_PIECE_BYTES // block_bytes, 1) * block_bytes
+    return min(stop, (position // piece_bytes + 1) * piece_bytes)
+
+
 async def get_chunk(request: web.Request) -> web.StreamResponse:
-    """Send the chunk's data (or one range of it): a small chunk as one answer, read in the
-    same thread hop as its footer; a larger one with sendfile."""
+    """Send the chunk's data (or one range of it), every byte checked against its block's
+    CRC32C first. Corruption found before anything is sent answers 422 like a bad footer;
+    found later (in a large range), it cuts the answer short: the reader sees fewer bytes
+    than Content-Length and a closed connection, never a wrong byte."""
     store = request.app[STORE_KEY]
-    meta, data = await asyncio.to_thread(
-        store.open_for_send, chunk_id_of(request), SMALL_CHUNK_BYTES
+    read = await asyncio.to_thread(
+        open_read, store, chunk_id_of(request), request.headers.get("Range")
     )
     try:
-        byte_range = parse_range(request.headers.get("Range"), meta.length)
-        start, stop = byte_range or (0, meta.length)
-        headers = chunk_headers(meta)
+        headers = chunk_headers(read.reader.meta)
         headers["Accept-Ranges"] = "bytes"
-        if byte_range is not None:
-            headers["Content-Range"] = f"bytes {start}-{stop - 1}/{meta.length}"
-        status = 200 if byte_range is None else 206
-        if isinstance(data, bytes):
-            return web.Response(status=status, headers=headers, body=data[start:stop])
+        if read.byte_range is not None:
+            headers["Content-Range"] = (
+                f"bytes {read.start}-{read.stop - 1}/{read.reader.meta.length}"
+            )
+        status = 200 if read.byte_range is None else 206
+        if len(read.first) == read.stop - read.start:
+            return web.Response(status=status, headers=headers, body=read.first)
         response = web.StreamResponse(status=status, headers=headers)
-        response.content_length = stop - start
+        response.content_length = read.stop - read.start
         await response.prepare(request)
         try:
-            await send_file_range(request, data, start, stop - start)
+            if read.reader.verified:
+                await send_checked_range(response, read)
+            else:
+                await send_file_range(request, read.reader.file, read.start, read.stop - read.start)
         except ConnectionError:
             # The reader hung up mid-answer (a gateway closing a range read early does): not
             # an error of ours, and the connection is unusable.
             response.force_close()
             return response
+        except ChunkCorrupt as corrupt:
+            log.warning("%s; answer cut short after the bytes that passed", corrupt)
+            response.force_close()  # the missing bytes tell the reader the answer failed
+            return response
         await response.write_eof()
         return response
     finally:
-        if not isinstance(data, bytes):
-            data.close()
+        read.reader.close()
+
+
+async def send_checked_range(response: web.StreamResponse, read: ChunkRead) -> None:
+    """Send ``read.first``, then the rest of the range piece by piece, each read and checked
+    in a thread while the previous one is being sent. Raises ChunkCorrupt at the first piece
+    that fails its check, before any of its bytes are sent."""
+    block_bytes = read.reader.meta.block_bytes
+    position = read.start + len(read.first)
+    piece = read.first
+    reading: asyncio.Future[bytes] | None = None
+    try:
+        while True:
+            if position < read.stop:
+                end = piece_end(position, read.stop, block_bytes)
+                reading = asyncio.ensure_future(asyncio.to_thread(read.reader.read, position, end))
+                position = end
+            await response.write(piece)
+            if reading is None:
+                return
+            piece = await reading
+            reading = None
+    finally:
+        if reading is not None:  # the file is closed only after its last read
+            await asyncio.wait([reading])
+            if not reading.cancelled():
+                reading.exception()  # the error that matters is the one propagating
 
 
 async def send_file_range(

@@ -3,12 +3,19 @@
 Layout::
 
     DIR/tmp/<chunk_id>.<random>.tmp     chunks being received (deleted at start-up)
-    DIR/chunks/<id[0:2]>/<id[2:4]>/<id>  complete chunks: data followed by a 32-byte footer
-                                         (the file format is in ``chunkd.footer``)
+    DIR/chunks/<id[0:2]>/<id[2:4]>/<id>  complete chunks: data, a table of one CRC32C per
+                                         64 KiB block, a 32-byte footer (the file formats
+                                         are in ``chunkd.footer``)
 
 A chunk becomes visible only by a rename after its file (data + footer) has been fsynced, and
 the rename is made durable by fsyncing the directory, so a crash at any moment leaves only
-complete chunks in ``chunks/``; nothing is acknowledged before all three are done.
+complete chunks in ``chunks/``; nothing is acknowledged before all three are done. The block
+table is computed while the data arrives and written, with the footer, before that fsync.
+
+Every byte read from a chunk is checked against its block's CRC32C before it is returned
+(``ChunkReader``): a range costs the blocks that cover it, not the whole chunk. Chunks written
+by older versions (no block table) are still read, unchecked, as before; ``verify`` recomputes
+the whole-data CRC32C of both kinds, and of a version 2 file every block's too.
 
 The 256 first-level fan-out directories are created (and fsynced) at start-up; a second-level
 one is created when its first chunk arrives, and the fsync of its parent that makes it durable
@@ -51,9 +58,15 @@ from chunkd.errors import (
     StoreFull,
 )
 from chunkd.footer import (
+    BLOCK_BYTES,
+    BLOCK_CRC_BYTES,
     FOOTER_BYTES,
+    Footer,
+    chunk_file_bytes,
     data_bytes_of_file,
+    decode_block_crc32cs,
     decode_footer,
+    encode_block_crc32c,
     encode_footer,
     format_crc32c,
 )
@@ -62,18 +75,21 @@ from chunkd.locks import KeyedLocks
 CHUNK_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 _PREFIX_PATTERN = re.compile(r"[0-9a-f]{2}")
 
+# verify reads this much at a time (rounded to whole blocks)
 READ_BLOCK_BYTES = 1024 * 1024
 _NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 @dataclass(frozen=True)
 class ChunkMeta:
-    """What the footer and the file system say about one stored chunk."""
+    """What the footer and the file system say about one stored chunk; ``block_bytes`` is 0
+    for a chunk in the old format, which has no block table."""
 
     chunk_id: str
     length: int
     crc32c: int
     mtime: float
+    block_bytes: int = 0
 
     @property
     def crc32c_hex(self) -> str:
@@ -103,7 +119,7 @@ class VerifyResult:
 
 @dataclass(frozen=True)
 class StoreStats:
-    """Capacity and usage figures, all in bytes of chunk data (footers excluded)."""
+    """Capacity and usage figures, all in bytes of chunk data (tables and footers excluded)."""
 
     capacity_bytes: int
     used_bytes: int
@@ -127,34 +143,53 @@ def _raise_if_no_space(exc: OSError) -> None:
 
 
 class TempChunk:
-    """A chunk being received into ``DIR/tmp``; computes CRC32C as blocks arrive.
+    """A chunk being received into ``DIR/tmp``; computes the CRC32C of the data and of each
+    block as the data arrives (memory: the table, 4 bytes per block).
 
     ``write`` and ``discard`` may be called from different threads (a disconnecting client's
     clean-up can race a block still being written), so both take the same lock.
     """
 
-    def __init__(self, chunk_id: str, path: Path) -> None:
+    def __init__(self, chunk_id: str, path: Path, block_bytes: int = BLOCK_BYTES) -> None:
         self.chunk_id = chunk_id
         self.path = path
+        self.block_bytes = block_bytes
         self.length = 0
         self.crc32c = 0
+        self._table = bytearray()  # the CRC32C of every complete block so far
+        self._block_crc32c = 0  # of the block being filled
+        self._block_filled = 0
         self._lock = threading.Lock()
         self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
 
-    def write(self, block: bytes | bytearray) -> None:
-        """Append ``block`` to the file and fold it into the running checksum."""
+    def write(self, data: bytes | bytearray) -> None:
+        """Append ``data`` to the file and fold it into the running checksums."""
         with self._lock:
             fd = self._require_open()
-            self._write_all(fd, block)
-            self.crc32c = checksums.crc32c(block, self.crc32c)
-            self.length += len(block)
+            self._write_all(fd, data)
+            self.crc32c = checksums.crc32c(data, self.crc32c)
+            self._add_to_blocks(memoryview(data))
+            self.length += len(data)
+
+    def _add_to_blocks(self, view: memoryview) -> None:
+        while view:
+            taken = min(len(view), self.block_bytes - self._block_filled)
+            self._block_crc32c = checksums.crc32c(view[:taken], self._block_crc32c)
+            self._block_filled += taken
+            view = view[taken:]
+            if self._block_filled == self.block_bytes:
+                self._table += encode_block_crc32c(self._block_crc32c)
+                self._block_crc32c, self._block_filled = 0, 0
 
     def finish(self) -> None:
-        """Append the footer, fsync and close; the file is then ready to be renamed."""
+        """Append the block table and the footer, fsync and close; the file is then ready to
+        be renamed."""
         with self._lock:
             fd = self._require_open()
+            last = encode_block_crc32c(self._block_crc32c) if self._block_filled else b""
+            tail = self._table + last + encode_footer(self.length, self.crc32c, self.block_bytes)
             try:
-                self._write_all(fd, encode_footer(self.length, self.crc32c))
+                self._write_all(fd, tail)
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -186,11 +221,75 @@ class TempChunk:
             raise
 
 
-class ChunkStore:
-    """Immutable chunks by id in one data directory, with in-memory usage counters."""
+class ChunkReader:
+    """An open chunk, for reading ranges of its data; the caller closes it.
 
-    def __init__(self, root: Path, capacity_bytes: int | None = None) -> None:
+    A version 2 chunk's bytes are checked block by block against its table before they are
+    returned; an old (version 1) chunk has no table and its bytes are returned unchecked
+    (``verified`` is False). ``read`` runs in a thread; ``close`` may be called from another
+    one and waits for a read in progress, so the descriptor is never closed under a read.
+    """
+
+    def __init__(self, chunk_file: BinaryIO, meta: ChunkMeta) -> None:
+        self.file = chunk_file
+        self.meta = meta
+        self._lock = threading.Lock()
+
+    @property
+    def verified(self) -> bool:
+        """Whether reads are checked (the chunk has a block table)."""
+        return self.meta.block_bytes > 0
+
+    def read(self, start: int, stop: int) -> bytes:
+        """Data bytes ``[start, stop)``. Reads the whole blocks that cover them and raises
+        ChunkCorrupt, returning nothing, if any of those blocks fails its CRC32C."""
+        if not 0 <= start <= stop <= self.meta.length:
+            raise ValueError(f"range [{start}, {stop}) outside {self.meta.length} data bytes")
+        if start == stop:
+            return b""
+        block_bytes = self.meta.block_bytes
+        if not block_bytes:
+            return self._pread(stop - start, start)
+        first_block, end_block = start // block_bytes, -(-stop // block_bytes)
+        low = first_block * block_bytes
+        high = min(end_block * block_bytes, self.meta.length)
+        table_offset = self.meta.length + first_block * BLOCK_CRC_BYTES
+        expected = self._pread((end_block - first_block) * BLOCK_CRC_BYTES, table_offset)
+        data = self._pread(high - low, low)
+        view = memoryview(data)
+        for index, crc32c in enumerate(decode_block_crc32cs(expected)):
+            block = view[index * block_bytes : (index + 1) * block_bytes]
+            if checksums.crc32c(block) != crc32c:
+                block_number = first_block + index
+                raise ChunkCorrupt(f"chunk {self.meta.chunk_id}: block {block_number} is corrupt")
+        return data if (low, high) == (start, stop) else data[start - low : stop - low]
+
+    def _pread(self, size: int, offset: int) -> bytes:
+        with self._lock:
+            if self.file.closed:
+                raise ValueError(f"chunk {self.meta.chunk_id} is closed")
+            data = os.pread(self.file.fileno(), size, offset)
+        if len(data) != size:  # the file shrank under us
+            raise ChunkCorrupt(f"chunk {self.meta.chunk_id} is shorter than its footer says")
+        return data
+
+    def close(self) -> None:
+        with self._lock:
+            self.file.close()
+
+
+class ChunkStore:
+    """Immutable chunks by id in one data directory, with in-memory usage counters.
+
+    New chunks get a block table of one CRC32C per ``block_bytes`` (the default is the
+    measured choice; tests pass others).
+    """
+
+    def __init__(
+        self, root: Path, capacity_bytes: int | None = None, block_bytes: int = BLOCK_BYTES
+    ) -> None:
         self.root = root
+        self.block_bytes = block_bytes
         self.chunks_dir = root / "chunks"
         self.tmp_dir = root / "tmp"
         self._requested_capacity = capacity_bytes
@@ -252,7 +351,7 @@ class ChunkStore:
         chunk_count = 0
         for chunk_path in self._iter_chunk_paths(after=""):
             with contextlib.suppress(FileNotFoundError):
-                used_bytes += data_bytes_of_file(chunk_path.stat().st_size)
+                used_bytes += self._data_bytes_at(chunk_path)[0]
                 chunk_count += 1
         return used_bytes, chunk_count
 
@@ -308,7 +407,7 @@ class ChunkStore:
             wanted = self._used_bytes + self._reserved_bytes + length
             if wanted > self.capacity_bytes:
                 raise StoreFull("chunk would exceed the configured capacity")
-            if self._reserved_bytes + length + FOOTER_BYTES > self._disk_free_bytes():
+            if self._reserved_bytes + chunk_file_bytes(length) > self._disk_free_bytes():
                 raise StoreFull("not enough free space on the device")
             self._reserved_bytes += length
         try:
@@ -349,7 +448,7 @@ class ChunkStore:
         self.chunk_path(chunk_id)  # validates the id before it is used in a file name
         name = f"{chunk_id}.{secrets.token_hex(8)}.tmp"
         try:
-            return TempChunk(chunk_id, self.tmp_dir / name)
+            return TempChunk(chunk_id, self.tmp_dir / name, self.block_bytes)
         except OSError as exc:
             _raise_if_no_space(exc)
             raise
@@ -383,7 +482,7 @@ class ChunkStore:
                 raise
             self._count_added(temp.length)
             mtime = chunk_path.stat().st_mtime
-        return ChunkMeta(temp.chunk_id, temp.length, temp.crc32c, mtime), True
+        return ChunkMeta(temp.chunk_id, temp.length, temp.crc32c, mtime, temp.block_bytes), True
 
     def put_whole(
         self, chunk_id: str, data: bytes, declared_crc32c: int | None
@@ -414,12 +513,12 @@ class ChunkStore:
         with self._id_locks.hold(chunk_id):
             self._deleted_ids.remember(chunk_id)
             try:
-                file_size = chunk_path.stat().st_size
+                length = self._data_bytes_at(chunk_path)[0]
                 os.unlink(chunk_path)
             except FileNotFoundError:
                 return False
             self._dir_syncer.sync(chunk_path.parent)
-            self._count_removed(data_bytes_of_file(file_size))
+            self._count_removed(length)
         return True
 
     # -- reading ------------------------------------------------------------------------------
@@ -431,47 +530,38 @@ class ChunkStore:
             raise ChunkMissing(chunk_id)
         return meta
 
-    def open_for_read(self, chunk_id: str) -> tuple[BinaryIO, ChunkMeta]:
-        """Open a chunk for sending; the caller closes the file. Only the data bytes are valid
-        to send: the file continues with the footer after ``meta.length`` bytes."""
+    def open_chunk(self, chunk_id: str) -> ChunkReader:
+        """Open a chunk for reading; raises ChunkMissing or ChunkCorrupt (bad footer)."""
         try:
             chunk_file = open(self.chunk_path(chunk_id), "rb")
         except FileNotFoundError:
             raise ChunkMissing(chunk_id) from None
         try:
-            return chunk_file, self._meta_of_open_file(chunk_file, chunk_id)
+            return ChunkReader(chunk_file, self._meta_of_open_file(chunk_file, chunk_id))
         except BaseException:
             chunk_file.close()
             raise
 
-    def open_for_send(self, chunk_id: str, small_bytes: int) -> tuple[ChunkMeta, bytes | BinaryIO]:
-        """The chunk's metadata and its data: read whole if it holds at most ``small_bytes``,
-        else as an open file for `open_for_read`'s caller to send and close."""
-        chunk_file, meta = self.open_for_read(chunk_id)
-        if meta.length > small_bytes:
-            return meta, chunk_file
-        with chunk_file:
-            data = os.pread(chunk_file.fileno(), meta.length, 0)
-        if len(data) != meta.length:
-            raise ChunkCorrupt(chunk_id)
-        return meta, data
-
     def verify(self, chunk_id: str) -> VerifyResult:
-        """Re-read the data and compare its length and CRC32C with the footer."""
+        """Re-read the data and compare its length and CRC32C with the footer, and (version 2)
+        every block's CRC32C with the table. The length and checksum returned are those of
+        the data found (with a damaged footer: of the bytes that look like data)."""
         try:
             chunk_file = open(self.chunk_path(chunk_id), "rb")
         except FileNotFoundError:
             raise ChunkMissing(chunk_id) from None
         with chunk_file:
-            file_size = os.fstat(chunk_file.fileno()).st_size
+            fd = chunk_file.fileno()
+            file_size = os.fstat(fd).st_size
+            raw_footer = os.pread(fd, FOOTER_BYTES, max(file_size - FOOTER_BYTES, 0))
             try:
-                meta: ChunkMeta | None = self._meta_of_open_file(chunk_file, chunk_id)
+                footer = decode_footer(raw_footer, file_size)
             except ChunkCorrupt:
-                meta = None
-            length = data_bytes_of_file(file_size)
-            crc32c = self._checksum_of_prefix(chunk_file, length)
-        ok = meta is not None and (meta.length, meta.crc32c) == (length, crc32c)
-        return VerifyResult(chunk_id, ok, length, crc32c)
+                length = data_bytes_of_file(file_size, raw_footer)
+                return VerifyResult(chunk_id, False, length, self._checksum_of_prefix(fd, length))
+            crc32c, blocks_ok = self._checksum_and_blocks(fd, footer)
+        ok = blocks_ok and crc32c == footer.crc32c
+        return VerifyResult(chunk_id, ok, footer.length, crc32c)
 
     def list_chunks(self, after: str, limit: int) -> tuple[list[ListedChunk], bool]:
         """Up to ``limit`` chunks with ids greater than ``after``, in id order, and whether
@@ -491,9 +581,8 @@ class ChunkStore:
             meta = self._read_meta_if_present(chunk_path, chunk_path.name)
         except ChunkCorrupt:
             with contextlib.suppress(FileNotFoundError):
-                status = chunk_path.stat()
-                length = data_bytes_of_file(status.st_size)
-                return ListedChunk(chunk_path.name, length, None, status.st_mtime)
+                length, mtime = self._data_bytes_at(chunk_path)
+                return ListedChunk(chunk_path.name, length, None, mtime)
             return None
         if meta is None:  # deleted while we were listing
             return None
@@ -508,22 +597,63 @@ class ChunkStore:
             return self._meta_of_open_file(chunk_file, chunk_id)
 
     @staticmethod
+    def _data_bytes_at(chunk_path: Path) -> tuple[int, float]:
+        """The data length of a chunk file (its footer read, damaged or not) and its mtime."""
+        fd = os.open(chunk_path, os.O_RDONLY)
+        try:
+            status = os.fstat(fd)
+            raw_footer = os.pread(fd, FOOTER_BYTES, max(status.st_size - FOOTER_BYTES, 0))
+        finally:
+            os.close(fd)
+        return data_bytes_of_file(status.st_size, raw_footer), status.st_mtime
+
+    @staticmethod
     def _meta_of_open_file(chunk_file: BinaryIO, chunk_id: str) -> ChunkMeta:
         status = os.fstat(chunk_file.fileno())
         if status.st_size < FOOTER_BYTES:
             raise ChunkCorrupt(chunk_id)
         raw = os.pread(chunk_file.fileno(), FOOTER_BYTES, status.st_size - FOOTER_BYTES)
-        length, crc32c = decode_footer(raw, status.st_size)
-        return ChunkMeta(chunk_id, length, crc32c, status.st_mtime)
+        footer = decode_footer(raw, status.st_size)
+        return ChunkMeta(
+            chunk_id, footer.length, footer.crc32c, status.st_mtime, footer.block_bytes
+        )
 
     @staticmethod
-    def _checksum_of_prefix(chunk_file: BinaryIO, length: int) -> int:
+    def _checksum_of_prefix(fd: int, length: int) -> int:
         crc32c = 0
         offset = 0
         while offset < length:
-            block = os.pread(chunk_file.fileno(), min(READ_BLOCK_BYTES, length - offset), offset)
+            block = os.pread(fd, min(READ_BLOCK_BYTES, length - offset), offset)
             if not block:
                 break
             crc32c = checksums.crc32c(block, crc32c)
             offset += len(block)
         return crc32c
+
+    @staticmethod
+    def _checksum_and_blocks(fd: int, footer: Footer) -> tuple[int, bool]:
+        """The CRC32C of the data, and whether every block matches its table entry (True for
+        a version 1 file, which has none)."""
+        if not footer.block_bytes:
+            return ChunkStore._checksum_of_prefix(fd, footer.length), True
+        block_bytes = footer.block_bytes
+        piece_bytes = max(READ_BLOCK_BYTES // block_bytes, 1) * block_bytes
+        crc32c = 0
+        blocks_ok = True
+        for offset in range(0, footer.length, piece_bytes):
+            data = os.pread(fd, min(piece_bytes, footer.length - offset), offset)
+            first_block = offset // block_bytes
+            count = -(-len(data) // block_bytes)
+            table = os.pread(
+                fd, count * BLOCK_CRC_BYTES, footer.length + first_block * BLOCK_CRC_BYTES
+            )
+            crc32c = checksums.crc32c(data, crc32c)
+            view = memoryview(data)
+            found = [
+                checksums.crc32c(view[start : start + block_bytes])
+                for start in range(0, len(data), block_bytes)
+            ]
+            blocks_ok = blocks_ok and found == list(decode_block_crc32cs(table))
+            if len(data) < min(piece_bytes, footer.length - offset):
+                break  # the file shrank under us: the checksum will not match
+        return crc32c, blocks_ok

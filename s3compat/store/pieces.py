@@ -25,7 +25,7 @@ from awscrt import checksums as crt_checksums
 
 from s3compat.catalog.records import ChunkRecord
 from s3compat.cluster.client import ChunkClient
-from s3compat.cluster.errors import ChunkServerError, ChunkServerUnavailable
+from s3compat.cluster.errors import ChunkCorrupt, ChunkServerError, ChunkServerUnavailable
 from s3compat.store.checksums import MultiHasher
 from s3compat.store.errors import BackendFailure, CorruptChunk, IncompleteBody
 
@@ -249,6 +249,12 @@ async def read_range(
             yield block
 
 
+def _corrupt(chunk: ChunkRecord) -> CorruptChunk:
+    """A chunk whose bytes fail their CRC32C, found by the gateway or by its daemon (which
+    checks every block it sends of a chunk in format 2)."""
+    return CorruptChunk(f"chunk {chunk.chunk_id} on {chunk.server_id} is corrupt")
+
+
 async def _chunk_bytes(
     client: ChunkClient, servers: ServerUrls, chunk: ChunkRecord, low: int, high: int
 ) -> bytes:
@@ -257,13 +263,15 @@ async def _chunk_bytes(
     try:
         url = servers.url_of(chunk.server_id)
         data = await client.read_chunk(url, chunk.chunk_id, low - chunk.offset, high - chunk.offset)
+    except ChunkCorrupt as error:
+        raise _corrupt(chunk) from error
     except (ChunkServerError, KeyError) as error:
         if isinstance(error, ChunkServerUnavailable):
             servers.mark_failed(chunk.server_id)
         raise BackendFailure(f"chunk {chunk.chunk_id}: {error}") from error
     whole = low == chunk.offset and high == chunk.offset + chunk.length
     if whole and f"{crt_checksums.crc32c(data):08x}" != chunk.crc32c:
-        raise CorruptChunk(f"chunk {chunk.chunk_id} on {chunk.server_id} is corrupt")
+        raise _corrupt(chunk)
     return data
 
 
@@ -276,11 +284,13 @@ async def _chunk_blocks(
     # A whole chunk is checked against its CRC32C, and its last block is held back until
     # the check passed: a corrupt chunk then always ends the response short.
     held: bytes | None = None
+    received = False
     try:
         url = servers.url_of(chunk.server_id)
         blocks = client.get_chunk(url, chunk.chunk_id, low - chunk.offset, high - chunk.offset)
         async with aclosing(blocks):
             async for block in blocks:
+                received = True
                 if not whole:
                     yield block
                     continue
@@ -288,12 +298,17 @@ async def _chunk_blocks(
                 if held is not None:
                     yield held
                 held = block
+    except ChunkCorrupt as error:
+        raise _corrupt(chunk) from error
     except (ChunkServerError, KeyError) as error:
-        if isinstance(error, ChunkServerUnavailable):
+        # A daemon that answered and then stopped (it found a bad block further on and cut
+        # its answer, or died) is not marked down here: the next request that cannot reach
+        # it is, and a daemon that cut a corrupt chunk's answer still serves the others.
+        if isinstance(error, ChunkServerUnavailable) and not received:
             servers.mark_failed(chunk.server_id)
         raise BackendFailure(f"chunk {chunk.chunk_id}: {error}") from error
     if whole and f"{crc:08x}" != chunk.crc32c:
-        raise CorruptChunk(f"chunk {chunk.chunk_id} on {chunk.server_id} is corrupt")
+        raise _corrupt(chunk)
     if held is not None:
         yield held
 

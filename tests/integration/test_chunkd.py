@@ -8,11 +8,16 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from awscrt import checksums
 from chunkd_helpers import SECRET, ChunkDaemon, new_chunk_id, wait_until
+
+from chunkd.footer import encode_footer_v1
+from s3compat.cluster.client import ChunkClient
+from s3compat.cluster.errors import ChunkCorrupt, ChunkServerUnavailable
 
 
 def crc32c_hex(data: bytes) -> str:
@@ -68,13 +73,16 @@ def test_put_get_head_delete_round_trip(daemon: ChunkDaemon) -> None:
     assert not daemon.chunk_path(chunk_id).exists()
 
 
-def test_file_on_disk_is_data_then_footer(daemon: ChunkDaemon) -> None:
+def test_file_on_disk_is_data_then_block_table_then_footer(daemon: ChunkDaemon) -> None:
     chunk_id = new_chunk_id()
-    data = b"footer check"
+    data = os.urandom(300_000)
     assert put(daemon, chunk_id, data)[0] == 201
     raw = daemon.chunk_path(chunk_id).read_bytes()
-    footer = b"S3CKv1\0\0" + len(data).to_bytes(8, "big") + checksums.crc32c(data).to_bytes(4)
-    assert raw == data + footer + bytes(12)
+    blocks = [data[start : start + 65536] for start in range(0, len(data), 65536)]
+    table = b"".join(checksums.crc32c(block).to_bytes(4) for block in blocks)
+    footer = b"S3CKv2\0\0" + len(data).to_bytes(8) + checksums.crc32c(data).to_bytes(4)
+    footer += (65536).to_bytes(4) + bytes(4)
+    assert raw == data + table + footer + checksums.crc32c(footer).to_bytes(4)
 
 
 @pytest.mark.parametrize(
@@ -416,3 +424,169 @@ def test_unknown_route_answers_json(daemon: ChunkDaemon) -> None:
 
 def test_sigterm_exits_cleanly(own_daemon: ChunkDaemon) -> None:
     assert own_daemon.stop() == 0
+
+
+# -- every byte served is checked against its block's CRC32C ------------------------------------
+
+BLOCK = 65536
+LARGE_BYTES = 3 * 2**20 + 5  # streamed in 1 MiB pieces
+
+
+@dataclass
+class GetOutcome:
+    status: int
+    content_length: int
+    body: bytes
+
+
+def get_cut(daemon: ChunkDaemon, chunk_id: str, range_header: str | None = None) -> GetOutcome:
+    """A GET that tolerates an answer cut short: status, Content-Length and the bytes that
+    arrived before the daemon closed the connection."""
+    connection = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=10)
+    headers = {"Authorization": f"Bearer {SECRET}"}
+    if range_header is not None:
+        headers["Range"] = range_header
+    try:
+        connection.request("GET", f"/chunks/{chunk_id}", headers=headers)
+        answer = connection.getresponse()
+        declared = int(answer.headers["Content-Length"])
+        try:
+            body = answer.read()
+        except http.client.IncompleteRead as cut:
+            body = cut.partial
+        return GetOutcome(answer.status, declared, body)
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    "range_header",
+    [
+        "bytes=0-",
+        "bytes=1-3145727",  # ends on a piece boundary
+        "bytes=1048576-2097151",  # exactly one piece
+        "bytes=1048000-2200000",  # three pieces, both ends inside blocks
+        "bytes=70000-330000",  # a small range of a large chunk
+        "bytes=3000000-",
+        "bytes=-10",
+    ],
+)
+def test_large_chunk_ranges_read_back(daemon: ChunkDaemon, range_header: str) -> None:
+    chunk_id = new_chunk_id()
+    data = os.urandom(LARGE_BYTES)
+    assert put(daemon, chunk_id, data)[0] == 201
+    first, last = range_header.removeprefix("bytes=").split("-")
+    if first == "":
+        start, stop = LARGE_BYTES - int(last), LARGE_BYTES
+    else:
+        start, stop = int(first), min(int(last or LARGE_BYTES) + 1, LARGE_BYTES)
+    status, headers, body = daemon.request(
+        "GET", f"/chunks/{chunk_id}", headers={"Range": range_header}
+    )
+    assert (status, len(body)) == (206, stop - start)
+    assert headers["Content-Range"] == f"bytes {start}-{stop - 1}/{LARGE_BYTES}"
+    assert body == data[start:stop]
+
+
+def test_a_range_inside_a_corrupt_block_is_422(daemon: ChunkDaemon) -> None:
+    chunk_id = new_chunk_id()
+    data = os.urandom(200_000)  # blocks 0..3; a small chunk, read whole before answering
+    assert put(daemon, chunk_id, data)[0] == 201
+    daemon.flip_byte(chunk_id, 70_000)  # in block 1
+    for range_header in ("bytes=66000-66099", "bytes=70000-70000", "bytes=0-199999", None):
+        headers = {} if range_header is None else {"Range": range_header}
+        status, _, body = daemon.request("GET", f"/chunks/{chunk_id}", headers=headers)
+        assert (status, json.loads(body)) == (422, {"error": "corrupt chunk"}), range_header
+    for low, high in ((0, BLOCK - 1), (2 * BLOCK, 199_999), (BLOCK - 100, BLOCK - 1)):
+        status, _, body = daemon.request(
+            "GET", f"/chunks/{chunk_id}", headers={"Range": f"bytes={low}-{high}"}
+        )
+        assert (status, body) == (206, data[low : high + 1])
+    assert json.loads(daemon.request("POST", f"/chunks/{chunk_id}/verify")[2])["ok"] is False
+
+
+def test_corruption_found_mid_answer_cuts_it_short(daemon: ChunkDaemon) -> None:
+    """A bad block past the first piece of a large answer: the headers are gone, so the
+    answer stops before the piece holding it; every byte that arrived is right."""
+    chunk_id = new_chunk_id()
+    data = os.urandom(LARGE_BYTES)
+    assert put(daemon, chunk_id, data)[0] == 201
+    flipped = 2 * 2**20 + 500_000
+    daemon.flip_byte(chunk_id, flipped)
+    for range_header, start in ((None, 0), ("bytes=1000-", 1000), ("bytes=5-3000000", 5)):
+        outcome = get_cut(daemon, chunk_id, range_header)
+        assert outcome.status == (200 if range_header is None else 206)
+        assert outcome.content_length > flipped - start
+        assert len(outcome.body) <= 2 * 2**20 - start, "the bad piece was sent"
+        assert outcome.body == data[start : start + len(outcome.body)]
+    # A range that starts in the bad block fails before any byte is sent.
+    assert get_cut(daemon, chunk_id, f"bytes={flipped - 1000}-").status == 422
+    assert (
+        daemon.request("GET", f"/chunks/{chunk_id}", headers={"Range": "bytes=0-99"})[2]
+        == (data[:100])
+    )
+
+
+async def test_the_gateway_client_never_yields_a_wrong_byte(daemon: ChunkDaemon) -> None:
+    """What the gateway's chunk client makes of both answers to a corrupt chunk: 422 is
+    ChunkCorrupt before any byte; a cut answer is ChunkServerUnavailable after right bytes."""
+    chunk_id = new_chunk_id()
+    data = os.urandom(LARGE_BYTES)
+    assert put(daemon, chunk_id, data)[0] == 201
+    flipped = 2 * 2**20 + 500_000
+    daemon.flip_byte(chunk_id, flipped)
+    async with ChunkClient(SECRET, connect_timeout=2.0, io_timeout=10.0) as client:
+        with pytest.raises(ChunkCorrupt):
+            await client.read_chunk(daemon.base_url, chunk_id, flipped - 10, flipped + 10)
+        received = bytearray()
+        with pytest.raises(ChunkServerUnavailable):
+            async for block in client.get_chunk(daemon.base_url, chunk_id, 0, LARGE_BYTES):
+                received += block
+        assert 0 < len(received) <= 2 * 2**20
+        assert received == data[: len(received)]
+        with pytest.raises(ChunkServerUnavailable):
+            await client.read_chunk(daemon.base_url, chunk_id, 0, LARGE_BYTES)
+        # The pool is still usable afterwards.
+        assert await client.read_chunk(daemon.base_url, chunk_id, 0, 10) == data[:10]
+
+
+def put_old_format(daemon: ChunkDaemon, chunk_id: str, data: bytes) -> None:
+    """A chunk file as daemons wrote it before block tables (data and a 32-byte footer)."""
+    path = daemon.chunk_path(chunk_id)
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(data + encode_footer_v1(len(data), checksums.crc32c(data)))
+
+
+def test_old_format_chunks_are_served_as_before(own_daemon: ChunkDaemon) -> None:
+    small_id, large_id, new_id = new_chunk_id(), new_chunk_id(), new_chunk_id()
+    small, large = os.urandom(5000), os.urandom(LARGE_BYTES)
+    put_old_format(own_daemon, small_id, small)
+    put_old_format(own_daemon, large_id, large)
+    assert put(own_daemon, new_id, bytes(100))[0] == 201
+    for chunk_id, data in ((small_id, small), (large_id, large)):
+        status, headers, body = own_daemon.request("GET", f"/chunks/{chunk_id}")
+        assert (status, body, headers["X-Chunk-CRC32C"]) == (200, data, crc32c_hex(data))
+        status, _, body = own_daemon.request(
+            "GET", f"/chunks/{chunk_id}", headers={"Range": "bytes=1000-4999"}
+        )
+        assert (status, body) == (206, data[1000:5000])
+        verify = json.loads(own_daemon.request("POST", f"/chunks/{chunk_id}/verify")[2])
+        assert (verify["ok"], verify["length"]) == (True, len(data))
+        assert own_daemon.request("HEAD", f"/chunks/{chunk_id}")[1]["X-Chunk-Length"] == str(
+            len(data)
+        )
+    status, _, body = own_daemon.request(
+        "GET", f"/chunks/{large_id}", headers={"Range": "bytes=2000000-"}
+    )
+    assert (status, body) == (206, large[2_000_000:])
+
+    own_daemon.stop()  # the daemon counts the files it did not write when it starts
+    own_daemon.start()
+    stats = json.loads(own_daemon.request("GET", "/stats")[2])
+    assert (stats["chunk_count"], stats["used_bytes"]) == (3, 5000 + LARGE_BYTES + 100)
+    listing = json.loads(own_daemon.request("GET", "/chunks")[2])["chunks"]
+    lengths = {entry["chunk_id"]: entry["length"] for entry in listing}
+    assert lengths == {small_id: 5000, large_id: LARGE_BYTES, new_id: 100}
+    assert own_daemon.request("DELETE", f"/chunks/{large_id}")[0] == 204
+    stats = json.loads(own_daemon.request("GET", "/stats")[2])
+    assert (stats["chunk_count"], stats["used_bytes"]) == (2, 5100)

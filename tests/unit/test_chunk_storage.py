@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import threading
 import time
@@ -22,8 +24,17 @@ from chunkd.errors import (
     InvalidChunkId,
     StoreFull,
 )
-from chunkd.footer import FOOTER_BYTES, decode_footer, encode_footer
-from chunkd.storage import ChunkStore
+from chunkd.footer import (
+    BLOCK_BYTES,
+    FOOTER_BYTES,
+    Footer,
+    chunk_file_bytes,
+    data_bytes_of_file,
+    decode_footer,
+    encode_footer,
+    encode_footer_v1,
+)
+from chunkd.storage import ChunkStore, VerifyResult
 
 CHUNK_A = "aa" + "0" * 30
 CHUNK_B = "ab" + "1" * 30
@@ -33,6 +44,14 @@ CHUNK_C = "ff" + "2" * 30
 @pytest.fixture
 def store(tmp_path: Path) -> ChunkStore:
     opened = ChunkStore(tmp_path / "data", capacity_bytes=10_000)
+    opened.open()
+    return opened
+
+
+@pytest.fixture
+def big_store(tmp_path: Path) -> ChunkStore:
+    """A store without a capacity limit, for chunks of several blocks."""
+    opened = ChunkStore(tmp_path / "big")
     opened.open()
     return opened
 
@@ -51,24 +70,74 @@ def write_chunk(store: ChunkStore, chunk_id: str, data: bytes) -> bool:
 
 
 def test_footer_layout() -> None:
-    footer = encode_footer(5, 0xDEADBEEF)
+    footer = encode_footer(5, 0xDEADBEEF, 65536)
+    body = b"S3CKv2\0\0" + (5).to_bytes(8, "big") + bytes.fromhex("deadbeef")
+    body += (65536).to_bytes(4, "big") + bytes(4)
     assert len(footer) == FOOTER_BYTES == 32
+    assert footer == body + checksums.crc32c(body).to_bytes(4, "big")
+    # 5 data bytes, one table entry, the footer
+    assert decode_footer(footer, 5 + 4 + 32) == Footer(5, 0xDEADBEEF, 65536)
+
+
+def test_old_footer_layout_is_still_read() -> None:
+    footer = encode_footer_v1(5, 0xDEADBEEF)
     assert footer == b"S3CKv1\0\0" + (5).to_bytes(8, "big") + bytes.fromhex("deadbeef") + bytes(12)
-    assert decode_footer(footer, 37) == (5, 0xDEADBEEF)
+    assert decode_footer(footer, 37) == Footer(5, 0xDEADBEEF, 0)
+    assert decode_footer(footer, 37).block_count == 0
+
+
+def _reencoded_v2(footer: bytes, **replace: bytes) -> bytes:
+    """A version 2 footer with fields replaced and a valid footer checksum again."""
+    fields = {
+        "magic": footer[:8],
+        "rest": footer[8:20],
+        "block": footer[20:24],
+        "pad": footer[24:28],
+    }
+    body = b"".join({**fields, **replace}.values())
+    footer_crc32c: int = checksums.crc32c(body)
+    return body + footer_crc32c.to_bytes(4, "big")
 
 
 @pytest.mark.parametrize(
     ("footer", "file_size"),
     [
-        (encode_footer(5, 1), 36),  # size disagrees with the length
-        (b"S3CKv2\0\0" + encode_footer(5, 1)[8:], 37),  # wrong magic
-        (encode_footer(5, 1)[:-1] + b"\x01", 37),  # reserved bytes not zero
-        (encode_footer(5, 1)[:31], 37),  # short
+        (encode_footer_v1(5, 1), 36),  # size disagrees with the length
+        (b"S3CKv3\0\0" + encode_footer_v1(5, 1)[8:], 37),  # unknown magic
+        (encode_footer_v1(5, 1)[:-1] + b"\x01", 37),  # reserved bytes not zero
+        (encode_footer_v1(5, 1)[:31], 37),  # short
+        (encode_footer(5, 1), 40),  # size disagrees (the table entry is missing)
+        (encode_footer(5, 1), 37),  # an old file's size
+        (encode_footer(5, 1)[:12] + b"\x01" + encode_footer(5, 1)[13:], 41),  # flipped bit
+        (_reencoded_v2(encode_footer(5, 1), pad=b"\0\0\0\x01"), 41),  # reserved not zero
+        (_reencoded_v2(encode_footer(5, 1), block=(0).to_bytes(4, "big")), 37),  # no blocks
+        (_reencoded_v2(encode_footer(5, 1), block=(2**31).to_bytes(4, "big")), 41),  # huge
     ],
 )
 def test_bad_footer_is_corrupt(footer: bytes, file_size: int) -> None:
     with pytest.raises(ChunkCorrupt):
         decode_footer(footer, file_size)
+
+
+@pytest.mark.parametrize(
+    ("length", "file_size"),
+    [
+        (0, 32),
+        (1, 1 + 4 + 32),
+        (BLOCK_BYTES, BLOCK_BYTES + 4 + 32),
+        (BLOCK_BYTES + 1, BLOCK_BYTES + 1 + 8 + 32),
+        # 850 MiB (a 5 GiB single PUT): a 54 KiB table
+        (850 * 2**20, 850 * 2**20 + 13_600 * 4 + 32),
+    ],
+)
+def test_file_size_and_data_length_of_both_formats(length: int, file_size: int) -> None:
+    assert chunk_file_bytes(length) == file_size
+    assert data_bytes_of_file(file_size, encode_footer(length, 0)) == length
+    assert data_bytes_of_file(length + 32, encode_footer_v1(length, 0)) == length
+    # A damaged footer of either version: the length the file's size implies.
+    damaged_v2 = encode_footer(length, 0)[:-1] + b"?"
+    assert data_bytes_of_file(file_size, damaged_v2) == length
+    assert data_bytes_of_file(length + 32, b"junk" * 8) == length
 
 
 # -- writing ----------------------------------------------------------------------------------
@@ -250,18 +319,22 @@ def test_put_whole_stores_checks_and_refuses(store: ChunkStore) -> None:
     assert os.listdir(store.tmp_dir) == []
 
 
-def test_open_for_send_reads_small_chunks_whole(store: ChunkStore) -> None:
+def test_open_chunk_reads_ranges(store: ChunkStore) -> None:
     write_chunk(store, CHUNK_A, b"small")
-    write_chunk(store, CHUNK_B, bytes(5000))
-    meta, data = store.open_for_send(CHUNK_A, small_bytes=4096)
-    assert (meta.length, data) == (5, b"small")
-    meta, opened = store.open_for_send(CHUNK_B, small_bytes=4096)
-    assert meta.length == 5000
-    assert not isinstance(opened, bytes)
-    with opened:
-        assert opened.read(5000) == bytes(5000)
+    reader = store.open_chunk(CHUNK_A)
+    try:
+        assert (reader.meta.length, reader.verified) == (5, True)
+        assert reader.read(0, 5) == b"small"
+        assert reader.read(1, 3) == b"ma"
+        assert reader.read(5, 5) == b""
+        with pytest.raises(ValueError):
+            reader.read(4, 6)
+    finally:
+        reader.close()
+    with pytest.raises(ValueError):
+        reader.read(0, 1)  # closed
     with pytest.raises(ChunkMissing):
-        store.open_for_send(CHUNK_C, small_bytes=4096)
+        store.open_chunk(CHUNK_C)
 
 
 def test_directory_fsyncs_are_shared_and_start_after_each_change(
@@ -326,3 +399,215 @@ def test_deleted_ids_are_forgotten_after_their_memory() -> None:
     deleted_ids.remember(CHUNK_B)  # a later delete does not bring the old one back
     assert CHUNK_B in deleted_ids
     assert CHUNK_A not in deleted_ids
+
+
+# -- version 2: the block table ------------------------------------------------------------------
+
+MULTI_BLOCK_BYTES = 3 * BLOCK_BYTES + 3392  # three whole blocks and a short one
+
+
+def write_in_odd_pieces(store: ChunkStore, chunk_id: str, data: bytes) -> None:
+    """Write ``data`` in pieces that start and end on and off block boundaries."""
+    temp = store.create_temp(chunk_id)
+    try:
+        cuts = [0, 1, BLOCK_BYTES - 1, BLOCK_BYTES, 2 * BLOCK_BYTES + 7, len(data)]
+        for low, high in itertools.pairwise(cuts):
+            temp.write(bytearray(data[low:high]))
+        store.commit(temp)
+    finally:
+        temp.discard()
+
+
+def blocks_of(data: bytes, block_bytes: int = BLOCK_BYTES) -> list[bytes]:
+    return [data[start : start + block_bytes] for start in range(0, len(data), block_bytes)]
+
+
+def flip(path: Path, offset: int) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[offset] ^= 0x01
+    path.write_bytes(bytes(raw))
+
+
+def test_file_is_data_then_block_table_then_footer(big_store: ChunkStore) -> None:
+    data = os.urandom(MULTI_BLOCK_BYTES)
+    write_in_odd_pieces(big_store, CHUNK_A, data)
+    raw = big_store.chunk_path(CHUNK_A).read_bytes()
+    table = b"".join(checksums.crc32c(block).to_bytes(4, "big") for block in blocks_of(data))
+    assert len(table) == 4 * 4
+    assert raw == data + table + encode_footer(len(data), checksums.crc32c(data), BLOCK_BYTES)
+    meta = big_store.read_meta(CHUNK_A)
+    assert (meta.length, meta.crc32c, meta.block_bytes) == (
+        len(data),
+        checksums.crc32c(data),
+        BLOCK_BYTES,
+    )
+    assert big_store.verify(CHUNK_A).ok is True
+
+
+def test_block_size_is_the_footers(tmp_path: Path) -> None:
+    """Chunks written with another block size stay readable (the size is in each footer)."""
+    small_blocks = ChunkStore(tmp_path / "data", block_bytes=4096)
+    small_blocks.open()
+    data = os.urandom(10_000)
+    write_chunk(small_blocks, CHUNK_A, data)
+    assert small_blocks.chunk_path(CHUNK_A).stat().st_size == 10_000 + 3 * 4 + 32
+    default_blocks = ChunkStore(tmp_path / "data")
+    default_blocks.open()
+    reader = default_blocks.open_chunk(CHUNK_A)
+    with contextlib.closing(reader):
+        assert reader.meta.block_bytes == 4096
+        assert reader.read(4000, 9000) == data[4000:9000]
+    assert default_blocks.verify(CHUNK_A).ok is True
+
+
+@pytest.mark.parametrize(
+    ("start", "stop"),
+    [
+        (0, MULTI_BLOCK_BYTES),  # everything
+        (0, 1),
+        (1000, 5096),  # 4 KiB inside the first block
+        (BLOCK_BYTES - 10, BLOCK_BYTES + 10),  # across a boundary
+        (BLOCK_BYTES, 2 * BLOCK_BYTES),  # exactly one block
+        (3 * BLOCK_BYTES + 1, MULTI_BLOCK_BYTES),  # inside the short last block
+        (5, 3 * BLOCK_BYTES + 5),  # four blocks, both ends inside one
+    ],
+)
+def test_ranges_read_back(big_store: ChunkStore, start: int, stop: int) -> None:
+    data = os.urandom(MULTI_BLOCK_BYTES)
+    write_in_odd_pieces(big_store, CHUNK_A, data)
+    with contextlib.closing(big_store.open_chunk(CHUNK_A)) as reader:
+        assert reader.read(start, stop) == data[start:stop]
+
+
+@pytest.mark.parametrize("flipped", [70_000, 3 * BLOCK_BYTES + 3000])  # block 1, last block
+def test_a_corrupt_block_fails_every_range_that_touches_it(
+    big_store: ChunkStore, flipped: int
+) -> None:
+    data = os.urandom(MULTI_BLOCK_BYTES)
+    write_in_odd_pieces(big_store, CHUNK_A, data)
+    flip(big_store.chunk_path(CHUNK_A), flipped)
+    block = flipped // BLOCK_BYTES
+    block_start = block * BLOCK_BYTES
+    with contextlib.closing(big_store.open_chunk(CHUNK_A)) as reader:
+        # A range inside the bad block that does not include the bad byte is refused too.
+        with pytest.raises(ChunkCorrupt, match=f"block {block} "):
+            reader.read(block_start + 10, block_start + 20)
+        with pytest.raises(ChunkCorrupt):
+            reader.read(flipped, flipped + 1)
+        with pytest.raises(ChunkCorrupt):
+            reader.read(0, MULTI_BLOCK_BYTES)
+        # The other blocks are still served, checked.
+        assert reader.read(0, block_start) == data[:block_start]
+        after = block_start + BLOCK_BYTES
+        assert reader.read(min(after, len(data)), len(data)) == data[after:]
+    result = big_store.verify(CHUNK_A)
+    assert (result.ok, result.length) == (False, len(data))
+
+
+def test_a_corrupt_table_entry_fails_its_block(big_store: ChunkStore) -> None:
+    data = os.urandom(MULTI_BLOCK_BYTES)
+    write_in_odd_pieces(big_store, CHUNK_A, data)
+    flip(big_store.chunk_path(CHUNK_A), len(data) + 2 * 4 + 3)  # entry of block 2
+    with contextlib.closing(big_store.open_chunk(CHUNK_A)) as reader:
+        assert reader.read(0, 2 * BLOCK_BYTES) == data[: 2 * BLOCK_BYTES]
+        with pytest.raises(ChunkCorrupt):
+            reader.read(2 * BLOCK_BYTES + 5, 2 * BLOCK_BYTES + 6)
+    result = big_store.verify(CHUNK_A)
+    # The data itself is intact: its checksum is right, but the file is damaged.
+    assert (result.ok, result.crc32c) == (False, checksums.crc32c(data))
+
+
+def test_a_damaged_footer_is_corrupt_and_verify_says_so(big_store: ChunkStore) -> None:
+    data = os.urandom(MULTI_BLOCK_BYTES)
+    write_in_odd_pieces(big_store, CHUNK_A, data)
+    path = big_store.chunk_path(CHUNK_A)
+    flip(path, path.stat().st_size - 20)  # inside the footer's data checksum
+    with pytest.raises(ChunkCorrupt):
+        big_store.open_chunk(CHUNK_A)
+    result = big_store.verify(CHUNK_A)
+    assert (result.ok, result.length, result.crc32c) == (False, len(data), checksums.crc32c(data))
+    (entry,), _ = big_store.list_chunks("", 10)
+    assert (entry.length, entry.crc32c) == (len(data), None)
+
+
+def test_empty_chunk_is_a_footer_alone(big_store: ChunkStore) -> None:
+    write_chunk(big_store, CHUNK_A, b"")
+    raw = big_store.chunk_path(CHUNK_A).read_bytes()
+    assert raw == encode_footer(0, 0, BLOCK_BYTES)
+    with contextlib.closing(big_store.open_chunk(CHUNK_A)) as reader:
+        assert (reader.meta.length, reader.read(0, 0)) == (0, b"")
+    assert big_store.verify(CHUNK_A) == VerifyResult(CHUNK_A, True, 0, 0)
+    assert big_store.stats().chunk_count == 1
+
+
+def test_block_boundary_lengths(big_store: ChunkStore) -> None:
+    """A chunk of exactly one block has one entry; one byte more has two."""
+    for chunk_id, length, entries in ((CHUNK_A, BLOCK_BYTES, 1), (CHUNK_B, BLOCK_BYTES + 1, 2)):
+        data = os.urandom(length)
+        big_store.put_whole(chunk_id, data, None)
+        path = big_store.chunk_path(chunk_id)
+        assert path.stat().st_size == length + 4 * entries + FOOTER_BYTES
+        table = path.read_bytes()[length : length + 4 * entries]
+        assert table == b"".join(checksums.crc32c(b).to_bytes(4, "big") for b in blocks_of(data))
+        with contextlib.closing(big_store.open_chunk(chunk_id)) as reader:
+            assert reader.read(length - 1, length) == data[-1:]
+
+
+# -- version 1 files (written before block tables) -------------------------------------------
+
+
+def write_v1_chunk(store: ChunkStore, chunk_id: str, data: bytes) -> None:
+    """A chunk file as older daemons wrote it: data and a 32-byte footer."""
+    path = store.chunk_path(chunk_id)
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(data + encode_footer_v1(len(data), checksums.crc32c(data)))
+
+
+def test_old_format_chunks_read_verify_count_and_list(tmp_path: Path) -> None:
+    old_data = os.urandom(MULTI_BLOCK_BYTES)
+    new_data = os.urandom(MULTI_BLOCK_BYTES)
+    store = ChunkStore(tmp_path / "data")
+    store.open()
+    write_v1_chunk(store, CHUNK_A, old_data)
+    write_v1_chunk(store, CHUNK_C, b"")
+    write_chunk(store, CHUNK_B, new_data)
+
+    reopened = ChunkStore(tmp_path / "data")
+    reopened.open()
+    stats = reopened.stats()
+    assert (stats.chunk_count, stats.used_bytes) == (3, 2 * MULTI_BLOCK_BYTES)
+    listed, _ = reopened.list_chunks("", 10)
+    assert [(e.chunk_id, e.length) for e in listed] == [
+        (CHUNK_A, MULTI_BLOCK_BYTES),
+        (CHUNK_B, MULTI_BLOCK_BYTES),
+        (CHUNK_C, 0),
+    ]
+    meta = reopened.read_meta(CHUNK_A)
+    assert (meta.length, meta.crc32c, meta.block_bytes) == (
+        len(old_data),
+        checksums.crc32c(old_data),
+        0,
+    )
+    with contextlib.closing(reopened.open_chunk(CHUNK_A)) as reader:
+        assert reader.verified is False
+        assert reader.read(0, len(old_data)) == old_data
+        assert reader.read(70_000, 70_010) == old_data[70_000:70_010]
+    assert reopened.verify(CHUNK_A) == VerifyResult(
+        CHUNK_A, True, len(old_data), checksums.crc32c(old_data)
+    )
+    # A re-put of the same data leaves the old file as it is.
+    assert write_chunk(reopened, CHUNK_A, old_data) is False
+    assert reopened.read_meta(CHUNK_A).block_bytes == 0
+    assert reopened.delete(CHUNK_A) is True
+    assert reopened.stats().used_bytes == MULTI_BLOCK_BYTES
+
+
+def test_old_format_ranges_stay_unchecked_but_verify_notices(big_store: ChunkStore) -> None:
+    """As before block tables: a range of an old chunk is served as it is on disk."""
+    data = os.urandom(MULTI_BLOCK_BYTES)
+    write_v1_chunk(big_store, CHUNK_A, data)
+    flip(big_store.chunk_path(CHUNK_A), 70_000)
+    with contextlib.closing(big_store.open_chunk(CHUNK_A)) as reader:
+        assert reader.read(70_000, 70_001) == bytes([data[70_000] ^ 0x01])
+    result = big_store.verify(CHUNK_A)
+    assert (result.ok, result.length) == (False, len(data))
