@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from s3compat.api.app import make_app
+from s3compat.api.framing import answer_parser_errors_as_s3
 from s3compat.api.ops import all_handlers
 from s3compat.catalog.backend import CatalogDatabase, open_database, redact
 from s3compat.catalog.bucketconfig import BucketConfigCatalog
@@ -210,6 +211,7 @@ async def serve(config: GatewayConfig) -> None:
         )
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
+        answer_parser_errors_as_s3(runner)
         site = web.TCPSite(
             runner, config.host, config.port, ssl_context=ssl_context(config), backlog=1024
         )

@@ -26,6 +26,7 @@ from s3compat.api import errors, xml
 from s3compat.api.auth import access
 from s3compat.api.auth.request import AuthResult, RequestView, parse_auth, verify_auth
 from s3compat.api.errormap import to_s3_error
+from s3compat.api.framing import MAX_HEADER_BYTES, MAX_HEADERS
 from s3compat.api.internal import CLUSTER_SECRET_KEY, STORE_KEY, add_internal_routes
 from s3compat.api.router import (
     Route,
@@ -44,7 +45,6 @@ from s3compat.store.uploads import UploadStore
 
 log = logging.getLogger(__name__)
 
-MAX_HEADER_BYTES = 16 * 1024
 SSE_C_HEADERS = (
     "x-amz-server-side-encryption-customer-algorithm",
     "x-amz-copy-source-server-side-encryption-customer-algorithm",
@@ -368,6 +368,7 @@ def make_app(
         handler_args={
             "max_line_size": MAX_HEADER_BYTES,
             "max_field_size": MAX_HEADER_BYTES,
+            "max_headers": MAX_HEADERS,
             # Content-Encoding describes the object, not this transfer: store the bytes as sent.
             "auto_decompress": False,
         },

@@ -56,6 +56,11 @@ InvalidPartOrder = _error(
     "The list of parts was not in ascending order. Parts must be ordered by part number.",
 )
 InvalidRequest = _error("InvalidRequest", 400, "Invalid Request")
+RequestHeaderSectionTooLarge = _error(
+    "RequestHeaderSectionTooLarge",
+    400,
+    "Your request header section exceeds the maximum allowed size.",
+)
 KeyTooLongError = _error("KeyTooLongError", 400, "Your key is too long")
 MalformedXML = _error(
     "MalformedXML",
