@@ -61,6 +61,16 @@ def test_latin_1_metadata_is_stored_as_text(cluster: Cluster, s3: BaseClient, bu
         b"abc",
     )
     assert status == 200, body
+    # A GET (a streamed answer) that itself carries such a header still names its request.
+    status, headers, body = send(
+        cluster,
+        "GET",
+        presigned(cluster, "get_object", bucket, "latin", "s3v4"),
+        [b"x-note: caf\xe9"],
+        b"",
+    )
+    assert (status, body) == (200, b"abc")
+    assert headers["x-amz-request-id"]
     status, headers, _ = send(
         cluster, "HEAD", presigned(cluster, "head_object", bucket, "latin", "s3v4"), [], b""
     )
