@@ -216,7 +216,10 @@ class S3cmdSuite:
         down = tmp_path / "down"
         down.mkdir()
         downloaded = s3cmd("sync", f"s3://{bucket}/tree/", f"{down}/")
-        assert downloaded.stdout.decode().count("download:") == len(files)
+        # A file whose non-empty bytes equal another's is copied locally, silently.
+        repeats = sum(1 for d in files.values() if d) - len({d for d in files.values() if d})
+        count = downloaded.stdout.decode().count("download:")
+        assert len(files) - repeats <= count <= len(files)
         assert tree_reader(down) == files
         # Down again: everything is there already.
         assert "download:" not in s3cmd("sync", f"s3://{bucket}/tree/", f"{down}/").stdout.decode()
