@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from chunkd.chunkfile import ChunkMeta, ChunkReader, TempChunk
 from chunkd.errors import (
     ChecksumMismatch,
     ChunkCorrupt,
@@ -28,14 +29,7 @@ from chunkd.errors import (
     StoreFull,
 )
 from chunkd.footer import format_crc32c
-from chunkd.storage import (
-    ChunkMeta,
-    ChunkReader,
-    ChunkStore,
-    ListedChunk,
-    TempChunk,
-    is_chunk_id,
-)
+from chunkd.storage import ChunkStore, ListedChunk, is_chunk_id
 from s3compat.metrics import GaugeCollector, RequestMetrics
 
 log = logging.getLogger(__name__)
