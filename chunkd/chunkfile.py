@@ -23,9 +23,9 @@ from chunkd.errors import ChunkCorrupt, StoreFull
 from chunkd.footer import (
     BLOCK_BYTES,
     BLOCK_CRC_BYTES,
-    decode_block_crc32cs,
     encode_block_crc32c,
     encode_footer,
+    first_bad_block,
     format_crc32c,
 )
 
@@ -168,12 +168,10 @@ class ChunkReader:
         table_offset = self.meta.length + first_block * BLOCK_CRC_BYTES
         expected = self._pread((end_block - first_block) * BLOCK_CRC_BYTES, table_offset)
         data = self._pread(high - low, low)
-        view = memoryview(data)
-        for index, crc32c in enumerate(decode_block_crc32cs(expected)):
-            block = view[index * block_bytes : (index + 1) * block_bytes]
-            if checksums.crc32c(block) != crc32c:
-                block_number = first_block + index
-                raise ChunkCorrupt(f"chunk {self.meta.chunk_id}: block {block_number} is corrupt")
+        bad = first_bad_block(data, expected, block_bytes)
+        if bad is not None:
+            block_number = first_block + bad
+            raise ChunkCorrupt(f"chunk {self.meta.chunk_id}: block {block_number} is corrupt")
         return data if (low, high) == (start, stop) else data[start - low : stop - low]
 
     def _pread(self, size: int, offset: int) -> bytes:

@@ -147,6 +147,22 @@ def decode_block_crc32cs(raw: bytes | bytearray) -> tuple[int, ...]:
     return struct.unpack(f">{len(raw) // BLOCK_CRC_BYTES}I", raw)
 
 
+def first_bad_block(data: bytes, table: bytes, block_bytes: int) -> int | None:
+    """The index of the first block of ``data`` whose CRC32C differs from its entry in
+    ``table`` (the stretch of a block table that starts at the same block), or None if all
+    match. A block without an entry, or an entry without a block, does not match."""
+    expected = decode_block_crc32cs(table[: len(table) - len(table) % BLOCK_CRC_BYTES])
+    count = block_count(len(data), block_bytes)
+    view = memoryview(data)
+    for index in range(max(count, len(expected))):
+        if index >= min(count, len(expected)):
+            return index
+        block = view[index * block_bytes : (index + 1) * block_bytes]
+        if checksums.crc32c(block) != expected[index]:
+            return index
+    return None
+
+
 def encode_block_crc32c(crc32c: int) -> bytes:
     """One entry of a block table."""
     return _U32.pack(crc32c)

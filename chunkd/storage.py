@@ -64,8 +64,8 @@ from chunkd.footer import (
     Footer,
     chunk_file_bytes,
     data_bytes_of_file,
-    decode_block_crc32cs,
     decode_footer,
+    first_bad_block,
 )
 from chunkd.locks import KeyedLocks
 
@@ -104,6 +104,12 @@ class StoreStats:
     used_bytes: int
     chunk_count: int
     free_bytes: int
+
+
+def _status_and_tail(fd: int) -> tuple[os.stat_result, bytes]:
+    """A chunk file's status and its last FOOTER_BYTES bytes (all of it when shorter)."""
+    status = os.fstat(fd)
+    return status, os.pread(fd, FOOTER_BYTES, max(status.st_size - FOOTER_BYTES, 0))
 
 
 def is_chunk_id(text: str) -> bool:
@@ -390,8 +396,8 @@ class ChunkStore:
             raise ChunkMissing(chunk_id) from None
         with chunk_file:
             fd = chunk_file.fileno()
-            file_size = os.fstat(fd).st_size
-            raw_footer = os.pread(fd, FOOTER_BYTES, max(file_size - FOOTER_BYTES, 0))
+            status, raw_footer = _status_and_tail(fd)
+            file_size = status.st_size
             try:
                 footer = decode_footer(raw_footer, file_size)
             except ChunkCorrupt:
@@ -439,18 +445,16 @@ class ChunkStore:
         """The data length of a chunk file (its footer read, damaged or not) and its mtime."""
         fd = os.open(chunk_path, os.O_RDONLY)
         try:
-            status = os.fstat(fd)
-            raw_footer = os.pread(fd, FOOTER_BYTES, max(status.st_size - FOOTER_BYTES, 0))
+            status, raw_footer = _status_and_tail(fd)
         finally:
             os.close(fd)
         return data_bytes_of_file(status.st_size, raw_footer), status.st_mtime
 
     @staticmethod
     def _meta_of_open_file(chunk_file: BinaryIO, chunk_id: str) -> ChunkMeta:
-        status = os.fstat(chunk_file.fileno())
+        status, raw = _status_and_tail(chunk_file.fileno())
         if status.st_size < FOOTER_BYTES:
             raise ChunkCorrupt(chunk_id)
-        raw = os.pread(chunk_file.fileno(), FOOTER_BYTES, status.st_size - FOOTER_BYTES)
         footer = decode_footer(raw, status.st_size)
         return ChunkMeta(
             chunk_id, footer.length, footer.crc32c, status.st_mtime, footer.block_bytes
@@ -486,12 +490,7 @@ class ChunkStore:
                 fd, count * BLOCK_CRC_BYTES, footer.length + first_block * BLOCK_CRC_BYTES
             )
             crc32c = checksums.crc32c(data, crc32c)
-            view = memoryview(data)
-            found = [
-                checksums.crc32c(view[start : start + block_bytes])
-                for start in range(0, len(data), block_bytes)
-            ]
-            blocks_ok = blocks_ok and found == list(decode_block_crc32cs(table))
+            blocks_ok = blocks_ok and first_bad_block(data, table, block_bytes) is None
             if len(data) < min(piece_bytes, footer.length - offset):
                 break  # the file shrank under us: the checksum will not match
         return crc32c, blocks_ok

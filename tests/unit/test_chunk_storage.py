@@ -31,8 +31,10 @@ from chunkd.footer import (
     chunk_file_bytes,
     data_bytes_of_file,
     decode_footer,
+    encode_block_crc32c,
     encode_footer,
     encode_footer_v1,
+    first_bad_block,
 )
 from chunkd.storage import ChunkStore, VerifyResult
 
@@ -611,3 +613,17 @@ def test_old_format_ranges_stay_unchecked_but_verify_notices(big_store: ChunkSto
         assert reader.read(70_000, 70_001) == bytes([data[70_000] ^ 0x01])
     result = big_store.verify(CHUNK_A)
     assert (result.ok, result.length) == (False, len(data))
+
+
+def test_first_bad_block_compares_every_block_with_its_entry() -> None:
+    data = bytes(range(256)) * 10  # 2,560 bytes: blocks of 1,024, 1,024 and 512
+    table = b"".join(
+        encode_block_crc32c(checksums.crc32c(data[start : start + 1024]))
+        for start in range(0, 2560, 1024)
+    )
+    assert first_bad_block(data, table, 1024) is None
+    flipped = data[:1500] + bytes([data[1500] ^ 1]) + data[1501:]
+    assert first_bad_block(flipped, table, 1024) == 1
+    assert first_bad_block(data, table[:8], 1024) == 2  # a block without an entry
+    assert first_bad_block(data[:2048], table, 1024) == 2  # an entry without a block
+    assert first_bad_block(data, table[:9], 1024) == 2  # a torn entry counts as missing
