@@ -8,8 +8,9 @@ For each setup (SQLite x 1 gateway, SQLite x 2, PostgreSQL x 1, PostgreSQL x 2) 
 a GET phase (random keys of those written, bytes checked) for the given seconds each, with
 `--clients` concurrent requests spread evenly over the gateways. The load generator is one
 asyncio process with a minimal SigV4 signer (UNSIGNED-PAYLOAD), so that it costs far less CPU
-than boto3 would. PostgreSQL is a throwaway server started here (initdb + pg_ctl, as the
-`postgres` user when run as root) with fsync and synchronous commit on, as durable as the
+than boto3 would. PostgreSQL is the tests' throwaway server (`start_postgres(durable=True)` of
+tests/integration/conftest.py: initdb + pg_ctl, as the `postgres` user when run as root) with
+fsync and synchronous commit on, as durable as the
 SQLite catalog (synchronous=FULL). Everything runs on this machine: the figures include the
 load generator, the gateways, 6 chunk daemons and the database competing for its cores.
 Prints a Markdown table; `--out FILE` also writes JSON.
@@ -24,12 +25,10 @@ import hashlib
 import hmac
 import json
 import os
-import pwd
 import random
 import select
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,17 @@ from typing import Any
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def integration_conftest() -> Any:
+    """The tests' integration conftest (throwaway PostgreSQL servers) as a module."""
+    if str(ROOT / "tests") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tests"))
+    from integration_loader import load_integration
+
+    return load_integration()
+
+
 REGION = "us-east-1"
 READY_TIMEOUT_SECONDS = 90.0
 SETUPS = [("sqlite", 1), ("sqlite", 2), ("postgresql", 1), ("postgresql", 2)]
@@ -83,76 +93,6 @@ def signed_headers(
     )
     del headers["host"]  # aiohttp sends it
     return headers
-
-
-# --- a throwaway PostgreSQL server ---------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class Postgres:
-    root: Path
-    url: str
-    run_as: list[str]
-    bin_dir: Path
-
-    def stop(self) -> None:
-        subprocess.run(
-            [*self.run_as, str(self.bin_dir / "pg_ctl"), "-D", str(self.root / "data"),
-             "-m", "fast", "-w", "stop"],
-            capture_output=True, timeout=60,
-        )  # fmt: skip
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
-def start_postgres() -> Postgres:
-    initdb = shutil.which("initdb")
-    if initdb is None:
-        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-        if not found:
-            raise SystemExit("PostgreSQL is not installed (apt-get install postgresql)")
-        initdb = str(found[-1])
-    bin_dir = Path(initdb).resolve().parent
-    root = Path(tempfile.mkdtemp(prefix="s3compat-bench-pg-"))
-    run_as: list[str] = []
-    if os.geteuid() == 0:
-        owner = pwd.getpwnam("postgres")
-        os.chown(root, owner.pw_uid, owner.pw_gid)
-        run_as = ["runuser", "-u", "postgres", "--"]
-    subprocess.run(
-        [*run_as, str(bin_dir / "initdb"), "-D", str(root / "data"), "-U", "postgres",
-         "--auth=trust", "-E", "UTF8", "--locale=C"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    port = free_port()
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c max_connections=200"
-    subprocess.run(
-        [*run_as, str(bin_dir / "pg_ctl"), "-D", str(root / "data"), "-l",
-         str(root / "server.log"), "-o", options, "-w", "start"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return Postgres(root, f"postgresql://postgres@127.0.0.1:{port}/postgres", run_as, bin_dir)
-
-
-def create_database(server: Postgres) -> str:
-    import asyncpg
-
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(server.url)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
-    return server.url.rsplit("/", 1)[0] + "/" + name
 
 
 # --- a cluster ---------------------------------------------------------------------------
@@ -293,12 +233,17 @@ def main() -> int:
     setups = SETUPS
     if args.setups != "all":
         setups = [(b, int(g)) for b, g in (item.split(":") for item in args.setups.split(","))]
-    postgres = start_postgres() if any(b == "postgresql" for b, _ in setups) else None
+    postgres = None
+    if any(b == "postgresql" for b, _ in setups):
+        # The tests' throwaway server, with fsync on (the tests turn it off).
+        postgres = integration_conftest().start_postgres(durable=True)
     rows = []
     try:
         for backend, gateways in setups:
             work = Path(tempfile.mkdtemp(prefix="s3compat-bench-gw-"))
-            catalog = create_database(postgres) if backend == "postgresql" and postgres else None
+            catalog = None
+            if backend == "postgresql" and postgres is not None:
+                catalog = integration_conftest().create_database(postgres, "bench_")
             say(f"{backend}, {gateways} gateway(s): starting")
             cluster = start_cluster(work, gateways, catalog)
             try:

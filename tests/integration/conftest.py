@@ -176,10 +176,11 @@ class PostgresServer:
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
-def start_postgres() -> PostgresServer:
+def start_postgres(*, durable: bool = False) -> PostgresServer:
     """A throwaway server: initdb in a temporary folder, listening on a free loopback port
-    (fsync off: the data lives as long as the test session). As root, the server runs as the
-    `postgres` OS user (PostgreSQL refuses to run as root)."""
+    (fsync off unless `durable`: the data lives as long as the test session; benchmarks/
+    gateways.py measures with it on). As root, the server runs as the `postgres` OS user
+    (PostgreSQL refuses to run as root)."""
     bin_dir = postgres_binaries()
     if bin_dir is None:
         raise RuntimeError("PostgreSQL is not installed (no initdb): apt-get install postgresql")
@@ -198,10 +199,9 @@ def start_postgres() -> PostgresServer:
         timeout=POSTGRES_START_TIMEOUT_SECONDS,
     )
     port = free_port_block(1)
-    options = (
-        f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=400"
-    )
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c max_connections=400"
+    if not durable:
+        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log")]
     wait = ["-w", "-t", str(POSTGRES_START_TIMEOUT_SECONDS)]
     started = subprocess.run(
@@ -248,10 +248,14 @@ def run_async(coroutine: Any) -> Any:
 
 def new_postgres_catalog() -> str:
     """A fresh, empty database on the session's server; its URL."""
+    return create_database(postgres_server())
+
+
+def create_database(server: PostgresServer, prefix: str = "s3c_") -> str:
+    """A fresh, empty database on `server`; its URL."""
     import asyncpg
 
-    server = postgres_server()
-    name = f"s3c_{uuid.uuid4().hex[:16]}"
+    name = f"{prefix}{uuid.uuid4().hex[:16]}"
 
     async def create() -> None:
         conn = await asyncpg.connect(server.admin_url)
