@@ -40,6 +40,8 @@ class S3RequestHandler(RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
+        # aiohttp's own handling logs the error and refuses (ConnectionError) once part of an
+        # answer went out; its plain-text answer is kept only for other errors.
         answer = super().handle_error(request, status, exc, message)
         if not _header_section_too_large(exc):
             return answer
