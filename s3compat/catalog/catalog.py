@@ -28,7 +28,10 @@ from s3compat.catalog.records import (
     UserRecord,
 )
 
-CHUNK_COLUMNS = 'chunk_id, server_id, part_number, piece, "offset", length, crc32c'
+CHUNK_COLUMNS = (
+    'chunk_id, server_id, part_number, piece, "offset", length, crc32c, '
+    "layout, segment_length, block_bytes, parity"
+)
 
 
 class IntentsLost(RuntimeError):
@@ -74,6 +77,18 @@ class Catalog:
             return str(row["value"])
 
         return await self.db.retrying(body)
+
+    async def set_meta(self, name: str, value: str) -> None:
+        """Store `value` under `name`, replacing any value there."""
+
+        async def body(tx: Transaction) -> None:
+            await tx.execute(
+                "INSERT INTO meta (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, value),
+            )
+
+        await self.db.retrying(body)
 
     async def put_user(self, user: UserRecord) -> None:
         """Add a user, or replace the secret of the user with that name."""
@@ -416,6 +431,18 @@ class Catalog:
 
         await self.db.retrying(body)
 
+    async def note_damaged(self, chunk_id: str, reason: str) -> None:
+        """Queue a piece found missing or corrupt for the repairer."""
+
+        async def body(tx: Transaction) -> None:
+            await tx.execute(
+                "INSERT INTO damaged_chunks (chunk_id, reason, noted_at) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (chunk_id, reason, time.time()),
+            )
+
+        await self.db.retrying(body)
+
     async def count_pending(self) -> tuple[int, int]:
         """(intents, deletions) still outstanding."""
         async with self.db.snapshot() as tx:
@@ -484,7 +511,8 @@ async def attach_chunks(
             raise IntentsLost(f"{len(batch) - removed} of {len(batch)} intents were collected")
     await tx.many(
         "INSERT INTO chunks (chunk_id, server_id, version_id, upload_id, part_number, piece, "
-        '"offset", length, crc32c) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        '"offset", length, crc32c, layout, segment_length, block_bytes, parity) '
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 c.chunk_id,
@@ -496,6 +524,10 @@ async def attach_chunks(
                 c.offset,
                 c.length,
                 c.crc32c,
+                c.layout,
+                c.segment_length,
+                c.block_bytes,
+                c.parity,
             )
             for c in chunks
         ],

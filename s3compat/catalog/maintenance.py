@@ -46,7 +46,7 @@ class MaintenanceCatalog:
                 )
                 placed.append(
                     PlacedChunk(
-                        ChunkRecord(*tuple(row)[:7]),
+                        ChunkRecord(*tuple(row)[:11]),
                         row["version_id"],
                         frozenset(s[0] for s in siblings),
                     )

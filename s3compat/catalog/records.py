@@ -37,7 +37,13 @@ class BucketRecord:
 
 @dataclass(frozen=True)
 class ChunkRecord:
-    """One stored piece: `offset` is its place within the object (or within its upload part)."""
+    """One stored piece of a segment (a single PUT's body, or one multipart part).
+
+    Layout 1 (contiguous): `offset` is the piece's place within the object (or within its
+    upload part) and `piece` its index. Layout 2 (striped, `store/stripes.py`): `offset` is the
+    segment's place, `piece` the role (0..5 data, 6.. parity), and the segment's length, block
+    size and parity count are repeated on each of its pieces.
+    """
 
     chunk_id: str
     server_id: str
@@ -46,6 +52,10 @@ class ChunkRecord:
     offset: int
     length: int
     crc32c: str
+    layout: int = 1
+    segment_length: int = 0
+    block_bytes: int = 0
+    parity: int = 0
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,22 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX intents_by_gateway ON intents (gateway_id);
     """,
+    # 4: redundancy. A chunk row says how its segment (a single PUT's body or one multipart
+    # part) is laid out: layout 1, contiguous sixths (every chunk written before this), or
+    # layout 2, striped in blocks of block_bytes with `parity` Reed-Solomon pieces, `piece`
+    # being the role (0..5 data, 6.. parity) and `offset` the segment's start. Pieces found
+    # missing or corrupt wait in damaged_chunks for the repairer.
+    """
+    ALTER TABLE chunks ADD COLUMN layout INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE chunks ADD COLUMN segment_length INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE chunks ADD COLUMN block_bytes INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE chunks ADD COLUMN parity INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE damaged_chunks (
+        chunk_id TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        noted_at REAL NOT NULL
+    );
+    """,
 ]
 
 POSTGRESQL_MIGRATIONS: list[str] = [
@@ -279,5 +295,17 @@ POSTGRESQL_MIGRATIONS: list[str] = [
         expires_at DOUBLE PRECISION NOT NULL
     );
     CREATE INDEX intents_by_gateway ON intents (gateway_id);
+    """,
+    # 4: redundancy (see MIGRATIONS[3]).
+    """
+    ALTER TABLE chunks ADD COLUMN layout INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE chunks ADD COLUMN segment_length BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE chunks ADD COLUMN block_bytes INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE chunks ADD COLUMN parity INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE damaged_chunks (
+        chunk_id TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        noted_at DOUBLE PRECISION NOT NULL
+    );
     """,
 ]

@@ -14,11 +14,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from s3compat.catalog.catalog import Catalog
 from s3compat.catalog.maintenance import MaintenanceCatalog, PlacedChunk
-from s3compat.catalog.records import ChunkRecord
 from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.errors import ChunkServerError
 from s3compat.cluster.membership import Membership
@@ -180,15 +179,7 @@ class Rebalancer:
     async def _execute(self, move: Move) -> bool:
         """Copy, verify (the target checks the CRC32C), switch, queue the old copy."""
         old = move.placed.chunk
-        copy = ChunkRecord(
-            uuid.uuid4().hex,
-            move.target,
-            old.part_number,
-            old.piece,
-            old.offset,
-            old.length,
-            old.crc32c,
-        )
+        copy = replace(old, chunk_id=uuid.uuid4().hex, server_id=move.target)
         await self.catalog.record_intents([copy], self.gateway_id)
         try:
             source_url = self.membership.url_of(old.server_id)
