@@ -9,6 +9,7 @@ deletion. Who may do what is decided before the store is called (`api/auth/acces
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections import Counter
@@ -20,14 +21,21 @@ from s3compat.catalog.catalog import Catalog, IntentsLost
 from s3compat.catalog.records import BucketRecord, ChunkRecord, ObjectRecord
 from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.membership import Membership
-from s3compat.store import errors
+from s3compat.store import errors, segments
 from s3compat.store.checksums import MultiHasher, to_b64
-from s3compat.store.pieces import ByteSource, read_range, write_pieces
+from s3compat.store.pieces import ByteSource
 from s3compat.store.placement import Candidate, choose_servers
-from s3compat.store.split import PIECES, piece_offsets
+from s3compat.store.stripe_write import required_pieces, write_striped
+from s3compat.store.stripes import BLOCK_BYTES, LAYOUT_STRIPED, Geometry
+
+log = logging.getLogger(__name__)
 
 # The region where re-creating one's own bucket answers 200 (S3's legacy behaviour).
 LEGACY_REGION = "us-east-1"
+# The catalog's meta row holding the cluster's parity count M (absent: 0).
+PARITY_META = "parity"
+# Server states whose pieces a read does not try.
+UNREADABLE_STATES = ("down", "lost")
 
 
 @dataclass(frozen=True)
@@ -123,8 +131,11 @@ class ObjectStore:
         gateway_id: str,
         grace_seconds: float,
         region: str,
+        parity: int = 0,
     ) -> None:
         self.catalog = catalog
+        # Parity pieces of new writes (the catalog's setting, see `load_settings`).
+        self.parity = parity
         self.client = client
         self.membership = membership
         self.gateway_id = gateway_id
@@ -133,6 +144,10 @@ class ObjectStore:
         self._reserved: Counter[str] = Counter()
         # chunk id -> number of readers streaming it now; the collector skips these
         self.reading: Counter[str] = Counter()
+
+    async def load_settings(self) -> None:
+        """Take the cluster's settings (the parity count) from the catalog."""
+        self.parity = int(await self.catalog.get_meta(PARITY_META) or 0)
 
     # --- buckets --------------------------------------------------------------------------
 
@@ -174,17 +189,29 @@ class ObjectStore:
     async def write_body(
         self, source: ByteSource, size: int, checks: WriteChecks, *, part_number: int = 1
     ) -> WrittenBody:
-        """Store `size` bytes of `source` as 6 pieces; verify them; return the uncommitted chunks.
+        """Store `size` bytes of `source` as 6 data pieces and the parity pieces; verify them;
+        return the uncommitted chunks.
 
         The chunks stay intents until the caller commits them; on any error here they are
-        handed to the collector before the error propagates.
+        handed to the collector before the error propagates. Pieces that could not be stored
+        (their servers failed, but enough others did) are handed to the collector at once and
+        left out: the segment is under-protected until the repairer rebuilds them.
         """
-        chunks = self._place(size, part_number)
+        geometry = Geometry(size, BLOCK_BYTES, self.parity)
+        chunks = self._place(geometry, part_number)
         await self.catalog.record_intents(chunks, self.gateway_id)
         hasher = checks.hasher()
         try:
             with self._reservation(chunks):
-                stored = await write_pieces(self.client, self.membership, source, chunks, hasher)
+                stored = await write_striped(
+                    self.client, self.membership, source, chunks, geometry, hasher
+                )
+            if len(stored) < len(chunks):
+                kept = {c.chunk_id for c in stored}
+                await self.catalog.abandon_chunks(
+                    c.chunk_id for c in chunks if c.chunk_id not in kept
+                )
+                chunks = stored
             if await source.read(1):
                 # More bytes than declared (an aws-chunked body whose chunks outgrow its
                 # x-amz-decoded-content-length); reading to the end also makes the chunked
@@ -258,24 +285,35 @@ class ObjectStore:
             raise errors.NoSuchBucket(record.bucket)
         raise errors.PreconditionFailed(record.key)
 
-    def _place(self, size: int, part_number: int) -> list[ChunkRecord]:
-        """Choose servers for the non-empty pieces of a `size`-byte body (zero-length pieces
-        are not stored)."""
+    def _place(self, geometry: Geometry, part_number: int) -> list[ChunkRecord]:
+        """Choose distinct servers for the segment's 6+M pieces. With fewer writable servers
+        than that, the pieces there is room for (never fewer than `required_pieces`)."""
         servers = self.membership.writable()
         candidates = [
             Candidate(s.server_id, s.capacity_bytes, s.used_bytes, s.free_bytes) for s in servers
         ]
-        if len(candidates) < PIECES:
+        required = required_pieces(geometry.parity)
+        if len(candidates) < required:
             raise errors.NotEnoughServers(
-                f"{len(candidates)} chunk servers are up, {PIECES} needed"
+                f"{len(candidates)} chunk servers are up, {required} needed"
             )
-        chosen = choose_servers(candidates, PIECES, reserved_bytes=self._reserved)
+        count = min(geometry.roles, len(candidates))
+        chosen = choose_servers(candidates, count, reserved_bytes=self._reserved)
         return [
-            ChunkRecord(uuid.uuid4().hex, server.server_id, part_number, piece, offset, length, "")
-            for piece, (server, (offset, length)) in enumerate(
-                zip(chosen, piece_offsets(size), strict=True)
+            ChunkRecord(
+                uuid.uuid4().hex,
+                server.server_id,
+                part_number,
+                role,
+                0,
+                geometry.piece_length(role),
+                "",
+                layout=LAYOUT_STRIPED,
+                segment_length=geometry.length,
+                block_bytes=geometry.block_bytes,
+                parity=geometry.parity,
             )
-            if length > 0
+            for role, server in enumerate(chosen)
         ]
 
     def _reservation(self, chunks: Sequence[ChunkRecord]) -> _Reservation:
@@ -298,31 +336,44 @@ class ObjectStore:
             raise errors.NoSuchKey(key)
         return found
 
+    def unavailable_servers(self) -> set[str]:
+        return {s.server_id for s in self.membership.servers() if s.state in UNREADABLE_STATES}
+
     def check_readable(self, chunks: Sequence[ChunkRecord], start: int, end: int) -> None:
-        """Refuse up front (before any byte is sent) a read that needs a server known down."""
-        down = {s.server_id for s in self.membership.servers() if s.state == "down"}
-        for chunk in chunks:
-            if (
-                chunk.server_id in down
-                and chunk.offset < end
-                and start < chunk.offset + chunk.length
-            ):
-                raise errors.BackendFailure(f"chunk server {chunk.server_id} is down")
+        """Refuse up front (before any byte is sent) a read that needs more pieces on servers
+        known down than parity makes up for."""
+        segments.check_readable(chunks, start, end, self.unavailable_servers())
 
     async def stream(
         self, chunks: Sequence[ChunkRecord], start: int, end: int
     ) -> AsyncGenerator[bytes, None]:
-        """Bytes [start, end) of an opened object. Its chunks are not collected meanwhile."""
+        """Bytes [start, end) of an opened object. Its chunks are not collected meanwhile;
+        pieces found missing or corrupt on the way are read around and noted for repair."""
         ids = [c.chunk_id for c in chunks]
         self.reading.update(ids)
         try:
-            async for block in read_range(self.client, self.membership, chunks, start, end):
+            async for block in segments.read_range(
+                self.client,
+                self.membership,
+                chunks,
+                start,
+                end,
+                unavailable=self.unavailable_servers(),
+                on_damage=self._note_damage,
+            ):
                 yield block
         finally:
             self.reading.subtract(ids)
             for chunk_id in ids:
                 if self.reading[chunk_id] <= 0:
                     del self.reading[chunk_id]
+
+    async def _note_damage(self, chunk: ChunkRecord, reason: str) -> None:
+        log.warning("piece %s on %s is %s: read around it", chunk.chunk_id, chunk.server_id, reason)
+        try:
+            await self.catalog.note_damaged(chunk.chunk_id, reason)
+        except Exception:  # the read goes on; scrub finds the piece again
+            log.exception("could not queue piece %s for repair", chunk.chunk_id)
 
     # --- deletes --------------------------------------------------------------------------
 

@@ -1,0 +1,249 @@
+"""Writing a segment in the striped layout: 6 data pieces and M parity pieces, all at once.
+
+The body is read one stripe at a time (6 blocks); the stripe is hashed (ETag, checksums) and
+coded off the event loop, and block i goes to piece i's chunk PUT through a queue of a few
+blocks, so all 6+M PUTs stream in parallel and memory stays at a few stripes per write whatever
+the segment's size. A PUT that fails, or stalls longer than `WRITE_HEDGE_SECONDS` while enough
+others go on, is dropped: the write is acknowledged when at least `required` pieces are durable
+(6+1 with parity, as Swift and Ceph require k+1; all 6 without), and the missing ones are left
+to the repairer. A small segment is read whole and its pieces sent at once, each with its
+CRC32C for the daemon to check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field, replace
+
+from awscrt import checksums as crt_checksums
+
+from s3compat.catalog.records import ChunkRecord
+from s3compat.cluster.client import ChunkClient
+from s3compat.cluster.errors import ChunkServerError
+from s3compat.store.checksums import MultiHasher
+from s3compat.store.coding import StripeCoder
+from s3compat.store.errors import BackendFailure
+from s3compat.store.pieces import THREAD_HASH_MIN_BYTES, ByteSource, ServerUrls, read_exactly
+from s3compat.store.stripes import DATA_PIECES, Geometry
+
+# Segments up to this size are read whole and their pieces written concurrently.
+SMALL_WRITE_BYTES = 256 * 1024
+# Blocks queued for one piece's PUT: its share of a write's memory is this many blocks.
+QUEUE_BLOCKS = 2
+# A piece that takes no block for this long is dropped, if the others are enough.
+WRITE_HEDGE_SECONDS = 10.0
+
+
+def required_pieces(parity: int) -> int:
+    """Pieces that must be durable before a write is acknowledged."""
+    return DATA_PIECES + min(parity, 1)
+
+
+def cut_stripe(geometry: Geometry, stripe: int, data: bytes) -> list[bytes]:
+    """A stripe's bytes cut into its 6 data blocks."""
+    blocks, offset = [], 0
+    for size in geometry.block_sizes(stripe):
+        blocks.append(data[offset : offset + size])
+        offset += size
+    return blocks
+
+
+def code_stripe(
+    geometry: Geometry, coder: StripeCoder | None, stripe: int, data: bytes
+) -> list[bytes]:
+    """Every block of a stripe in role order: 6 data blocks, then the parity blocks."""
+    blocks = cut_stripe(geometry, stripe, data)
+    if coder is None:
+        return blocks
+    return blocks + coder.encode(blocks, geometry.code_block_bytes(stripe))
+
+
+@dataclass
+class _Piece:
+    chunk: ChunkRecord
+    queue: asyncio.Queue[bytes | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_BLOCKS))
+    task: asyncio.Task[object] | None = None
+    crc32c: int = 0
+    dropped: bool = False
+
+    async def blocks(self) -> AsyncIterator[bytes]:
+        while (block := await self.queue.get()) is not None:
+            yield block
+
+
+async def write_striped(
+    client: ChunkClient,
+    servers: ServerUrls,
+    source: ByteSource,
+    chunks: Sequence[ChunkRecord],
+    geometry: Geometry,
+    hasher: MultiHasher,
+) -> list[ChunkRecord]:
+    """Stream the segment into its pieces (`chunks`, one per placed role); return the pieces
+    that were stored, with their CRC32C. Raises BackendFailure when fewer than the required
+    pieces could be stored, or the body's own error (IncompleteBody, a signature error)."""
+    coder = StripeCoder(geometry.parity) if geometry.parity else None
+    if geometry.length <= SMALL_WRITE_BYTES:
+        return await _write_small(client, servers, source, chunks, geometry, hasher, coder)
+    pieces = [_Piece(chunk) for chunk in chunks]
+    required = required_pieces(geometry.parity)
+    try:
+        for piece in pieces:
+            url = servers.url_of(piece.chunk.server_id)
+            piece.task = asyncio.create_task(
+                client.put_chunk(url, piece.chunk.chunk_id, piece.chunk.length, piece.blocks())
+            )
+        for stripe in range(geometry.stripes):
+            data = await read_exactly(source, geometry.stripe_data_bytes(stripe))
+            blocks = await _hash_and_code(geometry, coder, stripe, data, hasher)
+            for piece in pieces:
+                block = blocks[piece.chunk.piece]
+                piece.crc32c = crt_checksums.crc32c(block, piece.crc32c)
+                await _offer(piece, block, pieces, required, servers)
+        for piece in pieces:
+            if not piece.dropped:
+                await _offer(piece, None, pieces, required, servers)
+        await asyncio.gather(*(p.task for p in pieces if p.task), return_exceptions=True)
+        for piece in pieces:
+            _settle(piece, servers)
+        _check_enough(pieces, required)
+    except BaseException:
+        for piece in pieces:
+            if piece.task is not None:
+                piece.task.cancel()
+        await asyncio.gather(*(p.task for p in pieces if p.task), return_exceptions=True)
+        raise
+    return [replace(p.chunk, crc32c=f"{p.crc32c:08x}") for p in pieces if not p.dropped]
+
+
+async def _offer(
+    piece: _Piece,
+    block: bytes | None,
+    pieces: Sequence[_Piece],
+    required: int,
+    servers: ServerUrls,
+) -> None:
+    """Queue a block (None: the end) for a piece's PUT, unless the piece was dropped. A PUT
+    that ended early or stalls past the hedge is dropped while enough others remain."""
+    if piece.dropped or piece.task is None:
+        return
+    put = asyncio.ensure_future(piece.queue.put(block))
+    try:
+        while not put.done():
+            done, _ = await asyncio.wait(
+                {put, piece.task}, timeout=WRITE_HEDGE_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
+            if put in done:
+                return
+            if piece.task in done:
+                # It ended before its body did: failed (or answered early, as broken).
+                _settle(piece, servers)
+                piece.dropped = True
+                _check_enough(pieces, required)
+                return
+            if sum(not p.dropped for p in pieces) > required:
+                piece.dropped = True
+                piece.task.cancel()
+                return
+    finally:
+        put.cancel()
+
+
+def _settle(piece: _Piece, servers: ServerUrls) -> None:
+    """Look at a finished PUT: a failure drops the piece (and marks its server failed)."""
+    task = piece.task
+    if task is None or not task.done():
+        return
+    if task.cancelled():
+        piece.dropped = True
+        return
+    error = task.exception()
+    if error is not None:
+        piece.dropped = True
+        if isinstance(error, ChunkServerError):
+            servers.mark_failed(piece.chunk.server_id)
+
+
+def _check_enough(pieces: Sequence[_Piece], required: int) -> None:
+    alive = sum(not p.dropped for p in pieces)
+    if alive >= required:
+        return
+    errors = [
+        p.task.exception()
+        for p in pieces
+        if p.task is not None and p.task.done() and not p.task.cancelled() and p.task.exception()
+    ]
+    detail = f": {errors[0]}" if errors else ""
+    raise BackendFailure(f"{alive} pieces could be stored, {required} needed{detail}")
+
+
+async def _hash_and_code(
+    geometry: Geometry,
+    coder: StripeCoder | None,
+    stripe: int,
+    data: bytes,
+    hasher: MultiHasher,
+) -> list[bytes]:
+    """Hash a stripe's bytes and code it (in a thread when it is large)."""
+
+    def work() -> list[bytes]:
+        hasher.update(data)
+        return code_stripe(geometry, coder, stripe, data)
+
+    if len(data) >= THREAD_HASH_MIN_BYTES:
+        return await asyncio.to_thread(work)
+    return work()
+
+
+async def _write_small(
+    client: ChunkClient,
+    servers: ServerUrls,
+    source: ByteSource,
+    chunks: Sequence[ChunkRecord],
+    geometry: Geometry,
+    hasher: MultiHasher,
+    coder: StripeCoder | None,
+) -> list[ChunkRecord]:
+    """write_striped for a small segment: read it whole, then PUT every piece at once."""
+    body = await read_exactly(source, geometry.length)
+    if len(body) >= THREAD_HASH_MIN_BYTES:
+        await asyncio.to_thread(hasher.update, body)
+    else:
+        hasher.update(body)
+    by_role: list[bytes] = [b""] * geometry.roles
+    for stripe in range(geometry.stripes):
+        start = geometry.stripe_start(stripe)
+        data = body[start : start + geometry.stripe_data_bytes(stripe)]
+        for role, block in enumerate(code_stripe(geometry, coder, stripe, data)):
+            by_role[role] += block
+    crcs = {c.chunk_id: f"{crt_checksums.crc32c(by_role[c.piece]):08x}" for c in chunks}
+    outcomes = await asyncio.gather(
+        *(
+            client.put_chunk(
+                servers.url_of(c.server_id),
+                c.chunk_id,
+                c.length,
+                by_role[c.piece],
+                crcs[c.chunk_id],
+            )
+            for c in chunks
+        ),
+        return_exceptions=True,
+    )
+    stored: list[ChunkRecord] = []
+    failures: list[BaseException] = []
+    for chunk, outcome in zip(chunks, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            failures.append(outcome)
+            if isinstance(outcome, ChunkServerError):
+                servers.mark_failed(chunk.server_id)
+            elif not isinstance(outcome, Exception):
+                raise outcome  # cancellation
+        else:
+            stored.append(replace(chunk, crc32c=crcs[chunk.chunk_id]))
+    required = required_pieces(geometry.parity)
+    if len(stored) < required:
+        detail = f": {failures[0]}" if failures else ""
+        raise BackendFailure(f"{len(stored)} pieces could be stored, {required} needed{detail}")
+    return stored
