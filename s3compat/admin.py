@@ -20,8 +20,11 @@ from s3compat.catalog.records import UserRecord
 from s3compat.config import GatewayConfig
 from s3compat.duties import REBALANCE_LEASE, LeaseBusy, holding
 from s3compat.gateway import CLUSTER_SECRET, open_services
+from s3compat.store.coding import MAX_PARITY
+from s3compat.store.objects import PARITY_META
 from s3compat.store.rebalance import Rebalancer, print_progress
 from s3compat.store.scrub import collect_orphans, scrub
+from s3compat.store.stripes import DATA_PIECES
 
 CATALOG_FILE = "catalog.db"
 CATALOG_URL_FILE = "catalog.url"
@@ -58,7 +61,11 @@ async def open_catalog(url: str) -> Catalog:
 
 
 async def init_cluster(
-    data_dir: Path, server_urls: list[str], catalog_url: str | None = None
+    data_dir: Path,
+    server_urls: list[str],
+    catalog_url: str | None = None,
+    *,
+    parity: int | None = None,
 ) -> tuple[Credentials, str]:
     """Create (or reopen) the cluster in `data_dir`: catalog, cluster secret, root user, servers.
 
@@ -66,7 +73,8 @@ async def init_cluster(
     folder. Root credentials come from S3COMPAT_ACCESS_KEY / S3COMPAT_SECRET_KEY when both are
     set, else from the credentials file written at first start, else are generated. The cluster
     secret (what chunk daemons require) is S3COMPAT_CLUSTER_SECRET at first start, or generated.
-    Returns the root credentials and the cluster secret.
+    `parity`, if given, becomes the parity count of new writes. Returns the root credentials
+    and the cluster secret.
     """
     data_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (start-up, nothing else runs)
     default = data_dir / CATALOG_FILE
@@ -84,6 +92,8 @@ async def init_cluster(
         await catalog.put_user(UserRecord(root.access_key, root.secret_key, ROOT_USER))
         for number, url in enumerate(server_urls, start=1):
             await catalog.add_server(f"chunkd-{number}", url)
+        if parity is not None:
+            await catalog.set_meta(PARITY_META, str(check_parity(parity)))
     finally:
         await catalog.db.close()
     return root, cluster_secret
@@ -108,6 +118,30 @@ def _write_private(path: Path, text: str) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(text)
+
+
+def check_parity(parity: int) -> int:
+    if not 0 <= parity <= MAX_PARITY:
+        raise SystemExit(f"--parity must be 0..{MAX_PARITY}")
+    return parity
+
+
+async def parity_setting(catalog_url: str, parity: int | None) -> dict[str, Any]:
+    """`admin parity [M]`: the parity count of new writes, after setting it to M if given."""
+    catalog = await open_catalog(catalog_url)
+    try:
+        if parity is not None:
+            await catalog.set_meta(PARITY_META, str(check_parity(parity)))
+        current = int(await catalog.get_meta(PARITY_META) or 0)
+    finally:
+        await catalog.db.close()
+    return {
+        "parity": current,
+        "data_pieces": DATA_PIECES,
+        "servers_needed": DATA_PIECES + current,
+        "servers_that_may_fail": current,
+        "space_overhead": round((DATA_PIECES + current) / DATA_PIECES, 4),
+    }
 
 
 async def add_user(catalog_url: str, name: str) -> Credentials:

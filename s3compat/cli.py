@@ -13,6 +13,11 @@ from pathlib import Path
 from s3compat import admin
 from s3compat.catalog.backend import is_postgresql, sqlite_path
 from s3compat.config import DAY_SECONDS, MIB, GatewayConfig
+from s3compat.store.coding import MAX_PARITY
+from s3compat.store.stripes import DATA_PIECES
+
+# Parity of a local cluster with 8 servers or more: any two may be lost.
+DEFAULT_PARITY = 2
 
 # The catalog URL when no --catalog is given (keeps a password off the command line).
 CATALOG_ENV = "S3COMPAT_CATALOG"
@@ -146,7 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--data", type=Path, required=True, help="folder for all state")
     cluster.add_argument("--host", default="127.0.0.1")
     cluster.add_argument("--port", type=int, default=9000, help="gateway port (default 9000)")
-    cluster.add_argument("--servers", type=int, default=6, help="chunk daemons (default 6)")
+    cluster.add_argument("--servers", type=int, default=8, help="chunk daemons (default 8)")
+    cluster.add_argument(
+        "--parity",
+        type=int,
+        help="parity pieces beside the 6 data pieces of every new write, so that this many "
+        "servers may be lost (default 2 with 8 servers or more, else servers - 6)",
+    )
     cluster.add_argument("--chunk-port", type=int, help="first chunk daemon port (default port+1)")
     cluster.add_argument("--capacity", type=int, help="capacity of each chunk daemon, bytes")
     cluster.add_argument(
@@ -175,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     admin_parser.add_argument("--catalog", help=CATALOG_HELP)
     admin_commands = admin_parser.add_subparsers(dest="admin_command", required=True)
     admin_commands.add_parser("init", help="create the catalog, root user and cluster secret")
+    parity = admin_commands.add_parser(
+        "parity", help="show the parity count of new writes, or set it (0..4)"
+    )
+    parity.add_argument("count", type=int, nargs="?")
     user = admin_commands.add_parser("user").add_subparsers(dest="user_command", required=True)
     user.add_parser("add", help="add a user and print its key pair").add_argument("name")
     server = admin_commands.add_parser("server").add_subparsers(
@@ -247,7 +262,9 @@ def _cluster(args: argparse.Namespace) -> int:
             passed += [f"--{name.replace('_', '-')}", str(value)]
     if args.gateways < 1:
         raise SystemExit("--gateways must be at least 1")
+    parity = cluster_parity(args.servers, args.parity)
     options = ClusterOptions(
+        parity=parity,
         data_dir=args.data.resolve(),
         host=args.host,
         port=args.port,
@@ -260,6 +277,26 @@ def _cluster(args: argparse.Namespace) -> int:
         capacity=args.capacity,
     )
     return run_cluster(options)
+
+
+def cluster_parity(servers: int, parity: int | None) -> int:
+    """The parity count for a local cluster of `servers` daemons: as asked (if the servers can
+    hold 6+M distinct pieces), else 2, or fewer with fewer than 8 servers."""
+    if servers < DATA_PIECES:
+        raise SystemExit(f"--servers must be at least {DATA_PIECES}")
+    chosen = min(DEFAULT_PARITY, servers - DATA_PIECES) if parity is None else parity
+    if not 0 <= chosen <= MAX_PARITY:
+        raise SystemExit(f"--parity must be 0..{MAX_PARITY}")
+    if servers < DATA_PIECES + chosen:
+        raise SystemExit(f"--parity {chosen} needs at least {DATA_PIECES + chosen} servers")
+    if chosen == 0:
+        print(
+            "warning: parity 0: no redundancy. Every object is 6 pieces on 6 servers and the "
+            "loss of any one server loses data (8 servers with --parity 2 survive two).",
+            file=sys.stderr,
+            flush=True,
+        )
+    return chosen
 
 
 def _admin(args: argparse.Namespace) -> int:
@@ -297,6 +334,8 @@ def _admin(args: argparse.Namespace) -> int:
         config = _config(args, catalog)
         moved = asyncio.run(admin.rebalance(config, spread=args.spread, dry_run=args.dry_run))
         print("\n" + json.dumps(moved, indent=2))
+    elif args.admin_command == "parity":
+        print(json.dumps(asyncio.run(admin.parity_setting(catalog, args.count)), indent=2))
     elif args.admin_command == "scrub":
         damaged, findings = asyncio.run(admin.scrub_cluster(_config(args, catalog)))
         print(json.dumps({"damaged": damaged, "servers": findings}, indent=2))

@@ -98,7 +98,11 @@ async def open_services(
                     else Membership(catalog, client, down_after=config.server_down_after_seconds)
                 )
                 await membership.refresh()
-                yield _services(config, db, catalog, client, membership, secret, leases, process_id)
+                services = _services(
+                    config, db, catalog, client, membership, secret, leases, process_id
+                )
+                await services.store.load_settings()
+                yield services
         finally:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -190,6 +194,16 @@ def gateway_metrics(services: Services) -> RequestMetrics:
     return metrics
 
 
+async def follow_settings(store: ObjectStore, interval: float) -> None:
+    """Reload the cluster's settings (`admin parity`) every `interval` seconds."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await store.load_settings()
+        except Exception:  # a failed reload keeps the settings there were
+            log.exception("reloading the cluster settings failed")
+
+
 def ssl_context(config: GatewayConfig) -> ssl.SSLContext | None:
     if config.tls_cert is None:
         return None
@@ -225,6 +239,9 @@ async def serve(config: GatewayConfig) -> None:
         try:
             async with asyncio.TaskGroup() as tasks:
                 poller = tasks.create_task(services.membership.run(config.poll_interval_seconds))
+                follower = tasks.create_task(
+                    follow_settings(services.store, config.poll_interval_seconds)
+                )
                 sweeper = tasks.create_task(
                     run_collector(
                         services.collector,
@@ -236,6 +253,7 @@ async def serve(config: GatewayConfig) -> None:
                 )
                 await stop.wait()
                 poller.cancel()
+                follower.cancel()
                 sweeper.cancel()
         finally:
             await runner.cleanup()

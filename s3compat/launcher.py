@@ -33,6 +33,8 @@ class ClusterOptions:
     tls: bool
     capacity: int | None
     gateways: int = 1
+    # Parity pieces of new writes (the catalog's setting); None leaves the setting as it is.
+    parity: int | None = None
     # None: catalog.db in data_dir.
     catalog_url: str | None = None
 
@@ -139,7 +141,9 @@ def run_cluster(options: ClusterOptions) -> int:
     to a consistent catalog and a chunk daemon with only its complete chunks.
     """
     root, secret = asyncio.run(
-        init_cluster(options.data_dir, chunk_urls(options), options.catalog_url)
+        init_cluster(
+            options.data_dir, chunk_urls(options), options.catalog_url, parity=options.parity
+        )
     )
     catalog_url = options.catalog_url or str(options.data_dir / "catalog.db")
     children = [*chunk_daemon_children(options, secret), *gateway_children(options, catalog_url)]

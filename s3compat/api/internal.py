@@ -10,7 +10,8 @@ from aiohttp import web
 
 from s3compat.catalog.catalog import ServerUrlTaken
 from s3compat.store.objects import ObjectStore
-from s3compat.store.split import PIECES
+from s3compat.store.stripe_write import required_pieces
+from s3compat.store.stripes import DATA_PIECES
 
 STORE_KEY = web.AppKey("store", ObjectStore)
 CLUSTER_SECRET_KEY = web.AppKey("cluster_secret", str)
@@ -18,12 +19,20 @@ STATS_FIELDS = ("capacity_bytes", "used_bytes", "free_bytes", "chunk_count")
 
 
 async def health(request: web.Request) -> web.Response:
-    """200 when the gateway can take writes (enough chunk servers up), else 503."""
+    """200 when the gateway can take writes (enough chunk servers up), else 503; says whether
+    writes get every parity piece (`full_parity`) or fewer, left for the repairer."""
     store = request.app[STORE_KEY]
     up = len(store.membership.writable())
-    ready = up >= PIECES
+    needed = required_pieces(store.parity)
+    ready = up >= needed
     return web.json_response(
-        {"status": "ok" if ready else "unavailable", "servers_up": up, "servers_needed": PIECES},
+        {
+            "status": "ok" if ready else "unavailable",
+            "servers_up": up,
+            "servers_needed": needed,
+            "parity": store.parity,
+            "full_parity": up >= DATA_PIECES + store.parity,
+        },
         status=200 if ready else 503,
     )
 

@@ -53,7 +53,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 REGION = "us-east-1"
-CHUNK_SERVERS = 6
+CHUNK_SERVERS = 8
 PORT_BLOCK = CHUNK_SERVERS + 1
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
