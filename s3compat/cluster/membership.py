@@ -1,8 +1,10 @@
 """Which chunk servers exist, which are up, and how full they are.
 
 The catalog lists the servers; this keeps an in-memory view refreshed by polling each server's
-`/stats`. A server that has not answered for `down_after` seconds is marked down (new writes
-avoid it); it is up again as soon as it answers.
+`/stats`. A server that has not answered for `down_after` seconds is probed once more, with a
+longer timeout, and marked down (new writes avoid it) only if the probe fails too: on a machine
+whose cores are saturated a healthy daemon can miss a short poll. It is up again as soon as it
+answers.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ import time
 
 from s3compat.catalog.catalog import Catalog
 from s3compat.catalog.records import ServerRecord
-from s3compat.cluster.client import ChunkClient
+from s3compat.cluster.client import ChunkClient, ServerStats
 from s3compat.cluster.errors import ChunkServerError
 
 log = logging.getLogger(__name__)
 
 WRITABLE_STATES = ("up",)
 POLL_TIMEOUT_SECONDS = 2.0
+# The last chance of a server about to be marked down: long enough for a daemon starved of CPU.
+PROBE_TIMEOUT_SECONDS = 5.0
 
 
 class Membership:
@@ -47,23 +51,34 @@ class Membership:
         now = time.time()
         try:
             # A short timeout: a hung daemon (stopped, swapping) must not stall the whole poll.
-            stats = await asyncio.wait_for(
+            stats: ServerStats | None = await asyncio.wait_for(
                 self.client.stats(server.url), timeout=min(POLL_TIMEOUT_SECONDS, self.down_after)
             )
+        except (ChunkServerError, TimeoutError):
+            stats = await self._probe_silent(server, now)
+        if stats is not None:
+            await self.catalog.record_server_stats(
+                server.server_id,
+                stats.capacity_bytes,
+                stats.used_bytes,
+                stats.free_bytes,
+                stats.chunk_count,
+                now,
+            )
+
+    async def _probe_silent(self, server: ServerRecord, now: float) -> ServerStats | None:
+        """A poll of `server` failed: if it has been silent too long, probe it with a longer
+        timeout and mark it down only if that fails too. The probe's answer, if any."""
+        if server.state != "up" or now - (server.last_seen or 0.0) <= self.down_after:
+            return None
+        try:
+            return await asyncio.wait_for(
+                self.client.stats(server.url), timeout=PROBE_TIMEOUT_SECONDS
+            )
         except (ChunkServerError, TimeoutError) as error:
-            silent_for = now - (server.last_seen or 0.0)
-            if server.state == "up" and silent_for > self.down_after:
-                log.warning("chunk server %s (%s) is down: %s", server.server_id, server.url, error)
-                await self.catalog.set_server_state(server.server_id, "down")
-            return
-        await self.catalog.record_server_stats(
-            server.server_id,
-            stats.capacity_bytes,
-            stats.used_bytes,
-            stats.free_bytes,
-            stats.chunk_count,
-            now,
-        )
+            log.warning("chunk server %s (%s) is down: %r", server.server_id, server.url, error)
+            await self.catalog.set_server_state(server.server_id, "down")
+            return None
 
     async def run(self, interval: float) -> None:
         """Poll forever (cancel to stop)."""

@@ -19,9 +19,9 @@ from faults_support import chunkd_pid, health, it
 
 Cluster = Any
 KILL_WATCH_SECONDS = 15.0
-# --down-after (10 s) + one poll interval (2 s) + the poll timeout (2 s), and a margin for a
-# loaded machine.
-HEALTH_DOWN_SECONDS = 16.0
+# --down-after (10 s) + one poll interval (2 s) + the poll timeout (2 s) + the probe before a
+# server is marked down (5 s), and a margin for a loaded machine.
+HEALTH_DOWN_SECONDS = 21.0
 HEALTH_WAIT_SECONDS = 45.0
 # Every read of the kill test: (key, status, code, "whole" / "cut" / "error").
 KILL_READS: list[tuple[str, int, str | None, str]] = []
