@@ -13,7 +13,7 @@ _TABLE: dict[type[store.StoreError], type[s3.S3Error]] = {
     store.BucketAlreadyOwnedByYou: s3.BucketAlreadyOwnedByYou,
     store.AccessDenied: s3.AccessDenied,
     store.PreconditionFailed: s3.PreconditionFailed,
-    store.NotEnoughServers: s3.ServiceUnavailable,
+    store.NotEnoughServers: s3.SlowDown,
     store.BackendFailure: s3.ServiceUnavailable,
     store.WriteLost: s3.ServiceUnavailable,
     store.BadDigest: s3.BadDigest,
@@ -34,7 +34,9 @@ _KEEP_MESSAGE = (store.ChecksumMismatch, store.NotEnoughServers, store.Malformed
 
 def to_s3_error(error: store.StoreError) -> s3.S3Error:
     """The S3 error a client should see for a store error."""
-    s3_class = _TABLE.get(type(error), s3.S3Error)
+    # The nearest entry up the class tree: a subclass (SegmentUnreadable, a BackendFailure)
+    # answers as its base does.
+    s3_class = next((_TABLE[cls] for cls in type(error).__mro__ if cls in _TABLE), s3.S3Error)
     message = str(error) if isinstance(error, _KEEP_MESSAGE) else None
     result = s3_class(message)
     if isinstance(error, store.NoSuchBucket) and error.args:
