@@ -4,7 +4,8 @@ The catalog lists the servers; this keeps an in-memory view refreshed by polling
 `/stats`. A server that has not answered for `down_after` seconds is probed once more, with a
 longer timeout, and marked down (new writes avoid it) only if the probe fails too: on a machine
 whose cores are saturated a healthy daemon can miss a short poll. It is up again as soon as it
-answers.
+answers. A server down for longer than `lost_after` seconds is declared lost: its pieces are
+gone for good, the repairer rebuilds them elsewhere, and it never comes back up by itself.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from s3compat.cluster.errors import ChunkServerError
 log = logging.getLogger(__name__)
 
 WRITABLE_STATES = ("up",)
+# A lost server is never polled back up: whatever it still holds was rebuilt elsewhere.
+UNPOLLED_STATES = ("removed", "lost")
 POLL_TIMEOUT_SECONDS = 2.0
 # The last chance of a server about to be marked down: long enough for a daemon starved of CPU.
 PROBE_TIMEOUT_SECONDS = 5.0
@@ -29,17 +32,25 @@ PROBE_TIMEOUT_SECONDS = 5.0
 class Membership:
     """The gateway's view of the chunk servers."""
 
-    def __init__(self, catalog: Catalog, client: ChunkClient, *, down_after: float) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        client: ChunkClient,
+        *,
+        down_after: float,
+        lost_after: float = float("inf"),
+    ) -> None:
         self.catalog = catalog
         self.client = client
         self.down_after = down_after
+        self.lost_after = lost_after
         self._servers: dict[str, ServerRecord] = {}
 
     async def refresh(self) -> None:
         """Poll every registered server once, record what it said, and reload the view."""
         servers = await self.catalog.list_servers()
         await asyncio.gather(
-            *(self._poll(server) for server in servers if server.state != "removed")
+            *(self._poll(server) for server in servers if server.state not in UNPOLLED_STATES)
         )
         await self.reload()
 
@@ -69,7 +80,13 @@ class Membership:
     async def _probe_silent(self, server: ServerRecord, now: float) -> ServerStats | None:
         """A poll of `server` failed: if it has been silent too long, probe it with a longer
         timeout and mark it down only if that fails too. The probe's answer, if any."""
-        if server.state != "up" or now - (server.last_seen or 0.0) <= self.down_after:
+        silent = now - (server.last_seen or 0.0)
+        # A server never heard from has no "down since": only an operator declares it lost.
+        if server.state == "down" and server.last_seen and silent > self.lost_after:
+            log.warning("chunk server %s was down %.0f s: declared lost", server.server_id, silent)
+            await self.catalog.set_server_state(server.server_id, "lost")
+            return None
+        if server.state != "up" or silent <= self.down_after:
             return None
         try:
             return await asyncio.wait_for(

@@ -27,6 +27,7 @@ BATCH = 500
 PARALLEL_DELETES = 16
 # An intent of this gateway older than this belongs to a write that cannot still be running.
 INTENT_MAX_AGE_SECONDS = 24 * 3600.0
+GONE_STATES = ("lost", "removed")
 
 
 @dataclass
@@ -36,6 +37,7 @@ class SweepReport:
     expired_intents: int = 0
     deleted_chunks: int = 0
     failed: int = 0
+    abandoned: int = 0  # deletions dropped because their server is lost or removed
 
 
 class Collector:
@@ -75,6 +77,13 @@ class Collector:
         while True:
             due = await self.catalog.due_deletions(time.time(), BATCH)
             due = [d for d in due if d.chunk_id not in self.reading]
+            # A lost or removed server's files are gone, or never will be read again.
+            gone = {s.server_id for s in self.membership.servers() if s.state in GONE_STATES}
+            abandoned = [d.chunk_id for d in due if d.server_id in gone]
+            if abandoned:
+                await self.catalog.forget_deletions(abandoned)
+                report.abandoned += len(abandoned)
+                due = [d for d in due if d.server_id not in gone]
             if not due:
                 return self._account(report)
             limit = asyncio.Semaphore(PARALLEL_DELETES)
