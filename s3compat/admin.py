@@ -16,15 +16,15 @@ from typing import Any
 
 from s3compat.catalog.backend import open_database, sqlite_url
 from s3compat.catalog.catalog import Catalog
-from s3compat.catalog.records import UserRecord
+from s3compat.catalog.records import ChunkRecord, UserRecord
 from s3compat.config import GatewayConfig
 from s3compat.duties import REBALANCE_LEASE, LeaseBusy, holding
 from s3compat.gateway import CLUSTER_SECRET, open_services
 from s3compat.store.coding import MAX_PARITY
 from s3compat.store.objects import PARITY_META
 from s3compat.store.rebalance import Rebalancer, print_progress
-from s3compat.store.scrub import collect_orphans, scrub
-from s3compat.store.stripes import DATA_PIECES
+from s3compat.store.scrub import collect_orphans
+from s3compat.store.stripes import DATA_PIECES, LAYOUT_STRIPED
 
 CATALOG_FILE = "catalog.db"
 CATALOG_URL_FILE = "catalog.url"
@@ -159,14 +159,19 @@ async def add_server(catalog_url: str, url: str, server_id: str | None) -> str:
     try:
         chosen = server_id or f"chunkd-{secrets.token_hex(4)}"
         await catalog.add_server(chosen, url.rstrip("/"))
+        known = {s.server_id: s.state for s in await catalog.list_servers()}
+        if known.get(chosen) == "lost":
+            # Only the operator brings a lost server back; a heartbeat never does.
+            await catalog.set_server_state(chosen, "up")
     finally:
         await catalog.db.close()
     return chosen
 
 
 async def change_server(catalog_url: str, server_id: str, command: str) -> str:
-    """`drain`: no new writes go to the server. `remove`: forget it, refused while it still
-    holds chunks. Returns the new state or why it was refused."""
+    """`drain`: no new writes go to the server. `lost`: its pieces are gone for good; the
+    repairer rebuilds them elsewhere and it is never polled up again. `remove`: forget it,
+    refused while it still holds chunks. Returns the new state or why it was refused."""
     catalog = await open_catalog(catalog_url)
     try:
         known = {s.server_id for s in await catalog.list_servers()}
@@ -175,6 +180,9 @@ async def change_server(catalog_url: str, server_id: str, command: str) -> str:
         if command == "drain":
             await catalog.set_server_state(server_id, "draining")
             return "draining"
+        if command == "lost":
+            await catalog.set_server_state(server_id, "lost")
+            return "lost"
         held = await catalog.chunks_on_server(server_id)
         if held:
             return f"refused: {server_id} still holds {held} chunks (drain and rebalance first)"
@@ -202,12 +210,13 @@ async def locate(catalog_url: str, bucket: str, key: str) -> dict[str, Any] | No
     catalog = await open_catalog(catalog_url)
     try:
         found = await catalog.get_object(bucket, key)
-        urls = {s.server_id: s.url for s in await catalog.list_servers()}
+        servers = {s.server_id: s for s in await catalog.list_servers()}
     finally:
         await catalog.db.close()
     if found is None:
         return None
     record, chunks = found
+    urls = {server_id: s.url for server_id, s in servers.items()}
     return {
         "bucket": bucket,
         "key": key,
@@ -217,15 +226,26 @@ async def locate(catalog_url: str, bucket: str, key: str) -> dict[str, Any] | No
             {
                 "part_number": c.part_number,
                 "index": c.piece,
+                "role": piece_role(c),
                 "server": c.server_id,
+                "state": servers[c.server_id].state if c.server_id in servers else "unknown",
                 "url": urls.get(c.server_id),
                 "chunk_id": c.chunk_id,
                 "offset": c.offset,
                 "length": c.length,
+                "layout": "striped" if c.layout == LAYOUT_STRIPED else "contiguous",
+                "parity": c.parity,
             }
             for c in chunks
         ],
     }
+
+
+def piece_role(chunk: ChunkRecord) -> str:
+    """`data i` or `parity j`: what a piece holds of its segment."""
+    if chunk.layout == LAYOUT_STRIPED and chunk.piece >= DATA_PIECES:
+        return f"parity {chunk.piece - DATA_PIECES}"
+    return f"data {chunk.piece}"
 
 
 async def collect_garbage(config: GatewayConfig, orphan_age: float | None) -> dict[str, int]:
@@ -273,10 +293,3 @@ async def rebalance(config: GatewayConfig, *, spread: float, dry_run: bool) -> d
         except LeaseBusy as busy:
             raise SystemExit(f"refused: {busy}") from None
     return report.__dict__
-
-
-async def scrub_cluster(config: GatewayConfig) -> tuple[bool, dict[str, Any]]:
-    """(damaged, findings per server)."""
-    async with open_services(config) as services:
-        report = await scrub(services.catalog, services.maintenance, services.client)
-    return report.damaged, {name: found.__dict__ for name, found in report.servers.items()}

@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from s3compat import admin
+from s3compat import admin, admin_repair
 from s3compat.catalog.backend import is_postgresql, sqlite_path
 from s3compat.config import DAY_SECONDS, MIB, GatewayConfig
 from s3compat.store.coding import MAX_PARITY
@@ -74,6 +74,19 @@ def _gateway_options(parser: argparse.ArgumentParser) -> None:
         help="mark a chunk server down after this many silent seconds (default 10)",
     )
     parser.add_argument(
+        "--lost-after",
+        type=float,
+        default=900.0,
+        help="declare a chunk server lost, and rebuild its pieces elsewhere, after this many "
+        "seconds down (default 900)",
+    )
+    parser.add_argument(
+        "--repair-interval",
+        type=float,
+        default=10.0,
+        help="seconds between background repair passes (default 10; sooner after damage)",
+    )
+    parser.add_argument(
         "--lease-seconds",
         type=float,
         default=10.0,
@@ -99,6 +112,8 @@ _PASSED_ON = (
     "sweep_interval",
     "lifecycle_day",
     "down_after",
+    "lost_after",
+    "repair_interval",
     "lease_seconds",
     "spool_dir",
 )
@@ -121,6 +136,8 @@ def _config(args: argparse.Namespace, catalog_url: str) -> GatewayConfig:
         sweep_interval_seconds=args.sweep_interval,
         lifecycle_day_seconds=args.lifecycle_day,
         server_down_after_seconds=args.down_after,
+        server_lost_after_seconds=args.lost_after,
+        repair_interval_seconds=args.repair_interval,
         lease_seconds=args.lease_seconds,
         spool_dir=_spool_dir(args),
     )
@@ -201,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_parser("list", help="list chunk servers with state and fill")
     server.add_parser("drain", help="stop new writes to a server").add_argument("server_id")
     server.add_parser("remove", help="forget an empty server").add_argument("server_id")
+    server.add_parser(
+        "lost", help="declare a server's pieces gone for good (repair rebuilds them)"
+    ).add_argument("server_id")
     locate = admin_commands.add_parser("locate", help="print where an object's bytes are (JSON)")
     locate.add_argument("bucket")
     locate.add_argument("key")
@@ -221,8 +241,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop when max fill - min fill is at most this (default 0.02)",
     )
     _gateway_options(rebalance)
-    scrub = admin_commands.add_parser("scrub", help="verify every chunk; exit 1 on damage")
+    scrub = admin_commands.add_parser(
+        "scrub", help="verify every chunk, say which objects are degraded or lost; exit 1 on damage"
+    )
+    scrub.add_argument("--repair", action="store_true", help="queue and repair what was found")
     _gateway_options(scrub)
+    repair = admin_commands.add_parser(
+        "repair", help="rebuild missing and damaged pieces now; exit 1 if some are left"
+    )
+    repair.add_argument(
+        "--wait", action="store_true", help="until every object is fully protected again"
+    )
+    repair.add_argument(
+        "--reprotect",
+        action="store_true",
+        help="also rewrite objects stored with less parity than the cluster's (older layout)",
+    )
+    _gateway_options(repair)
 
     commands.add_parser(
         "chunkd", help="run a chunk daemon (same as the `chunkd` command)", add_help=False
@@ -320,7 +355,7 @@ def _admin(args: argparse.Namespace) -> int:
     elif args.admin_command == "server":
         outcome = asyncio.run(admin.change_server(catalog, args.server_id, args.server_command))
         print(outcome)
-        return 0 if outcome in ("draining", "removed") else 1
+        return 0 if outcome in ("draining", "removed", "lost") else 1
     elif args.admin_command == "locate":
         found = asyncio.run(admin.locate(catalog, args.bucket, args.key))
         if found is None:
@@ -337,7 +372,15 @@ def _admin(args: argparse.Namespace) -> int:
     elif args.admin_command == "parity":
         print(json.dumps(asyncio.run(admin.parity_setting(catalog, args.count)), indent=2))
     elif args.admin_command == "scrub":
-        damaged, findings = asyncio.run(admin.scrub_cluster(_config(args, catalog)))
-        print(json.dumps({"damaged": damaged, "servers": findings}, indent=2))
+        damaged, found = asyncio.run(
+            admin_repair.scrub_cluster(_config(args, catalog), heal=args.repair)
+        )
+        print(json.dumps(found, indent=2))
         return 1 if damaged else 0
+    elif args.admin_command == "repair":
+        repaired = asyncio.run(
+            admin_repair.repair(_config(args, catalog), wait=args.wait, reprotect=args.reprotect)
+        )
+        print(json.dumps(repaired, indent=2))
+        return 0 if repaired["under_protected_segments"] == 0 else 1
     return 0

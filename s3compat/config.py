@@ -32,8 +32,12 @@ class GatewayConfig:
     # How often the background sweeper (GC, expiry) and the server poller run.
     sweep_interval_seconds: float = 5.0
     poll_interval_seconds: float = 2.0
+    # Seconds between background repair passes (sooner when a read or write saw damage).
+    repair_interval_seconds: float = 10.0
     # A chunk server that has not answered for this long is marked down.
     server_down_after_seconds: float = 10.0
+    # Down this long, a server is declared lost and its pieces are rebuilt elsewhere.
+    server_lost_after_seconds: float = 900.0
     # Lifecycle rules count days in units of this many seconds (tests make a day pass quickly).
     lifecycle_day_seconds: float = DAY_SECONDS
     max_skew_seconds: float = 15 * 60

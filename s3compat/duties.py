@@ -3,8 +3,9 @@
 Each process keeps its liveness row renewed (`keep_alive`). Work that must happen once per
 cluster, not once per gateway, runs only in the process that holds its lease: the collector
 (dead processes' intents, the deletion queue, upload expiry, lifecycle rules), polling the
-chunk servers (recording their stats, marking them down), and rebalancing. Any gateway can hold
-any lease; when its holder dies, another gateway takes the duty over once the lease expires.
+chunk servers (recording their stats, marking them down or lost), repair, and rebalancing.
+Any gateway can hold any lease; when its holder dies, another gateway takes the duty over
+once the lease expires.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from s3compat.catalog.leases import LeaseCatalog
 from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.membership import Membership
 from s3compat.store.gc import Collector
+from s3compat.store.repair import Repairer
 
 log = logging.getLogger(__name__)
 
 GC_LEASE = "gc"
 MEMBERSHIP_LEASE = "membership"
 REBALANCE_LEASE = "rebalance"
+REPAIR_LEASE = "repair"
 # Renewals per lifetime: a renewal may be late or fail a few times before the lease lapses.
 RENEWALS_PER_LEASE = 4
 
@@ -89,11 +92,12 @@ class SharedMembership(Membership):
         client: ChunkClient,
         *,
         down_after: float,
+        lost_after: float = float("inf"),
         leases: LeaseCatalog,
         process_id: str,
         lease_seconds: float,
     ) -> None:
-        super().__init__(catalog, client, down_after=down_after)
+        super().__init__(catalog, client, down_after=down_after, lost_after=lost_after)
         self.leases = leases
         self.process_id = process_id
         self.lease_seconds = lease_seconds
@@ -130,3 +134,29 @@ async def holding(
         with contextlib.suppress(asyncio.CancelledError):
             await renewer
         await asyncio.shield(leases.release(name, process_id))
+
+
+async def run_repairer(
+    repairer: Repairer,
+    leases: LeaseCatalog,
+    process_id: str,
+    *,
+    interval: float,
+    lease_seconds: float,
+) -> None:
+    """A repair pass every `interval` seconds, or sooner when the store saw something to
+    repair, while this process holds the repair lease (renewed during a long pass, so that
+    no two gateways repair the same segment)."""
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(repairer.wanted.wait(), interval)
+        repairer.wanted.clear()
+        try:
+            async with holding(leases, REPAIR_LEASE, process_id, lease_seconds):
+                report = await repairer.run()
+            if report.repaired or not report.complete:
+                log.info("repair pass: %s", report)
+        except LeaseBusy:
+            pass
+        except Exception:
+            log.exception("repair pass failed")

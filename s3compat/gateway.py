@@ -24,15 +24,17 @@ from s3compat.catalog.bucketconfig import BucketConfigCatalog
 from s3compat.catalog.catalog import Catalog
 from s3compat.catalog.leases import LeaseCatalog
 from s3compat.catalog.maintenance import MaintenanceCatalog
+from s3compat.catalog.repairs import RepairCatalog
 from s3compat.catalog.uploads import UploadCatalog
 from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.membership import Membership
 from s3compat.config import GatewayConfig
-from s3compat.duties import SharedMembership, keep_alive, run_collector
+from s3compat.duties import SharedMembership, keep_alive, run_collector, run_repairer
 from s3compat.metrics import GaugeCollector, RequestMetrics
 from s3compat.store.gc import Collector
 from s3compat.store.lifecycle import LifecyclePass
 from s3compat.store.objects import ObjectStore
+from s3compat.store.repair import Repairer
 from s3compat.store.uploads import UploadStore
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ class Services:
     leases: LeaseCatalog
     # This process's id: its intents and leases carry it.
     process_id: str
+    repairer: Repairer
 
 
 @asynccontextmanager
@@ -90,12 +93,18 @@ async def open_services(
                         catalog,
                         client,
                         down_after=config.server_down_after_seconds,
+                        lost_after=config.server_lost_after_seconds,
                         leases=leases,
                         process_id=process_id,
                         lease_seconds=config.lease_seconds,
                     )
                     if shared_polling
-                    else Membership(catalog, client, down_after=config.server_down_after_seconds)
+                    else Membership(
+                        catalog,
+                        client,
+                        down_after=config.server_down_after_seconds,
+                        lost_after=config.server_lost_after_seconds,
+                    )
                 )
                 await membership.refresh()
                 services = _services(
@@ -152,6 +161,16 @@ def _services(
         expire_uploads=lambda: uploads.expire(config.upload_expiry_seconds),
         lifecycle=lifecycle.maybe_run,
     )
+    repairer = Repairer(
+        catalog,
+        RepairCatalog(db),
+        client,
+        membership,
+        gateway_id=process_id,
+        grace_seconds=config.gc_grace_seconds,
+        parity_of=lambda: store.parity,
+        wanted=store.repair_wanted,
+    )
     return Services(
         catalog,
         client,
@@ -163,6 +182,7 @@ def _services(
         collector,
         leases,
         process_id,
+        repairer,
     )
 
 
@@ -186,11 +206,37 @@ def gateway_metrics(services: Services) -> RequestMetrics:
             "s3compat_server_fill_ratio", "Chunk server fill", ["server", "state"], fills
         )
     )
+
+    def repair_totals() -> list[tuple[list[str], float]]:
+        totals = services.repairer.totals
+        return [
+            (["pieces_rebuilt"], float(totals.pieces_rebuilt)),
+            (["bytes_rebuilt"], float(totals.bytes_rebuilt)),
+            (["segments_repaired"], float(totals.repaired)),
+            (["bytes_reprotected"], float(totals.bytes_reprotected)),
+        ]
+
+    def under_protected() -> list[tuple[list[str], float]]:
+        segments, objects = services.repairer.under_protected
+        return [(["objects"], float(objects)), (["segments"], float(segments))]
+
     metrics.add(
         GaugeCollector(
             "s3compat_gc_total", "Collector work since start", ["kind"], collector_totals
         )
     )
+    metrics.add(
+        GaugeCollector(
+            "s3compat_repair_total", "Repair work of this process since start", ["kind"],
+            repair_totals,
+        )
+    )  # fmt: skip
+    metrics.add(
+        GaugeCollector(
+            "s3compat_under_protected", "Objects and segments short of pieces, as the last "
+            "repair pass of this process counted them", ["kind"], under_protected,
+        )
+    )  # fmt: skip
     return metrics
 
 
@@ -242,6 +288,15 @@ async def serve(config: GatewayConfig) -> None:
                 follower = tasks.create_task(
                     follow_settings(services.store, config.poll_interval_seconds)
                 )
+                repairer = tasks.create_task(
+                    run_repairer(
+                        services.repairer,
+                        services.leases,
+                        services.process_id,
+                        interval=config.repair_interval_seconds,
+                        lease_seconds=config.lease_seconds,
+                    )
+                )
                 sweeper = tasks.create_task(
                     run_collector(
                         services.collector,
@@ -254,6 +309,7 @@ async def serve(config: GatewayConfig) -> None:
                 await stop.wait()
                 poller.cancel()
                 follower.cancel()
+                repairer.cancel()
                 sweeper.cancel()
         finally:
             await runner.cleanup()

@@ -144,6 +144,8 @@ class ObjectStore:
         self._reserved: Counter[str] = Counter()
         # chunk id -> number of readers streaming it now; the collector skips these
         self.reading: Counter[str] = Counter()
+        # Set when a read or write left a segment short of pieces: wakes the repairer.
+        self.repair_wanted = asyncio.Event()
 
     async def load_settings(self) -> None:
         """Take the cluster's settings (the parity count) from the catalog."""
@@ -212,6 +214,7 @@ class ObjectStore:
                     c.chunk_id for c in chunks if c.chunk_id not in kept
                 )
                 chunks = stored
+                self.repair_wanted.set()
             if await source.read(1):
                 # More bytes than declared (an aws-chunked body whose chunks outgrow its
                 # x-amz-decoded-content-length); reading to the end also makes the chunked
@@ -372,6 +375,7 @@ class ObjectStore:
         log.warning("piece %s on %s is %s: read around it", chunk.chunk_id, chunk.server_id, reason)
         try:
             await self.catalog.note_damaged(chunk.chunk_id, reason)
+            self.repair_wanted.set()
         except Exception:  # the read goes on; scrub finds the piece again
             log.exception("could not queue piece %s for repair", chunk.chunk_id)
 

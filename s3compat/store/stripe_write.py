@@ -78,16 +78,22 @@ async def write_striped(
     source: ByteSource,
     chunks: Sequence[ChunkRecord],
     geometry: Geometry,
-    hasher: MultiHasher,
+    hasher: MultiHasher | None,
+    *,
+    required: int | None = None,
 ) -> list[ChunkRecord]:
-    """Stream the segment into its pieces (`chunks`, one per placed role); return the pieces
-    that were stored, with their CRC32C. Raises BackendFailure when fewer than the required
-    pieces could be stored, or the body's own error (IncompleteBody, a signature error)."""
+    """Stream the segment into its pieces (`chunks`, one per placed role: all of them, or the
+    few a repair rebuilds); return the pieces that were stored, with their CRC32C. Raises
+    BackendFailure when fewer than `required` pieces (by default `required_pieces`) could be
+    stored, or the body's own error (IncompleteBody, a signature error)."""
     coder = StripeCoder(geometry.parity) if geometry.parity else None
+    if required is None:
+        required = required_pieces(geometry.parity)
     if geometry.length <= SMALL_WRITE_BYTES:
-        return await _write_small(client, servers, source, chunks, geometry, hasher, coder)
+        return await _write_small(
+            client, servers, source, chunks, geometry, hasher, coder, required
+        )
     pieces = [_Piece(chunk) for chunk in chunks]
-    required = required_pieces(geometry.parity)
     try:
         for piece in pieces:
             url = servers.url_of(piece.chunk.server_id)
@@ -183,12 +189,13 @@ async def _hash_and_code(
     coder: StripeCoder | None,
     stripe: int,
     data: bytes,
-    hasher: MultiHasher,
+    hasher: MultiHasher | None,
 ) -> list[bytes]:
     """Hash a stripe's bytes and code it (in a thread when it is large)."""
 
     def work() -> list[bytes]:
-        hasher.update(data)
+        if hasher is not None:
+            hasher.update(data)
         return code_stripe(geometry, coder, stripe, data)
 
     if len(data) >= THREAD_HASH_MIN_BYTES:
@@ -202,12 +209,15 @@ async def _write_small(
     source: ByteSource,
     chunks: Sequence[ChunkRecord],
     geometry: Geometry,
-    hasher: MultiHasher,
+    hasher: MultiHasher | None,
     coder: StripeCoder | None,
+    required: int,
 ) -> list[ChunkRecord]:
     """write_striped for a small segment: read it whole, then PUT every piece at once."""
     body = await read_exactly(source, geometry.length)
-    if len(body) >= THREAD_HASH_MIN_BYTES:
+    if hasher is None:
+        pass
+    elif len(body) >= THREAD_HASH_MIN_BYTES:
         await asyncio.to_thread(hasher.update, body)
     else:
         hasher.update(body)
@@ -242,7 +252,6 @@ async def _write_small(
                 raise outcome  # cancellation
         else:
             stored.append(replace(chunk, crc32c=crcs[chunk.chunk_id]))
-    required = required_pieces(geometry.parity)
     if len(stored) < required:
         detail = f": {failures[0]}" if failures else ""
         raise BackendFailure(f"{len(stored)} pieces could be stored, {required} needed{detail}")

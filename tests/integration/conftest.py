@@ -93,7 +93,7 @@ class Cluster:
 
     @property
     def chunk_dirs(self) -> list[Path]:
-        return [self.data_dir / f"chunkd-{number}" for number in range(1, CHUNK_SERVERS + 1)]
+        return [self.data_dir / f"chunkd-{number}" for number in range(1, len(self.chunk_urls) + 1)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,7 +362,9 @@ def start_cluster(
     """
     backend = backend or catalog_backend()
     catalog_url = new_postgres_catalog() if backend == "postgresql" else None
-    port = free_port_block(PORT_BLOCK + gateways - 1)
+    extra_args = list(extra_args)
+    servers = _servers_in(extra_args)
+    port = free_port_block(servers + gateways)
     command = [
         sys.executable, "-m", "s3compat", "cluster",
         "--data", str(data_dir),
@@ -415,7 +417,7 @@ def start_cluster(
         data_dir=data_dir,
         cluster_secret="",
         chunk_urls=tuple(
-            f"http://127.0.0.1:{port + gateways - 1 + n}" for n in range(1, CHUNK_SERVERS + 1)
+            f"http://127.0.0.1:{port + gateways - 1 + n}" for n in range(1, servers + 1)
         ),
         pid=process.pid,
         catalog_url=catalog_url,
@@ -483,6 +485,17 @@ def private_directory(prefix: str) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _servers_in(arguments: Iterable[str]) -> int:
+    """The chunk daemons a `cluster` command line asks for (`--servers N`, else the default)."""
+    words = list(arguments)
+    for index, word in enumerate(words):
+        if word == "--servers":
+            return int(words[index + 1])
+        if word.startswith("--servers="):
+            return int(word.split("=", 1)[1])
+    return CHUNK_SERVERS
 
 
 @contextlib.contextmanager

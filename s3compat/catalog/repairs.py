@@ -1,0 +1,242 @@
+"""Catalog queries for repair: segments short of pieces, and swapping rebuilt pieces in.
+
+A segment is the set of chunk rows of one owner (an object version or an upload), part and
+offset; in the striped layout it should hold 6+parity pieces, one per role, each on a server
+that is neither lost nor removed, none of them queued as damaged. A segment that falls short
+is *under-protected*; repair rebuilds what it lacks and `replace_segment_pieces` swaps the new
+pieces in, in one transaction that first checks the segment is still the one repair read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from s3compat.catalog.backend import CatalogDatabase, Transaction
+from s3compat.catalog.catalog import BATCH, CHUNK_COLUMNS, attach_chunks, queue_deletions
+from s3compat.catalog.records import ChunkRecord
+
+# The servers whose pieces count as gone.
+GONE_STATES = ("lost", "removed")
+# A segment's identity; NULL owners are folded so that row values compare.
+_KEY = "coalesce(version_id, -1), coalesce(upload_id, ''), part_number"
+_SEGMENT_KEY = f'{_KEY}, "offset"'
+_GONE = "(SELECT server_id FROM servers WHERE state IN ('lost', 'removed'))"
+_SHORT = (
+    "count(*) < 6 + max(parity) "
+    f"OR sum(CASE WHEN server_id IN {_GONE} THEN 1 ELSE 0 END) > 0 "
+    "OR sum(CASE WHEN chunk_id IN (SELECT chunk_id FROM damaged_chunks) THEN 1 ELSE 0 END) > 0"
+)
+
+SegmentKey = tuple[int, str, int, int]
+
+
+class SegmentChanged(Exception):
+    """The segment is not the one repair read (rewritten, deleted, completed into another)."""
+
+
+@dataclass(frozen=True)
+class Damage:
+    chunk_id: str
+    reason: str
+
+
+class RepairCatalog:
+    def __init__(self, db: CatalogDatabase) -> None:
+        self.db = db
+
+    async def short_segments(self, after: SegmentKey | None, limit: int) -> list[SegmentKey]:
+        """Keys of striped segments missing a piece, holding one on a gone server, or holding
+        one queued as damaged; in key order after `after`."""
+        cursor = after or (-2, "", -1, -1)
+        async with self.db.snapshot() as tx:
+            rows = await tx.all(
+                f"SELECT {_SEGMENT_KEY} FROM chunks WHERE layout = 2 AND ({_SEGMENT_KEY}) > "
+                f"(?, ?, ?, ?) GROUP BY {_SEGMENT_KEY} HAVING {_SHORT} "
+                f"ORDER BY {_SEGMENT_KEY} LIMIT ?",
+                (*cursor, limit),
+            )
+        return [(int(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+    async def count_short_segments(self) -> tuple[int, int]:
+        """(segments under-protected, objects or uploads they belong to)."""
+        async with self.db.snapshot() as tx:
+            rows = await tx.all(
+                f"SELECT {_KEY} FROM chunks WHERE layout = 2 "
+                f"GROUP BY {_SEGMENT_KEY} HAVING {_SHORT}"
+            )
+        return len(rows), len({(r[0], r[1]) for r in rows})
+
+    async def weak_segments(
+        self, parity: int, after: SegmentKey | None, limit: int
+    ) -> list[SegmentKey]:
+        """Keys of segments with less parity than `parity`: contiguous ones (offset -1 stands
+        for the whole part) and striped ones written with fewer parity pieces."""
+        cursor = after or (-2, "", -1, -2)
+        async with self.db.snapshot() as tx:
+            rows = await tx.all(
+                "SELECT v, u, p, at FROM (SELECT coalesce(version_id, -1) AS v, "
+                "coalesce(upload_id, '') AS u, part_number AS p, "
+                'CASE WHEN layout = 1 THEN -1 ELSE "offset" END AS at '
+                "FROM chunks WHERE layout = 1 OR parity < ?) AS weak "
+                "WHERE (v, u, p, at) > (?, ?, ?, ?) GROUP BY v, u, p, at "
+                "ORDER BY v, u, p, at LIMIT ?",
+                (parity, *cursor, limit),
+            )
+        return [(int(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+    async def segment_chunks(self, key: SegmentKey) -> list[ChunkRecord]:
+        async with self.db.snapshot() as tx:
+            return await _segment_rows(tx, key)
+
+    async def damage_of(self, chunk_ids: Sequence[str]) -> dict[str, str]:
+        """Which of these chunks are queued as damaged, and why."""
+        found: dict[str, str] = {}
+        async with self.db.snapshot() as tx:
+            for start in range(0, len(chunk_ids), BATCH):
+                batch = list(chunk_ids[start : start + BATCH])
+                marks = ", ".join("?" * len(batch))
+                rows = await tx.all(
+                    f"SELECT chunk_id, reason FROM damaged_chunks WHERE chunk_id IN ({marks})",
+                    batch,
+                )
+                found.update({row[0]: row[1] for row in rows})
+        return found
+
+    async def clear_damage(self, chunk_ids: Sequence[str]) -> None:
+        """Forget damage reports found false (the piece verified whole) or of gone chunks."""
+
+        async def body(tx: Transaction) -> None:
+            await tx.many(
+                "DELETE FROM damaged_chunks WHERE chunk_id = ?", [(c,) for c in chunk_ids]
+            )
+
+        await self.db.retrying(body)
+
+    async def forget_stale_damage(self) -> int:
+        """Drop damage reports of chunks no longer in the catalog."""
+
+        async def body(tx: Transaction) -> int:
+            return await tx.execute(
+                "DELETE FROM damaged_chunks WHERE chunk_id NOT IN (SELECT chunk_id FROM chunks)"
+            )
+
+        return await self.db.retrying(body)
+
+    async def replace_segment_pieces(
+        self,
+        key: SegmentKey,
+        seen: Sequence[ChunkRecord],
+        replaced: Sequence[ChunkRecord],
+        new: Sequence[ChunkRecord],
+        *,
+        grace_seconds: float,
+    ) -> None:
+        """Swap `replaced` (some of the rows `seen`) for `new` (written under intents), in one
+        transaction, and queue the replaced pieces for deletion after the readers' grace.
+        Raises SegmentChanged when the segment's rows are no longer exactly `seen` (its owner
+        or offset may have changed, as completing an upload does: the new rows follow them);
+        IntentsLost when this process's intents were collected."""
+
+        async def body(tx: Transaction) -> None:
+            current = await _rows_by_id(tx, [c.chunk_id for c in seen])
+            if {c.chunk_id for c in seen} != set(current) or any(
+                current[c.chunk_id][0] != c.server_id for c in seen
+            ):
+                raise SegmentChanged(f"segment {key} changed while it was repaired")
+            first = seen[0]
+            _, version_id, upload_id, part_number, offset = current[first.chunk_id]
+            owner = "version_id = ?" if version_id is not None else "upload_id = ?"
+            rows = await tx.one(
+                f"SELECT count(*) FROM chunks WHERE {owner} AND part_number = ? AND "
+                + ("layout = 1" if first.layout == 1 else 'layout = 2 AND "offset" = ?'),
+                (version_id if version_id is not None else upload_id, part_number)
+                + (() if first.layout == 1 else (offset,)),
+            )
+            if rows is None or int(rows[0]) != len(seen):
+                raise SegmentChanged(f"segment {key} gained pieces while it was repaired")
+            gone = [c.chunk_id for c in replaced]
+            for start in range(0, len(gone), BATCH):
+                batch = gone[start : start + BATCH]
+                marks = ", ".join("?" * len(batch))
+                await tx.execute(f"DELETE FROM chunks WHERE chunk_id IN ({marks})", batch)
+                await tx.execute(f"DELETE FROM damaged_chunks WHERE chunk_id IN ({marks})", batch)
+            await queue_deletions(
+                tx, [(c.chunk_id, c.server_id) for c in replaced], time.time() + grace_seconds
+            )
+            # Offsets as the owner has them now: completing an upload shifts its parts' rows.
+            shift = int(offset) - first.offset
+            moved = [replace(c, offset=c.offset + shift) for c in new]
+            await attach_chunks(tx, moved, version_id=version_id, upload_id=upload_id)
+
+        await self.db.retrying(body)
+
+
+async def _rows_by_id(
+    tx: Transaction, chunk_ids: Sequence[str]
+) -> dict[str, tuple[str, int | None, str | None, int, int]]:
+    found: dict[str, tuple[str, int | None, str | None, int, int]] = {}
+    for start in range(0, len(chunk_ids), BATCH):
+        batch = list(chunk_ids[start : start + BATCH])
+        marks = ", ".join("?" * len(batch))
+        rows = await tx.all(
+            f'SELECT chunk_id, server_id, version_id, upload_id, part_number, "offset" '
+            f"FROM chunks WHERE chunk_id IN ({marks})",
+            batch,
+        )
+        found.update({r[0]: (r[1], r[2], r[3], int(r[4]), int(r[5])) for r in rows})
+    return found
+
+
+async def _segment_rows(tx: Transaction, key: SegmentKey) -> list[ChunkRecord]:
+    version_id, upload_id, part_number, offset = key
+    owner = "version_id = ?" if version_id >= 0 else "upload_id = ?"
+    where = f"{owner} AND part_number = ? AND " + (
+        "layout = 1" if offset < 0 else 'layout = 2 AND "offset" = ?'
+    )
+    params: list[object] = [version_id if version_id >= 0 else upload_id, part_number]
+    if offset >= 0:
+        params.append(offset)
+    rows = await tx.all(
+        f'SELECT {CHUNK_COLUMNS} FROM chunks WHERE {where} ORDER BY "offset", piece', params
+    )
+    return [ChunkRecord(*row) for row in rows]
+
+
+async def segments_holding(db: CatalogDatabase, chunk_ids: Sequence[str]) -> set[SegmentKey]:
+    """The keys of the segments these chunks belong to."""
+    keys: set[SegmentKey] = set()
+    async with db.snapshot() as tx:
+        for start in range(0, len(chunk_ids), BATCH):
+            batch = list(chunk_ids[start : start + BATCH])
+            marks = ", ".join("?" * len(batch))
+            rows = await tx.all(
+                f'SELECT {_KEY}, CASE WHEN layout = 1 THEN -1 ELSE "offset" END FROM chunks '
+                f"WHERE chunk_id IN ({marks})",
+                batch,
+            )
+            keys.update((int(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows)
+    return keys
+
+
+async def owner_names(db: CatalogDatabase, keys: Sequence[SegmentKey]) -> dict[SegmentKey, str]:
+    """`bucket/key` of each segment's object (`upload ID` for an upload's part)."""
+    names: dict[SegmentKey, str] = {}
+    async with db.snapshot() as tx:
+        for key in keys:
+            version_id, upload_id = key[0], key[1]
+            if version_id < 0:
+                names[key] = f"upload {upload_id}"
+                continue
+            row = await tx.one(
+                "SELECT bucket, key FROM objects WHERE version_id = ?", (version_id,)
+            )
+            names[key] = f"{row[0]}/{row[1]}" if row else f"version {version_id}"
+    return names
+
+
+async def count_objects(db: CatalogDatabase) -> int:
+    async with db.snapshot() as tx:
+        row = await tx.one("SELECT count(*) FROM objects")
+    return int(row[0]) if row else 0

@@ -1,0 +1,249 @@
+"""Redundancy: 6 data pieces and M parity pieces on 6+M distinct servers, reads that survive
+the loss of M servers, and repair that brings every object back to full protection."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
+from conftest import (
+    Cluster,
+    _child_pids,
+    _stop,
+    admin,
+    client_for,
+    http_status,
+    locate,
+    private_directory,
+    raw_request,
+    start_cluster,
+    unique_bucket_name,
+)
+
+MiB = 1024 * 1024
+SIZES = (0, 1, 5, 6, 7, MiB + 1, 17 * MiB)
+PART_SIZES = (5 * MiB, 5 * MiB, MiB + 3)
+
+
+def write_objects(s3: BaseClient, bucket: str) -> dict[str, bytes]:
+    """Single PUTs of every size in SIZES and one multipart object; key -> bytes."""
+    written: dict[str, bytes] = {}
+    for size in SIZES:
+        body = os.urandom(size)
+        s3.put_object(Bucket=bucket, Key=f"single-{size}", Body=body)
+        written[f"single-{size}"] = body
+    parts = [os.urandom(size) for size in PART_SIZES]
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="multi")["UploadId"]
+    etags = [
+        s3.upload_part(Bucket=bucket, Key="multi", UploadId=upload, PartNumber=n, Body=part)["ETag"]
+        for n, part in enumerate(parts, start=1)
+    ]
+    s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="multi",
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]},
+    )
+    written["multi"] = b"".join(parts)
+    return written
+
+
+def check_reads(s3: BaseClient, bucket: str, written: dict[str, bytes], seed: int = 7) -> None:
+    """Every object whole, a few ranges of each, and every part of the multipart one:
+    byte-exact."""
+    rng = random.Random(seed)
+    for key, body in written.items():
+        got = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert got == body, f"{key}: {len(got)} bytes read, {len(body)} written or different"
+        for _ in range(3 if body else 0):
+            low = rng.randrange(len(body))
+            high = rng.randrange(low, min(len(body), low + 3 * MiB))
+            ranged = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={low}-{high}")
+            assert ranged["Body"].read() == body[low : high + 1], f"{key} [{low}, {high}]"
+    offset = 0
+    for number, size in enumerate(PART_SIZES, start=1):
+        part = s3.get_object(Bucket=bucket, Key="multi", PartNumber=number)["Body"].read()
+        assert part == written["multi"][offset : offset + size], f"part {number}"
+        offset += size
+
+
+def segments_of(found: dict[str, Any]) -> dict[tuple[int, int], list[dict[str, Any]]]:
+    """An object's pieces (from `admin locate`) by segment (part number, offset)."""
+    grouped: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
+    for piece in found["chunks"]:
+        grouped[(piece["part_number"], piece["offset"])].append(piece)
+    return grouped
+
+
+def check_protection(
+    cluster: Cluster,
+    bucket: str,
+    written: dict[str, bytes],
+    parity: int,
+    avoid: frozenset[str] = frozenset(),
+) -> None:
+    """Each segment: 6 data pieces differing by at most one byte and summing to its size,
+    `parity` parity pieces, all on distinct servers that are up (none of `avoid`)."""
+    for key, body in written.items():
+        found = locate(cluster, bucket, key)
+        groups = segments_of(found)
+        assert sum(p["length"] for g in groups.values() for p in g if p["index"] < 6) == len(body)
+        expected_parts = len(PART_SIZES) if key == "multi" else 1
+        assert len(groups) == expected_parts, (key, sorted(groups))
+        for where, pieces in groups.items():
+            roles = sorted(p["role"] for p in pieces)
+            assert roles == sorted(
+                [f"data {i}" for i in range(6)] + [f"parity {j}" for j in range(parity)]
+            ), (key, where, roles)
+            servers = [p["server"] for p in pieces]
+            assert len(set(servers)) == 6 + parity, (key, where, servers)
+            assert not set(servers) & avoid, (key, where, servers, avoid)
+            assert {p["state"] for p in pieces} == {"up"}, (key, where, pieces)
+            data = [p["length"] for p in pieces if p["role"].startswith("data")]
+            assert max(data) - min(data) <= 1, (key, where, data)
+            assert all(p["layout"] == "striped" and p["parity"] == parity for p in pieces)
+
+
+def test_every_segment_has_its_pieces_on_distinct_servers(
+    cluster: Cluster, s3: BaseClient, bucket: str
+) -> None:
+    """The default cluster: 8 servers, parity 2: 8 pieces per segment on 8 servers."""
+    written = write_objects(s3, bucket)
+    check_reads(s3, bucket, written)
+    check_protection(cluster, bucket, written, parity=2)
+
+
+# --- losing servers --------------------------------------------------------------------------
+
+
+def chunkd_pid(cluster: Cluster, url: str) -> int:
+    port = url.rsplit(":", 1)[1]
+    for pid in _child_pids(cluster.pid):
+        try:
+            words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"chunkd" in b" ".join(words) and port.encode() in words:
+            return pid
+    raise AssertionError(f"no chunk daemon on {url}")
+
+
+def destroy_server(cluster: Cluster, number: int) -> None:
+    """kill -9 chunk daemon `number` and delete its data folder; a file where the folder was
+    keeps the restarted daemon from starting (a machine that is gone)."""
+    url = cluster.chunk_urls[number - 1]
+    folder = cluster.chunk_dirs[number - 1]
+    os.kill(chunkd_pid(cluster, url), signal.SIGKILL)
+    subprocess.run(["rm", "-rf", str(folder)], check=True)
+    folder.write_text("this server is gone\n")
+
+
+def server_ids(cluster: Cluster) -> dict[str, str]:
+    """Chunk server id by URL."""
+    return {s["url"]: s["server_id"] for s in admin(cluster, "server", "list")}
+
+
+def holders(cluster: Cluster, bucket: str, key: str, role_prefix: str = "data") -> list[str]:
+    """Servers holding pieces of `key` with roles starting `role_prefix`."""
+    found = locate(cluster, bucket, key)
+    return sorted({p["server"] for p in found["chunks"] if p["role"].startswith(role_prefix)})
+
+
+def run_admin(
+    cluster: Cluster, *arguments: str, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "s3compat", "admin", "--data", str(cluster.data_dir), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def ten_servers() -> Iterator[Cluster]:
+    with private_directory("s3compat-ten-") as root:
+        running, process = start_cluster(
+            root / "data", root, ["--servers", "10", "--repair-interval", "3600"]
+        )
+        try:
+            yield running
+        finally:
+            _stop(process)
+
+
+def test_two_servers_destroyed_then_repaired_then_two_more(ten_servers: Cluster) -> None:
+    cluster = ten_servers
+    s3 = client_for(cluster)
+    bucket = unique_bucket_name("ten")
+    s3.create_bucket(Bucket=bucket)
+    written = write_objects(s3, bucket)
+    ids = server_ids(cluster)
+    numbers = {ids[url]: n for n, url in enumerate(cluster.chunk_urls, start=1)}
+    # Two servers holding data pieces of the multipart object: its reads must rebuild.
+    first = holders(cluster, bucket, "multi")[:2]
+    for server in first:
+        destroy_server(cluster, numbers[server])
+    check_reads(s3, bucket, written)
+    for server in first:
+        declared = run_admin(cluster, "server", "lost", server)
+        assert declared.returncode == 0 and declared.stdout.strip() == "lost", declared
+    repaired = run_admin(cluster, "repair", "--wait")
+    assert repaired.returncode == 0, repaired.stderr[-3000:]
+    check_protection(cluster, bucket, written, parity=2, avoid=frozenset(first))
+    # Two other servers, again holding data pieces: still byte-exact.
+    second = [s for s in holders(cluster, bucket, "multi") if s not in first][:2]
+    for server in second:
+        destroy_server(cluster, numbers[server])
+    check_reads(s3, bucket, written, seed=8)
+
+
+# --- too many pieces gone ----------------------------------------------------------------------
+
+
+def piece_file(cluster: Cluster, server: str, chunk_id: str) -> Path:
+    """Where a chunk daemon keeps a chunk on disk."""
+    urls = {s["server_id"]: s["url"] for s in admin(cluster, "server", "list")}
+    folder = cluster.chunk_dirs[cluster.chunk_urls.index(urls[server])]
+    found = list(folder.glob(f"chunks/*/*/{chunk_id}"))
+    assert len(found) == 1, (server, chunk_id, found)
+    return found[0]
+
+
+@pytest.mark.parametrize("size", [1000, 5 * MiB])
+def test_three_pieces_of_a_stripe_gone_is_a_503_not_a_partial_body(
+    cluster: Cluster, s3: BaseClient, bucket: str, size: int
+) -> None:
+    body = os.urandom(size)
+    s3.put_object(Bucket=bucket, Key="fragile", Body=body)
+    pieces = locate(cluster, bucket, "fragile")["chunks"]
+    # Three are more than parity 2 makes up for (fewer are read around, and repaired at once).
+    for piece in pieces[:3]:
+        piece_file(cluster, piece["server"], piece["chunk_id"]).unlink()
+    answer = raw_request(cluster, "GET", f"/{bucket}/fragile")
+    assert answer.status == 503, (answer.status, answer.body[:300])
+    assert answer.error_code() == "ServiceUnavailable", answer.body[:300]
+    assert body[:64] not in answer.body
+    with pytest.raises(ClientError) as raised:
+        s3.get_object(Bucket=bucket, Key="fragile", Range="bytes=0-99")
+    assert http_status(raised.value) == 503
+    # Scrub calls it lost (not merely degraded); it goes, so that repair has nothing to wait for.
+    scrubbed = run_admin(cluster, "scrub")
+    assert scrubbed.returncode == 1
+    assert f"{bucket}/fragile" in json_of(scrubbed)["objects"]["lost"]
+    s3.delete_object(Bucket=bucket, Key="fragile")
+
+
+def json_of(completed: subprocess.CompletedProcess[str]) -> Any:
+    return json.loads(completed.stdout)
