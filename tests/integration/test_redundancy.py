@@ -9,12 +9,14 @@ import random
 import signal
 import subprocess
 import sys
+import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from awscrt import checksums as crt_checksums
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from conftest import (
@@ -22,14 +24,23 @@ from conftest import (
     _child_pids,
     _stop,
     admin,
+    catalog_rows,
+    catalog_url_for,
     client_for,
+    free_port_block,
     http_status,
     locate,
     private_directory,
     raw_request,
+    run_async,
     start_cluster,
     unique_bucket_name,
+    wait_for,
 )
+
+from s3compat.catalog.backend import open_database
+from s3compat.cluster.client import ChunkClient
+from s3compat.store.split import split_sizes
 
 MiB = 1024 * 1024
 SIZES = (0, 1, 5, 6, 7, MiB + 1, 17 * MiB)
@@ -207,6 +218,39 @@ def test_two_servers_destroyed_then_repaired_then_two_more(ten_servers: Cluster)
     for server in second:
         destroy_server(cluster, numbers[server])
     check_reads(s3, bucket, written, seed=8)
+    # Six survivors cannot hold 8 distinct pieces: repair says so, and finishes once servers
+    # are added.
+    for server in second:
+        assert run_admin(cluster, "server", "lost", server).returncode == 0
+    stuck = run_admin(cluster, "repair")
+    assert stuck.returncode == 1 and "add a server" in stuck.stderr, stuck
+    added = [start_daemon(cluster, Path(cluster.data_dir) / f"added-{n}") for n in (1, 2)]
+    try:
+        wait_for(
+            lambda: sum(s["state"] == "up" for s in admin(cluster, "server", "list")) == 8,
+            timeout=60,
+        )
+        repaired = run_admin(cluster, "repair", "--wait")
+        assert repaired.returncode == 0, repaired.stderr[-3000:]
+        check_protection(cluster, bucket, written, parity=2, avoid=frozenset(first + second))
+        check_reads(s3, bucket, written, seed=9)
+    finally:
+        for daemon in added:
+            daemon.kill()
+            daemon.wait()
+
+
+def start_daemon(cluster: Cluster, data_dir: Path) -> subprocess.Popen[bytes]:
+    """A chunk daemon outside the launcher that registers with the gateway (a new server)."""
+    command = [
+        sys.executable, "-m", "chunkd",
+        "--data", str(data_dir),
+        "--port", str(free_port_block(1)),
+        "--gateway", cluster.endpoint,
+        "--heartbeat", "0.5",
+    ]  # fmt: skip
+    env = {**os.environ, "CHUNKD_SECRET": cluster.cluster_secret}
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 # --- too many pieces gone ----------------------------------------------------------------------
@@ -247,3 +291,78 @@ def test_three_pieces_of_a_stripe_gone_is_a_503_not_a_partial_body(
 
 def json_of(completed: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(completed.stdout)
+
+
+# --- objects from before striping ----------------------------------------------------------------
+
+
+def make_contiguous(cluster: Cluster, bucket: str, key: str, body: bytes) -> None:
+    """Store an object's bytes as every object was stored before the striped layout: 6
+    pieces, piece i the i-th contiguous sixth, no parity (the catalog's layout 1)."""
+    (version,) = catalog_rows(
+        cluster, "SELECT version_id FROM objects WHERE bucket = ? AND key = ?", bucket, key
+    )[0]
+    servers = [s for s in admin(cluster, "server", "list") if s["state"] == "up"][:6]
+
+    async def rewrite() -> None:
+        rows, offset = [], 0
+        async with ChunkClient(cluster.cluster_secret) as client:
+            for index, (size, server) in enumerate(
+                zip(split_sizes(len(body)), servers, strict=True)
+            ):
+                piece = body[offset : offset + size]
+                chunk_id, crc = uuid.uuid4().hex, f"{crt_checksums.crc32c(piece):08x}"
+                await client.put_chunk(server["url"], chunk_id, size, piece, crc)
+                rows.append((chunk_id, server["server_id"], version, index, offset, size, crc))
+                offset += size
+        db = await open_database(catalog_url_for(cluster))
+
+        async def swap(tx: Any) -> None:
+            old = await tx.all(
+                "SELECT chunk_id, server_id FROM chunks WHERE version_id = ?", (version,)
+            )
+            await tx.execute("DELETE FROM chunks WHERE version_id = ?", (version,))
+            await tx.many(
+                "INSERT INTO deletions (chunk_id, server_id, not_before) VALUES (?, ?, 0)",
+                [tuple(row) for row in old],
+            )
+            await tx.many(
+                "INSERT INTO chunks (chunk_id, server_id, version_id, upload_id, part_number, "
+                'piece, "offset", length, crc32c, layout, segment_length, block_bytes, parity) '
+                "VALUES (?, ?, ?, NULL, 1, ?, ?, ?, ?, 1, 0, 0, 0)",
+                rows,
+            )
+
+        try:
+            await db.retrying(swap)
+        finally:
+            await db.close()
+
+    run_async(rewrite())
+
+
+def test_contiguous_objects_stay_readable_and_reprotect_to_parity(
+    cluster: Cluster, s3: BaseClient, bucket: str
+) -> None:
+    written = {}
+    for size in (7, MiB + 1, 3 * MiB + 5):
+        body = os.urandom(size)
+        s3.put_object(Bucket=bucket, Key=f"old-{size}", Body=body)
+        make_contiguous(cluster, bucket, f"old-{size}", body)
+        written[f"old-{size}"] = body
+    for key, body in written.items():
+        pieces = locate(cluster, bucket, key)["chunks"]
+        assert [p["layout"] for p in pieces] == ["contiguous"] * 6, pieces
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == body
+        ranged = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=3-{len(body) - 2}")
+        assert ranged["Body"].read() == body[3:-1]
+    reprotected = run_admin(cluster, "repair", "--reprotect")
+    assert json_of(reprotected)["reprotected"] >= len(written), reprotected.stderr[-2000:]
+    for key, body in written.items():
+        pieces = locate(cluster, bucket, key)["chunks"]
+        assert sorted(p["role"] for p in pieces) == sorted(
+            [f"data {i}" for i in range(6)] + ["parity 0", "parity 1"]
+        ), pieces
+        assert len({p["server"] for p in pieces}) == 8
+        assert {p["layout"] for p in pieces} == {"striped"}
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == body
