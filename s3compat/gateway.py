@@ -30,6 +30,7 @@ from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.membership import Membership
 from s3compat.config import GatewayConfig
 from s3compat.duties import SharedMembership, keep_alive, run_collector, run_repairer
+from s3compat.memory import tune_malloc
 from s3compat.metrics import GaugeCollector, RequestMetrics
 from s3compat.store.gc import Collector
 from s3compat.store.lifecycle import LifecyclePass
@@ -70,6 +71,7 @@ async def open_services(
     so that no other gateway collects its intents. `shared_polling` (gateways): poll the chunk
     servers only while holding the membership lease, else read the holder's findings.
     """
+    tune_malloc()
     db = await open_database(config.catalog_url)
     try:
         catalog = Catalog(db)
