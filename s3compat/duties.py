@@ -153,7 +153,7 @@ async def run_repairer(
         repairer.wanted.clear()
         try:
             async with holding(leases, REPAIR_LEASE, process_id, lease_seconds):
-                report = await repairer.run()
+                report = await repairer.run(full=repairer.full_pass_due())
             if report.repaired or not report.complete:
                 log.info("repair pass: %s", report)
         except LeaseBusy:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from s3compat.catalog.bucketconfig import BucketConfigCatalog
 from s3compat.catalog.catalog import Catalog, IntentsLost
 from s3compat.catalog.records import BucketRecord, ChunkRecord, ObjectRecord
+from s3compat.catalog.repairs import SHORT
 from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.membership import Membership
 from s3compat.store import errors, segments
@@ -214,6 +215,11 @@ class ObjectStore:
                     c.chunk_id for c in chunks if c.chunk_id not in kept
                 )
                 chunks = stored
+            if len(stored) < geometry.roles:
+                # Too few servers, or some failed: the repairer's next pass (in whichever
+                # gateway runs it) finds this note once the write commits; if it does not,
+                # the note is dropped as stale.
+                await self.catalog.note_damaged(stored[0].chunk_id, SHORT)
                 self.repair_wanted.set()
             if await source.read(1):
                 # More bytes than declared (an aws-chunked body whose chunks outgrow its

@@ -27,7 +27,13 @@ from dataclasses import dataclass, replace
 
 from s3compat.catalog.catalog import Catalog, IntentsLost
 from s3compat.catalog.records import ChunkRecord
-from s3compat.catalog.repairs import GONE_STATES, RepairCatalog, SegmentChanged, SegmentKey
+from s3compat.catalog.repairs import (
+    GONE_STATES,
+    SHORT,
+    RepairCatalog,
+    SegmentChanged,
+    SegmentKey,
+)
 from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.errors import ChunkCorrupt, ChunkNotFound, ChunkServerError
 from s3compat.cluster.membership import Membership
@@ -44,6 +50,12 @@ log = logging.getLogger(__name__)
 # Segments repaired at once: repair traffic stays a bounded share of the cluster's.
 REPAIR_CONCURRENCY = 2
 PAGE = 200
+# The background duty scans every chunk this often (a degraded read, a write short of pieces or
+# a lost server is found between scans through the damage queue and indexes).
+FULL_PASS_SECONDS = 600.0
+# Damage reports of chunks not in the catalog are dropped once this old (a report may be noted
+# by a write before its commit).
+STALE_DAMAGE_SECONDS = 3600.0
 READABLE_STATES = ("up", "draining")
 Progress = Callable[["RepairReport", float], None]
 
@@ -100,19 +112,25 @@ class Repairer:
         self.totals = RepairReport()
         # Set by the store when it saw damage or wrote a segment short of pieces.
         self.wanted = wanted or asyncio.Event()
-        # (segments, objects) short of pieces, as the last pass counted them at its end.
+        # (segments, objects) short of pieces, as the last full pass counted them at its end.
         self.under_protected = (0, 0)
+        self.last_full_pass = float("-inf")
 
     async def run(
-        self, *, reprotect: bool = False, progress: Progress | None = None
+        self, *, full: bool = True, reprotect: bool = False, progress: Progress | None = None
     ) -> RepairReport:
-        """One pass over every segment short of pieces (and with `reprotect`, every segment
-        with less parity than the cluster's)."""
+        """One pass over every segment short of pieces (`full`: found by a scan of every
+        chunk; else only the segments with pieces reported damaged, noted short by their
+        write, or on gone servers, found through indexes), and with `reprotect`, every segment
+        with less parity than the cluster's."""
         report = RepairReport()
-        await self.repairs.forget_stale_damage()
-        report.to_repair, report.objects = await self.repairs.count_short_segments()
+        await self.repairs.forget_stale_damage(time.time() - STALE_DAMAGE_SECONDS)
         started = time.monotonic()
-        await self._each(self.repairs.short_segments, self._repair, report, progress, started)
+        if full:
+            report.to_repair, report.objects = await self.repairs.count_short_segments()
+            await self._each(self.repairs.short_segments, self._repair, report, progress, started)
+        else:
+            await self._each(self.repairs.suspect_segments, self._repair, report, progress, started)
         if reprotect:
             parity = self.parity_of()
 
@@ -122,8 +140,15 @@ class Repairer:
             await self._each(weak, self._rewrite, report, progress, started)
         for name, value in report.__dict__.items():
             setattr(self.totals, name, getattr(self.totals, name) + value)
-        self.under_protected = await self.repairs.count_short_segments()
+        if full or report.repaired:
+            self.under_protected = await self.repairs.count_short_segments()
+        if full:
+            self.last_full_pass = time.monotonic()
         return report
+
+    def full_pass_due(self) -> bool:
+        """Whether the background duty's next pass should scan every chunk."""
+        return time.monotonic() - self.last_full_pass >= FULL_PASS_SECONDS
 
     async def _each(
         self,
@@ -226,12 +251,15 @@ class Repairer:
         damage = await self.repairs.damage_of([c.chunk_id for c in segment.pieces.values()])
         bad: dict[int, ChunkRecord | None] = {}
         false_alarms: list[str] = []
+        notes: list[str] = []
         for role in range(segment.geometry.roles):
             chunk = segment.pieces.get(role)
             if chunk is None:
                 bad[role] = None
             elif states.get(chunk.server_id, "removed") in GONE_STATES:
                 bad[role] = chunk
+            elif damage.get(chunk.chunk_id) == SHORT:
+                notes.append(chunk.chunk_id)  # not damage: the write stored too few pieces
             elif chunk.chunk_id in damage:
                 verdict = await self._verify(chunk, states)
                 if verdict is None:
@@ -243,6 +271,8 @@ class Repairer:
         if false_alarms:
             report.false_alarms += len(false_alarms)
             await self.repairs.clear_damage(false_alarms)
+        if notes and all(chunk is not None for chunk in bad.values()):
+            await self.repairs.clear_damage(notes)  # the missing pieces are back
         return bad
 
     async def _verify(self, chunk: ChunkRecord, states: dict[str, str]) -> bool | None:
