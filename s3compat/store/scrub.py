@@ -55,8 +55,8 @@ async def scrub(
 ) -> ScrubReport:
     report = ScrubReport()
     for server in await catalog.list_servers():
-        if server.state == "removed":
-            continue
+        if server.state in ("removed", "lost"):
+            continue  # a lost server's pieces are gone by definition: repair rebuilds them
         findings = ServerFindings()
         report.servers[server.server_id] = findings
         try:
