@@ -360,15 +360,16 @@ async def get_chunk(request: web.Request) -> web.StreamResponse:
             return web.Response(status=status, headers=headers, body=read.first)
         response = web.StreamResponse(status=status, headers=headers)
         response.content_length = read.stop - read.start
-        await response.prepare(request)
         try:
+            await response.prepare(request)
             if read.reader.verified:
                 await send_checked_range(response, read)
             else:
                 await send_file_range(request, read.reader.file, read.start, read.stop - read.start)
         except ConnectionError:
-            # The reader hung up mid-answer (a gateway closing a range read early does): not
-            # an error of ours, and the connection is unusable.
+            # The reader hung up before or during the answer (a gateway closing a range read
+            # early does, or dropping a slow piece): not an error of ours, and the connection
+            # is unusable.
             response.force_close()
             return response
         except ChunkCorrupt as corrupt:
