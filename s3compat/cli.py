@@ -87,6 +87,12 @@ def _gateway_options(parser: argparse.ArgumentParser) -> None:
         help="seconds between background repair passes (default 10; sooner after damage)",
     )
     parser.add_argument(
+        "--repair-concurrency",
+        type=int,
+        default=2,
+        help="segments repaired at once, bounding repair traffic (default 2)",
+    )
+    parser.add_argument(
         "--lease-seconds",
         type=float,
         default=10.0,
@@ -114,6 +120,7 @@ _PASSED_ON = (
     "down_after",
     "lost_after",
     "repair_interval",
+    "repair_concurrency",
     "lease_seconds",
     "spool_dir",
 )
@@ -138,6 +145,7 @@ def _config(args: argparse.Namespace, catalog_url: str) -> GatewayConfig:
         server_down_after_seconds=args.down_after,
         server_lost_after_seconds=args.lost_after,
         repair_interval_seconds=args.repair_interval,
+        repair_concurrency=args.repair_concurrency,
         lease_seconds=args.lease_seconds,
         spool_dir=_spool_dir(args),
     )

@@ -34,6 +34,8 @@ class GatewayConfig:
     poll_interval_seconds: float = 2.0
     # Seconds between background repair passes (sooner when a read or write saw damage).
     repair_interval_seconds: float = 10.0
+    # Segments repaired at once: repair's share of the cluster's disks and network.
+    repair_concurrency: int = 2
     # A chunk server that has not answered for this long is marked down.
     server_down_after_seconds: float = 10.0
     # Down this long, a server is declared lost and its pieces are rebuilt elsewhere.

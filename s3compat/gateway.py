@@ -171,6 +171,7 @@ def _services(
         gateway_id=process_id,
         grace_seconds=config.gc_grace_seconds,
         parity_of=lambda: store.parity,
+        concurrency=config.repair_concurrency,
         wanted=store.repair_wanted,
     )
     return Services(
