@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import Any
 
 from s3compat.catalog.backend import CatalogDatabase, Transaction
 from s3compat.catalog.catalog import BATCH, CHUNK_COLUMNS, attach_chunks, queue_deletions
@@ -36,12 +37,6 @@ SHORT = "short"
 
 class SegmentChanged(Exception):
     """The segment is not the one repair read (rewritten, deleted, completed into another)."""
-
-
-@dataclass(frozen=True)
-class Damage:
-    chunk_id: str
-    reason: str
 
 
 class RepairCatalog:
@@ -94,17 +89,11 @@ class RepairCatalog:
 
     async def damage_of(self, chunk_ids: Sequence[str]) -> dict[str, str]:
         """Which of these chunks are queued as damaged, and why."""
-        found: dict[str, str] = {}
         async with self.db.snapshot() as tx:
-            for start in range(0, len(chunk_ids), BATCH):
-                batch = list(chunk_ids[start : start + BATCH])
-                marks = ", ".join("?" * len(batch))
-                rows = await tx.all(
-                    f"SELECT chunk_id, reason FROM damaged_chunks WHERE chunk_id IN ({marks})",
-                    batch,
-                )
-                found.update({row[0]: row[1] for row in rows})
-        return found
+            rows = await _rows_in(
+                tx, "SELECT chunk_id, reason FROM damaged_chunks WHERE chunk_id IN (?s)", chunk_ids
+            )
+        return {row[0]: row[1] for row in rows}
 
     async def clear_damage(self, chunk_ids: Sequence[str]) -> None:
         """Forget damage reports found false (the piece verified whole) or of gone chunks."""
@@ -199,17 +188,22 @@ class RepairCatalog:
 async def _rows_by_id(
     tx: Transaction, chunk_ids: Sequence[str]
 ) -> dict[str, tuple[str, int | None, str | None, int, int]]:
-    found: dict[str, tuple[str, int | None, str | None, int, int]] = {}
-    for start in range(0, len(chunk_ids), BATCH):
-        batch = list(chunk_ids[start : start + BATCH])
-        marks = ", ".join("?" * len(batch))
-        rows = await tx.all(
-            f'SELECT chunk_id, server_id, version_id, upload_id, part_number, "offset" '
-            f"FROM chunks WHERE chunk_id IN ({marks})",
-            batch,
-        )
-        found.update({r[0]: (r[1], r[2], r[3], int(r[4]), int(r[5])) for r in rows})
-    return found
+    rows = await _rows_in(
+        tx,
+        'SELECT chunk_id, server_id, version_id, upload_id, part_number, "offset" '
+        "FROM chunks WHERE chunk_id IN (?s)",
+        chunk_ids,
+    )
+    return {r[0]: (r[1], r[2], r[3], int(r[4]), int(r[5])) for r in rows}
+
+
+async def _rows_in(tx: Transaction, sql: str, ids: Sequence[str]) -> list[Any]:
+    """The rows of `sql`, whose `IN (?s)` takes `ids`, asked in batches of at most BATCH."""
+    rows: list[Any] = []
+    for start in range(0, len(ids), BATCH):
+        batch = list(ids[start : start + BATCH])
+        rows += await tx.all(sql.replace("?s", ", ".join("?" * len(batch))), batch)
+    return rows
 
 
 async def _segment_rows(tx: Transaction, key: SegmentKey) -> list[ChunkRecord]:
@@ -229,18 +223,14 @@ async def _segment_rows(tx: Transaction, key: SegmentKey) -> list[ChunkRecord]:
 
 async def segments_holding(db: CatalogDatabase, chunk_ids: Sequence[str]) -> set[SegmentKey]:
     """The keys of the segments these chunks belong to."""
-    keys: set[SegmentKey] = set()
     async with db.snapshot() as tx:
-        for start in range(0, len(chunk_ids), BATCH):
-            batch = list(chunk_ids[start : start + BATCH])
-            marks = ", ".join("?" * len(batch))
-            rows = await tx.all(
-                f'SELECT {_KEY}, CASE WHEN layout = 1 THEN -1 ELSE "offset" END FROM chunks '
-                f"WHERE chunk_id IN ({marks})",
-                batch,
-            )
-            keys.update((int(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows)
-    return keys
+        rows = await _rows_in(
+            tx,
+            f'SELECT {_KEY}, CASE WHEN layout = 1 THEN -1 ELSE "offset" END FROM chunks '
+            "WHERE chunk_id IN (?s)",
+            chunk_ids,
+        )
+    return {(int(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows}
 
 
 async def owner_names(db: CatalogDatabase, keys: Sequence[SegmentKey]) -> dict[SegmentKey, str]:
