@@ -52,8 +52,12 @@ from botocore.client import BaseClient
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
+from s3compat.store.stripes import BLOCK_BYTES, Geometry
+
 REGION = "us-east-1"
 CHUNK_SERVERS = 8
+# The parity of the default cluster of 8 servers.
+DEFAULT_PARITY = 2
 PORT_BLOCK = CHUNK_SERVERS + 1
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
@@ -640,6 +644,13 @@ def chunk_stats(cluster: Cluster, url: str) -> dict[str, int]:
         stats = json.loads(answer.read())
     assert isinstance(stats, dict)
     return stats
+
+
+def stored_bytes(size: int, parity: int = DEFAULT_PARITY) -> int:
+    """Bytes the chunk daemons hold for one segment (a body or a part) of `size` bytes: its 6
+    data pieces and `parity` parity pieces."""
+    geometry = Geometry(size, BLOCK_BYTES, parity)
+    return sum(geometry.piece_length(role) for role in range(geometry.roles))
 
 
 def used_bytes(cluster: Cluster) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 from conftest import (
+    CHUNK_SERVERS,
     Cluster,
     _stop,
     catalog_dicts,
@@ -66,7 +67,7 @@ def test_admin_server_list_shows_fill(small_cluster: Cluster) -> None:
     answer = admin_run(small_cluster, "server", "list")
     assert answer.returncode == 0, answer.stderr
     rows = json.loads(answer.stdout)
-    assert len(rows) >= 6
+    assert len(rows) == CHUNK_SERVERS
     assert all(
         {"server_id", "url", "state", "fill_percent", "chunk_count"} <= row.keys() for row in rows
     )
@@ -126,7 +127,7 @@ def test_daemon_joins_goes_down_comes_back_is_drained_and_removed(
         assert joined["state"] == "up" and joined["capacity_bytes"] > 0
         # Once the gateway itself sees it (it reloads its view every 2 s), the empty newcomer
         # takes a share of new writes.
-        wait_for(lambda: gateway_servers_up(small_cluster) == 7 or None, 20)
+        wait_for(lambda: gateway_servers_up(small_cluster) == CHUNK_SERVERS + 1 or None, 20)
         keys = put_objects(client, "members", "a", 30)
         assert chunks_on(small_cluster, "members", keys, new_id) > 0
         # Killed: marked down after the silence, no longer chosen for writes.

@@ -33,6 +33,7 @@ from conftest import (
     raw_request,
     sign,
     start_cluster,
+    stored_bytes,
     used_bytes,
     wait_for,
 )
@@ -99,17 +100,17 @@ def test_three_parts_round_trip_and_placement(
     assert body == b"".join(parts)
     located = locate(mp_cluster, mp_bucket, "three")
     assert located["size"] == sum(map(len, parts))
-    assert len(located["chunks"]) == 18
+    assert len(located["chunks"]) == 3 * 8  # 6 data and 2 parity pieces per part
+    position = 0
     for number, data in enumerate(parts, start=1):
         pieces = [c for c in located["chunks"] if c["part_number"] == number]
-        assert len({c["server"] for c in pieces}) == 6
-        lengths = [c["length"] for c in pieces]
+        assert len({c["server"] for c in pieces}) == 8
+        # A part is one segment, at the part's place in the object.
+        assert {c["offset"] for c in pieces} == {position}
+        lengths = [c["length"] for c in pieces if c["role"].startswith("data")]
         assert sum(lengths) == len(data) and max(lengths) - min(lengths) <= 1
-    offsets = sorted((c["offset"], c["length"]) for c in located["chunks"])
-    position = 0
-    for offset, length in offsets:
-        assert offset == position
-        position += length
+        assert [c["length"] for c in pieces if c["role"].startswith("parity")] == [max(lengths)] * 2
+        position += len(data)
     assert position == located["size"]
 
 
@@ -289,7 +290,9 @@ def test_reupload_replaces_part_and_complete_is_idempotent(
     body = mp.get_object(Bucket=mp_bucket, Key="re")["Body"].read()
     assert body[:3000] == replacement and len(body) == 3100
     # The replaced part's chunks were freed: only this object's bytes remain in its chunks.
-    assert sum(c["length"] for c in locate(mp_cluster, mp_bucket, "re")["chunks"]) == 3100
+    chunks = locate(mp_cluster, mp_bucket, "re")["chunks"]
+    assert sum(c["length"] for c in chunks if c["role"].startswith("data")) == 3100
+    assert sum(c["length"] for c in chunks) == stored_bytes(3000) + stored_bytes(100)
 
 
 def settled_used_bytes(cluster: Cluster, quiet_seconds: float = 2.0) -> int:
@@ -526,7 +529,8 @@ def _check_gateway_crash(tmp_path: Path) -> None:
         )
         assert client.get_object(Bucket="crash", Key="big")["Body"].read() == part + b"tail"
         # The interrupted part's chunks (intents of the dead gateway) are collected.
-        wait_for(lambda: used_bytes(cluster) == before + len(part) + 4 or None, 30)
+        expected = before + stored_bytes(len(part)) + stored_bytes(4)
+        wait_for(lambda: used_bytes(cluster) == expected or None, 30)
     finally:
         _stop(process)
 
