@@ -45,6 +45,9 @@ class Membership:
         self.down_after = down_after
         self.lost_after = lost_after
         self._servers: dict[str, ServerRecord] = {}
+        # Servers a request could not reach, and when: they stay down in this view until a poll
+        # (by any gateway) has heard from them since, so a reload cannot flip them back up.
+        self._failed_at: dict[str, float] = {}
 
     async def refresh(self) -> None:
         """Poll every registered server once, record what it said, and reload the view."""
@@ -56,7 +59,14 @@ class Membership:
 
     async def reload(self) -> None:
         """Take the catalog's record of the servers as this gateway's view, without polling."""
-        self._servers = {s.server_id: s for s in await self.catalog.list_servers()}
+        servers = {s.server_id: s for s in await self.catalog.list_servers()}
+        for server_id, failed_at in list(self._failed_at.items()):
+            server = servers.get(server_id)
+            if server is None or (server.last_seen or 0.0) > failed_at:
+                del self._failed_at[server_id]
+            elif server.state == "up":
+                servers[server_id] = _marked_down(server)
+        self._servers = servers
 
     async def _poll(self, server: ServerRecord) -> None:
         now = time.time()
@@ -121,7 +131,13 @@ class Membership:
         return server.url
 
     def mark_failed(self, server_id: str) -> None:
-        """A request to this server failed: place no writes on it until it answers again."""
+        """A request could not reach this server: place no writes on it, and read around it,
+        until a poll hears from it again."""
         server = self._servers.get(server_id)
         if server is not None and server.state == "up":
-            self._servers[server_id] = ServerRecord(**{**server.__dict__, "state": "down"})
+            self._failed_at[server_id] = time.time()
+            self._servers[server_id] = _marked_down(server)
+
+
+def _marked_down(server: ServerRecord) -> ServerRecord:
+    return ServerRecord(**{**server.__dict__, "state": "down"})

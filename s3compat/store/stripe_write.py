@@ -20,7 +20,7 @@ from awscrt import checksums as crt_checksums
 
 from s3compat.catalog.records import ChunkRecord
 from s3compat.cluster.client import ChunkClient
-from s3compat.cluster.errors import ChunkServerError
+from s3compat.cluster.errors import ChunkServerUnavailable
 from s3compat.store.checksums import MultiHasher
 from s3compat.store.coding import StripeCoder
 from s3compat.store.errors import BackendFailure
@@ -167,7 +167,8 @@ def _settle(piece: _Piece, servers: ServerUrls) -> None:
     error = task.exception()
     if error is not None:
         piece.dropped = True
-        if isinstance(error, ChunkServerError):
+        # Only a daemon that cannot be reached is read around; a full one (507) still serves.
+        if isinstance(error, ChunkServerUnavailable):
             servers.mark_failed(piece.chunk.server_id)
 
 
@@ -246,7 +247,7 @@ async def _write_small(
     for chunk, outcome in zip(chunks, outcomes, strict=True):
         if isinstance(outcome, BaseException):
             failures.append(outcome)
-            if isinstance(outcome, ChunkServerError):
+            if isinstance(outcome, ChunkServerUnavailable):
                 servers.mark_failed(chunk.server_id)
             elif not isinstance(outcome, Exception):
                 raise outcome  # cancellation
