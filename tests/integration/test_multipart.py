@@ -278,6 +278,7 @@ def test_malformed_complete_body(mp_cluster: Cluster, mp: BaseClient, mp_bucket:
 def test_reupload_replaces_part_and_complete_is_idempotent(
     mp: BaseClient, mp_cluster: Cluster, mp_bucket: str
 ) -> None:
+    before = settled_used_bytes(mp_cluster)
     upload = _upload(mp, mp_bucket, "re", [os.urandom(4096), os.urandom(100)])
     replacement = os.urandom(3000)
     answer = mp.upload_part(
@@ -293,6 +294,9 @@ def test_reupload_replaces_part_and_complete_is_idempotent(
     chunks = locate(mp_cluster, mp_bucket, "re")["chunks"]
     assert sum(c["length"] for c in chunks if c["role"].startswith("data")) == 3100
     assert sum(c["length"] for c in chunks) == stored_bytes(3000) + stored_bytes(100)
+    # ...and the daemons hold exactly those pieces once the replaced part's are collected.
+    expected = before + stored_bytes(3000) + stored_bytes(100)
+    wait_for(lambda: used_bytes(mp_cluster) == expected or None, 15)
 
 
 def settled_used_bytes(cluster: Cluster, quiet_seconds: float = 2.0) -> int:
