@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 from chaos_support import chaos_seconds
-from faults_support import health, it
+from faults_support import fully_healthy, it
 
 # Integration test modules do `from conftest import ...`, which reads whichever `conftest`
 # module pytest imported last; when one run collects both tiers, that can be this file. So it
@@ -25,9 +25,9 @@ def fault_cluster() -> Iterator[Any]:
 
 @pytest.fixture
 def healthy_cluster(fault_cluster: Any) -> Any:
-    """The fault cluster, once every chunk daemon is up again (a previous test may have
-    stopped one)."""
-    it.wait_for(lambda: health(fault_cluster) == 200, timeout=30)
+    """The fault cluster, once every chunk daemon is up again and writes get all their parity
+    pieces (a previous test may have stopped or killed some)."""
+    it.wait_for(lambda: fully_healthy(fault_cluster), timeout=45, interval=0.2)
     return fault_cluster
 
 

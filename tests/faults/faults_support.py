@@ -1,16 +1,30 @@
 """The integration tier's conftest (cluster start-up, boto3 clients, raw signed requests)
-for this tier, loaded by `integration_loader`.
+for this tier, loaded by `integration_loader`, and the fault tier's own helpers: finding a
+cluster's processes, pausing its supervisor, reading answers that may be cut short, and looking
+at pieces on disk and in the catalog.
 
 Test modules here do ``from faults_support import it`` and use ``it.raw_request`` etc.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import json
+import os
+import signal
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from integration_loader import load_integration
 
 it = load_integration()
+
+DATA_PIECES = 6
 
 
 def child_pid(cluster: object, *needles: str) -> int:
@@ -36,15 +50,222 @@ def gateway_pid(cluster: object) -> int:
     return child_pid(cluster, "gateway")
 
 
-def health(cluster: object) -> int:
-    """The status of GET /-/health."""
+def health_report(cluster: object) -> tuple[int, dict[str, Any]]:
+    """GET /-/health: (status, its JSON document; {} if there was none)."""
     connection = it.connection_for(cluster, timeout=10)
     try:
         connection.request("GET", "/-/health")
         answer = connection.getresponse()
-        answer.read()
-        return int(answer.status)
+        body = answer.read()
+        try:
+            document = json.loads(body) if body else {}
+        except ValueError:
+            document = {}
+        return int(answer.status), document if isinstance(document, dict) else {}
     except OSError:
-        return 0
+        return 0, {}
     finally:
         connection.close()
+
+
+def health(cluster: object) -> int:
+    """The status of GET /-/health."""
+    return health_report(cluster)[0]
+
+
+def fully_healthy(cluster: object) -> bool:
+    """Every chunk daemon up, and writes get all their parity pieces."""
+    status, report = health_report(cluster)
+    return (
+        status == 200
+        and report.get("full_parity") is True
+        and report.get("servers_up") == len(cluster.chunk_urls)  # type: ignore[attr-defined]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+
+@contextlib.contextmanager
+def supervisor_paused(cluster: object) -> Iterator[None]:
+    """SIGSTOP the `s3compat cluster` process (its children go on running) so that it does not
+    restart the chunk daemons a test kills; SIGCONT on exit, after which it restarts them."""
+    pid: int = cluster.pid  # type: ignore[attr-defined]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def listening(url: str) -> bool:
+    """Whether something accepts connections at `url`'s host and port."""
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def kill_daemon(cluster: object, url: str) -> None:
+    """kill -9 the chunk daemon at `url` and wait until its port is closed."""
+    os.kill(chunkd_pid(cluster, url), signal.SIGKILL)
+    it.wait_for(lambda: not listening(url), timeout=10, interval=0.05)
+
+
+# ---------------------------------------------------------------------------------------------
+# Answers that may be cut short
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A GET's answer as the client saw it: the body as far as it arrived."""
+
+    status: int
+    code: str | None
+    body: bytes
+    declared: int | None  # Content-Length
+    retry_after: str | None
+
+    @property
+    def complete(self) -> bool:
+        return self.declared is None or len(self.body) == self.declared
+
+
+def get_answer(cluster: object, target: str, headers: dict[str, str] | None = None) -> Answer:
+    """GET without retries (boto3 would retry a 503 and hide a cut body)."""
+    all_headers = it.sign(cluster, "GET", target, headers or {}, b"")
+    connection = it.connection_for(cluster, timeout=60)
+    try:
+        connection.request("GET", target, headers=all_headers)
+        answer = connection.getresponse()
+        try:
+            body = answer.read()
+        except http.client.IncompleteRead as cut:
+            body = cut.partial
+        except OSError:
+            body = b""
+        code = None
+        if answer.status >= 300 and body.startswith(b"<?xml"):
+            code = it.RawResponse(answer.status, answer.headers, body).error_code()
+        length = answer.getheader("Content-Length")
+        return Answer(
+            answer.status,
+            code,
+            body,
+            int(length) if length is not None and length.isdigit() else None,
+            answer.getheader("Retry-After"),
+        )
+    finally:
+        connection.close()
+
+
+def range_header(start: int, end: int) -> dict[str, str]:
+    """Bytes start..end, both included."""
+    return {"Range": f"bytes={start}-{end}"}
+
+
+def never_wrong(answer: Answer, expected: bytes) -> str:
+    """What a client may see of an object it cannot be given: a clean 503 with an S3 error
+    document, or a success cut short (fewer bytes than its Content-Length, so the client
+    knows) whose bytes are right as far as they go. Returns "whole", "cut" or "503"; fails on
+    anything else (a 500, a wrong byte, a complete-looking wrong body)."""
+    if answer.status in (200, 206):
+        assert answer.declared == len(expected), (answer.status, answer.declared, len(expected))
+        assert answer.body == expected[: len(answer.body)], (
+            f"wrong bytes: {answer.status}, {len(answer.body)} of {len(expected)} received"
+        )
+        return "whole" if len(answer.body) == len(expected) else "cut"
+    assert (answer.status, answer.code) == (503, "ServiceUnavailable"), (
+        answer.status,
+        answer.code,
+        answer.body[:300],
+    )
+    assert answer.retry_after is not None
+    return "503"
+
+
+def exact(answer: Answer, expected: bytes, status: int = 200) -> None:
+    """The answer is `status` and exactly `expected`, complete."""
+    assert answer.status == status, (answer.status, answer.code, answer.body[:300])
+    assert answer.complete, f"cut after {len(answer.body)} of {answer.declared} bytes"
+    assert len(answer.body) == len(expected), (len(answer.body), len(expected))
+    assert answer.body == expected, "wrong bytes"
+
+
+# ---------------------------------------------------------------------------------------------
+# Pieces
+
+
+def pieces_of(cluster: object, bucket: str, key: str) -> dict[int, dict[str, Any]]:
+    """The pieces of a single-segment object by role (0..5 data, 6.. parity), as
+    `s3compat admin locate` shows them."""
+    chunks = it.locate(cluster, bucket, key)["chunks"]
+    by_role = {int(chunk["index"]): chunk for chunk in chunks}
+    assert len(by_role) == len(chunks), f"{key}: more than one segment"
+    return by_role
+
+
+def piece_path(cluster: object, piece: dict[str, Any]) -> Path:
+    """Where a piece's file is on its daemon's disk."""
+    number = cluster.chunk_urls.index(piece["url"]) + 1  # type: ignore[attr-defined]
+    chunk_id = str(piece["chunk_id"])
+    data_dir: Path = cluster.data_dir  # type: ignore[attr-defined]
+    path = data_dir / f"chunkd-{number}" / "chunks" / chunk_id[:2] / chunk_id[2:4] / chunk_id
+    assert path.is_file(), path
+    return path
+
+
+@contextlib.contextmanager
+def flipped_bytes(*places: tuple[Path, int]) -> Iterator[None]:
+    """Flip one byte at each (file, offset) (the data of a chunk file comes first, so a piece
+    offset is a file offset); put the files back on exit unless they are gone meanwhile (a
+    repairer replaced the piece and the collector deleted it)."""
+    saved: list[tuple[Path, bytes, int]] = []
+    try:
+        for path, offset in places:
+            original = path.read_bytes()
+            mode = path.stat().st_mode
+            saved.append((path, original, mode))
+            path.chmod(mode | 0o200)
+            corrupted = bytearray(original)
+            corrupted[offset] ^= 0xFF
+            path.write_bytes(bytes(corrupted))
+        yield
+    finally:
+        for path, original, mode in saved:
+            if path.exists():
+                with contextlib.suppress(FileNotFoundError):
+                    path.write_bytes(original)
+                    path.chmod(mode)
+
+
+def damage_noted(cluster: object, chunk_id: str) -> str | None:
+    """How the catalog's damage queue has the piece: its `reason`; "replaced" if the piece is
+    no longer in the catalog (a repairer acted on the note and swapped it); None if neither."""
+    rows = it.catalog_rows(
+        cluster, "SELECT reason FROM damaged_chunks WHERE chunk_id = ?", chunk_id
+    )
+    if rows:
+        return str(rows[0][0])
+    if not it.catalog_rows(cluster, "SELECT 1 FROM chunks WHERE chunk_id = ?", chunk_id):
+        return "replaced"
+    return None
+
+
+def wait_noted(cluster: object, chunk_id: str, timeout: float = 10.0) -> str:
+    """`damage_noted`, once it says something (the note is made during the read that found the
+    damage, but give a loaded machine a moment)."""
+    noted: str = it.wait_for(lambda: damage_noted(cluster, chunk_id), timeout=timeout)
+    return noted
+
+
+def server_states(cluster: object) -> dict[str, str]:
+    """Each chunk server's state as the catalog records it, by URL (the gateway's own view
+    may differ for a moment: it also counts a server down, until its next reload of the
+    catalog, as soon as a request to it fails)."""
+    rows = it.catalog_rows(cluster, "SELECT url, state FROM servers")
+    return {str(url): str(state) for url, state in rows}

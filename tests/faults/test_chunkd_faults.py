@@ -1,55 +1,65 @@
-"""Chunk daemons that die, fill up, rot or hang: the gateway answers clean S3 errors, never a 500
-and never wrong bytes, and recovers when the daemon does."""
+"""Chunk daemons that die, fill up, rot or hang, on clusters that store every object as 6 data
+pieces and M parity pieces on 6+M daemons.
+
+What a client may see: while no more than M pieces of a stripe are unavailable (killed,
+stopped, missing, corrupt), every read is answered whole and byte-exact, rebuilt from parity;
+beyond that, a clean 503 with an S3 error document, or a success cut short (fewer bytes than its
+Content-Length) whose bytes are right as far as they go. Never a 500, never a wrong byte. A
+write is acknowledged only with 6+min(M,1) pieces durable, else a clean 503 and no object.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import http.client
+import concurrent.futures
 import os
 import signal
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.client import BaseClient
-from faults_support import chunkd_pid, health, it
+from faults_support import (
+    DATA_PIECES,
+    chunkd_pid,
+    damage_noted,
+    exact,
+    flipped_bytes,
+    fully_healthy,
+    get_answer,
+    health,
+    health_report,
+    it,
+    kill_daemon,
+    listening,
+    never_wrong,
+    piece_path,
+    pieces_of,
+    range_header,
+    server_states,
+    supervisor_paused,
+    wait_noted,
+)
 
 Cluster = Any
-KILL_WATCH_SECONDS = 15.0
+MiB = 1024 * 1024
+PARITY = 2  # the default cluster: 8 daemons, 6 + 2
+# The striped layout's block: piece i holds block i of every stripe of 6 blocks.
+BLOCK = 256 * 1024
+STRIPE = DATA_PIECES * BLOCK
+# The gateway reads around a piece that gives no bytes for this long (READ_HEDGE_SECONDS).
+READ_HEDGE_SECONDS = 5.0
 # --down-after (10 s) + one poll interval (2 s) + the poll timeout (2 s) + the probe before a
 # server is marked down (5 s), and a margin for a loaded machine.
 HEALTH_DOWN_SECONDS = 21.0
 HEALTH_WAIT_SECONDS = 45.0
-# Every read of the kill test: (key, status, code, "whole" / "cut" / "error").
-KILL_READS: list[tuple[str, int, str | None, str]] = []
-# How long /-/health took to notice a stopped daemon (set by the five-of-six test).
+# The catalog has a killed daemon down after --down-after (10 s) and a poll or two. (Before
+# that, the gateway counts it down only from a failed request until its next reload, 2 s.)
+KNOWN_DOWN_WAIT_SECONDS = 40.0
+RECOVERY_SECONDS = 45.0
+# How long /-/health took to notice stopped daemons (set by the too-few-daemons test).
 HEALTH_DOWN_AFTER: list[float] = []
-
-
-def get_raw(
-    cluster: Cluster, target: str, headers: dict[str, str] | None = None
-) -> tuple[int, str | None, bytes]:
-    """GET without retries: (status, S3 error code or None, body as far as it arrived)."""
-    all_headers = it.sign(cluster, "GET", target, headers or {}, b"")
-    connection = it.connection_for(cluster, timeout=30)
-    try:
-        connection.request("GET", target, headers=all_headers)
-        answer = connection.getresponse()
-        try:
-            body = answer.read()
-        except http.client.IncompleteRead as cut:
-            body = cut.partial
-        except OSError:
-            body = b""
-        code = None
-        if answer.status >= 300 and body.startswith(b"<?xml"):
-            code = it.RawResponse(answer.status, answer.headers, body).error_code()
-        return answer.status, code, body
-    finally:
-        connection.close()
 
 
 def put_raw(cluster: Cluster, bucket: str, key: str, body: bytes) -> it.RawResponse:
@@ -57,92 +67,202 @@ def put_raw(cluster: Cluster, bucket: str, key: str, body: bytes) -> it.RawRespo
     return it.raw_request(cluster, "PUT", f"/{bucket}/{key}", body=body)
 
 
+def segment_offset(role: int, piece_offset: int) -> int:
+    """Where byte `piece_offset` of data piece `role` is in its segment (full stripes)."""
+    stripe, within = divmod(piece_offset, BLOCK)
+    return stripe * STRIPE + role * BLOCK + within
+
+
+def check_layout(pieces: dict[int, dict[str, Any]], size: int, parity: int) -> None:
+    """6 data pieces summing to the object's size and `parity` parity pieces, on as many
+    distinct daemons, all striped."""
+    assert sorted(pieces) == list(range(DATA_PIECES + parity)), sorted(pieces)
+    assert len({piece["server"] for piece in pieces.values()}) == DATA_PIECES + parity
+    assert sum(pieces[role]["length"] for role in range(DATA_PIECES)) == size
+    assert all(p["layout"] == "striped" and p["parity"] == parity for p in pieces.values())
+
+
+def wait_known_down(cluster: Cluster, urls: list[str]) -> None:
+    """Until the catalog has the daemons at `urls` down (after --down-after) and the gateway
+    has taken that in: from then on it refuses up front what needs them."""
+    up = len(cluster.chunk_urls) - len(urls)
+
+    def known() -> bool:
+        states = server_states(cluster)
+        return all(states[url] == "down" for url in urls) and (
+            health_report(cluster)[1].get("servers_up") == up
+        )
+
+    it.wait_for(known, timeout=KNOWN_DOWN_WAIT_SECONDS, interval=0.2)
+
+
+def wait_back(cluster: Cluster, urls: list[str]) -> None:
+    """Until the daemons at `urls` answer again and the catalog has them up."""
+
+    def back() -> bool:
+        return all(listening(url) for url in urls) and all(
+            server_states(cluster)[url] == "up" for url in urls
+        )
+
+    it.wait_for(back, timeout=RECOVERY_SECONDS, interval=0.2)
+
+
+def all_whole(cluster: Cluster, bucket: str, objects: dict[str, bytes]) -> bool:
+    """Whether every read of `reads_of` each object is whole (each checked: never wrong)."""
+    whole = True
+    for key, data in objects.items():
+        for headers, expected, _ in reads_of(data):
+            answer = get_answer(cluster, f"/{bucket}/{key}", headers)
+            whole = never_wrong(answer, expected) == "whole" and whole
+    return whole
+
+
+def reads_of(data: bytes) -> list[tuple[dict[str, str], bytes, int]]:
+    """A whole GET and three ranges (head, middle, tail): (headers, expected bytes, status)."""
+    if not data:
+        return [({}, b"", 200)]
+    size = len(data)
+    middle = (size // 3, max(size // 3, 2 * size // 3))
+    tail = (max(0, size - 1000), size - 1)
+    reads = [({}, data, 200)]
+    for low, high in ((0, min(size, 1000) - 1), middle, tail):
+        reads.append((range_header(low, high), data[low : high + 1], 206))
+    return reads
+
+
 # ---------------------------------------------------------------------------------------------
 # (a) kill -9
 
 
-def _kill_and_watch(
-    cluster: Cluster, fs3: BaseClient, bucket: str
-) -> tuple[list[tuple[str, int, str | None, str]], int]:
-    """Store 8 objects, SIGKILL one chunk daemon, and GET them all until every read is whole
-    again. Returns every read as (key, status, code, "whole" / "cut" / "error") and the
-    victim's old pid. Asserts on the way: never a 500, never a wrong byte."""
-    objects = {f"obj-{n}": os.urandom(60_000 + n) for n in range(8)}
-    for key, data in objects.items():
-        fs3.put_object(Bucket=bucket, Key=key, Body=data)
-    victim_url = cluster.chunk_urls[2]
-    assert all(
-        any(chunk["url"] == victim_url for chunk in it.locate(cluster, bucket, key)["chunks"])
-        for key in objects
-    )
-    victim = chunkd_pid(cluster, victim_url)
-    os.kill(victim, signal.SIGKILL)
-    reads: list[tuple[str, int, str | None, str]] = []
-    recovered = False
-    deadline = time.monotonic() + KILL_WATCH_SECONDS
-    while time.monotonic() < deadline and not recovered:
-        recovered = True
-        for key, data in objects.items():
-            status, code, body = get_raw(cluster, f"/{bucket}/{key}")
-            assert status in (200, 503), (key, status, code, body[:300])
-            if status == 200:
-                # A 200 whose stream is cut short is detectable (Content-Length); what arrived
-                # must still be the object's own bytes.
-                assert body == data[: len(body)], f"{key}: wrong bytes"
-                outcome = "whole" if len(body) == len(data) else "cut"
-            else:
-                assert code == "ServiceUnavailable", (key, status, code, body[:300])
-                outcome = "error"
-            reads.append((key, status, code, outcome))
-            recovered = recovered and outcome == "whole"
-        if not recovered:
-            time.sleep(0.05)
-    assert recovered, f"reads did not recover within {KILL_WATCH_SECONDS} s: {reads[-8:]}"
-    assert any(outcome != "whole" for *_, outcome in reads), "no read saw the dead daemon"
-    assert chunkd_pid(cluster, victim_url) != victim
-    for key, data in objects.items():
-        assert fs3.get_object(Bucket=bucket, Key=key)["Body"].read() == data
-    return reads, victim
+KILL_SIZES = {"empty": 0, "tiny": 5, "small": 100_000, "medium": MiB + 7, "large": 4 * MiB + 17}
 
 
-def test_killed_chunk_daemon_gives_503_then_recovers(
+def test_killed_daemons_up_to_parity_are_read_around_and_one_more_is_a_503(
     healthy_cluster: Cluster, fs3: BaseClient, fbucket: str
 ) -> None:
+    """kill -9 one, then two daemons holding data pieces: every GET and range GET is whole and
+    byte-exact. A third: nothing whole can be served (5 of 8 pieces left): 503 or a cut body,
+    and once the gateway knows the three are down, a clean 503 before the first byte; writes
+    are refused (SlowDown). All back: every read byte-exact again, and writes get 8 pieces."""
     cluster = healthy_cluster
+    objects = {key: os.urandom(size) for key, size in KILL_SIZES.items()}
+    for key, data in objects.items():
+        fs3.put_object(Bucket=fbucket, Key=key, Body=data)
+    large = pieces_of(cluster, fbucket, "large")
+    check_layout(large, len(objects["large"]), PARITY)
+    # Data pieces 0 (the first byte), 3 and 5 of the large object; every object has a piece on
+    # each of the 8 daemons.
+    victims = [large[0]["url"], large[3]["url"], large[5]["url"]]
+    outcomes: list[str] = []
+    with supervisor_paused(cluster):
+        for victim in victims[:PARITY]:
+            kill_daemon(cluster, victim)
+            for key, data in objects.items():
+                for headers, expected, status in reads_of(data):
+                    answer = get_answer(cluster, f"/{fbucket}/{key}", headers)
+                    exact(answer, expected, status)
+        kill_daemon(cluster, victims[PARITY])
+        for key, data in objects.items():
+            answer = get_answer(cluster, f"/{fbucket}/{key}")
+            if not data:
+                exact(answer, b"")  # an empty object needs no piece
+                continue
+            outcome = never_wrong(answer, data)
+            outcomes.append(outcome)
+            if len(data) >= DATA_PIECES:
+                # Every data piece holds bytes of it, and one of them is on a victim (there
+                # are only 2 parity pieces): it cannot be read whole from 5 pieces. (The tiny
+                # object's sixth data piece is empty: its live data pieces may be all it needs.)
+                assert outcome != "whole", f"{key}: whole with 5 of 8 pieces"
+        wait_known_down(cluster, victims)
+        for key, data in objects.items():
+            for headers, expected, _ in reads_of(data) if data else []:
+                answer = get_answer(cluster, f"/{fbucket}/{key}", headers)
+                outcome = never_wrong(answer, expected)
+                # Known down: decided before the first byte, so never cut.
+                assert outcome in ("503", "whole"), (key, headers, outcome)
+                if len(data) >= DATA_PIECES and not headers:
+                    assert outcome == "503", key
+                    assert answer.body.startswith(b"<?xml")
+        refused = put_raw(cluster, fbucket, "refused", os.urandom(1000))
+        assert (refused.status, refused.error_code()) == (503, "SlowDown"), refused.body[:300]
+        assert refused.header("Retry-After") is not None
+    print("reads with 3 of 8 daemons killed, before the gateway knew:", outcomes)
+    # The cluster restarts them.
+    wait_back(cluster, victims)
+    it.wait_for(lambda: fully_healthy(cluster), timeout=RECOVERY_SECONDS, interval=0.2)
+    it.wait_for(lambda: all_whole(cluster, fbucket, objects), timeout=30, interval=0.5)
+    for key, data in objects.items():
+        for headers, expected, status in reads_of(data):
+            exact(get_answer(cluster, f"/{fbucket}/{key}", headers), expected, status)
+    assert get_answer(cluster, f"/{fbucket}/refused").status == 404
+    data = os.urandom(300_000)
+    answer = put_raw(cluster, fbucket, "after", data)
+    assert answer.status == 200, answer.body[:300]
+    check_layout(pieces_of(cluster, fbucket, "after"), len(data), PARITY)
+    exact(get_answer(cluster, f"/{fbucket}/after"), data)
+
+
+@pytest.fixture
+def bare_cluster() -> Iterator[Cluster]:
+    """6 daemons: parity 0, no redundancy (its own cluster, stopped after the test)."""
+    with it.private_directory("s3compat-faults-bare-") as root:
+        running, process = it.start_cluster(root / "data", root, ["--servers", "6"])
+        try:
+            yield running
+        finally:
+            it._stop(process)
+
+
+def test_killed_daemon_without_parity_gives_503_then_recovers(bare_cluster: Cluster) -> None:
+    """Parity 0: every piece is needed. A killed daemon: reads are a clean 503 (or cut, never
+    wrong), writes a 503 that leaves no object; when it is back, both work again."""
+    cluster = bare_cluster
+    s3 = it.client_for(cluster)
+    bucket = it.unique_bucket_name("bare")
+    s3.create_bucket(Bucket=bucket)
+    objects = {"small": os.urandom(100_000), "large": os.urandom(3 * MiB + 5)}
+    for key, data in objects.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=data)
+    large = pieces_of(cluster, bucket, "large")
+    check_layout(large, len(objects["large"]), 0)
+    victim = large[2]["url"]
+    outcomes = []
+    with supervisor_paused(cluster):
+        kill_daemon(cluster, victim)
+        # A small read fetches all its pieces before the status line: a clean 503.
+        answer = get_answer(cluster, f"/{bucket}/small")
+        assert never_wrong(answer, objects["small"]) == "503"
+        assert answer.body.startswith(b"<?xml")
+        for key, data in objects.items():
+            outcome = never_wrong(get_answer(cluster, f"/{bucket}/{key}"), data)
+            assert outcome != "whole", key
+            outcomes.append((key, outcome))
+        refused = put_raw(cluster, bucket, "refused", os.urandom(5000))
+        assert refused.status == 503, refused.body[:300]
+        assert refused.error_code() in ("SlowDown", "ServiceUnavailable"), refused.body[:300]
+        assert refused.header("Retry-After") is not None
+    print("reads with the daemon killed:", outcomes)
     started = time.monotonic()
-    reads, _ = _kill_and_watch(cluster, fs3, fbucket)
-    KILL_READS.extend(reads)
-    print(
-        f"reads recovered after {time.monotonic() - started:.1f} s; while down:",
-        sorted({(s, c, o) for _, s, c, o in reads}),
-    )
-    # Writes work again with 6 daemons up.
-    it.wait_for(lambda: health(cluster) == 200, timeout=30)
-    for n in range(3):
-        data = os.urandom(10_000)
-        answer = put_raw(cluster, fbucket, f"after-{n}", data)
-        assert answer.status == 200, (answer.status, answer.body[:300])
-        assert fs3.get_object(Bucket=fbucket, Key=f"after-{n}")["Body"].read() == data
-
-
-@pytest.mark.xfail(
-    strict=False,  # timing: the gateway now refuses up front once it has seen the daemon fail
-    reason="GET of an object whose 2nd..6th chunk is on a dead daemon answers 200 and cuts the "
-    "body short when it reaches that chunk, instead of 503 ServiceUnavailable",
-)
-def test_killed_chunk_daemon_reads_are_503_not_cut_short() -> None:
-    """Reads the answers seen by the kill test above (file order)."""
-    assert KILL_READS, "the kill test did not run"
-    cut = [(key, status) for key, status, _, outcome in KILL_READS if outcome == "cut"]
-    assert not cut, f"200 answers cut short: {cut[:5]}"
+    # The cluster restarts it: reads recover (each one checked on the way).
+    it.wait_for(lambda: all_whole(cluster, bucket, objects), timeout=RECOVERY_SECONDS)
+    print(f"reads whole again {time.monotonic() - started:.1f} s after the restart began")
+    assert get_answer(cluster, f"/{bucket}/refused").status == 404
+    it.wait_for(lambda: health(cluster) == 200, timeout=RECOVERY_SECONDS, interval=0.2)
+    data = os.urandom(10_000)
+    answer = put_raw(cluster, bucket, "after", data)
+    assert answer.status == 200, answer.body[:300]
+    exact(get_answer(cluster, f"/{bucket}/after"), data)
+    s3.close()
 
 
 # ---------------------------------------------------------------------------------------------
-# (b) a full chunk daemon
+# (b) full chunk daemons
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def small_cluster() -> Iterator[Cluster]:
+    """8 daemons of 3 MB each (parity 2; its own cluster, stopped after the test)."""
     with it.private_directory("s3compat-faults-small-") as root:
         running, process = it.start_cluster(root / "data", root, ["--capacity", "3000000"])
         try:
@@ -152,11 +272,14 @@ def small_cluster() -> Iterator[Cluster]:
 
 
 def test_full_chunk_daemons_give_a_clean_error(small_cluster: Cluster) -> None:
+    """PUTs until the daemons are full: the failing one is a clean 503/507 and leaves no object;
+    every acknowledged object has at least 7 of its 8 pieces, on distinct daemons, and reads
+    byte-exact; after GC the daemons hold exactly the pieces the catalog lists."""
     cluster = small_cluster
     s3 = it.client_for(cluster)
     bucket = it.unique_bucket_name("full")
     s3.create_bucket(Bucket=bucket)
-    object_bytes = 600_000  # 100 kB per daemon; 6 x 3 MB hold about 30 of them
+    object_bytes = 600_000  # 8 pieces of 100 kB, one on each daemon: about 30 fit
     stored: dict[str, bytes] = {}
     failure: it.RawResponse | None = None
     failed_key = ""
@@ -169,204 +292,278 @@ def test_full_chunk_daemons_give_a_clean_error(small_cluster: Cluster) -> None:
             continue
         failure, failed_key = answer, key
         break
-    assert failure is not None, f"60 PUTs of {object_bytes} bytes fit into 6 x 3 MB"
+    assert failure is not None, f"60 PUTs of {object_bytes} bytes fit into 8 x 3 MB"
     print(f"full cluster answered {failure.status} {failure.error_code()} after {len(stored)}")
-    assert failure.status != 500, failure.body[:300]
+    assert len(stored) >= 20, len(stored)
     assert failure.status in (503, 507), failure.body[:300]
     assert failure.error_code() in ("ServiceUnavailable", "SlowDown", "InsufficientStorage")
     # The failed write left no object.
     listed = {item["Key"]: item["Size"] for item in s3.list_objects_v2(Bucket=bucket)["Contents"]}
-    assert failed_key not in listed
     assert listed == {key: len(data) for key, data in stored.items()}
-    status, code, _ = get_raw(cluster, f"/{bucket}/{failed_key}")
-    assert (status, code) == (404, "NoSuchKey")
+    # Right after the refusal, what is stored reads byte-exact: the daemons are full, not
+    # down, and a 507 must not make the gateway read around them.
+    last_key = list(stored)[-1]
+    for _ in range(3):
+        exact(get_answer(cluster, f"/{bucket}/{last_key}"), stored[last_key])
+    answer = get_answer(cluster, f"/{bucket}/{failed_key}")
+    assert (answer.status, answer.code) == (404, "NoSuchKey")
+    # Acknowledged means 6 + 1 pieces durable at least, each on its own daemon.
+    versions = it.catalog_rows(
+        cluster,
+        "SELECT version_id, count(*), count(DISTINCT server_id) FROM chunks GROUP BY version_id",
+    )
+    assert len(versions) == len(stored), versions
+    assert all(DATA_PIECES + 1 <= pieces == servers for _, pieces, servers in versions), versions
     for key, data in list(stored.items())[-3:]:
-        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == data
-    # After GC, the daemons hold exactly the listed objects' bytes (plus a small footer per
-    # chunk: see README "Chunk daemons").
-    expected = sum(listed.values())
-    chunk_count = 6 * len(listed)
+        pieces = pieces_of(cluster, bucket, key)
+        assert len(pieces) >= DATA_PIECES + 1, pieces
+        exact(get_answer(cluster, f"/{bucket}/{key}"), data)
+    # After GC, the daemons hold exactly the catalog's pieces (plus a small footer per chunk:
+    # see README "Chunk daemons"); the failed write's pieces are gone.
 
-    def settled() -> bool:
+    def settled() -> tuple[int, int, int] | None:
         it.admin(cluster, "gc")
+        count, expected = it.catalog_rows(
+            cluster, "SELECT count(*), coalesce(sum(length), 0) FROM chunks"
+        )[0]
         used = it.used_bytes(cluster)
-        return expected <= used <= expected + 64 * chunk_count
+        return (used, expected, count) if expected <= used <= expected + 64 * count else None
 
-    it.wait_for(settled, timeout=30, interval=1.0)
+    used, expected, count = it.wait_for(settled, timeout=30, interval=1.0)
+    print(f"after GC: {used} bytes used for {count} pieces of {expected} bytes")
+    assert count >= (DATA_PIECES + 1) * len(stored)
     s3.close()
 
 
 # ---------------------------------------------------------------------------------------------
-# (c) a corrupted chunk
+# (c) corrupted pieces
 
 
-def _chunk_path(cluster: Cluster, url: str, chunk_id: str) -> Path:
-    number = cluster.chunk_urls.index(url) + 1
-    return (
-        cluster.data_dir / f"chunkd-{number}" / "chunks" / chunk_id[:2] / chunk_id[2:4] / chunk_id
-    )
+ROT_BYTES = 600_000  # one stripe: 6 data pieces of 100 000 bytes, 2 parity pieces as long
+ROT_PIECE = 100_000
 
 
-@contextlib.contextmanager
-def flipped_byte(path: Path, offset: int) -> Iterator[None]:
-    original = path.read_bytes()
-    mode = path.stat().st_mode
-    path.chmod(mode | 0o200)
-    corrupted = bytearray(original)
-    corrupted[offset] ^= 0xFF
-    path.write_bytes(bytes(corrupted))
-    try:
-        yield
-    finally:
-        path.write_bytes(original)
-        path.chmod(mode)
+def _put_rot(fs3: BaseClient, bucket: str, key: str, data: bytes) -> None:
+    fs3.put_object(Bucket=bucket, Key=key, Body=data)
 
 
-def _corrupt_setup(cluster: Cluster, fs3: BaseClient, bucket: str) -> tuple[bytes, dict[str, Any]]:
-    data = os.urandom(600_000)
-    fs3.put_object(Bucket=bucket, Key="rot", Body=data)
-    chunks = it.locate(cluster, bucket, "rot")["chunks"]
-    return data, chunks[1]  # bytes 100000..199999
-
-
-def test_corrupted_chunk_never_reaches_the_client_whole(
+def test_corrupted_piece_is_rebuilt_and_noted_for_repair(
     healthy_cluster: Cluster, fs3: BaseClient, fbucket: str
 ) -> None:
+    """A flipped byte in data piece 1 on disk: the GET is whole and byte-exact anyway (the
+    daemon refuses the bad block, the gateway rebuilds it from parity), and the piece is queued
+    in `damaged_chunks` as corrupt for the repairer."""
     cluster = healthy_cluster
-    data, chunk = _corrupt_setup(cluster, fs3, fbucket)
-    path = _chunk_path(cluster, chunk["url"], chunk["chunk_id"])
-    with flipped_byte(path, 1234):
-        status, code, body = get_raw(cluster, f"/{fbucket}/rot")
-        assert status != 500 or code == "InternalError", (status, body[:200])
-        wrong = bytearray(data)
-        wrong[chunk["offset"] + 1234] ^= 0xFF
-        assert body != bytes(wrong), "the client received the whole object with the bad byte"
-        if status == 200:
-            assert len(body) < len(data), "a 200 with the full length must be right"
-    assert fs3.get_object(Bucket=fbucket, Key="rot")["Body"].read() == data
+    data = os.urandom(ROT_BYTES)
+    _put_rot(fs3, fbucket, "rot", data)
+    pieces = pieces_of(cluster, fbucket, "rot")
+    check_layout(pieces, ROT_BYTES, PARITY)
+    bad = pieces[1]
+    assert damage_noted(cluster, bad["chunk_id"]) is None
+    with flipped_bytes((piece_path(cluster, bad), 1234)):
+        # The daemon itself refuses the bad block.
+        status, _ = it.read_chunk(cluster, bad["url"], bad["chunk_id"])
+        assert status != 200, status
+        exact(get_answer(cluster, f"/{fbucket}/rot"), data)
+        noted = wait_noted(cluster, bad["chunk_id"])
+        assert noted in ("corrupt", "replaced"), noted
+        exact(get_answer(cluster, f"/{fbucket}/rot"), data)
+    print(f"damage queue after the read: {noted}")
+    exact(get_answer(cluster, f"/{fbucket}/rot"), data)
 
 
-def _assert_right_bytes_or_clean_error(
-    status: int, code: str | None, body: bytes, expected: bytes
-) -> None:
-    """A read of a range that holds a corrupted chunk: a clean S3 error, or a success whose
-    body is cut short (a client sees fewer bytes than Content-Length): never a wrong byte."""
-    if status in (200, 206):
-        assert body == expected[: len(body)], f"wrong bytes served with {status}"
-        assert len(body) < len(expected), "a complete answer must be right"
-    else:
-        assert (status, code) in ((503, "ServiceUnavailable"), (500, "InternalError")), (
-            status,
-            body[:200],
-        )
-
-
-def test_corrupted_chunk_partial_range_is_not_served(
+def test_corrupted_piece_ranges_are_served_byte_exact(
     healthy_cluster: Cluster, fs3: BaseClient, fbucket: str
 ) -> None:
+    """Ranges over a corrupted 64 KiB block of data piece 1 (each on an object of its own, so
+    each meets the bad block): 206 and byte-exact, the piece noted; ranges that do not need the
+    bad block (another piece, the same piece's next block) are served without noticing it."""
     cluster = healthy_cluster
-    data, chunk = _corrupt_setup(cluster, fs3, fbucket)
-    path = _chunk_path(cluster, chunk["url"], chunk["chunk_id"])
-    whole_chunk = (chunk["offset"], chunk["offset"] + chunk["length"] - 1)
-    inside = (chunk["offset"] + 1000, chunk["offset"] + 1999)
-    with flipped_byte(path, 1234):
-        for start, end in (whole_chunk, inside):
-            headers = {"Range": f"bytes={start}-{end}"}
-            status, code, body = get_raw(cluster, f"/{fbucket}/rot", headers)
-            _assert_right_bytes_or_clean_error(status, code, body, data[start : end + 1])
-        # Ranges that miss the corrupted 64 KiB block (the chunk's first) are still served,
-        # whole and right: the chunk before, and the corrupted chunk's second block.
-        second_block = chunk["offset"] + 65536
-        for low, high in ((0, chunk["offset"] - 1), (second_block, second_block + 999)):
-            headers = {"Range": f"bytes={low}-{high}"}
-            status, _, body = get_raw(cluster, f"/{fbucket}/rot", headers)
-            assert (status, body) == (206, data[low : high + 1])
-    it.wait_for(lambda: health(cluster) == 200, timeout=30, interval=0.5)
+    data = os.urandom(ROT_BYTES)
+    flipped = 1234  # in data piece 1's first 64 KiB block
+    first, second_block = ROT_PIECE, ROT_PIECE + 65536
+    ranges = {
+        "whole-piece": ((first, first + ROT_PIECE - 1), True),
+        "inside": ((first + 1000, first + 1999), True),
+        "across": ((first // 2, first + ROT_PIECE + 50_000), True),
+        "other-piece": ((0, first - 1), False),
+        "next-block": ((second_block, second_block + 999), False),
+    }
+    for name, ((low, high), needs_bad_block) in ranges.items():
+        key = f"rot-{name}"
+        _put_rot(fs3, fbucket, key, data)
+        bad = pieces_of(cluster, fbucket, key)[1]
+        with flipped_bytes((piece_path(cluster, bad), flipped)):
+            answer = get_answer(cluster, f"/{fbucket}/{key}", range_header(low, high))
+            exact(answer, data[low : high + 1], 206)
+            noted = damage_noted(cluster, bad["chunk_id"])
+            if needs_bad_block:
+                noted = wait_noted(cluster, bad["chunk_id"])
+                assert noted in ("corrupt", "replaced"), (name, noted)
+            else:
+                assert noted is None, (name, noted)
 
 
-def test_corrupted_block_deep_in_a_large_chunk_cuts_the_answer(
+def test_three_corrupted_pieces_of_a_stripe_never_give_wrong_bytes(
     healthy_cluster: Cluster, fs3: BaseClient, fbucket: str
 ) -> None:
-    """The daemon finds the bad block after it has begun answering: the client's answer is
-    cut short before the wrong bytes, whichever way the range covers the chunk."""
+    """Three pieces of one stripe corrupted (one more than parity covers): a small object is a
+    clean 503 (known before the first byte), a large one whose bad stripe comes after the
+    answer began is cut short (the client sees fewer bytes than Content-Length, all of them
+    right); the pieces are noted; once the bytes are good again, both read byte-exact."""
     cluster = healthy_cluster
-    chunk_bytes = 5 * 2**20 // 2
-    data = os.urandom(6 * chunk_bytes)
-    fs3.put_object(Bucket=fbucket, Key="deep-rot", Body=data)
-    chunk = it.locate(cluster, fbucket, "deep-rot")["chunks"][1]
-    assert chunk["length"] == chunk_bytes
-    flipped = 2 * 2**20 + 1000  # in the daemon's third 1 MiB piece of this chunk
-    path = _chunk_path(cluster, chunk["url"], chunk["chunk_id"])
-    offset = chunk["offset"]
-    ranges = [
-        (offset + 100, offset + chunk_bytes - 100),  # inside the chunk
-        (offset, offset + chunk_bytes - 1),  # exactly the chunk
-        (offset - 1000, offset + chunk_bytes + 1000),  # across three chunks
-        (0, len(data) - 1),  # the whole object, as a range
-    ]
+    small = os.urandom(ROT_BYTES)
+    _put_rot(fs3, fbucket, "rot3-small", small)
+    small_pieces = pieces_of(cluster, fbucket, "rot3-small")
+    # 9 MiB: 6 stripes; the bad blocks in stripe 4, past the daemons' first checked MiB.
+    large = os.urandom(6 * STRIPE)
+    fs3.put_object(Bucket=fbucket, Key="rot3-large", Body=large)
+    large_pieces = pieces_of(cluster, fbucket, "rot3-large")
+    check_layout(large_pieces, len(large), PARITY)
+    deep = MiB + 1000
+    roles = (0, 1, 6)  # two data pieces and a parity piece
+    places = [(piece_path(cluster, small_pieces[role]), 1234) for role in roles]
+    places += [(piece_path(cluster, large_pieces[role]), deep) for role in roles]
+    with flipped_bytes(*places):
+        answer = get_answer(cluster, f"/{fbucket}/rot3-small")
+        assert never_wrong(answer, small) == "503"
+        assert answer.body.startswith(b"<?xml")
+        answer = get_answer(cluster, f"/{fbucket}/rot3-large")
+        outcome = never_wrong(answer, large)
+        print(f"large object: {answer.status}, {len(answer.body)} of {len(large)} bytes")
+        assert outcome == "cut", outcome
+        # Everything before the bad stripe arrived (the answer began with good bytes).
+        assert len(answer.body) >= 4 * STRIPE, len(answer.body)
+        assert len(answer.body) <= segment_offset(0, deep)
+        for pieces in (small_pieces, large_pieces):
+            for role in roles:
+                noted = wait_noted(cluster, pieces[role]["chunk_id"])
+                assert noted in ("corrupt", "cut"), (role, noted)
+    exact(get_answer(cluster, f"/{fbucket}/rot3-small"), small)
+    exact(get_answer(cluster, f"/{fbucket}/rot3-large"), large)
+
+
+def test_corrupted_block_deep_in_a_large_piece_degrades_mid_stream(
+    healthy_cluster: Cluster, fs3: BaseClient, fbucket: str
+) -> None:
+    """A bad block 2 MiB into a 2.5 MiB piece: the daemon finds it after its answer began and
+    cuts it; the gateway, which has sent the client 12 MiB by then, goes on from parity: every
+    range and the plain GET are whole and byte-exact (one object each, so each read meets the
+    bad block), and the piece is noted as cut."""
+    cluster = healthy_cluster
+    piece_bytes = 5 * MiB // 2
+    data = os.urandom(DATA_PIECES * piece_bytes)  # 10 stripes
+    flipped = 2 * MiB + 1000  # stripe 8 of data piece 1, in the daemon's third checked MiB
+    bad_at = segment_offset(1, flipped)
+    size = len(data)
+    ranges: dict[str, tuple[int, int] | None] = {
+        "inside": (100, size - 100),
+        "piece-span": (BLOCK, segment_offset(1, piece_bytes - 1)),  # piece 1's first to last
+        "from-stripe-3": (3 * STRIPE + 5000, bad_at + 200_000),
+        "whole": None,  # a plain GET
+    }
     outcomes = []
-    with flipped_byte(path, flipped):
-        for start, end in ranges:
-            headers = {"Range": f"bytes={start}-{end}"}
-            status, code, body = get_raw(cluster, f"/{fbucket}/deep-rot", headers)
-            _assert_right_bytes_or_clean_error(status, code, body, data[start : end + 1])
-            assert len(body) <= offset + flipped - start  # the bad byte never left the daemon
-            outcomes.append((status, len(body)))
-            # A cut answer looks to the gateway like a daemon that died: it marks it down
-            # (reads that need it are refused up front) until its next heartbeat.
-            it.wait_for(lambda: health(cluster) == 200, timeout=30, interval=0.2)
-        status, code, body = get_raw(cluster, f"/{fbucket}/deep-rot")
-        _assert_right_bytes_or_clean_error(status, code, body, data)
-    print("answers (status, bytes received):", outcomes)
-    # Every range starts in a good part of the object, more than 1 MiB before the bad block:
-    # the answer has begun when the daemon reaches it, so it is cut there.
-    assert [status for status, _ in outcomes] == [206] * len(ranges)
-    assert all(received > 2**20 for _, received in outcomes)
-    it.wait_for(lambda: health(cluster) == 200, timeout=30, interval=0.2)  # later tests need six
-    assert fs3.get_object(Bucket=fbucket, Key="deep-rot")["Body"].read() == data
+    for name, span in ranges.items():
+        key = f"deep-rot-{name}"
+        fs3.put_object(Bucket=fbucket, Key=key, Body=data)
+        bad = pieces_of(cluster, fbucket, key)[1]
+        assert bad["length"] == piece_bytes
+        with flipped_bytes((piece_path(cluster, bad), flipped)):
+            if span is None:
+                answer = get_answer(cluster, f"/{fbucket}/{key}")
+                exact(answer, data)
+            else:
+                low, high = span
+                assert low < bad_at <= high
+                answer = get_answer(cluster, f"/{fbucket}/{key}", range_header(low, high))
+                exact(answer, data[low : high + 1], 206)
+            noted = wait_noted(cluster, bad["chunk_id"])
+            # "cut": the daemon's answer stopped after it had begun.
+            assert noted in ("cut", "replaced"), (name, noted)
+            outcomes.append((name, answer.status, len(answer.body), noted))
+    print("answers (range, status, bytes, damage queue):", outcomes)
 
 
 # ---------------------------------------------------------------------------------------------
-# (d) five of six daemons
+# (d) too few daemons, and hung ones
 
 
-def test_five_of_six_daemons_refuse_writes_and_serve_reads(
+def test_too_few_daemons_refuse_writes_and_serve_reads(
     healthy_cluster: Cluster, fs3: BaseClient, fbucket: str
 ) -> None:
+    """SIGSTOP two daemons holding data pieces. Before the gateway notices, reads wait out the
+    hung pieces and are rebuilt from parity (whole, byte-exact). /-/health then says 503 with 6
+    of the 7 servers a write needs: writes are 503 SlowDown and leave nothing, reads are served
+    byte-exact without waiting for the hung daemons. One daemon back (7 up): writes succeed
+    with 7 pieces, none on the stopped daemon, and read byte-exact."""
     cluster = healthy_cluster
-    stopped_url = cluster.chunk_urls[4]
-    # Objects under 6 bytes have fewer than 6 chunks; keep those that avoid the daemon we stop.
-    small = {f"tiny-{n}": os.urandom(1 + n % 3) for n in range(12)}
-    small["empty"] = b""
-    for key, data in small.items():
+    objects = {"small": os.urandom(100_000), "large": os.urandom(2 * MiB + 3)}
+    for key, data in objects.items():
         fs3.put_object(Bucket=fbucket, Key=key, Body=data)
-    readable = {
-        key: data
-        for key, data in small.items()
-        if all(chunk["url"] != stopped_url for chunk in it.locate(cluster, fbucket, key)["chunks"])
-    }
-    assert len(readable) >= 3, readable
-    pid = chunkd_pid(cluster, stopped_url)
-    os.kill(pid, signal.SIGSTOP)
+    large = pieces_of(cluster, fbucket, "large")
+    stopped = [large[0]["url"], large[1]["url"]]
+    pids = [chunkd_pid(cluster, url) for url in stopped]
+
+    def hedged_reads() -> list[tuple[str, float]]:
+        """Reads while the daemons hang and the gateway does not know yet."""
+        timings = []
+        for key, data in objects.items():
+            began = time.monotonic()
+            exact(get_answer(cluster, f"/{fbucket}/{key}"), data)
+            timings.append((key, round(time.monotonic() - began, 1)))
+        return timings
+
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    started = time.monotonic()
     try:
-        started = time.monotonic()
-        it.wait_for(lambda: health(cluster) == 503, timeout=HEALTH_WAIT_SECONDS, interval=0.5)
-        HEALTH_DOWN_AFTER.append(time.monotonic() - started)
-        print(f"health answered 503 after {HEALTH_DOWN_AFTER[-1]:.1f} s")
-        answer = put_raw(cluster, fbucket, f"refused-{uuid.uuid4().hex[:6]}", os.urandom(5000))
-        assert (answer.status, answer.error_code()) == (503, "ServiceUnavailable"), answer.body
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            hedged = pool.submit(hedged_reads)
+            it.wait_for(lambda: health(cluster) == 503, timeout=HEALTH_WAIT_SECONDS, interval=0.5)
+            HEALTH_DOWN_AFTER.append(time.monotonic() - started)
+            timings = hedged.result(timeout=120)
+        print(f"health answered 503 after {HEALTH_DOWN_AFTER[-1]:.1f} s; hedged reads {timings}")
+        status, report = health_report(cluster)
+        assert status == 503
+        assert report["servers_up"] == len(cluster.chunk_urls) - 2, report
+        assert report["servers_needed"] == DATA_PIECES + 1, report
+        assert report["parity"] == PARITY and report["full_parity"] is False, report
+        key = f"refused-{uuid.uuid4().hex[:6]}"
+        answer = put_raw(cluster, fbucket, key, os.urandom(5000))
+        assert (answer.status, answer.error_code()) == (503, "SlowDown"), answer.body[:300]
         assert answer.header("Retry-After") is not None
-        for key, data in readable.items():
-            status, code, body = get_raw(cluster, f"/{fbucket}/{key}")
-            assert (status, body) == (200, data), (key, status, code)
+        assert get_answer(cluster, f"/{fbucket}/{key}").status == 404
+        # Known down: read around from the start, no waiting for the hedge.
+        for key, data in objects.items():
+            began = time.monotonic()
+            exact(get_answer(cluster, f"/{fbucket}/{key}"), data)
+            took = time.monotonic() - began
+            assert took < READ_HEDGE_SECONDS, f"{key}: {took:.1f} s"
+        # One back: 7 up, as many as a write needs.
+        os.kill(pids[1], signal.SIGCONT)
+        it.wait_for(lambda: health(cluster) == 200, timeout=30, interval=0.2)
+        status, report = health_report(cluster)
+        assert report["servers_up"] == len(cluster.chunk_urls) - 1, report
+        assert report["full_parity"] is False, report
+        under = os.urandom(700_000)
+        answer = put_raw(cluster, fbucket, "under-protected", under)
+        assert answer.status == 200, answer.body[:300]
+        pieces = pieces_of(cluster, fbucket, "under-protected")
+        assert len(pieces) == DATA_PIECES + 1, sorted(pieces)
+        assert len({p["server"] for p in pieces.values()}) == DATA_PIECES + 1
+        assert all(p["url"] != stopped[0] for p in pieces.values()), pieces
+        exact(get_answer(cluster, f"/{fbucket}/under-protected"), under)
     finally:
-        os.kill(pid, signal.SIGCONT)
-    it.wait_for(lambda: health(cluster) == 200, timeout=30, interval=0.5)
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    it.wait_for(lambda: fully_healthy(cluster), timeout=30, interval=0.2)
+    exact(get_answer(cluster, f"/{fbucket}/under-protected"), under)
     answer = put_raw(cluster, fbucket, "after-resume", b"back")
     assert answer.status == 200, answer.body
+    assert len(pieces_of(cluster, fbucket, "after-resume")) == DATA_PIECES + PARITY
 
 
 def test_health_notices_a_stopped_daemon_in_time() -> None:
-    """Reads the time measured by the five-of-six test above (file order)."""
-    assert HEALTH_DOWN_AFTER, "the five-of-six test did not run"
+    """Reads the time measured by the too-few-daemons test above (file order)."""
+    assert HEALTH_DOWN_AFTER, "the too-few-daemons test did not run"
     assert HEALTH_DOWN_AFTER[0] <= HEALTH_DOWN_SECONDS, f"{HEALTH_DOWN_AFTER[0]:.1f} s"
