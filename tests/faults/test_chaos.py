@@ -1,5 +1,7 @@
 """The crash test: 8 clients write, overwrite, delete and read while a controller `kill -9`s a
-random chunk daemon or the gateway every few seconds and the cluster's launcher restarts it.
+random chunk daemon or the gateway every few seconds and the cluster's launcher restarts it,
+and now and then destroys the disks of 2 (the parity count) daemons at once and heals the
+cluster with `admin scrub --repair` (chaos_controller.py).
 
 A journal records what each client attempted and what it was acknowledged (chaos_support.py).
 During the run every read is judged against it: a 200 must carry exactly one version some
@@ -8,8 +10,10 @@ the newest version acknowledged before the read began. Afterwards, with everythi
 every key holds its last acknowledged version or a later attempted one, HEAD and the listing
 agree with GET, and once leftover uploads are aborted and the collector has emptied its queue
 (plain `admin gc`, no `--orphans`: nothing may depend on the orphan sweep), the chunk daemons
-hold exactly the chunks the catalog references (scrub: none missing, corrupt or orphaned) and
-exactly the live objects' bytes. A 500 from the gateway, or a child process that exits other
+hold exactly the chunks the catalog references (scrub: none missing, corrupt or orphaned),
+whose data pieces hold exactly the live objects' bytes; and after `admin scrub --repair`,
+scrub finds no degraded or lost object and every segment has its 6+2 pieces on 8 distinct
+servers. A 500 from the gateway, or a child process that exits other
 than by the test's SIGKILL, counts as a violation too.
 
 It runs ~75 s of chaos by default; `--chaos-seconds N` (with a path under tests/faults) or
@@ -22,15 +26,12 @@ import json
 import os
 import random
 import re
-import signal
-import subprocess
-import sys
 import threading
 import time
 import traceback
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -38,6 +39,7 @@ import pytest
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from chaos_controller import PARITY, Controller, admin_json, now
 from chaos_support import (
     DEFAULT_CHAOS_SECONDS,
     MIB,
@@ -53,16 +55,13 @@ from chaos_support import (
     single_etag,
     version_id,
 )
-from faults_support import chunkd_pid, gateway_pid, health, it
+from faults_support import health, it
 
 Cluster = Any
 CHAOS_SEED_ENV = "S3COMPAT_CHAOS_SEED"
 WORKERS = 8
 KEYS_PER_WORKER = 5
 SHARED_KEYS = 4
-# Seconds between kills (uniform), counted from the moment the previous victim is back.
-KILL_PAUSE_SECONDS = (1.5, 3.5)
-GATEWAY_KILL_EVERY = 4  # every 4th kill is the gateway's, the rest a random chunk daemon's
 RECOVERY_SECONDS = 60.0
 # Weights of the operations a worker picks from.
 OPERATIONS = {
@@ -106,10 +105,6 @@ def describe(error: BaseException) -> str:
 
 def is_missing(error: ClientError) -> bool:
     return it.http_status(error) == 404 and it.error_code(error) in ("NoSuchKey", "404")
-
-
-def now() -> float:
-    return time.monotonic()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -438,60 +433,6 @@ def list_all(s3: BaseClient, bucket: str) -> dict[str, tuple[str, int]]:
 
 
 # ---------------------------------------------------------------------------------------------
-# The controller
-
-
-class Controller(threading.Thread):
-    """Kills a chunk daemon or the gateway, waits until the launcher brought it back and the
-    gateway is healthy, pauses, and again."""
-
-    def __init__(self, cluster: Cluster, stop: threading.Event, seed: str) -> None:
-        super().__init__(name="chaos-controller", daemon=True)
-        self.cluster = cluster
-        self.stop = stop
-        self.random = random.Random(f"{seed}/controller")
-        self.kills: Counter[str] = Counter()
-        self.recovery_seconds: list[float] = []
-        self.kill_times: list[float] = []
-        self.failure: str | None = None
-
-    def run(self) -> None:
-        try:
-            while not self.stop.wait(self.random.uniform(*KILL_PAUSE_SECONDS)):
-                self.kill_one()
-        except Exception:
-            self.failure = traceback.format_exc()
-
-    def kill_one(self) -> None:
-        if sum(self.kills.values()) % GATEWAY_KILL_EVERY == 1:
-            kind, find = "gateway", lambda: gateway_pid(self.cluster)
-        else:
-            url = self.random.choice(self.cluster.chunk_urls)
-            kind, find = "chunkd", lambda: chunkd_pid(self.cluster, url)
-        victim = wait_for_pid(find)
-        os.kill(victim, signal.SIGKILL)
-        self.kills[kind] += 1
-        killed_at = now()
-        self.kill_times.append(killed_at)
-        it.wait_for(lambda: current_pid(find) not in (None, victim), RECOVERY_SECONDS)
-        it.wait_for(lambda: health(self.cluster) == 200, RECOVERY_SECONDS, interval=0.2)
-        self.recovery_seconds.append(now() - killed_at)
-
-
-def current_pid(find: Callable[[], int]) -> int | None:
-    """A child's pid, or None while the launcher is restarting it."""
-    try:
-        return find()
-    except (AssertionError, LookupError):
-        return None
-
-
-def wait_for_pid(find: Callable[[], int]) -> int:
-    pid: int = it.wait_for(lambda: current_pid(find), RECOVERY_SECONDS)
-    return pid
-
-
-# ---------------------------------------------------------------------------------------------
 # After the chaos
 
 
@@ -510,18 +451,6 @@ def chunks_on(cluster: Cluster, url: str) -> dict[str, tuple[int, float]]:
         if not page["truncated"] or not page["chunks"]:
             return held
         after = page["chunks"][-1]["chunk_id"]
-
-
-def admin_json(cluster: Cluster, *arguments: str) -> Any:
-    """`s3compat admin ...` whose exit status may be 1 (scrub reports damage that way)."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "s3compat", "admin", "--data", str(cluster.data_dir), *arguments],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert completed.returncode in (0, 1), completed.stderr[-3000:]
-    return json.loads(completed.stdout)
 
 
 def logged_trouble(cluster: Cluster) -> tuple[Counter[str], Counter[str]]:
@@ -648,14 +577,27 @@ def check_store(cluster: Cluster, s3: BaseClient, bucket: str, journal: Journal)
                 f"scrub {server}: orphan chunk {chunk_id} ({length} bytes, written "
                 f"{time.time() - mtime:.0f} s ago) survived GC"
             )
+    # Parity pieces count on the daemons: they hold exactly the catalog's pieces, and the
+    # catalog's data pieces (roles 0-5) of current versions add up to the live objects' bytes.
     live_bytes = sum(size for _, size in present.values())
     stored_bytes = sum(length for length, _ in every_chunk.values())
-    if stored_bytes != live_bytes:
-        journal.violation(f"daemons hold {stored_bytes} bytes, the live objects {live_bytes}")
+    catalog_bytes, data_bytes = it.catalog_rows(
+        cluster,
+        "SELECT coalesce(sum(length), 0), coalesce(sum(CASE WHEN piece < 6 THEN length END), 0) "
+        "FROM chunks WHERE version_id IS NOT NULL",
+    )[0]
+    if stored_bytes != catalog_bytes:
+        journal.violation(
+            f"daemons hold {stored_bytes} bytes, the catalog's pieces {catalog_bytes}"
+        )
+    if data_bytes != live_bytes:
+        journal.violation(f"the catalog's data pieces hold {data_bytes} bytes, live {live_bytes}")
     reported_bytes = it.used_bytes(cluster)
     if reported_bytes != stored_bytes:
         journal.violation(f"daemons report {reported_bytes} used bytes, hold {stored_bytes}")
+    healed = heal(cluster, journal)
     return {
+        **healed,
         "keys": len(final),
         "present": len(present),
         "uploads_aborted": aborted,
@@ -664,6 +606,34 @@ def check_store(cluster: Cluster, s3: BaseClient, bucket: str, journal: Journal)
         "stored_bytes": stored_bytes,
         "orphans": sum(len(found["orphans"]) for found in scrub.values()),
         "gc_deleted_chunks": gc_report["deleted_chunks"],
+    }
+
+
+def heal(cluster: Cluster, journal: Journal) -> dict[str, Any]:
+    """`admin scrub --repair` after the chaos: then scrub finds no damaged object, and every
+    segment of every object has its 6 + PARITY pieces on as many distinct servers."""
+    healing = admin_json(cluster, "scrub", "--repair", timeout=300)
+    scrubbed = admin_json(cluster, "scrub")
+    objects = scrubbed["objects"]
+    if scrubbed["damaged"] or objects["degraded"] or objects["lost"]:
+        journal.violation(
+            f"scrub after repair: degraded {objects['degraded'][:5]}, lost {objects['lost'][:5]}"
+        )
+    segments = it.catalog_rows(
+        cluster,
+        "SELECT count(*), count(DISTINCT server_id) FROM chunks "
+        "WHERE version_id IS NOT NULL GROUP BY version_id, part_number",
+    )
+    roles = 6 + PARITY
+    thin = [row for row in segments if row != (roles, roles)]
+    if thin:
+        journal.violation(
+            f"{len(thin)} segments lack {roles} pieces on distinct servers: {thin[:5]}"
+        )
+    return {
+        "healthy_objects": objects["healthy"],
+        "segments": len(segments),
+        "healed": {k: v for k, v in healing.get("repair", {}).items() if v},
     }
 
 
@@ -691,21 +661,23 @@ def test_crash_chaos(chaos_cluster: Cluster, request: pytest.FixtureRequest) -> 
     for reason, count in failed.items():
         if " 500 " in f" {reason.partition(': ')[2]} ":
             journal.violation(f"{count} x {reason}: the gateway answered 500")
-    kills = controller.kills
+    faults = controller.faults
+    kills = faults.kills
     logged, exits = logged_trouble(cluster)
     expected_exits = Counter({"chunkd -9": kills["chunkd"], "gateway -9": kills["gateway"]})
     if +exits != +expected_exits:
         journal.violation(f"children exited {dict(exits)}; the test killed {dict(kills)}")
-    recovery = controller.recovery_seconds
+    recovery = faults.recovery_seconds
+    heals = [(round(h.seconds), h.rebuilt) for h in faults.heals]
     checks = journal.checks
     spans = [span for worker in workers for span in worker.write_spans]
     hit = [
         (began, ended, acked)
         for began, ended, acked in spans
-        if any(began <= at <= ended for at in controller.kill_times)
+        if any(began <= at <= ended for at in faults.kill_times)
     ]
     kills_during_writes = sum(
-        any(began <= at <= ended for began, ended, _ in spans) for at in controller.kill_times
+        any(began <= at <= ended for began, ended, _ in spans) for at in faults.kill_times
     )
     print(
         f"chaos: {chaos_took:.0f} s; operations {sum(tried.values())} "
@@ -714,6 +686,7 @@ def test_crash_chaos(chaos_cluster: Cluster, request: pytest.FixtureRequest) -> 
         f"kills {sum(kills.values())} ({dict(kills)}; {kills_during_writes} while writes ran, "
         f"hitting {len(hit)} writes of which {sum(a for *_, a in hit)} were still acknowledged; "
         f"back and healthy after {min(recovery, default=0):.1f}-{max(recovery, default=0):.1f} s); "
+        f"disks wiped {faults.wipes}, heals (s, pieces) {heals}; "
         f"reads checked {sum(v for k, v in checks.items() if k != 'final')} "
         f"({dict(sorted(checks.items()))}); after recovery {final}; "
         f"violations {len(journal.violations)}"
@@ -722,6 +695,9 @@ def test_crash_chaos(chaos_cluster: Cluster, request: pytest.FixtureRequest) -> 
         print(f"  failed: {count:4d} {reason}")
     for line, count in logged.most_common(15):
         print(f"  logged: {count:4d} {line}")
+    for number, healed in enumerate(faults.heals):
+        if healed.left["lost"]:
+            journal.violation(f"heal {number} after a wipe: lost {healed.left['lost'][:5]}")
     for text in journal.violations[:30]:
         print(f"  VIOLATION {text}")
     assert not journal.violations, f"{len(journal.violations)} violations: {journal.violations[:5]}"
@@ -729,6 +705,8 @@ def test_crash_chaos(chaos_cluster: Cluster, request: pytest.FixtureRequest) -> 
     scale = seconds / DEFAULT_CHAOS_SECONDS
     assert kills["chunkd"] >= 4 * scale and kills["gateway"] >= 2 * scale, kills
     assert kills_during_writes >= 3 * scale, "too few kills landed while writes were running"
+    assert faults.wipes >= PARITY, "no disks were wiped"
+    assert sum(h.rebuilt for h in faults.heals) > 0, faults.heals
     for label, minimum in (("overwrite", 20), ("multipart", 1), ("delete", 5), ("get", 30)):
         assert succeeded[label] >= minimum * scale, (label, succeeded)
     assert checks["get"] + checks["range"] + checks["head"] >= 60 * scale, checks
