@@ -9,6 +9,7 @@ import random
 import signal
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -238,6 +239,72 @@ def test_two_servers_destroyed_then_repaired_then_two_more(ten_servers: Cluster)
         for daemon in added:
             daemon.kill()
             daemon.wait()
+
+
+@pytest.fixture
+def self_healing() -> Iterator[Cluster]:
+    """9 servers, parity 2; a silent server is down after 1 s and lost after 4 s more, and
+    repair passes run every second."""
+    with private_directory("s3compat-heal-") as root:
+        running, process = start_cluster(
+            root / "data",
+            root,
+            ["--servers", "9", "--down-after", "1", "--lost-after", "4", "--repair-interval", "1"],
+        )
+        try:
+            yield running
+        finally:
+            _stop(process)
+
+
+def scrape_repair(cluster: Cluster) -> dict[str, float]:
+    """The gateway's repair metrics: s3compat_repair_total and s3compat_under_protected."""
+    with urllib.request.urlopen(f"{cluster.endpoint}/-/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        for name in ("s3compat_repair_total", "s3compat_under_protected"):
+            if line.startswith(name + "{"):
+                kind = line.split('kind="', 1)[1].split('"', 1)[0]
+                found[f"{name}:{kind}"] = float(line.rsplit(" ", 1)[1])
+    return found
+
+
+def test_a_server_gone_for_good_is_healed_without_anyone(self_healing: Cluster) -> None:
+    """No operator: a destroyed server is declared lost after --lost-after, the gateway's
+    repairer rebuilds its pieces on the other servers, and the metrics say so."""
+    cluster = self_healing
+    s3 = client_for(cluster)
+    bucket = unique_bucket_name("heal")
+    s3.create_bucket(Bucket=bucket)
+    written = write_objects(s3, bucket)
+    ids = server_ids(cluster)
+    numbers = {ids[url]: n for n, url in enumerate(cluster.chunk_urls, start=1)}
+    victim = holders(cluster, bucket, "multi")[0]
+    destroy_server(cluster, numbers[victim])
+    check_reads(s3, bucket, written)
+
+    def states_once_lost() -> dict[str, str] | None:
+        states = {s["server_id"]: s["state"] for s in admin(cluster, "server", "list")}
+        return states if states[victim] == "lost" else None
+
+    states = wait_for(states_once_lost, timeout=60, interval=0.5)
+    assert sorted(states.values()).count("up") == 8, states
+
+    def healed() -> dict[str, float] | None:
+        on_victim = catalog_rows(cluster, "SELECT count(*) FROM chunks WHERE server_id = ?", victim)
+        found = scrape_repair(cluster)
+        done = on_victim == [(0,)] and found.get("s3compat_under_protected:objects") == 0
+        return found if done else None
+
+    metrics = wait_for(healed, timeout=120, interval=1.0)
+    check_protection(cluster, bucket, written, parity=2, avoid=frozenset([victim]))
+    segments = sum(len(segments_of(locate(cluster, bucket, key))) for key in written)
+    # The victim held one piece of (nearly) every segment: 8 of 9 servers hold each one.
+    assert metrics["s3compat_repair_total:pieces_rebuilt"] >= 1, metrics
+    assert metrics["s3compat_repair_total:pieces_rebuilt"] <= segments, (metrics, segments)
+    assert metrics["s3compat_repair_total:bytes_rebuilt"] > 0, metrics
+    check_reads(s3, bucket, written, seed=11)
 
 
 def start_daemon(cluster: Cluster, data_dir: Path) -> subprocess.Popen[bytes]:
