@@ -302,8 +302,10 @@ def sign_v4(
     return request
 
 
-def presign_v4(method: str, url: str, expires: int = 3600) -> AWSRequest:
-    request = AWSRequest(method=method, url=url)
+def presign_v4(
+    method: str, url: str, expires: int = 3600, headers: dict[str, str] | None = None
+) -> AWSRequest:
+    request = AWSRequest(method=method, url=url, headers=headers)
     S3SigV4QueryAuth(Credentials(AKID, SECRET), "s3", "us-east-1", expires=expires).add_auth(
         request
     )
@@ -422,6 +424,31 @@ def test_botocore_presigned_tampering_and_expiry() -> None:
     assert expect("AccessDenied", good, now + timedelta(seconds=120)).message == (
         "Request has expired"
     )
+
+
+@pytest.mark.parametrize(
+    "header",
+    [("x-amz-acl", "public-read"), ("x-amz-copy-source", "other/secret"), ("X-Amz-Meta-A", "1")],
+)
+def test_presigned_request_refuses_unsigned_amz_headers(header: tuple[str, str]) -> None:
+    """The holder of a presigned URL may not add what the signer did not sign (AWS: 403)."""
+    now = datetime.now(UTC)
+    good = botocore_view(presign_v4("PUT", key_url("k"), expires=60))
+    authenticate(good, now)
+    error = expect("AccessDenied", with_header(good, *header), now)
+    assert error.message == "There were headers present in the request which were not signed"
+    assert error.fields["HeadersNotSigned"] == header[0].lower()
+    # The payload hash may come unsigned: it is part of what the signature covers.
+    authenticate(with_header(good, "x-amz-content-sha256", "UNSIGNED-PAYLOAD"), now)
+    expect("SignatureDoesNotMatch", with_header(good, "x-amz-content-sha256", EMPTY), now)
+
+
+def test_presigned_request_may_carry_the_amz_headers_it_signed() -> None:
+    now = datetime.now(UTC)
+    request = presign_v4("PUT", key_url("k"), expires=60, headers={"x-amz-acl": "private"})
+    view = botocore_view(request)
+    assert "x-amz-acl" in dict(view.query)["X-Amz-SignedHeaders"].split(";")
+    authenticate(with_header(view, "x-amz-acl", "private"), now)
 
 
 @pytest.mark.parametrize(

@@ -92,6 +92,10 @@ def canonical_uri(raw_path: str) -> str:
     return "/".join(uri_encode(unquote_to_bytes(segment)) for segment in raw_path.split("/"))
 
 
+# The one x-amz-* header a presigned request may carry without signing it.
+PRESIGNED_UNSIGNED_OK = "x-amz-content-sha256"
+
+
 def canonical_query(query: Sequence[tuple[str, str]], *, presigned: bool = False) -> str:
     """Encoded ``name=value`` pairs sorted by encoded name then value, joined with "&"."""
     pairs = sorted(
@@ -236,9 +240,12 @@ def _check_content_sha256(value: str) -> str:
     )
 
 
-def _check_amz_headers_signed(req: RequestView, signed_headers: Sequence[str]) -> None:
-    """Refuse unsigned x-amz-* headers: a proxy could otherwise add e.g. x-amz-copy-source."""
-    signed = set(signed_headers)
+def _check_amz_headers_signed(
+    req: RequestView, signed_headers: Sequence[str], exempt: Sequence[str] = ()
+) -> None:
+    """Refuse unsigned x-amz-* headers: a proxy, or the holder of a presigned URL, could
+    otherwise add e.g. x-amz-copy-source or x-amz-acl to what the signer allowed."""
+    signed = {*signed_headers, *exempt}
     unsigned = sorted(
         {
             name.lower()
@@ -360,6 +367,9 @@ def parse_query_auth(req: RequestView) -> ParsedAuth:
     content_sha256 = (
         UNSIGNED_PAYLOAD if header_sha256 is None else _check_content_sha256(header_sha256.strip())
     )
+    # As AWS: x-amz-content-sha256 may come unsigned (it is the payload hash of the canonical
+    # request: a value the signer did not use fails the signature); no other x-amz-* header.
+    _check_amz_headers_signed(req, signed_headers, exempt=(PRESIGNED_UNSIGNED_OK,))
     return ParsedAuth(
         kind="sigv4-query",
         access_key=access_key,
