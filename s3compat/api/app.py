@@ -28,6 +28,7 @@ from s3compat.api.auth.request import AuthResult, RequestView, parse_auth, verif
 from s3compat.api.errormap import to_s3_error
 from s3compat.api.framing import MAX_HEADER_BYTES, MAX_HEADERS
 from s3compat.api.internal import CLUSTER_SECRET_KEY, STORE_KEY, add_internal_routes
+from s3compat.api.objectlock import refuse_object_lock
 from s3compat.api.router import (
     Route,
     bucket_from_host,
@@ -287,6 +288,7 @@ async def prepare(request: web.Request) -> Ctx:
     )
     if route.operation not in UNAUTHENTICATED_OPERATIONS:
         ctx.bucket_record = await authorize(ctx)
+    refuse_object_lock(route.operation, request.headers)
     return ctx
 
 

@@ -1,12 +1,16 @@
-"""What the store refuses rather than pretends: customer-key encryption; and small S3 details."""
+"""What the store refuses rather than pretends: customer-key encryption, object lock; and
+small S3 details."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from botocore.client import BaseClient
-from conftest import Cluster, raw_request
+from botocore.exceptions import ClientError
+from conftest import Cluster, error_code, http_status, raw_request, unique_bucket_name
 
 
 def test_sse_c_is_refused_not_silently_ignored(
@@ -33,3 +37,46 @@ def test_empty_delimiter_is_not_echoed(s3: BaseClient, bucket: str) -> None:
     ):
         assert "Delimiter" not in answer
         assert [item["Key"] for item in answer["Contents"]] == ["a/b"]
+
+
+def test_a_bucket_with_object_lock_is_refused_not_created_unlocked(s3: BaseClient) -> None:
+    name = unique_bucket_name("lock")
+    with pytest.raises(ClientError) as refused:
+        s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    assert (http_status(refused.value), error_code(refused.value)) == (501, "NotImplemented")
+    assert name not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=False)
+    s3.delete_bucket(Bucket=name)
+
+
+@pytest.mark.parametrize(
+    "lock",
+    [
+        {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": "tomorrow"},
+        {"ObjectLockLegalHoldStatus": "ON"},
+    ],
+)
+def test_object_lock_headers_on_writes_are_refused_not_ignored(
+    s3: BaseClient, bucket: str, lock: dict[str, str]
+) -> None:
+    """No bucket here has an Object Lock configuration: AWS's answer to such writes."""
+    if "ObjectLockRetainUntilDate" in lock:
+        lock = {**lock, "ObjectLockRetainUntilDate": datetime.now(UTC) + timedelta(days=1)}
+    s3.put_object(Bucket=bucket, Key="source", Body=b"x")
+    attempts = {
+        "put": lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"data", **lock),
+        "copy": lambda: s3.copy_object(
+            Bucket=bucket, Key="k", CopySource={"Bucket": bucket, "Key": "source"}, **lock
+        ),
+        "multipart": lambda: s3.create_multipart_upload(Bucket=bucket, Key="k", **lock),
+    }
+    for name, attempt in attempts.items():
+        with pytest.raises(ClientError) as refused:
+            attempt()
+        assert (http_status(refused.value), error_code(refused.value)) == (
+            400,
+            "InvalidRequest",
+        ), name
+        assert "Object Lock" in str(refused.value), name
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["source"]
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
