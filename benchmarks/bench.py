@@ -1,7 +1,8 @@
 """s3compat side by side with moto_server and s3rver, plus this machine's limits, in one run.
 
-Usage: benchmarks/run [--quick] [--out DIR] [--systems s3compat,moto,s3rver] [--[no-]profile]
-                      [--list-keys 1000,10000] [--peer-cap SECONDS]
+Usage: benchmarks/run [--quick] [--out DIR] [--systems s3compat,s3compat-p0,moto,s3rver]
+                      [--[no-]profile] [--[no-]redundancy] [--list-keys 1000,10000]
+                      [--peer-cap SECONDS]
 Writes results.json, table.txt, chart.png and the gateway profiles into DIR (default
 benchmarks/out/). See benchmarks/README.md for what is measured and how to read it.
 """
@@ -22,7 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from s3bench import limits, procs, profiling, report, systems, workloads
+from s3bench import limits, procs, profiling, redundancy, report, systems, workloads
 from s3bench.limits import MIB
 from s3bench.systems import Server, Unavailable
 from s3bench.workloads import Outcome
@@ -58,8 +59,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=systems.BENCH_DIR / "out")
     parser.add_argument(
         "--systems",
-        default="s3compat,moto,s3rver",
-        help="comma-separated subset of s3compat,moto,s3rver",
+        default="s3compat,s3compat-p0,moto,s3rver",
+        help="comma-separated subset of s3compat (8 daemons, parity 2), s3compat-p0 (6 "
+        "daemons, parity 0: big transfers only), moto, s3rver",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="rounds of the parity-2 vs parity-0 transfers (interleaved, ABBA) and of the "
+        "healthy and degraded GETs; ratios use each figure's best (default 2, --quick 3)",
+    )
+    parser.add_argument(
+        "--redundancy",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="degraded GET (2 of 8 daemons stopped) and timed repair on a parity-2 cluster of "
+        "its own, after the other systems (default: on)",
     )
     parser.add_argument(
         "--profile",
@@ -121,7 +137,7 @@ def measure_big(
 ) -> Outcome:
     """The big-object transfers of one system, and its peak RSS meanwhile."""
     outcome = Outcome()
-    ours = server.name == report.OURS
+    ours = report.is_ours(server.name)
     cap = None if ours or not plan["peer_cap"] else plan["peer_cap"]
     if not procs.reset_peak(procs.tree(server.process.pid)):
         server.notes.append("VmHWM could not be reset: RSS peaks count from process start")
@@ -137,6 +153,56 @@ def measure_big(
         )
     record_rss(outcome, "big", peak_mib(server, server.groups()), ours)
     return outcome
+
+
+def measure_big_ours(
+    pair: list[Server], plan: dict[str, Any], payload: Path, payload_md5: str, work: Path
+) -> tuple[dict[str, Outcome], dict[str, Any]]:
+    """The big transfers on our two layouts (parity 2, parity 0), interleaved tool by tool in
+    `rounds` rounds, the two in the opposite order every other round (ABBA), so that the load
+    of the machine, which drifts, weighs on both alike. The table's figures are round 1's (one
+    measurement, as for the peers); the parity ratios take the best of the rounds (other load
+    only ever slows a transfer down). Returns the outcomes and results.json's
+    "parity_comparison"."""
+    rounds = plan["rounds"]
+    outcomes = {server.name: Outcome() for server in pair}
+    samples: dict[str, dict[str, list[float]]] = {server.name: {} for server in pair}
+    for server in pair:
+        if not procs.reset_peak(procs.tree(server.process.pid)):
+            server.notes.append("VmHWM could not be reset: RSS peaks count from process start")
+    names = " and ".join(server.name for server in pair)
+    say(f"{names}: {plan['big_mib']} MiB PUT/GET with boto3, aws CLI, curl, {rounds} round(s)")
+    with phase(f"{names}: big objects, {rounds} interleaved round(s)"):
+        for number in range(rounds):
+            order = pair if number % 2 == 0 else pair[::-1]
+            for tool in workloads.TOOLS:
+                for server in order:
+                    found = Outcome()
+                    workloads.big_objects(
+                        server,
+                        "bench-big",
+                        payload,
+                        payload_md5,
+                        work,
+                        plan["transfer_timeout"],
+                        found,
+                        tools=(tool,),
+                    )
+                    outcome = outcomes[server.name]
+                    for key, value in found.metrics.items():
+                        samples[server.name].setdefault(key, []).append(value)
+                        if number == 0:
+                            outcome.metrics[key] = value
+                    outcome.errors += [f"round {number + 1}: {e}" for e in found.errors]
+    for server in pair:
+        record_rss(outcomes[server.name], "big", peak_mib(server, server.groups()), True)
+    comparison = {
+        "rounds": rounds,
+        "order": "ABBA: " + ", ".join(server.name for server in pair) + " then reversed",
+        "samples": samples,
+        "best": {name: {k: max(v) for k, v in got.items()} for name, got in samples.items()},
+    }
+    return outcomes, comparison
 
 
 def measure_small(
@@ -155,7 +221,7 @@ def measure_small(
     )
     with phase(f"{server.name}: 4 KiB objects and listing"):
         workloads.small_objects(server, clients, "bench-small", plan, outcome, after_listing)
-    record_rss(outcome, "small", peak_mib(server, server.groups()), server.name == report.OURS)
+    record_rss(outcome, "small", peak_mib(server, server.groups()), report.is_ours(server.name))
 
 
 def profile_ours(
@@ -276,6 +342,8 @@ def profile_ours(
 
 
 BEFORE = ("boto3_put", "curl_put", "curl_get", "small_put", "small_get")
+# Systems measured on the big transfers only (the parity-2 / parity-0 comparison).
+BIG_ONLY = (report.OURS_P0,)
 AFTER = ("list",)
 
 
@@ -326,11 +394,24 @@ def measure_all(
 
             attempt(report.OURS, profile_first)
         for name in list(live):
+            if name == report.OURS_P0 and report.OURS in outcomes:
+                continue  # measured with ours, interleaved
 
             def big(server: Server) -> None:
-                outcomes[server.name] = measure_big(server, plan, payload, payload_md5, work)
+                if server.name == report.OURS and report.OURS_P0 in live:
+                    pair = [server, live[report.OURS_P0]]
+                    found, results["parity_comparison"] = measure_big_ours(
+                        pair, plan, payload, payload_md5, work
+                    )
+                    outcomes.update(found)
+                else:
+                    outcomes[server.name] = measure_big(server, plan, payload, payload_md5, work)
 
             attempt(name, big)
+        for name in BIG_ONLY:
+            if name in live:  # its work is done: its processes leave the machine to the others
+                live.pop(name).stop()
+                say(f"{name}: stopped")
         for name in list(live):
 
             def small(server: Server) -> None:
@@ -347,6 +428,32 @@ def measure_all(
             server.stop()
             say(f"{server.name}: stopped")
     return outcomes
+
+
+def measure_redundancy(
+    plan: dict[str, Any], payload: Path, payload_md5: str, work: Path
+) -> dict[str, Any]:
+    """Degraded GETs and a timed repair on a fresh parity-2 cluster, started once the other
+    systems are stopped (s3bench/redundancy.py)."""
+    found: dict[str, Any] = {"status": "ok", "errors": []}
+    say("redundancy: starting a parity-2 cluster of its own (8 chunk daemons)")
+    with phase("s3compat-repair: degraded GET and repair"):
+        try:
+            server = systems.START_REPAIR_CLUSTER(work)
+        except Exception as error:
+            found["status"] = f"not run: {error}"[:500]
+            say(f"redundancy: NOT RUN: {error}")
+            return found
+        try:
+            found["notes"] = server.notes
+            redundancy.measure(server, plan, payload, payload_md5, work, say, found)
+        except Exception as error:
+            found["status"] = f"failed: {error!r}"[:500]
+            say(f"redundancy: FAILED: {error!r}")
+        finally:
+            server.stop()
+            say("s3compat-repair: stopped")
+    return found
 
 
 def profile_listing(results: dict[str, Any], *args: Any) -> None:
@@ -396,6 +503,7 @@ def main(argv: list[str]) -> int:
         "profile_small_count": 300,
         "list_sizes": list_sizes,
         "peer_cap": peer_cap or None,
+        "rounds": max(1, args.rounds if args.rounds is not None else (3 if quick else 2)),
         "transfer_timeout": 120.0 if quick else 300.0,
         "phase_timeout": 60.0 if quick else 180.0,
         # Filling the list bucket is set-up, not measured.
@@ -448,6 +556,8 @@ def main(argv: list[str]) -> int:
                 errors=outcome.errors,
                 notes=started[name].notes,
             )
+        if args.redundancy:
+            results["redundancy"] = measure_redundancy(plan, payload, payload_md5, work)
     finally:
         for future in futures.values():  # stopping twice is harmless
             try:
@@ -457,6 +567,7 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(work, ignore_errors=True)
     results["ratios"] = report.ratios(results["systems"], results["limits"])
     results["targets"] = report.targets(results["systems"], results["limits"], results["ratios"])
+    results["redundancy_goals"] = redundancy.ratios(results)
     results_path = out / "results.json"
     with phase("chart"):
         results_path.write_text(json.dumps(results, indent=2) + "\n")

@@ -41,7 +41,7 @@ PANELS = [
         [("rss_big_mib", "big transfers"), ("rss_small_mib", "4 KiB + list")],
     ),
 ]
-COLOURS = {"s3compat": "#1f77b4", "moto": "#ff7f0e", "s3rver": "#2ca02c"}
+COLOURS = {"s3compat": "#1f77b4", "s3compat-p0": "#9ecae1", "moto": "#ff7f0e", "s3rver": "#2ca02c"}
 
 
 def _label(value: float, capped: bool = False) -> str:

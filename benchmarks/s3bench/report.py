@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-OURS = "s3compat"
+OURS = "s3compat"  # the default cluster: 8 chunk daemons, parity 2
+OURS_P0 = "s3compat-p0"  # 6 chunk daemons, parity 0: big transfers only
+
+
+def is_ours(name: str) -> bool:
+    """Our clusters (any layout) are never a peer, and never cut off."""
+    return name.startswith(OURS)
 
 
 @dataclass(frozen=True)
@@ -33,9 +39,9 @@ METRICS = [
     Metric("rss_big_mib", "peak RSS, big transfers", "MiB", higher_is_better=False),
     Metric("rss_small_mib", "peak RSS, 4 KiB + list", "MiB", higher_is_better=False),
     Metric("rss_big_gateway_mib", "  gateway, big transfers", "MiB", higher_is_better=False),
-    Metric("rss_big_chunkd_mib", "  6 chunkd, big transfers", "MiB", higher_is_better=False),
+    Metric("rss_big_chunkd_mib", "  chunkd (all), big transfers", "MiB", higher_is_better=False),
     Metric("rss_small_gateway_mib", "  gateway, 4 KiB + list", "MiB", higher_is_better=False),
-    Metric("rss_small_chunkd_mib", "  6 chunkd, 4 KiB + list", "MiB", higher_is_better=False),
+    Metric("rss_small_chunkd_mib", "  chunkd (all), 4 KiB + list", "MiB", higher_is_better=False),
 ]
 
 # (description, metric, compared with: "peer" or "write"/"read" limit, threshold, at least?)
@@ -70,7 +76,7 @@ def best_peer(systems: dict[str, Any], metric: Metric) -> tuple[str, float] | No
     values = [
         (name, result["metrics"][metric.key])
         for name, result in systems.items()
-        if name != OURS and metric.key in result.get("metrics", {})
+        if not is_ours(name) and metric.key in result.get("metrics", {})
     ]
     if not values:
         return None
@@ -148,7 +154,7 @@ def table(results: dict[str, Any]) -> str:
     systems = results["systems"]
     names = list(systems)
     found = results["ratios"]
-    header = f"{'metric':<30} {'unit':<7}" + "".join(f"{n:>11}" for n in names)
+    header = f"{'metric':<30} {'unit':<7}" + "".join(f"{n:>12}" for n in names)
     header += f"{'ours/peer':>11}{'ours/limit':>11}"
     lines = [header, "-" * len(header)]
     for metric in METRICS:
@@ -164,7 +170,7 @@ def table(results: dict[str, Any]) -> str:
         )
         lines.append(
             f"{metric.label:<30} {metric.unit:<7}"
-            + "".join(f"{cell:>11}" for cell in cells)
+            + "".join(f"{cell:>12}" for cell in cells)
             + f"{peer_ratio:>11}{_ratio(entry.get('vs_limit')):>11}"
         )
     limits = results["limits"]
@@ -180,12 +186,14 @@ def table(results: dict[str, Any]) -> str:
     for target in results["targets"]:
         mark = {True: "MET ", False: "MISS", None: "n/a "}[target["met"]]
         shown = target.get("ratio")
-        figure = (
-            _ratio(shown, target.get("ratio_is_lower_bound", False))
-            if shown is not None
-            else _cell(target.get("value_mib")) + " MiB"
-        )
+        if shown is not None:
+            figure = _ratio(shown, target.get("ratio_is_lower_bound", False))
+        elif target.get("value_mib") is not None:
+            figure = _cell(target["value_mib"]) + " MiB"
+        else:
+            figure = "-"  # e.g. no peer ran
         lines.append(f"  [{mark}] {target['target']:<58} measured {figure}")
+    lines += redundancy_table(results)
     if any(result.get("capped") for result in systems.values()):
         lines += [
             "",
@@ -200,3 +208,58 @@ def table(results: dict[str, Any]) -> str:
         for error in result.get("errors", []):
             lines.append(f"  {name} error: {error}")
     return "\n".join(lines)
+
+
+def redundancy_table(results: dict[str, Any]) -> list[str]:
+    """The parity-2 ratios and their goals, the degraded GETs and the repair rate."""
+    goals = results.get("redundancy_goals", [])
+    found = results.get("redundancy", {})
+    if not goals and not found:
+        return []
+    meta = results.get("meta", {})
+    rounds = results.get("parity_comparison", {}).get("rounds")
+    best = f"best of {rounds} interleaved rounds (ABBA)" if rounds else "one measurement each"
+    lines = [
+        "",
+        f"redundancy ({meta.get('big_mib', '?')} MiB objects): s3compat = 8 daemons at parity 2, "
+        "s3compat-p0 = 6 at parity 0,",
+        f"  {best}; degraded = 2 of 8 daemons stopped, over the better of the healthy GETs "
+        f"before the stop and after the repair (each the best of {meta.get('rounds', '?')}):",
+        f"  {'ratio':<38}{'MiB/s':>9}{'over':>9}{'ratio':>8}{'goal':>8}",
+    ]
+    for row in goals:
+        mark = {True: "MET ", False: "MISS", None: "n/a "}[row["met"]]
+        lines.append(
+            f"  {row['ratio_of']:<38}{_cell(row['numerator_mibps']):>9}"
+            f"{_cell(row['denominator_mibps']):>9}{_ratio(row['ratio']):>8}"
+            f"{'>=' + format(row['goal'], '.1f'):>8}  [{mark}]"
+        )
+    if "seconds_until_down" in found:
+        lines.append(
+            f"  stopped (SIGSTOP): {', '.join(found.get('stopped', []))}, holding data pieces of "
+            f"the object read; marked down {found['seconds_until_down']:.0f} s after the stop"
+        )
+    repair = found.get("repair")
+    if repair:
+        lines += [
+            f"  repair: {', '.join(found.get('stopped', []))} declared lost, "
+            f"{len(found.get('added', []))} daemons added; `admin repair --wait` rebuilt "
+            f"{repair['pieces_rebuilt']} pieces of {repair['repaired']} segments,",
+            f"    {repair['bytes_rebuilt'] / 1e6:,.1f} MB in {repair['seconds']:.1f} s = "
+            f"{repair['mb_per_s']:,.1f} MB/s ({repair['mib_per_s']:,.1f} MiB/s); the command "
+            f"with nothing to repair takes {found.get('noop_repair_seconds', 0):.1f} s",
+        ]
+    for what, title in (("healthy", "before the stop"), ("degraded", "degraded"),
+                        ("healthy_after", "after the repair")):  # fmt: skip
+        got = found.get(what)
+        if got:
+            lines.append(
+                f"  GET {title + ':':<18}"
+                + ", ".join(f"{k.removesuffix('_get_mibps')} {_cell(v)}" for k, v in got.items())
+                + " MiB/s (MD5 checked)"
+            )
+    if found.get("status", "ok") != "ok":
+        lines.append(f"  redundancy phase: {found['status']}")
+    for error in found.get("errors", []):
+        lines.append(f"  redundancy error: {error}")
+    return lines

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import queue
 import random
+import secrets
 import shutil
 import signal
 import socket
@@ -57,10 +58,14 @@ class Server:
     data_dir: Path
     log_path: Path
     notes: list[str] = field(default_factory=list)
+    # Ours only: the cluster secret the chunk daemons require (we choose it at first start, so
+    # that the redundancy phase can start daemons of its own), and the daemons' count.
+    cluster_secret: str = ""
+    servers: int = 0
 
     def groups(self) -> dict[str, list[int]]:
         """Server processes by role, for memory accounting. The launcher itself is left out."""
-        if self.name != "s3compat":
+        if not self.name.startswith("s3compat"):
             return {"server": procs.tree(self.process.pid)}
         gateway: list[int] = []
         chunkd: list[int] = []
@@ -208,13 +213,36 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], what: str) -> None:
     raise Unavailable(f"{what} did not answer within {READY_TIMEOUT_SECONDS:.0f} s")
 
 
-def start_s3compat(work: Path) -> Server:
-    """`s3compat cluster` on 7 consecutive free ports; waits for its credentials lines."""
-    data = work / "s3compat-data"
-    log_path = work / "s3compat.log"
-    port = free_port_block(7)
-    command = [str(PROJECT_BIN / "s3compat"), "cluster", "--data", str(data), "--port", str(port)]
-    process = _spawn(command, log_path, {**os.environ, "PYTHONUNBUFFERED": "1"})
+# Our clusters: (chunk daemons, parity, extra `s3compat cluster` options).
+S3COMPAT_LAYOUTS = {
+    # the default: 6 data + 2 parity pieces on 8 daemons
+    "s3compat": (8, 2, []),
+    # no redundancy: 6 data pieces on 6 daemons (what `--servers 6` gives)
+    "s3compat-p0": (6, 0, []),
+    # the degraded-read and repair cluster: the default layout, with the gateway's background
+    # repair passes held off (else one of them, not the timed `admin repair`, does the work)
+    "s3compat-repair": (8, 2, ["--repair-interval", "3600"]),
+}
+
+
+def start_s3compat(work: Path, name: str = "s3compat") -> Server:
+    """`s3compat cluster` of layout `name` (S3COMPAT_LAYOUTS) on 1 + N consecutive free ports;
+    waits for its credentials lines."""
+    servers, parity, extra = S3COMPAT_LAYOUTS[name]
+    data = work / f"{name}-data"
+    log_path = work / f"{name}.log"
+    port = free_port_block(servers + 1)
+    command = [
+        str(PROJECT_BIN / "s3compat"), "cluster",
+        "--data", str(data),
+        "--port", str(port),
+        "--servers", str(servers),
+        "--parity", str(parity),
+        *extra,
+    ]  # fmt: skip
+    secret = secrets.token_hex(32)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "S3COMPAT_CLUSTER_SECRET": secret}
+    process = _spawn(command, log_path, env)
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=_drain, args=(process, lines, log_path), daemon=True).start()
     found: dict[str, str] = {}
@@ -228,20 +256,23 @@ def start_s3compat(work: Path) -> Server:
                     f"s3compat cluster exited {process.returncode}; see {log_path}"
                 ) from None
             continue
-        name, _, value = line.partition("=")
-        if name in ("S3COMPAT_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            found[name] = value
+        key, _, value = line.partition("=")
+        if key in ("S3COMPAT_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            found[key] = value
     if len(found) < 3:
         stop_process(process)
         raise Unavailable(f"s3compat cluster not ready in {READY_TIMEOUT_SECONDS:.0f} s")
     return Server(
-        "s3compat",
+        name,
         found["S3COMPAT_ENDPOINT"],
         found["AWS_ACCESS_KEY_ID"],
         found["AWS_SECRET_ACCESS_KEY"],
         process,
         data,
         log_path,
+        [f"{servers} chunk daemons, parity {parity}" + (f" ({' '.join(extra)})" if extra else "")],
+        cluster_secret=secret,
+        servers=servers,
     )
 
 
@@ -333,11 +364,22 @@ def retrying_port_races(start: Callable[[Path], Server]) -> Callable[[Path], Ser
     return start_with_retries
 
 
+def _layout(name: str) -> Callable[[Path], Server]:
+    def start(work: Path) -> Server:
+        return start_s3compat(work, name)
+
+    start.__name__ = f"start_{name.replace('-', '_')}"
+    return start
+
+
 STARTERS = {
     name: retrying_port_races(start)
     for name, start in (
-        ("s3compat", start_s3compat),
+        ("s3compat", _layout("s3compat")),
+        ("s3compat-p0", _layout("s3compat-p0")),
         ("moto", start_moto),
         ("s3rver", start_s3rver),
     )
 }
+# Started on its own after the other systems are stopped (see s3bench/redundancy.py).
+START_REPAIR_CLUSTER = retrying_port_races(_layout("s3compat-repair"))

@@ -202,12 +202,14 @@ def big_objects(
     timeout: float,
     outcome: Outcome,
     cap: float | None = None,
+    tools: tuple[str, ...] | None = None,
 ) -> None:
-    """PUT and GET the payload with every tool. With `cap`, a transfer still running after
-    `cap` seconds is stopped and its figure recorded as the upper bound size / cap."""
+    """PUT and GET the payload with every tool (or those of `tools`). With `cap`, a transfer
+    still running after `cap` seconds is stopped and its figure recorded as the upper bound
+    size / cap."""
     size = payload.stat().st_size
     client = client_for(server)
-    for tool in TOOLS:
+    for tool in tools or TOOLS:
         key = f"big/{tool}.bin"
         copy = work / f"download-{tool}.bin"
         try:
