@@ -42,6 +42,23 @@ def test_put_if_none_match(s3: BaseClient, bucket: str) -> None:
     assert body_of(s3, bucket, "k") == b"second"
 
 
+def test_copy_object_conditions_are_on_the_destination(s3: BaseClient, bucket: str) -> None:
+    source = {"Bucket": bucket, "Key": "source"}
+    s3.put_object(Bucket=bucket, Key="source", Body=b"copied")
+    etag = s3.put_object(Bucket=bucket, Key="k", Body=b"first")["ETag"]
+
+    def copy(**condition: str) -> object:
+        return s3.copy_object(Bucket=bucket, Key="k", CopySource=source, **condition)
+
+    assert failure(lambda: copy(IfNoneMatch="*")) == (412, "PreconditionFailed")
+    assert failure(lambda: copy(IfMatch='"0123"')) == (412, "PreconditionFailed")
+    assert body_of(s3, bucket, "k") == b"first"
+    copy(IfMatch=etag)
+    assert body_of(s3, bucket, "k") == b"copied"
+    s3.copy_object(Bucket=bucket, Key="new", CopySource=source, IfNoneMatch="*")
+    assert body_of(s3, bucket, "new") == b"copied"
+
+
 def test_put_if_match(s3: BaseClient, bucket: str) -> None:
     # No current version: If-Match of any kind is NoSuchKey, as S3 answers.
     assert failure(lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"x", IfMatch="*")) == (

@@ -11,7 +11,7 @@ from s3compat.api import errors
 from s3compat.api.aclheaders import requested_acl
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.copysource import copy_source_blocks
-from s3compat.api.objectmeta import parse_tagging_header, stored_headers
+from s3compat.api.objectmeta import parse_tagging_header, stored_headers, write_condition
 from s3compat.api.ops.bucket import xml_response
 from s3compat.api.xml import Node, to_xml
 from s3compat.catalog.records import ObjectRecord
@@ -54,6 +54,8 @@ def _target_record(ctx: Ctx, source: ObjectRecord, acl: str | None) -> ObjectRec
 
 
 async def copy_object(ctx: Ctx) -> web.StreamResponse:
+    # If-Match / If-None-Match are about the destination (x-amz-copy-source-if-* the source).
+    condition = write_condition(ctx.request.headers)
     acl = await requested_acl(ctx)
     copy = await copy_source_blocks(ctx)
     source = IteratorSource(copy.blocks)
@@ -68,7 +70,7 @@ async def copy_object(ctx: Ctx) -> web.StreamResponse:
             ctx.request.headers.get("x-amz-checksum-algorithm") or copy.record.checksum_algorithm
         )
         checks = WriteChecks(algorithm=algorithm.upper() if algorithm else None)
-        stored = await ctx.store.put_object(target, source, checks)
+        stored = await ctx.store.put_object(target, source, checks, condition=condition)
     finally:
         await source.aclose()
     body: list[tuple[str, Node]] = [
