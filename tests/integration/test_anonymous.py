@@ -72,6 +72,21 @@ def test_public_read_object_and_bucket(anonymous: BaseClient, public_bucket: str
     anonymous.head_bucket(Bucket=public_bucket)
 
 
+def test_anonymous_reads_cannot_override_response_headers(
+    anonymous: BaseClient, s3: BaseClient, public_bucket: str
+) -> None:
+    """response-* parameters need a signed request (AWS: 400 InvalidRequest)."""
+    for read in (anonymous.get_object, anonymous.head_object):
+        with pytest.raises(ClientError) as refused:
+            read(Bucket=public_bucket, Key="open", ResponseContentType="text/html")
+        assert http_status(refused.value) == 400
+        if read is anonymous.get_object:  # a HEAD answer has no body to carry the code
+            assert error_code(refused.value) == "InvalidRequest"
+    signed = s3.get_object(Bucket=public_bucket, Key="open", ResponseContentType="text/html")
+    assert signed["ContentType"] == "text/html"
+    assert signed["Body"].read() == b"for everyone"
+
+
 def test_private_object_in_public_bucket_is_refused(
     anonymous: BaseClient, public_bucket: str
 ) -> None:

@@ -11,6 +11,7 @@ from s3compat.api.aclheaders import requested_acl
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.body import payload
 from s3compat.api.objectmeta import (
+    RESPONSE_OVERRIDES,
     apply_response_overrides,
     check_conditions,
     parse_tagging_header,
@@ -25,6 +26,14 @@ from s3compat.store.errors import StoreError
 from s3compat.store.objects import Precondition
 
 log = logging.getLogger(__name__)
+
+
+def check_overrides_signed(ctx: Ctx) -> None:
+    """response-* overrides need a signed request (AWS: 400 for an anonymous one)."""
+    if ctx.principal is None and any(name in ctx.query for name in RESPONSE_OVERRIDES):
+        raise errors.InvalidRequest(
+            "Request specific response headers cannot be used for anonymous GET requests."
+        )
 
 
 def check_version_id(ctx: Ctx) -> None:
@@ -60,6 +69,7 @@ async def put_object(ctx: Ctx) -> web.StreamResponse:
 
 async def head_object(ctx: Ctx) -> web.StreamResponse:
     check_version_id(ctx)
+    check_overrides_signed(ctx)
     record = await ctx.store.head_object(ctx.bucket, ctx.key)
     check_conditions(ctx.request.headers, record)
     status, headers, start, end = _answer(ctx, record)
@@ -69,6 +79,7 @@ async def head_object(ctx: Ctx) -> web.StreamResponse:
 
 async def get_object(ctx: Ctx) -> web.StreamResponse:
     check_version_id(ctx)
+    check_overrides_signed(ctx)
     record, chunks = await ctx.store.open_object(ctx.bucket, ctx.key)
     check_conditions(ctx.request.headers, record)
     status, headers, start, end = _answer(ctx, record)
