@@ -28,7 +28,6 @@ from s3compat.api.auth.request import AuthResult, RequestView, parse_auth, verif
 from s3compat.api.errormap import to_s3_error
 from s3compat.api.framing import MAX_HEADER_BYTES, MAX_HEADERS
 from s3compat.api.internal import CLUSTER_SECRET_KEY, STORE_KEY, add_internal_routes
-from s3compat.api.objectlock import refuse_object_lock
 from s3compat.api.router import (
     Route,
     bucket_from_host,
@@ -37,6 +36,7 @@ from s3compat.api.router import (
     validate_key,
 )
 from s3compat.api.spool import SPOOL_DIR_KEY
+from s3compat.api.unsupported import refuse_unsupported
 from s3compat.catalog.records import BucketRecord
 from s3compat.config import GatewayConfig
 from s3compat.metrics import RequestMetrics
@@ -288,7 +288,7 @@ async def prepare(request: web.Request) -> Ctx:
     )
     if route.operation not in UNAUTHENTICATED_OPERATIONS:
         ctx.bucket_record = await authorize(ctx)
-    refuse_object_lock(route.operation, request.headers)
+    refuse_unsupported(route.operation, request.headers)
     return ctx
 
 

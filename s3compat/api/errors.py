@@ -56,6 +56,9 @@ InvalidPartOrder = _error(
     "The list of parts was not in ascending order. Parts must be ordered by part number.",
 )
 InvalidRequest = _error("InvalidRequest", 400, "Invalid Request")
+InvalidStorageClass = _error(
+    "InvalidStorageClass", 400, "The storage class you specified is not valid"
+)
 RequestHeaderSectionTooLarge = _error(
     "RequestHeaderSectionTooLarge",
     400,

@@ -80,3 +80,28 @@ def test_object_lock_headers_on_writes_are_refused_not_ignored(
         assert "Object Lock" in str(refused.value), name
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["source"]
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+@pytest.mark.parametrize("storage_class", ["GLACIER", "STANDARD_IA", "NO-SUCH-CLASS"])
+def test_only_the_standard_storage_class_is_accepted(
+    s3: BaseClient, bucket: str, storage_class: str
+) -> None:
+    """One storage class is kept here: a write asking for another is refused, not stored as
+    STANDARD behind the client's back; a made-up one too (AWS: InvalidStorageClass)."""
+    s3.put_object(Bucket=bucket, Key="standard", Body=b"x", StorageClass="STANDARD")
+    source = {"Bucket": bucket, "Key": "standard"}
+    wanted = {"StorageClass": storage_class}
+    attempts = {
+        "put": lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"x", **wanted),
+        "copy": lambda: s3.copy_object(Bucket=bucket, Key="k", CopySource=source, **wanted),
+        "multipart": lambda: s3.create_multipart_upload(Bucket=bucket, Key="k", **wanted),
+    }
+    for name, attempt in attempts.items():
+        with pytest.raises(ClientError) as refused:
+            attempt()
+        assert (http_status(refused.value), error_code(refused.value)) == (
+            400,
+            "InvalidStorageClass",
+        ), name
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["standard"]
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
