@@ -6,11 +6,15 @@ jumps past every key under that common prefix with one query instead of reading 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from s3compat.catalog.catalog import Catalog
 from s3compat.catalog.records import ObjectRecord
 
+E = TypeVar("E")  # a listed record
+P = TypeVar("P")  # a position in the listing's order
 MAX_CODE_POINT = 0x10FFFF
 SURROGATES = range(0xD800, 0xE000)
 
@@ -64,47 +68,96 @@ async def list_page(
 ) -> ListPage:
     """Up to `max_keys` entries after `marker` (exclusive)."""
     page = ListPage()
-    if max_keys <= 0:
-        return page
-    start, inclusive = marker, False
-    if marker < prefix:
-        start, inclusive = prefix, True
+
+    async def fetch(start: str, inclusive: bool, limit: int) -> Sequence[ObjectRecord]:
+        return await catalog.list_objects(
+            bucket, start=start, inclusive=inclusive, end=end, limit=limit
+        )
+
+    end = prefix_end(prefix) if prefix else None
+    walked = await walk(
+        fetch,
+        key_of=lambda record: record.key,
+        position_of=lambda record: record.key,
+        position_at=lambda key: key,
+        prefix=prefix,
+        delimiter=delimiter,
+        marker=(marker, marker),
+        limit=max_keys,
+    )
+    for entry in walked.entries:
+        if isinstance(entry, str):
+            page.common_prefixes.append(entry)
+            page.last = entry
+        else:
+            page.objects.append(entry)
+            page.last = entry.key
+    page.truncated = walked.truncated
+    return page
+
+
+@dataclass
+class Walked(Generic[E]):
+    """A page of entries (a str: a common prefix) in key order, and whether more follow."""
+
+    entries: list[E | str] = field(default_factory=list)
+    truncated: bool = False
+
+
+async def walk(
+    fetch: Callable[[P, bool, int], Awaitable[Sequence[E]]],
+    *,
+    key_of: Callable[[E], str],
+    position_of: Callable[[E], P],
+    position_at: Callable[[str], P],
+    prefix: str,
+    delimiter: str,
+    marker: tuple[str, P],
+    limit: int,
+) -> Walked[E]:
+    """Up to `limit` entries (records, and common prefixes rolled up by `delimiter`) after
+    `marker` = (its key, its position), of keys starting with `prefix`.
+
+    `fetch(start, inclusive, n)` gives up to n records at or after position `start` in order;
+    `position_of` is a record's position, `position_at(key)` the first position of a key.
+    """
+    walked: Walked[E] = Walked()
+    if limit <= 0:
+        return walked
+    marker_key, start = marker
+    inclusive = False
+    if marker_key < prefix:
+        start, inclusive = position_at(prefix), True
     else:
         # A marker inside a common prefix: that prefix was returned already, skip all of it.
-        rolled = common_prefix(marker, prefix, delimiter) if marker.startswith(prefix) else None
+        rolled = (
+            common_prefix(marker_key, prefix, delimiter) if marker_key.startswith(prefix) else None
+        )
         if rolled is not None:
             after = prefix_end(rolled)
             if after is None:
-                return page
-            start, inclusive = after, True
-    end = prefix_end(prefix) if prefix else None
-    count = 0
+                return walked
+            start, inclusive = position_at(after), True
     while True:
-        limit = max_keys - count + 1
-        batch = await catalog.list_objects(
-            bucket, start=start, inclusive=inclusive, end=end, limit=limit
-        )
+        wanted = limit - len(walked.entries) + 1
+        batch = await fetch(start, inclusive, wanted)
         if not batch:
-            return page
+            return walked
         for record in batch:
-            if count == max_keys:
-                page.truncated = True
-                return page
-            rolled = common_prefix(record.key, prefix, delimiter)
+            if len(walked.entries) == limit:
+                walked.truncated = True
+                return walked
+            rolled = common_prefix(key_of(record), prefix, delimiter)
             if rolled is None:
-                page.objects.append(record)
-                page.last = record.key
-                count += 1
-                start, inclusive = record.key, False
+                walked.entries.append(record)
+                start, inclusive = position_of(record), False
                 continue
-            page.common_prefixes.append(rolled)
-            page.last = rolled
-            count += 1
+            walked.entries.append(rolled)
             after = prefix_end(rolled)
             if after is None:
-                return page
-            start, inclusive = after, True
+                return walked
+            start, inclusive = position_at(after), True
             break  # re-query from past the common prefix
         else:
-            if len(batch) < limit:
-                return page  # a short batch without roll-ups: nothing is left
+            if len(batch) < wanted:
+                return walked  # a short batch without roll-ups: nothing is left

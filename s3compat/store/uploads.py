@@ -28,6 +28,7 @@ from s3compat.store.checksums import (
     from_b64,
     to_b64,
 )
+from s3compat.store.listing import Walked, prefix_end, walk
 from s3compat.store.objects import ObjectStore, Precondition, WriteChecks
 from s3compat.store.pieces import ByteSource
 
@@ -42,6 +43,10 @@ class RequestedPart:
     part_number: int
     etag: str
     checksums: dict[str, str]
+
+
+# Sorts after every upload id: a key marker without an upload-id marker skips the whole key.
+LAST_UPLOAD_ID = "\U0010ffff"
 
 
 class UploadStore:
@@ -59,6 +64,37 @@ class UploadStore:
         created = replace(upload, upload_id=secrets.token_urlsafe(32), initiated_at=time.time())
         await self.catalog.create(created)
         return created
+
+    async def list_page(
+        self,
+        bucket: str,
+        *,
+        prefix: str,
+        delimiter: str,
+        key_marker: str,
+        upload_id_marker: str,
+        limit: int,
+    ) -> Walked[UploadRecord]:
+        """ListMultipartUploads: up to `limit` uploads and common prefixes, in (key, upload
+        id) order, after the markers (a key marker alone: after every upload of that key)."""
+        end = prefix_end(prefix) if prefix else None
+
+        async def fetch(start: tuple[str, str], inclusive: bool, n: int) -> list[UploadRecord]:
+            return await self.catalog.list_uploads(
+                bucket, start=start, inclusive=inclusive, end=end, limit=n
+            )
+
+        after = (key_marker, upload_id_marker if upload_id_marker else LAST_UPLOAD_ID)
+        return await walk(
+            fetch,
+            key_of=lambda upload: upload.key,
+            position_of=lambda upload: (upload.key, upload.upload_id),
+            position_at=lambda key: (key, ""),
+            prefix=prefix,
+            delimiter=delimiter,
+            marker=(key_marker, after),
+            limit=limit,
+        )
 
     async def upload(self, bucket: str, key: str, upload_id: str) -> UploadRecord:
         """The open upload `upload_id` of bucket/key."""

@@ -174,6 +174,36 @@ def test_list_parts_pagination_and_list_uploads(mp: BaseClient, mp_bucket: str) 
     mp.abort_multipart_upload(Bucket=mp_bucket, Key="dir/sub/b", UploadId=other)
 
 
+def test_list_uploads_pages_through_common_prefixes(s3: BaseClient, bucket: str) -> None:
+    """25 uploads under a/ and one under b/, one entry a page: a/ then b/, then the end; and
+    the same with no delimiter, every upload once, in (key, upload id) order."""
+    created = [
+        (key, s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"])
+        for key in [f"a/{n:02d}" for n in range(25)] + ["b/last", "top"]
+    ]
+    first = s3.list_multipart_uploads(Bucket=bucket, Delimiter="/", MaxUploads=1)
+    assert [p["Prefix"] for p in first["CommonPrefixes"]] == ["a/"] and "Uploads" not in first
+    assert first["IsTruncated"] is True and first["NextKeyMarker"] == "a/"
+    second = s3.list_multipart_uploads(
+        Bucket=bucket, Delimiter="/", MaxUploads=1, KeyMarker=first["NextKeyMarker"]
+    )
+    assert [p["Prefix"] for p in second["CommonPrefixes"]] == ["b/"]
+    assert second["IsTruncated"] is True
+    third = s3.list_multipart_uploads(
+        Bucket=bucket, Delimiter="/", MaxUploads=1, KeyMarker=second["NextKeyMarker"]
+    )
+    assert [u["Key"] for u in third["Uploads"]] == ["top"] and third["IsTruncated"] is False
+    paginator = s3.get_paginator("list_multipart_uploads")
+    pages = list(paginator.paginate(Bucket=bucket, Delimiter="/", PaginationConfig={"PageSize": 2}))
+    assert [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])] == ["a/", "b/"]
+    listed = [
+        (u["Key"], u["UploadId"])
+        for page in paginator.paginate(Bucket=bucket, PaginationConfig={"PageSize": 4})
+        for u in page.get("Uploads", [])
+    ]
+    assert listed == sorted(created)
+
+
 def _code_of(call: Any, **arguments: Any) -> str:
     with pytest.raises(ClientError) as caught:
         call(**arguments)

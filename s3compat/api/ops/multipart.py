@@ -18,7 +18,6 @@ from s3compat.api.ops.listing import bounded_count, encoder
 from s3compat.api.xml import Node, child_text, children, local, parse_xml, to_xml
 from s3compat.catalog.records import UploadPartRecord, UploadRecord
 from s3compat.store.checksums import ALGORITHMS, CRC_ALGORITHMS
-from s3compat.store.listing import common_prefix, prefix_end
 from s3compat.store.objects import WriteChecks
 from s3compat.store.pieces import IteratorSource
 from s3compat.store.uploads import MAX_PART_BYTES, MAX_PART_NUMBER, RequestedPart
@@ -231,56 +230,41 @@ async def list_multipart_uploads(ctx: Ctx) -> web.StreamResponse:
     key_marker = ctx.query.get("key-marker", "")
     upload_id_marker = ctx.query.get("upload-id-marker", "") if key_marker else ""
     max_uploads = bounded_count(ctx, "max-uploads", MAX_LISTED)
-    start = (max(key_marker, prefix), upload_id_marker if key_marker >= prefix else "")
-    # With a key marker and no upload-id marker, S3 lists keys strictly after the marker.
-    inclusive = not key_marker or key_marker < prefix
-    if key_marker and not upload_id_marker and key_marker >= prefix:
-        start = (key_marker, "\U0010ffff")
-    end = prefix_end(prefix) if prefix else None
-    candidates = await ctx.uploads.catalog.list_uploads(
-        ctx.bucket, start=start, inclusive=inclusive, end=end, limit=10 * (max_uploads + 1)
+    page = await ctx.uploads.list_page(
+        ctx.bucket,
+        prefix=prefix,
+        delimiter=delimiter,
+        key_marker=key_marker,
+        upload_id_marker=upload_id_marker,
+        limit=max_uploads,
     )
-    names = await display_names(ctx, (upload.owner for upload in candidates))
+    uploads = [entry for entry in page.entries if not isinstance(entry, str)]
+    names = await display_names(ctx, (upload.owner for upload in uploads))
     entries: list[tuple[str, Node]] = []
-    seen_prefixes: set[str] = set()
     last_key, last_upload = "", ""
-    truncated = False
-    for upload in candidates:
-        if (
-            key_marker
-            and common_prefix(key_marker, prefix, delimiter)
-            == common_prefix(upload.key, prefix, delimiter)
-            is not None
-        ):
+    for entry in page.entries:
+        if isinstance(entry, str):
+            entries.append(("CommonPrefixes", [("Prefix", encode(entry))]))
+            last_key, last_upload = entry, ""
             continue
-        rolled = common_prefix(upload.key, prefix, delimiter)
-        if rolled is not None and rolled in seen_prefixes:
-            continue
-        if len(entries) == max_uploads:
-            truncated = True
-            break
-        if rolled is not None:
-            seen_prefixes.add(rolled)
-            entries.append(("CommonPrefixes", [("Prefix", encode(rolled))]))
-            last_key, last_upload = rolled, ""
-            continue
-        owner = owner_xml(upload.owner, names[upload.owner])
+        owner = owner_xml(entry.owner, names[entry.owner])
         entries.append(
             (
                 "Upload",
                 [
-                    ("Key", encode(upload.key)),
-                    ("UploadId", upload.upload_id),
+                    ("Key", encode(entry.key)),
+                    ("UploadId", entry.upload_id),
                     ("Initiator", owner),
                     ("Owner", owner),
                     ("StorageClass", "STANDARD"),
-                    ("Initiated", datetime.fromtimestamp(upload.initiated_at, UTC)),
-                    ("ChecksumAlgorithm", upload.checksum_algorithm),
-                    ("ChecksumType", upload.checksum_type),
+                    ("Initiated", datetime.fromtimestamp(entry.initiated_at, UTC)),
+                    ("ChecksumAlgorithm", entry.checksum_algorithm),
+                    ("ChecksumType", entry.checksum_type),
                 ],
             )
         )
-        last_key, last_upload = upload.key, upload.upload_id
+        last_key, last_upload = entry.key, entry.upload_id
+    truncated = page.truncated
     body: list[tuple[str, Node]] = [
         ("Bucket", ctx.bucket),
         ("KeyMarker", encode(key_marker)),
