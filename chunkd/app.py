@@ -29,6 +29,7 @@ from chunkd.errors import (
     StoreFull,
 )
 from chunkd.footer import format_crc32c
+from chunkd.protocol import CRC_HEADER, LENGTH_HEADER
 from chunkd.storage import ChunkStore, ListedChunk, is_chunk_id
 from s3compat.metrics import GaugeCollector, RequestMetrics
 
@@ -38,8 +39,6 @@ METRICS_PATH = "/-/metrics"
 STORE_KEY = web.AppKey("store", ChunkStore)
 SECRET_KEY = web.AppKey("secret", bytes)
 
-CRC_HEADER = "X-Chunk-CRC32C"
-LENGTH_HEADER = "X-Chunk-Length"
 WRITE_BLOCK_BYTES = 1024 * 1024
 # Chunks up to this size are received whole and stored in one thread hop, and ranges up to
 # this size are read (and checked) in the hop that opens the chunk and sent as one answer: for

@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
 
+from chunkd.protocol import CRC_HEADER, LENGTH_HEADER
 from s3compat.cluster.errors import (
     ChunkServerError,
     ChunkServerUnavailable,
     error_for_status,
 )
 
-CRC_HEADER = "X-Chunk-CRC32C"
-LENGTH_HEADER = "X-Chunk-Length"
 READ_BLOCK_BYTES = 256 * 1024
 # How much of an error answer is read to find its message; error bodies are tiny JSON.
 ERROR_BODY_MAX_BYTES = 4096
@@ -64,6 +64,15 @@ def _translate(exc: Exception, url: str) -> ChunkServerError:
     if isinstance(exc, _UNAVAILABLE_ERRORS):
         return ChunkServerUnavailable(f"chunk server unreachable: {exc!r}", url=url)
     return ChunkServerError(f"chunk server request failed: {exc!r}", url=url)
+
+
+@contextmanager
+def _translated(url: str) -> Iterator[None]:
+    """aiohttp's and the clock's failures of a request to `url`, as ChunkServerErrors."""
+    try:
+        yield
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        raise _translate(exc, url) from exc
 
 
 class _BodyRelay:
@@ -206,7 +215,7 @@ class ChunkClient:
             raise ValueError(f"invalid chunk range [{start}, {end})")
         url = self._chunk_url(base_url, chunk_id)
         received = 0
-        try:
+        with _translated(url):
             async with self._require_session().get(
                 url, headers={"Range": f"bytes={start}-{end - 1}"}
             ) as response:
@@ -215,8 +224,6 @@ class ChunkClient:
                 async for block in response.content.iter_chunked(READ_BLOCK_BYTES):
                     received += len(block)
                     yield block
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise _translate(exc, url) from exc
         if received != end - start:
             raise ChunkServerUnavailable(f"answer ended after {received} bytes", url=url)
 
@@ -226,15 +233,13 @@ class ChunkClient:
         if not 0 <= start < end:
             raise ValueError(f"invalid chunk range [{start}, {end})")
         url = self._chunk_url(base_url, chunk_id)
-        try:
+        with _translated(url):
             async with self._require_session().get(
                 url, headers={"Range": f"bytes={start}-{end - 1}"}
             ) as response:
                 await self._raise_for_status(response, url)
                 self._check_range_answer(response, url, start, end)
                 data = await response.read()
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise _translate(exc, url) from exc
         if len(data) != end - start:
             raise ChunkServerUnavailable(f"answer ended after {len(data)} bytes", url=url)
         return data
@@ -242,15 +247,13 @@ class ChunkClient:
     async def head_chunk(self, base_url: str, chunk_id: str) -> ChunkInfo | None:
         """The chunk's length and checksum, or None if the daemon does not hold it."""
         url = self._chunk_url(base_url, chunk_id)
-        try:
+        with _translated(url):
             async with self._require_session().head(url) as response:
                 if response.status == 404:
                     return None
                 await self._raise_for_status(response, url)
                 length = response.headers.get(LENGTH_HEADER, "")
                 crc32c = response.headers.get(CRC_HEADER, "")
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise _translate(exc, url) from exc
         if not length.isdigit():
             raise ChunkServerError(f"bad {LENGTH_HEADER} header {length!r}", url=url)
         return ChunkInfo(chunk_id, int(length), crc32c)
@@ -258,11 +261,9 @@ class ChunkClient:
     async def delete_chunk(self, base_url: str, chunk_id: str) -> None:
         """Delete a chunk; succeeds when the daemon did not hold it."""
         url = self._chunk_url(base_url, chunk_id)
-        try:
+        with _translated(url):
             async with self._require_session().delete(url) as response:
                 await self._raise_for_status(response, url)
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise _translate(exc, url) from exc
 
     async def verify_chunk(self, base_url: str, chunk_id: str) -> bool:
         """Have the daemon re-read the chunk; True if its data still matches its checksum."""
@@ -326,11 +327,9 @@ class ChunkClient:
     async def _request_json(
         self, method: str, url: str, params: dict[str, str] | None = None
     ) -> dict[str, Any]:
-        try:
+        with _translated(url):
             async with self._require_session().request(method, url, params=params) as response:
                 return await self._json_answer(response, url)
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise _translate(exc, url) from exc
 
     async def _json_answer(self, response: aiohttp.ClientResponse, url: str) -> dict[str, Any]:
         await self._raise_for_status(response, url)
