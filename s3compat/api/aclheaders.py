@@ -40,12 +40,6 @@ _GRANT_ITEM = re.compile(r'^\s*(id|uri|emailAddress)\s*=\s*(?:"([^"]*)"|([^",]*)
 _GRANTEE_KINDS = {"id": CANONICAL_USER, "uri": GROUP, "emailAddress": BY_EMAIL}
 
 
-class UnresolvableGrantByEmailAddress(errors.S3Error):
-    code = "UnresolvableGrantByEmailAddress"
-    status = 400
-    message = "The e-mail address you provided does not match any account on record."
-
-
 def canned_acl(headers: Mapping[str, str]) -> str | None:
     """The request's `x-amz-acl`, which must name a canned ACL."""
     acl = headers.get("x-amz-acl")
@@ -79,7 +73,7 @@ async def resolve_grants(ctx: Ctx, grants: Iterable[Grant]) -> list[Grant]:
     resolved: list[Grant] = []
     for grant in grants:
         if grant.kind == BY_EMAIL:
-            raise UnresolvableGrantByEmailAddress(EmailAddress=grant.grantee)
+            raise errors.UnresolvableGrantByEmailAddress(EmailAddress=grant.grantee)
         if grant.kind == GROUP and grant.grantee not in GROUPS:
             raise errors.InvalidArgument("Invalid group uri", ArgumentName="uri")
         if grant.kind == CANONICAL_USER:

@@ -249,10 +249,10 @@ async def prepare(request: web.Request) -> Ctx:
     request["operation"] = route.operation
     handlers: dict[str, Handler] = request.app[HANDLERS_KEY]
     if route.operation not in handlers:
-        raise errors.NotImplementedError_()
+        raise errors.Unimplemented()
     if any(name in request.headers for name in SSE_C_HEADERS):
         # Accepting a customer key and storing the bytes unencrypted would be a silent lie.
-        raise errors.NotImplementedError_(
+        raise errors.Unimplemented(
             "Server-side encryption with customer-provided keys is not implemented."
         )
     if route.bucket is not None and route.operation != "CreateBucket":

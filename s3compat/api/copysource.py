@@ -35,7 +35,7 @@ def parse_copy_source(value: str) -> tuple[str, str]:
     """`bucket/key` (URL-encoded, optional leading `/`, optional `?versionId=`)."""
     path, _, query = value.partition("?")
     if query and query not in ("versionId=null",):
-        raise errors.NotImplementedError_("Copying a specific version is not supported.")
+        raise errors.Unimplemented("Copying a specific version is not supported.")
     try:
         decoded = unquote(path, errors="strict")
     except UnicodeDecodeError as error:

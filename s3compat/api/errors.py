@@ -22,164 +22,285 @@ class S3Error(Exception):
         self.headers: dict[str, str] = {}
 
 
-def _error(name: str, status: int, message: str) -> type[S3Error]:
-    return type(name, (S3Error,), {"code": name, "status": status, "message": message})
-
-
 # 400
-BadDigest = _error(
-    "BadDigest", 400, "The Content-MD5 you specified did not match what we received."
-)
-InvalidDigest = _error("InvalidDigest", 400, "The Content-MD5 you specified is not valid.")
-EntityTooSmall = _error(
-    "EntityTooSmall", 400, "Your proposed upload is smaller than the minimum allowed object size."
-)
-EntityTooLarge = _error(
-    "EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed object size."
-)
-IncompleteBody = _error(
-    "IncompleteBody",
-    400,
-    "You did not provide the number of bytes specified by the Content-Length HTTP header.",
-)
-InvalidArgument = _error("InvalidArgument", 400, "Invalid Argument")
-InvalidBucketName = _error("InvalidBucketName", 400, "The specified bucket is not valid.")
-InvalidPart = _error(
-    "InvalidPart",
-    400,
-    "One or more of the specified parts could not be found. The part may not have been uploaded, "
-    "or the specified entity tag may not match the part's entity tag.",
-)
-InvalidPartOrder = _error(
-    "InvalidPartOrder",
-    400,
-    "The list of parts was not in ascending order. Parts must be ordered by part number.",
-)
-InvalidRequest = _error("InvalidRequest", 400, "Invalid Request")
-InvalidStorageClass = _error(
-    "InvalidStorageClass", 400, "The storage class you specified is not valid"
-)
-RequestHeaderSectionTooLarge = _error(
-    "RequestHeaderSectionTooLarge",
-    400,
-    "Your request header section exceeds the maximum allowed size.",
-)
-KeyTooLongError = _error("KeyTooLongError", 400, "Your key is too long")
-MalformedXML = _error(
-    "MalformedXML",
-    400,
-    "The XML you provided was not well-formed or did not validate against our published schema.",
-)
-MetadataTooLarge = _error(
-    "MetadataTooLarge", 400, "Your metadata headers exceed the maximum allowed metadata size."
-)
-MissingContentLength = _error(
-    "MissingContentLength", 411, "You must provide the Content-Length HTTP header."
-)
-XAmzContentSHA256Mismatch = _error(
-    "XAmzContentSHA256Mismatch",
-    400,
-    "The provided 'x-amz-content-sha256' header does not match what was computed.",
-)
-AuthorizationHeaderMalformed = _error(
-    "AuthorizationHeaderMalformed", 400, "The authorization header is malformed."
-)
-AuthorizationQueryParametersError = _error(
-    "AuthorizationQueryParametersError", 400, "Error parsing the X-Amz-Credential parameter."
-)
-InvalidDigestChecksum = _error(
-    "BadDigest", 400, "The checksum you specified did not match the calculated checksum."
-)
-TooManyParts = _error(
-    "InvalidArgument", 400, "Part number must be an integer between 1 and 10000, inclusive"
-)
-RequestTimeout = _error(
-    "RequestTimeout",
-    400,
-    "Your socket connection to the server was not read from or written to within the timeout "
-    "period.",
-)
-InvalidEncryptionAlgorithmError = _error(
-    "InvalidEncryptionAlgorithmError", 400, "The encryption request you specified is not valid."
-)
-UnexpectedContent = _error("UnexpectedContent", 400, "This request does not support content.")
-InvalidTag = _error("InvalidTag", 400, "The tag provided was not a valid tag.")
-InvalidLocationConstraint = _error(
-    "InvalidLocationConstraint", 400, "The specified location-constraint is not valid."
-)
+class BadDigest(S3Error):
+    code = "BadDigest"
+    status = 400
+    message = "The Content-MD5 you specified did not match what we received."
+
+
+class InvalidDigest(S3Error):
+    code = "InvalidDigest"
+    status = 400
+    message = "The Content-MD5 you specified is not valid."
+
+
+class EntityTooSmall(S3Error):
+    code = "EntityTooSmall"
+    status = 400
+    message = "Your proposed upload is smaller than the minimum allowed object size."
+
+
+class EntityTooLarge(S3Error):
+    code = "EntityTooLarge"
+    status = 400
+    message = "Your proposed upload exceeds the maximum allowed object size."
+
+
+class IncompleteBody(S3Error):
+    code = "IncompleteBody"
+    status = 400
+    message = "You did not provide the number of bytes specified by the Content-Length HTTP header."
+
+
+class InvalidArgument(S3Error):
+    code = "InvalidArgument"
+    status = 400
+    message = "Invalid Argument"
+
+
+class InvalidBucketName(S3Error):
+    code = "InvalidBucketName"
+    status = 400
+    message = "The specified bucket is not valid."
+
+
+class InvalidPart(S3Error):
+    code = "InvalidPart"
+    status = 400
+    message = (
+        "One or more of the specified parts could not be found. The part may not have been "
+        "uploaded, or the specified entity tag may not match the part's entity tag."
+    )
+
+
+class InvalidPartOrder(S3Error):
+    code = "InvalidPartOrder"
+    status = 400
+    message = "The list of parts was not in ascending order. Parts must be ordered by part number."
+
+
+class InvalidRequest(S3Error):
+    code = "InvalidRequest"
+    status = 400
+    message = "Invalid Request"
+
+
+class InvalidStorageClass(S3Error):
+    code = "InvalidStorageClass"
+    status = 400
+    message = "The storage class you specified is not valid"
+
+
+class RequestHeaderSectionTooLarge(S3Error):
+    code = "RequestHeaderSectionTooLarge"
+    status = 400
+    message = "Your request header section exceeds the maximum allowed size."
+
+
+class KeyTooLongError(S3Error):
+    code = "KeyTooLongError"
+    status = 400
+    message = "Your key is too long"
+
+
+class MalformedXML(S3Error):
+    code = "MalformedXML"
+    status = 400
+    message = (
+        "The XML you provided was not well-formed or did not validate against our published schema."
+    )
+
+
+class MetadataTooLarge(S3Error):
+    code = "MetadataTooLarge"
+    status = 400
+    message = "Your metadata headers exceed the maximum allowed metadata size."
+
+
+class MissingContentLength(S3Error):
+    code = "MissingContentLength"
+    status = 411
+    message = "You must provide the Content-Length HTTP header."
+
+
+class XAmzContentSHA256Mismatch(S3Error):
+    code = "XAmzContentSHA256Mismatch"
+    status = 400
+    message = "The provided 'x-amz-content-sha256' header does not match what was computed."
+
+
+class AuthorizationHeaderMalformed(S3Error):
+    code = "AuthorizationHeaderMalformed"
+    status = 400
+    message = "The authorization header is malformed."
+
+
+class AuthorizationQueryParametersError(S3Error):
+    code = "AuthorizationQueryParametersError"
+    status = 400
+    message = "Error parsing the X-Amz-Credential parameter."
+
+
+class UnexpectedContent(S3Error):
+    code = "UnexpectedContent"
+    status = 400
+    message = "This request does not support content."
+
+
+class InvalidTag(S3Error):
+    code = "InvalidTag"
+    status = 400
+    message = "The tag provided was not a valid tag."
+
+
+class InvalidLocationConstraint(S3Error):
+    code = "InvalidLocationConstraint"
+    status = 400
+    message = "The specified location-constraint is not valid."
+
 
 # 403
-AccessDenied = _error("AccessDenied", 403, "Access Denied")
-InvalidAccessKeyId = _error(
-    "InvalidAccessKeyId", 403, "The AWS Access Key Id you provided does not exist in our records."
-)
-SignatureDoesNotMatch = _error(
-    "SignatureDoesNotMatch",
-    403,
-    "The request signature we calculated does not match the signature you provided. "
-    "Check your key and signing method.",
-)
-RequestTimeTooSkewed = _error(
-    "RequestTimeTooSkewed",
-    403,
-    "The difference between the request time and the server's time is too large.",
-)
-ExpiredToken = _error("AccessDenied", 403, "Request has expired")
+class AccessDenied(S3Error):
+    code = "AccessDenied"
+    status = 403
+    message = "Access Denied"
+
+
+class InvalidAccessKeyId(S3Error):
+    code = "InvalidAccessKeyId"
+    status = 403
+    message = "The AWS Access Key Id you provided does not exist in our records."
+
+
+class SignatureDoesNotMatch(S3Error):
+    code = "SignatureDoesNotMatch"
+    status = 403
+    message = (
+        "The request signature we calculated does not match the signature you provided. Check "
+        "your key and signing method."
+    )
+
+
+class RequestTimeTooSkewed(S3Error):
+    code = "RequestTimeTooSkewed"
+    status = 403
+    message = "The difference between the request time and the server's time is too large."
+
+
+class ExpiredToken(S3Error):
+    code = "AccessDenied"
+    status = 403
+    message = "Request has expired"
+
 
 # 404
-NoSuchBucket = _error("NoSuchBucket", 404, "The specified bucket does not exist")
-NoSuchKey = _error("NoSuchKey", 404, "The specified key does not exist.")
-NoSuchUpload = _error(
-    "NoSuchUpload",
-    404,
-    "The specified upload does not exist. The upload ID may be invalid, "
-    "or the upload may have been aborted or completed.",
-)
-NoSuchVersion = _error("NoSuchVersion", 404, "The specified version does not exist.")
-NoSuchLifecycleConfiguration = _error(
-    "NoSuchLifecycleConfiguration", 404, "The lifecycle configuration does not exist"
-)
-NoSuchTagSet = _error("NoSuchTagSet", 404, "The TagSet does not exist")
+class NoSuchBucket(S3Error):
+    code = "NoSuchBucket"
+    status = 404
+    message = "The specified bucket does not exist"
+
+
+class NoSuchKey(S3Error):
+    code = "NoSuchKey"
+    status = 404
+    message = "The specified key does not exist."
+
+
+class NoSuchUpload(S3Error):
+    code = "NoSuchUpload"
+    status = 404
+    message = (
+        "The specified upload does not exist. The upload ID may be invalid, or the upload may "
+        "have been aborted or completed."
+    )
+
+
+class NoSuchVersion(S3Error):
+    code = "NoSuchVersion"
+    status = 404
+    message = "The specified version does not exist."
+
+
+class NoSuchLifecycleConfiguration(S3Error):
+    code = "NoSuchLifecycleConfiguration"
+    status = 404
+    message = "The lifecycle configuration does not exist"
+
+
+class NoSuchTagSet(S3Error):
+    code = "NoSuchTagSet"
+    status = 404
+    message = "The TagSet does not exist"
+
 
 # 405, 409, 411, 412, 416
-MethodNotAllowed = _error(
-    "MethodNotAllowed", 405, "The specified method is not allowed against this resource."
-)
-BucketAlreadyExists = _error(
-    "BucketAlreadyExists",
-    409,
-    "The requested bucket name is not available. The bucket namespace is shared by all users "
-    "of the system. Please select a different name and try again.",
-)
-BucketAlreadyOwnedByYou = _error(
-    "BucketAlreadyOwnedByYou",
-    409,
-    "Your previous request to create the named bucket succeeded and you already own it.",
-)
-BucketNotEmpty = _error("BucketNotEmpty", 409, "The bucket you tried to delete is not empty")
-OperationAborted = _error(
-    "OperationAborted",
-    409,
-    "A conflicting conditional operation is currently in progress against this resource.",
-)
-ConditionalRequestConflict = _error(
-    "ConditionalRequestConflict", 409, "A conflicting operation occurred."
-)
-PreconditionFailed = _error(
-    "PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold"
-)
-InvalidRange = _error("InvalidRange", 416, "The requested range is not satisfiable")
-InvalidPartNumber = _error("InvalidPartNumber", 416, "The requested partnumber is not satisfiable")
+class MethodNotAllowed(S3Error):
+    code = "MethodNotAllowed"
+    status = 405
+    message = "The specified method is not allowed against this resource."
+
+
+class BucketAlreadyExists(S3Error):
+    code = "BucketAlreadyExists"
+    status = 409
+    message = (
+        "The requested bucket name is not available. The bucket namespace is shared by all "
+        "users of the system. Please select a different name and try again."
+    )
+
+
+class BucketAlreadyOwnedByYou(S3Error):
+    code = "BucketAlreadyOwnedByYou"
+    status = 409
+    message = "Your previous request to create the named bucket succeeded and you already own it."
+
+
+class BucketNotEmpty(S3Error):
+    code = "BucketNotEmpty"
+    status = 409
+    message = "The bucket you tried to delete is not empty"
+
+
+class PreconditionFailed(S3Error):
+    code = "PreconditionFailed"
+    status = 412
+    message = "At least one of the pre-conditions you specified did not hold"
+
+
+class InvalidRange(S3Error):
+    code = "InvalidRange"
+    status = 416
+    message = "The requested range is not satisfiable"
+
+
+class InvalidPartNumber(S3Error):
+    code = "InvalidPartNumber"
+    status = 416
+    message = "The requested partnumber is not satisfiable"
+
 
 # 5xx
-InternalError = S3Error
-NotImplementedError_ = _error(
-    "NotImplemented",
-    501,
-    "A header or query you provided implies functionality that is not implemented.",
-)
-ServiceUnavailable = _error("ServiceUnavailable", 503, "Please reduce your request rate.")
-SlowDown = _error("SlowDown", 503, "Please reduce your request rate.")
+class InternalError(S3Error):
+    """The store could not do what it should have (the base's code, status and message)."""
+
+
+class Unimplemented(S3Error):
+    code = "NotImplemented"
+    status = 501
+    message = "A header or query you provided implies functionality that is not implemented."
+
+
+class ServiceUnavailable(S3Error):
+    code = "ServiceUnavailable"
+    status = 503
+    message = "Please reduce your request rate."
+
+
+class SlowDown(S3Error):
+    code = "SlowDown"
+    status = 503
+    message = "Please reduce your request rate."
 
 
 class NotModified(Exception):
@@ -188,3 +309,36 @@ class NotModified(Exception):
     def __init__(self, headers: dict[str, str]) -> None:
         super().__init__("not modified")
         self.headers = headers
+
+
+# Errors of ACLs and of the configurations answered as absent
+class MalformedACLError(S3Error):
+    code = "MalformedACLError"
+    status = 400
+    message = (
+        "The XML you provided was not well-formed or did not validate against our published schema."
+    )
+
+
+class NoSuchBucketPolicy(S3Error):
+    code = "NoSuchBucketPolicy"
+    status = 404
+    message = "The bucket policy does not exist"
+
+
+class NoSuchCORSConfiguration(S3Error):
+    code = "NoSuchCORSConfiguration"
+    status = 404
+    message = "The CORS configuration does not exist"
+
+
+class CORSForbidden(S3Error):
+    code = "AccessForbidden"
+    status = 403
+    message = "CORSResponse: CORS is not enabled for this bucket."
+
+
+class UnresolvableGrantByEmailAddress(S3Error):
+    code = "UnresolvableGrantByEmailAddress"
+    status = 400
+    message = "The e-mail address you provided does not match any account on record."

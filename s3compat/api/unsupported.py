@@ -31,7 +31,7 @@ def refuse_unsupported(operation: str, headers: Mapping[str, str]) -> None:
     if operation == "CreateBucket":
         wanted = headers.get(BUCKET_LOCK_HEADER)
         if wanted is not None and wanted.strip().lower() != "false":
-            raise errors.NotImplementedError_("Object Lock is not implemented.")
+            raise errors.Unimplemented("Object Lock is not implemented.")
     elif operation in WRITES:
         if any(name in headers for name in OBJECT_LOCK_HEADERS):
             raise errors.InvalidRequest("Bucket is missing Object Lock Configuration")

@@ -25,7 +25,6 @@ from s3compat.api.ops.acl import (
     AUTHENTICATED_USERS,
     LOG_DELIVERY,
     Grant,
-    MalformedACLError,
     canned_grants,
     decode_acl,
     encode_grants,
@@ -129,20 +128,23 @@ def test_parse_accepts_documents_without_namespace_or_owner() -> None:
 @pytest.mark.parametrize(
     ("body", "error"),
     [
-        (b"not xml", MalformedACLError),
-        (b"<Policy/>", MalformedACLError),
+        (b"not xml", errors.MalformedACLError),
+        (b"<Policy/>", errors.MalformedACLError),
         (
             policy_xml("O", "").replace(b"<AccessControlList></AccessControlList>", b""),
-            MalformedACLError,
+            errors.MalformedACLError,
         ),
-        (policy_xml("O", grant_xml("Group", "URI", ALL_USERS, "EVERYTHING")), MalformedACLError),
-        (policy_xml("O", grant_xml("Robot", "ID", "x", "READ")), MalformedACLError),
-        (policy_xml("O", grant_xml("CanonicalUser", "URI", "x", "READ")), MalformedACLError),
+        (
+            policy_xml("O", grant_xml("Group", "URI", ALL_USERS, "EVERYTHING")),
+            errors.MalformedACLError,
+        ),
+        (policy_xml("O", grant_xml("Robot", "ID", "x", "READ")), errors.MalformedACLError),
+        (policy_xml("O", grant_xml("CanonicalUser", "URI", "x", "READ")), errors.MalformedACLError),
         (
             policy_xml(
                 "O", "<Grant><Grantee><ID>x</ID></Grantee><Permission>READ</Permission></Grant>"
             ),
-            MalformedACLError,
+            errors.MalformedACLError,
         ),
         # xsi:type without the xsi namespace declared is not well-formed XML
         (
@@ -151,7 +153,7 @@ def test_parse_accepts_documents_without_namespace_or_owner() -> None:
                 '<Grant><Grantee xsi:type="Group"><URI>u</URI></Grantee>'
                 "<Permission>READ</Permission></Grant>",
             ),
-            MalformedACLError,
+            errors.MalformedACLError,
         ),
     ],
 )

@@ -233,7 +233,7 @@ def test_every_filter_form_round_trips() -> None:
         (
             "<Filter/><Status>Enabled</Status><Transition><Days>1</Days>"
             "<StorageClass>GLACIER</StorageClass></Transition>",
-            errors.NotImplementedError_,
+            errors.Unimplemented,
         ),
     ],
 )

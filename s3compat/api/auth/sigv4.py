@@ -29,10 +29,10 @@ from s3compat.api.errors import (
     ExpiredToken,
     InvalidArgument,
     InvalidRequest,
-    NotImplementedError_,
     RequestTimeTooSkewed,
     S3Error,
     SignatureDoesNotMatch,
+    Unimplemented,
 )
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -228,7 +228,7 @@ def _check_content_sha256(value: str) -> str:
     if value in _KNOWN_PAYLOAD_LITERALS:
         return value
     if value in _ECDSA_MODES:
-        raise NotImplementedError_(f"{value} (SigV4a) is not implemented.")
+        raise Unimplemented(f"{value} (SigV4a) is not implemented.")
     if _HEX_SHA256_RE.fullmatch(value):
         return value.lower()
     raise InvalidArgument(

@@ -6,8 +6,8 @@ Clients that read an ACL and write it back (s3cmd `cp`, `mv`, `modify`, `setacl`
 that set canned ACLs (`--acl-public`, `x-amz-acl`) read back what they set.
 
 Bucket policies and CORS configurations cannot be set (PutBucketPolicy/PutBucketCors are 501),
-so reading one answers what S3 answers for a bucket that has none: 404 `NoSuchBucketPolicy` /
-`NoSuchCORSConfiguration`. `s3cmd info` accepts 404 and 501 alike; aws CLI and SDK users get
+so reading one answers what S3 answers for a bucket that has none: 404 `errors.NoSuchBucketPolicy` /
+`errors.NoSuchCORSConfiguration`. `s3cmd info` accepts 404 and 501 alike; aws CLI and SDK users get
 S3's own answer. A CORS preflight (OPTIONS) is answered as S3 answers it for a bucket without
 a CORS configuration.
 """
@@ -52,7 +52,6 @@ __all__ = [
     "HANDLERS",
     "LOG_DELIVERY",
     "Grant",
-    "MalformedACLError",
     "canned_grants",
     "decode_acl",
     "encode_grants",
@@ -63,32 +62,6 @@ __all__ = [
 
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 MAX_GRANTS = 100
-
-
-class MalformedACLError(errors.S3Error):
-    code = "MalformedACLError"
-    status = 400
-    message = (
-        "The XML you provided was not well-formed or did not validate against our published schema."
-    )
-
-
-class NoSuchBucketPolicy(errors.S3Error):
-    code = "NoSuchBucketPolicy"
-    status = 404
-    message = "The bucket policy does not exist"
-
-
-class NoSuchCORSConfiguration(errors.S3Error):
-    code = "NoSuchCORSConfiguration"
-    status = 404
-    message = "The CORS configuration does not exist"
-
-
-class CORSForbidden(errors.S3Error):
-    code = "AccessForbidden"
-    status = 403
-    message = "CORSResponse: CORS is not enabled for this bucket."
 
 
 # --- the wire -----------------------------------------------------------------------------
@@ -103,26 +76,26 @@ class Policy:
 
 
 def parse_policy(body: bytes) -> Policy:
-    """Parse an AccessControlPolicy document; MalformedACLError if it is not well-formed XML
+    """Parse an AccessControlPolicy document; errors.MalformedACLError if it is not well-formed XML
     or not an ACL (S3 answers that code for both)."""
     try:
         document = parse_xml(body)
     except errors.MalformedXML as error:
-        raise MalformedACLError() from error
+        raise errors.MalformedACLError() from error
     if local(document) != "AccessControlPolicy":
-        raise MalformedACLError()
+        raise errors.MalformedACLError()
     owner_id = None
     owners = children(document, "Owner")
     if len(owners) > 1:
-        raise MalformedACLError()
+        raise errors.MalformedACLError()
     if owners:
         owner_id = (child_text(owners[0], "ID") or "").strip() or None
     lists = children(document, "AccessControlList")
     if len(lists) != 1:
-        raise MalformedACLError()
+        raise errors.MalformedACLError()
     grants = [_parse_grant(element) for element in children(lists[0], "Grant")]
     if len(grants) > MAX_GRANTS:
-        raise MalformedACLError(f"An ACL may hold at most {MAX_GRANTS} grants")
+        raise errors.MalformedACLError(f"An ACL may hold at most {MAX_GRANTS} grants")
     return Policy(owner_id, grants)
 
 
@@ -130,7 +103,7 @@ def _parse_grant(element: etree._Element) -> Grant:
     grantees = children(element, "Grantee")
     permission = (child_text(element, "Permission") or "").strip()
     if len(grantees) != 1 or permission not in PERMISSIONS:
-        raise MalformedACLError()
+        raise errors.MalformedACLError()
     grantee = grantees[0]
     kind = grantee.get(f"{{{XSI_NS}}}type")
     if kind == CANONICAL_USER:
@@ -140,9 +113,9 @@ def _parse_grant(element: etree._Element) -> Grant:
     elif kind == BY_EMAIL:
         value = (child_text(grantee, "EmailAddress") or "").strip()
     else:
-        raise MalformedACLError()
+        raise errors.MalformedACLError()
     if not value:
-        raise MalformedACLError()
+        raise errors.MalformedACLError()
     return Grant(kind, value, permission)
 
 
@@ -196,7 +169,9 @@ async def _requested_acl(ctx: Ctx, owner: str) -> str:
             raise errors.AccessDenied("The ACL's owner is not the owner of the resource")
         grants = policy.grants
     else:
-        raise MalformedACLError("Give x-amz-acl, x-amz-grant-* headers or an AccessControlPolicy")
+        raise errors.MalformedACLError(
+            "Give x-amz-acl, x-amz-grant-* headers or an AccessControlPolicy"
+        )
     return encode_grants(await resolve_grants(ctx, grants))
 
 
@@ -240,11 +215,11 @@ async def put_object_acl(ctx: Ctx) -> web.StreamResponse:
 
 
 async def get_bucket_policy(ctx: Ctx) -> web.StreamResponse:
-    raise NoSuchBucketPolicy(BucketName=ctx.bucket)
+    raise errors.NoSuchBucketPolicy(BucketName=ctx.bucket)
 
 
 async def get_bucket_cors(ctx: Ctx) -> web.StreamResponse:
-    raise NoSuchCORSConfiguration(BucketName=ctx.bucket)
+    raise errors.NoSuchCORSConfiguration(BucketName=ctx.bucket)
 
 
 async def options_object(ctx: Ctx) -> web.StreamResponse:
@@ -259,7 +234,9 @@ async def options_object(ctx: Ctx) -> web.StreamResponse:
         )
     if await ctx.store.catalog.get_bucket(ctx.bucket) is None:
         raise errors.NoSuchBucket(BucketName=ctx.bucket)
-    raise CORSForbidden(Method=headers["Access-Control-Request-Method"], ResourceType="BUCKET")
+    raise errors.CORSForbidden(
+        Method=headers["Access-Control-Request-Method"], ResourceType="BUCKET"
+    )
 
 
 HANDLERS: dict[str, Handler] = {

@@ -122,7 +122,7 @@ def _parse_rule(element: etree._Element) -> Rule:
         raise errors.MalformedXML()
     for action in _UNSUPPORTED_ACTIONS:
         if action in names:
-            raise errors.NotImplementedError_(
+            raise errors.Unimplemented(
                 f"Lifecycle {action} actions are not implemented: there is one storage class."
             )
     rule_id = _text(element, "ID")

@@ -97,12 +97,12 @@ async def put_bucket_versioning(ctx: Ctx) -> web.StreamResponse:
     ):
         raise errors.MalformedXML()
     if status == "Enabled":
-        raise errors.NotImplementedError_(
+        raise errors.Unimplemented(
             "Bucket versioning is not implemented: buckets stay unversioned (only 'Suspended' "
             "is accepted)."
         )
     if mfa_delete == "Enabled":
-        raise errors.NotImplementedError_("MFA Delete is not implemented.")
+        raise errors.Unimplemented("MFA Delete is not implemented.")
     return web.Response(status=200)
 
 
