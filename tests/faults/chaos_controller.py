@@ -61,6 +61,8 @@ class Faults:
     kill_times: list[float] = field(default_factory=list)
     recovery_seconds: list[float] = field(default_factory=list)
     wipes: int = 0
+    # Pieces the catalog placed on the wiped daemons when their disks were destroyed.
+    destroyed: int = 0
     heals: list[Heal] = field(default_factory=list)
 
 
@@ -98,6 +100,13 @@ class Controller(threading.Thread):
         """Repair to full protection, then destroy PARITY daemons' disks at once and heal."""
         admin_json(self.cluster, "repair", "--wait", timeout=HEAL_SECONDS)
         numbers = self.random.sample(range(len(self.cluster.chunk_urls)), PARITY)
+        urls = [self.cluster.chunk_urls[number] for number in numbers]
+        marks = ", ".join("?" for _ in urls)
+        self.faults.destroyed += it.catalog_rows(
+            self.cluster,
+            f"SELECT count(*) FROM chunks JOIN servers USING (server_id) WHERE url IN ({marks})",
+            *urls,
+        )[0][0]
         victims = []
         for number in numbers:
             url = self.cluster.chunk_urls[number]
