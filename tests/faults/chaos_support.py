@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CHAOS_SECONDS_ENV = "S3COMPAT_CHAOS_SECONDS"
-DEFAULT_CHAOS_SECONDS = 75.0
+DEFAULT_CHAOS_SECONDS = 60.0
 MIB = 1024 * 1024
 PART_BYTES = 5 * MIB
 INITIAL_VERSION = "initial"

@@ -49,7 +49,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=float,
         default=None,
         help="how long the crash test's chaos phase runs (default: $S3COMPAT_CHAOS_SECONDS, "
-        "else 75 s)",
+        "else 60 s)",
     )
 
 

@@ -16,7 +16,7 @@ scrub finds no degraded or lost object and every segment has its 6+2 pieces on 8
 servers. A 500 from the gateway, or a child process that exits other
 than by the test's SIGKILL, counts as a violation too.
 
-It runs ~75 s of chaos by default; `--chaos-seconds N` (with a path under tests/faults) or
+It runs ~60 s of chaos by default; `--chaos-seconds N` (with a path under tests/faults) or
 S3COMPAT_CHAOS_SECONDS=N runs longer, S3COMPAT_CHAOS_SEED=S replays a seed's choices.
 """
 
