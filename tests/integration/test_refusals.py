@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from botocore.client import BaseClient
@@ -49,6 +50,27 @@ def test_a_bucket_with_object_lock_is_refused_not_created_unlocked(s3: BaseClien
     s3.delete_bucket(Bucket=name)
 
 
+def assert_writes_refused(
+    s3: BaseClient, bucket: str, asked: dict[str, Any], code: str, says: str = ""
+) -> None:
+    """PutObject, CopyObject (of "source") and CreateMultipartUpload of "k" with the `asked`
+    arguments are each refused 400 `code` (whose message holds `says`); nothing is stored."""
+    s3.put_object(Bucket=bucket, Key="source", Body=b"x")
+    source = {"Bucket": bucket, "Key": "source"}
+    attempts = {
+        "put": lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"data", **asked),
+        "copy": lambda: s3.copy_object(Bucket=bucket, Key="k", CopySource=source, **asked),
+        "multipart": lambda: s3.create_multipart_upload(Bucket=bucket, Key="k", **asked),
+    }
+    for name, attempt in attempts.items():
+        with pytest.raises(ClientError) as refused:
+            attempt()
+        assert (http_status(refused.value), error_code(refused.value)) == (400, code), name
+        assert says in str(refused.value), name
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["source"]
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
 @pytest.mark.parametrize(
     "lock",
     [
@@ -57,29 +79,12 @@ def test_a_bucket_with_object_lock_is_refused_not_created_unlocked(s3: BaseClien
     ],
 )
 def test_object_lock_headers_on_writes_are_refused_not_ignored(
-    s3: BaseClient, bucket: str, lock: dict[str, str]
+    s3: BaseClient, bucket: str, lock: dict[str, Any]
 ) -> None:
     """No bucket here has an Object Lock configuration: AWS's answer to such writes."""
     if "ObjectLockRetainUntilDate" in lock:
         lock = {**lock, "ObjectLockRetainUntilDate": datetime.now(UTC) + timedelta(days=1)}
-    s3.put_object(Bucket=bucket, Key="source", Body=b"x")
-    attempts = {
-        "put": lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"data", **lock),
-        "copy": lambda: s3.copy_object(
-            Bucket=bucket, Key="k", CopySource={"Bucket": bucket, "Key": "source"}, **lock
-        ),
-        "multipart": lambda: s3.create_multipart_upload(Bucket=bucket, Key="k", **lock),
-    }
-    for name, attempt in attempts.items():
-        with pytest.raises(ClientError) as refused:
-            attempt()
-        assert (http_status(refused.value), error_code(refused.value)) == (
-            400,
-            "InvalidRequest",
-        ), name
-        assert "Object Lock" in str(refused.value), name
-    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["source"]
-    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert_writes_refused(s3, bucket, lock, "InvalidRequest", says="Object Lock")
 
 
 @pytest.mark.parametrize("storage_class", ["GLACIER", "STANDARD_IA", "NO-SUCH-CLASS"])
@@ -89,19 +94,5 @@ def test_only_the_standard_storage_class_is_accepted(
     """One storage class is kept here: a write asking for another is refused, not stored as
     STANDARD behind the client's back; a made-up one too (AWS: InvalidStorageClass)."""
     s3.put_object(Bucket=bucket, Key="standard", Body=b"x", StorageClass="STANDARD")
-    source = {"Bucket": bucket, "Key": "standard"}
-    wanted = {"StorageClass": storage_class}
-    attempts = {
-        "put": lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"x", **wanted),
-        "copy": lambda: s3.copy_object(Bucket=bucket, Key="k", CopySource=source, **wanted),
-        "multipart": lambda: s3.create_multipart_upload(Bucket=bucket, Key="k", **wanted),
-    }
-    for name, attempt in attempts.items():
-        with pytest.raises(ClientError) as refused:
-            attempt()
-        assert (http_status(refused.value), error_code(refused.value)) == (
-            400,
-            "InvalidStorageClass",
-        ), name
-    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["standard"]
-    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    s3.delete_object(Bucket=bucket, Key="standard")
+    assert_writes_refused(s3, bucket, {"StorageClass": storage_class}, "InvalidStorageClass")
