@@ -206,12 +206,8 @@ def test_killed_daemons_up_to_parity_are_read_around_and_one_more_is_a_503(
 @pytest.fixture
 def bare_cluster() -> Iterator[Cluster]:
     """6 daemons: parity 0, no redundancy (its own cluster, stopped after the test)."""
-    with it.private_directory("s3compat-faults-bare-") as root:
-        running, process = it.start_cluster(root / "data", root, ["--servers", "6"])
-        try:
-            yield running
-        finally:
-            it._stop(process)
+    with it.running_cluster("s3compat-faults-bare-", ["--servers", "6"]) as running:
+        yield running
 
 
 def test_killed_daemon_without_parity_gives_503_then_recovers(bare_cluster: Cluster) -> None:
@@ -263,12 +259,8 @@ def test_killed_daemon_without_parity_gives_503_then_recovers(bare_cluster: Clus
 @pytest.fixture
 def small_cluster() -> Iterator[Cluster]:
     """8 daemons of 3 MB each (parity 2; its own cluster, stopped after the test)."""
-    with it.private_directory("s3compat-faults-small-") as root:
-        running, process = it.start_cluster(root / "data", root, ["--capacity", "3000000"])
-        try:
-            yield running
-        finally:
-            it._stop(process)
+    with it.running_cluster("s3compat-faults-small-", ["--capacity", "3000000"]) as running:
+        yield running
 
 
 def test_full_chunk_daemons_give_a_clean_error(small_cluster: Cluster) -> None:

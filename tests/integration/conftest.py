@@ -49,6 +49,7 @@ import pytest
 from botocore.auth import HmacV1Auth, S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.client import BaseClient
+from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
@@ -503,11 +504,11 @@ def _servers_in(arguments: Iterable[str]) -> int:
 
 
 @contextlib.contextmanager
-def running_cluster(prefix: str) -> Iterator[Cluster]:
-    """A cluster with default settings in a private folder named `prefix...`, stopped and
-    removed on exit."""
+def running_cluster(prefix: str, options: Iterable[str] = ()) -> Iterator[Cluster]:
+    """A cluster (default settings, or `s3compat cluster` `options`) in a private folder
+    named `prefix...`, stopped and removed on exit."""
     with private_directory(prefix) as root:
-        running, process = start_cluster(root / "data", root)
+        running, process = start_cluster(root / "data", root, options)
         try:
             yield running
         finally:
@@ -539,17 +540,25 @@ def tls_cluster() -> Iterator[Cluster]:
 
 
 def client_for(
-    cluster: Cluster, access_key: str | None = None, secret_key: str | None = None
+    cluster: Cluster,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    *,
+    signature_version: str | None = None,
 ) -> BaseClient:
-    """A boto3 S3 client with the default configuration (https: verified with our cert)."""
+    """A boto3 S3 client with the default configuration (https: verified with our cert), or
+    with the given signature version ("s3v4", or "s3" for SigV2)."""
     session = boto3.session.Session(
         aws_access_key_id=access_key or cluster.access_key,
         aws_secret_access_key=secret_key or cluster.secret_key,
         region_name=REGION,
     )
+    config = Config(signature_version=signature_version) if signature_version else None
     if cluster.ca_cert is not None:
-        return session.client("s3", endpoint_url=cluster.endpoint, verify=str(cluster.ca_cert))
-    return session.client("s3", endpoint_url=cluster.endpoint)
+        return session.client(
+            "s3", endpoint_url=cluster.endpoint, verify=str(cluster.ca_cert), config=config
+        )
+    return session.client("s3", endpoint_url=cluster.endpoint, config=config)
 
 
 @pytest.fixture(scope="session")

@@ -11,22 +11,13 @@ from datetime import UTC, datetime
 from http.client import HTTPResponse
 from urllib.parse import quote, urlsplit
 
-import boto3
 from botocore.client import BaseClient
-from botocore.config import Config
-from conftest import REGION, Cluster
+from conftest import REGION, Cluster, client_for
 
 
 def presigned(cluster: Cluster, method: str, bucket: str, key: str, signature: str) -> str:
     """A presigned URL's path and query (only the host is signed)."""
-    client = boto3.client(
-        "s3",
-        endpoint_url=cluster.endpoint,
-        aws_access_key_id=cluster.access_key,
-        aws_secret_access_key=cluster.secret_key,
-        region_name=REGION,
-        config=Config(signature_version=signature),
-    )
+    client = client_for(cluster, signature_version=signature)
     url = client.generate_presigned_url(
         method, Params={"Bucket": bucket, "Key": key}, ExpiresIn=300
     )

@@ -5,22 +5,13 @@ header for SigV4 (SignedHeaders lists what was signed), SignatureDoesNotMatch fo
 
 from __future__ import annotations
 
-import boto3
 import pytest
 from botocore.client import BaseClient
-from botocore.config import Config
-from conftest import REGION, Cluster, raw_request
+from conftest import Cluster, client_for, raw_request
 
 
 def presigned_put(cluster: Cluster, version: str, bucket: str, key: str) -> str:
-    signer = boto3.client(
-        "s3",
-        endpoint_url=cluster.endpoint,
-        aws_access_key_id=cluster.access_key,
-        aws_secret_access_key=cluster.secret_key,
-        region_name=REGION,
-        config=Config(signature_version=version),
-    )
+    signer = client_for(cluster, signature_version=version)
     url: str = signer.generate_presigned_url(
         "put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=300
     )

@@ -23,7 +23,6 @@ from botocore.exceptions import ClientError
 from conftest import (
     Cluster,
     _child_pids,
-    _stop,
     admin,
     catalog_rows,
     catalog_url_for,
@@ -31,10 +30,9 @@ from conftest import (
     free_port_block,
     http_status,
     locate,
-    private_directory,
     raw_request,
     run_async,
-    start_cluster,
+    running_cluster,
     unique_bucket_name,
     wait_for,
 )
@@ -185,14 +183,10 @@ def run_admin(
 
 @pytest.fixture
 def ten_servers() -> Iterator[Cluster]:
-    with private_directory("s3compat-ten-") as root:
-        running, process = start_cluster(
-            root / "data", root, ["--servers", "10", "--repair-interval", "3600"]
-        )
-        try:
-            yield running
-        finally:
-            _stop(process)
+    with running_cluster(
+        "s3compat-ten-", ["--servers", "10", "--repair-interval", "3600"]
+    ) as running:
+        yield running
 
 
 def test_two_servers_destroyed_then_repaired_then_two_more(ten_servers: Cluster) -> None:
@@ -245,16 +239,9 @@ def test_two_servers_destroyed_then_repaired_then_two_more(ten_servers: Cluster)
 def self_healing() -> Iterator[Cluster]:
     """9 servers, parity 2; a silent server is down after 1 s and lost after 4 s more, and
     repair passes run every second."""
-    with private_directory("s3compat-heal-") as root:
-        running, process = start_cluster(
-            root / "data",
-            root,
-            ["--servers", "9", "--down-after", "1", "--lost-after", "4", "--repair-interval", "1"],
-        )
-        try:
-            yield running
-        finally:
-            _stop(process)
+    options = ["--servers", "9", "--down-after", "1", "--lost-after", "4", "--repair-interval", "1"]
+    with running_cluster("s3compat-heal-", options) as running:
+        yield running
 
 
 def scrape_repair(cluster: Cluster) -> dict[str, float]:
