@@ -32,10 +32,13 @@ from s3compat.config import GatewayConfig
 from s3compat.duties import SharedMembership, keep_alive, run_collector, run_repairer
 from s3compat.memory import tune_malloc
 from s3compat.metrics import GaugeCollector, RequestMetrics
+from s3compat.store.buckets import BucketStore
 from s3compat.store.gc import Collector
 from s3compat.store.lifecycle import LifecyclePass
 from s3compat.store.objects import ObjectStore
 from s3compat.store.repair import Repairer
+from s3compat.store.servers import ServerRegistry
+from s3compat.store.stores import Stores
 from s3compat.store.uploads import UploadStore
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,7 @@ class Services:
     membership: Membership
     store: ObjectStore
     uploads: UploadStore
+    buckets: BucketStore
     maintenance: MaintenanceCatalog
     cluster_secret: str
     collector: Collector
@@ -139,13 +143,14 @@ def _services(
     process_id: str,
 ) -> Services:
     """Wire the store, uploads, lifecycle and collector on an open catalog."""
+    buckets = BucketStore(catalog, BucketConfigCatalog(db), region=config.region)
     store = ObjectStore(
         catalog,
+        buckets,
         client,
         membership,
         gateway_id=process_id,
         grace_seconds=config.gc_grace_seconds,
-        region=config.region,
     )
     uploads = UploadStore(store, UploadCatalog(db), min_part_bytes=config.min_part_bytes)
     lifecycle = LifecyclePass(
@@ -180,6 +185,7 @@ def _services(
         membership,
         store,
         uploads,
+        buckets,
         MaintenanceCatalog(db),
         secret,
         collector,
@@ -266,8 +272,9 @@ async def serve(config: GatewayConfig) -> None:
     async with open_services(config, role="gateway", shared_polling=True) as services:
         app = make_app(
             config,
-            services.store,
-            services.uploads,
+            Stores(
+                services.store, services.uploads, services.buckets, ServerRegistry(services.catalog)
+            ),
             all_handlers(),
             services.cluster_secret,
             gateway_metrics(services),

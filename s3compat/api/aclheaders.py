@@ -26,7 +26,6 @@ from s3compat.api.auth.access import (
     Grant,
     encode_grants,
 )
-from s3compat.catalog.bucketconfig import BucketConfigCatalog
 
 # x-amz-grant-* header -> the permission it grants.
 GRANT_HEADERS = {
@@ -69,7 +68,6 @@ def parse_grant_headers(headers: Mapping[str, str]) -> list[Grant]:
 
 async def resolve_grants(ctx: Ctx, grants: Iterable[Grant]) -> list[Grant]:
     """Check every grantee exists; canonical IDs take their stored spelling. Duplicates go."""
-    users = BucketConfigCatalog(ctx.store.catalog.db)
     resolved: list[Grant] = []
     for grant in grants:
         if grant.kind == BY_EMAIL:
@@ -77,7 +75,7 @@ async def resolve_grants(ctx: Ctx, grants: Iterable[Grant]) -> list[Grant]:
         if grant.kind == GROUP and grant.grantee not in GROUPS:
             raise errors.InvalidArgument("Invalid group uri", ArgumentName="uri")
         if grant.kind == CANONICAL_USER:
-            user = await users.find_user(grant.grantee)
+            user = await ctx.buckets.user_by_id(grant.grantee)
             if user is None:
                 raise errors.InvalidArgument("Invalid id", ArgumentName="CanonicalUser/ID")
             grant = Grant(CANONICAL_USER, user.access_key, grant.permission)

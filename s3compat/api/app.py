@@ -27,7 +27,7 @@ from s3compat.api.auth import access
 from s3compat.api.auth.request import AuthResult, RequestView, parse_auth, verify_auth
 from s3compat.api.errormap import to_s3_error
 from s3compat.api.framing import MAX_HEADER_BYTES, MAX_HEADERS
-from s3compat.api.internal import CLUSTER_SECRET_KEY, STORE_KEY, add_internal_routes
+from s3compat.api.internal import CLUSTER_SECRET_KEY, STORES_KEY, add_internal_routes
 from s3compat.api.router import (
     Route,
     bucket_from_host,
@@ -40,8 +40,10 @@ from s3compat.api.unsupported import refuse_unsupported
 from s3compat.catalog.records import BucketRecord
 from s3compat.config import GatewayConfig
 from s3compat.metrics import RequestMetrics
+from s3compat.store.buckets import BucketStore
 from s3compat.store.errors import StoreError
 from s3compat.store.objects import ObjectStore
+from s3compat.store.stores import Stores
 from s3compat.store.uploads import UploadStore
 
 log = logging.getLogger(__name__)
@@ -66,12 +68,23 @@ class Ctx:
     # The requester's canonical user ID (its access key); None for an anonymous request.
     principal: str | None
     auth: AuthResult
-    store: ObjectStore
-    uploads: UploadStore
+    stores: Stores
     config: GatewayConfig
     request_id: str
     # The addressed bucket as the access check found it (None for service operations).
     bucket_record: BucketRecord | None = None
+
+    @property
+    def objects(self) -> ObjectStore:
+        return self.stores.objects
+
+    @property
+    def uploads(self) -> UploadStore:
+        return self.stores.uploads
+
+    @property
+    def buckets(self) -> BucketStore:
+        return self.stores.buckets
 
     @property
     def bucket(self) -> str:
@@ -104,7 +117,6 @@ class Ctx:
 
 Handler = Callable[[Ctx], Awaitable[web.StreamResponse]]
 
-UPLOADS_KEY = web.AppKey("uploads", UploadStore)
 CONFIG_KEY = web.AppKey("config", GatewayConfig)
 HANDLERS_KEY = web.AppKey("handlers", dict)
 # The request key under which the Expect: 100-continue check leaves the prepared context.
@@ -233,7 +245,7 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
 async def prepare(request: web.Request) -> Ctx:
     """Everything before the handler: route, validate names, authenticate, check access."""
     config = request.app[CONFIG_KEY]
-    store = request.app[STORE_KEY]
+    stores = request.app[STORES_KEY]
     raw_path, _, raw_query = request.raw_path.partition("?")
     try:
         query_pairs = split_raw_query(raw_query)
@@ -274,15 +286,14 @@ async def prepare(request: web.Request) -> Ctx:
     if route.operation in UNAUTHENTICATED_OPERATIONS:
         auth = AuthResult(access_key=None, content_sha256=None, streaming=None)
     else:
-        auth = await authenticate(view, store)
+        auth = await authenticate(view, stores.buckets)
     ctx = Ctx(
         _with_text_headers(request),
         route,
         query,
         auth.access_key,
         auth,
-        store,
-        request.app[UPLOADS_KEY],
+        stores,
         config,
         request_id_of(request),
     )
@@ -323,12 +334,12 @@ def _check_bucket_name_shape(name: str) -> None:
         raise errors.NoSuchBucket(BucketName=name) from error
 
 
-async def authenticate(view: RequestView, store: ObjectStore) -> AuthResult:
+async def authenticate(view: RequestView, buckets: BucketStore) -> AuthResult:
     """Verify the request's signature; a request with no credentials at all is anonymous."""
     parsed = parse_auth(view)
     if parsed.access_key is None:
         return verify_auth(view, parsed, "", datetime.now(UTC))
-    user = await store.catalog.get_user(parsed.access_key)
+    user = await buckets.user(parsed.access_key)
     if user is None:
         raise errors.InvalidAccessKeyId(AWSAccessKeyId=parsed.access_key)
     return verify_auth(view, parsed, user.secret_key, datetime.now(UTC))
@@ -341,21 +352,20 @@ async def authorize(ctx: Ctx) -> BucketRecord | None:
         if ctx.principal is None:
             raise errors.AccessDenied()
         return None
-    bucket = await ctx.store.catalog.get_bucket(ctx.route.bucket)
+    bucket = await ctx.buckets.find(ctx.route.bucket)
     if bucket is None:
         raise errors.NoSuchBucket(BucketName=ctx.route.bucket)
     access.check_expected_owner(ctx.request.headers.get(access.EXPECTED_OWNER_HEADER), bucket)
     record = None
     if ctx.route.key is not None and access.needs_object(operation, ctx.principal, bucket):
-        record = await ctx.store.catalog.head_object(bucket.name, ctx.route.key)
+        record = await ctx.objects.find_object(bucket.name, ctx.route.key)
     access.check_access(operation, ctx.principal, bucket, record, ctx.route.key)
     return bucket
 
 
 def make_app(
     config: GatewayConfig,
-    store: ObjectStore,
-    uploads: UploadStore,
+    stores: Stores,
     handlers: dict[str, Handler],
     cluster_secret: str,
     metrics: RequestMetrics | None = None,
@@ -379,9 +389,8 @@ def make_app(
     app[CONFIG_KEY] = config
     if config.spool_dir is not None:
         app[SPOOL_DIR_KEY] = config.spool_dir
-    app[STORE_KEY] = store
+    app[STORES_KEY] = stores
     app[CLUSTER_SECRET_KEY] = cluster_secret
-    app[UPLOADS_KEY] = uploads
     app[HANDLERS_KEY] = handlers
     add_internal_routes(app)
     if metrics is not None:

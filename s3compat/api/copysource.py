@@ -92,13 +92,13 @@ async def copy_source_blocks(ctx: Ctx, *, range_header: str | None = None) -> Co
     stream the bytes to copy."""
     headers = {k.lower(): v for k, v in ctx.request.headers.items()}
     bucket, key = parse_copy_source(headers.get("x-amz-copy-source", ""))
-    source_bucket = await ctx.store.bucket(bucket)
+    source_bucket = await ctx.buckets.get(bucket)
     access.check_expected_owner(headers.get(access.EXPECTED_SOURCE_OWNER_HEADER), source_bucket)
     current = None
     if access.needs_object("GetObject", ctx.principal, source_bucket):
-        current = await ctx.store.catalog.head_object(bucket, key)
+        current = await ctx.objects.find_object(bucket, key)
     access.check_access("GetObject", ctx.principal, source_bucket, current, key)
-    record, chunks = await ctx.store.open_object(bucket, key)
+    record, chunks = await ctx.objects.open_object(bucket, key)
     check_copy_conditions(headers, record)
     start, end = _copy_range(headers.get(range_header) if range_header else None, record.size)
-    return CopySource(record, start, end, ctx.store.stream(chunks, start, end))
+    return CopySource(record, start, end, ctx.objects.stream(chunks, start, end))

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import hmac
-import time
 from typing import Any
 
 from aiohttp import web
 
-from s3compat.catalog.catalog import ServerUrlTaken
-from s3compat.store.objects import ObjectStore
+from s3compat.store.servers import Heartbeat, ServerReport
+from s3compat.store.stores import Stores
 from s3compat.store.stripe_write import required_pieces
 from s3compat.store.stripes import DATA_PIECES
 
-STORE_KEY = web.AppKey("store", ObjectStore)
+STORES_KEY = web.AppKey("stores", Stores)
 CLUSTER_SECRET_KEY = web.AppKey("cluster_secret", str)
 STATS_FIELDS = ("capacity_bytes", "used_bytes", "free_bytes", "chunk_count")
 
@@ -21,7 +20,7 @@ STATS_FIELDS = ("capacity_bytes", "used_bytes", "free_bytes", "chunk_count")
 async def health(request: web.Request) -> web.Response:
     """200 when the gateway can take writes (enough chunk servers up), else 503; says whether
     writes get every parity piece (`full_parity`) or fewer, left for the repairer."""
-    store = request.app[STORE_KEY]
+    store = request.app[STORES_KEY].objects
     up = len(store.membership.writable())
     needed = required_pieces(store.parity)
     ready = up >= needed
@@ -44,25 +43,22 @@ async def heartbeat(request: web.Request) -> web.Response:
     if not hmac.compare_digest(given, expected):
         return web.json_response({"error": "cluster secret required"}, status=401)
     try:
-        report: dict[str, Any] = await request.json()
-        server_id = str(report["server_id"])
-        url = str(report["url"]).rstrip("/")
-        stats = [int(report[name]) for name in STATS_FIELDS]
+        sent: dict[str, Any] = await request.json()
+        report = ServerReport(
+            str(sent["server_id"]),
+            str(sent["url"]).rstrip("/"),
+            *(int(sent[name]) for name in STATS_FIELDS),
+        )
     except (ValueError, KeyError, TypeError):
         return web.json_response({"error": "malformed heartbeat"}, status=400)
-    if not url.startswith(("http://", "https://")) or not server_id:
+    if not report.url.startswith(("http://", "https://")) or not report.server_id:
         return web.json_response({"error": "malformed heartbeat"}, status=400)
-    catalog = request.app[STORE_KEY].catalog
-    known = {s.server_id: s for s in await catalog.list_servers()}
-    if server_id in known and known[server_id].state == "removed":
+    outcome = await request.app[STORES_KEY].servers.heartbeat(report)
+    if outcome is Heartbeat.REMOVED:
         return web.json_response({"error": "server was removed"}, status=410)
-    try:
-        await catalog.add_server(server_id, url)
-    except ServerUrlTaken:
-        return web.json_response({"error": f"{url} belongs to another server"}, status=409)
-    capacity, used, free, count = stats
-    await catalog.record_server_stats(server_id, capacity, used, free, count, time.time())
-    return web.json_response({"server_id": server_id})
+    if outcome is Heartbeat.URL_TAKEN:
+        return web.json_response({"error": f"{report.url} belongs to another server"}, status=409)
+    return web.json_response({"server_id": report.server_id})
 
 
 def add_internal_routes(app: web.Application) -> None:

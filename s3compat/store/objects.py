@@ -1,4 +1,4 @@
-"""The ObjectStore: buckets and objects, kept by the write and read paths of DESIGN.md.
+"""The ObjectStore: objects, kept by the write and read paths of DESIGN.md.
 
 A write: choose 6 servers, record the intent, stream the pieces, verify every digest the client
 sent, then commit in one catalog transaction. Nothing is answered before the commit; anything
@@ -18,12 +18,14 @@ from dataclasses import dataclass, field, replace
 
 from s3compat.catalog.bucketconfig import BucketConfigCatalog
 from s3compat.catalog.catalog import Catalog, IntentsLost
-from s3compat.catalog.records import BucketRecord, ChunkRecord, ObjectRecord
+from s3compat.catalog.records import ChunkRecord, ObjectRecord
 from s3compat.catalog.repairs import SHORT
 from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.membership import Membership
-from s3compat.store import errors, segments
+from s3compat.store import errors, listing, segments
+from s3compat.store.buckets import BucketStore
 from s3compat.store.checksums import MultiHasher, to_b64
+from s3compat.store.listing import ListPage
 from s3compat.store.pieces import ByteSource
 from s3compat.store.placement import Candidate, choose_servers
 from s3compat.store.stripe_write import required_pieces, write_striped
@@ -31,8 +33,6 @@ from s3compat.store.stripes import BLOCK_BYTES, LAYOUT_STRIPED, Geometry
 
 log = logging.getLogger(__name__)
 
-# The region where re-creating one's own bucket answers 200 (S3's legacy behaviour).
-LEGACY_REGION = "us-east-1"
 # The catalog's meta row holding the cluster's parity count M (absent: 0).
 PARITY_META = "parity"
 # Server states whose pieces a read does not try.
@@ -121,27 +121,27 @@ class WrittenBody:
 
 
 class ObjectStore:
-    """Buckets, objects and where their bytes live. No HTTP, no XML, no SQL."""
+    """Objects and where their bytes live. No HTTP, no XML, no SQL."""
 
     def __init__(
         self,
         catalog: Catalog,
+        buckets: BucketStore,
         client: ChunkClient,
         membership: Membership,
         *,
         gateway_id: str,
         grace_seconds: float,
-        region: str,
         parity: int = 0,
     ) -> None:
         self.catalog = catalog
+        self.buckets = buckets
         # Parity pieces of new writes (the catalog's setting, see `load_settings`).
         self.parity = parity
         self.client = client
         self.membership = membership
         self.gateway_id = gateway_id
         self.grace_seconds = grace_seconds
-        self.region = region
         self._reserved: Counter[str] = Counter()
         # chunk id -> number of readers streaming it now; the collector skips these
         self.reading: Counter[str] = Counter()
@@ -151,41 +151,6 @@ class ObjectStore:
     async def load_settings(self) -> None:
         """Take the cluster's settings (the parity count) from the catalog."""
         self.parity = int(await self.catalog.get_meta(PARITY_META) or 0)
-
-    # --- buckets --------------------------------------------------------------------------
-
-    async def create_bucket(
-        self, name: str, owner: str, acl: str | None = None, *, region: str | None = None
-    ) -> None:
-        """Create a bucket. Creating one's own bucket again is BucketAlreadyOwnedByYou, except
-        in us-east-1 without a LocationConstraint, where S3 keeps its legacy answer: 200, and
-        the ACL reset to the one asked for (private if none)."""
-        record = BucketRecord(name, owner, time.time(), region or self.region, acl)
-        existing_owner = await self.catalog.create_bucket(record)
-        if existing_owner == owner:
-            if self.region == LEGACY_REGION and region is None:
-                await self.catalog.set_bucket_acl(name, acl)
-                return
-            raise errors.BucketAlreadyOwnedByYou(name)
-        if existing_owner is not None:
-            raise errors.BucketAlreadyExists(name)
-
-    async def bucket(self, name: str) -> BucketRecord:
-        """The bucket, if it exists."""
-        record = await self.catalog.get_bucket(name)
-        if record is None:
-            raise errors.NoSuchBucket(name)
-        return record
-
-    async def list_buckets(self, owner: str) -> list[BucketRecord]:
-        return await self.catalog.list_buckets(owner)
-
-    async def delete_bucket(self, name: str) -> None:
-        outcome = await self.catalog.delete_bucket(name)
-        if outcome == "missing":
-            raise errors.NoSuchBucket(name)
-        if outcome == "not-empty":
-            raise errors.BucketNotEmpty(name)
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -333,15 +298,42 @@ class ObjectStore:
     async def head_object(self, bucket: str, key: str) -> ObjectRecord:
         record = await self.catalog.head_object(bucket, key)
         if record is None:
-            await self.bucket(bucket)
+            await self.buckets.get(bucket)
             raise errors.NoSuchKey(key)
         return record
+
+    async def find_object(self, bucket: str, key: str) -> ObjectRecord | None:
+        """The key's current version, or None (whether or not the bucket exists)."""
+        return await self.catalog.head_object(bucket, key)
+
+    async def set_acl(self, bucket: str, key: str, acl: str | None) -> None:
+        """Replace the current version's ACL in place (its bytes stay)."""
+        if not await self.catalog.update_object(bucket, key, acl=acl):
+            raise errors.NoSuchKey(key)
+
+    async def set_tags(self, bucket: str, key: str, tags: str | None) -> None:
+        """Replace the current version's tags (a JSON object, None for none) in place."""
+        if not await self.catalog.update_object(bucket, key, tags=tags, set_tags=True):
+            raise errors.NoSuchKey(key)
+
+    async def list_page(
+        self, bucket: str, *, prefix: str, delimiter: str, marker: str, max_keys: int
+    ) -> ListPage:
+        """Up to `max_keys` keys and common prefixes after `marker`, in S3's order."""
+        return await listing.list_page(
+            self.catalog,
+            bucket,
+            prefix=prefix,
+            delimiter=delimiter,
+            marker=marker,
+            max_keys=max_keys,
+        )
 
     async def open_object(self, bucket: str, key: str) -> tuple[ObjectRecord, list[ChunkRecord]]:
         """The current version and its chunks, looked up once for a whole read."""
         found = await self.catalog.get_object(bucket, key)
         if found is None:
-            await self.bucket(bucket)
+            await self.buckets.get(bucket)
             raise errors.NoSuchKey(key)
         return found
 

@@ -60,7 +60,7 @@ class UploadStore:
         self.min_part_bytes = min_part_bytes
 
     async def create(self, upload: UploadRecord) -> UploadRecord:
-        await self.objects.bucket(upload.bucket)
+        await self.objects.buckets.get(upload.bucket)
         created = replace(upload, upload_id=secrets.token_urlsafe(32), initiated_at=time.time())
         await self.catalog.create(created)
         return created

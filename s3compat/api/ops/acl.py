@@ -41,7 +41,7 @@ from s3compat.api.auth.access import (
     encode_grants,
 )
 from s3compat.api.body import read_document
-from s3compat.api.ops.bucket import display_names, xml_response
+from s3compat.api.ops.bucket import xml_response
 from s3compat.api.ops.object import check_version_id
 from s3compat.api.xml import S3_NS, XML_DECLARATION, child_text, children, local, parse_xml
 
@@ -178,39 +178,38 @@ async def _requested_acl(ctx: Ctx, owner: str) -> str:
 async def _acl_response(ctx: Ctx, owner: str, grants: Sequence[Grant]) -> web.Response:
     """Get*Acl's answer. Group grants are listed before user grants (each kind in stored
     order): an ACL is a set, and this is the order the ceph s3-tests suite reads."""
-    names = await display_names(
-        ctx, [owner, *(g.grantee for g in grants if g.kind == CANONICAL_USER)]
+    names = await ctx.buckets.display_names(
+        [owner, *(g.grantee for g in grants if g.kind == CANONICAL_USER)]
     )
     listed = sorted(grants, key=lambda grant: grant.kind != GROUP)
     return xml_response(render_policy(owner, names, listed))
 
 
 async def get_bucket_acl(ctx: Ctx) -> web.StreamResponse:
-    bucket = await ctx.store.bucket(ctx.bucket)
+    bucket = await ctx.buckets.get(ctx.bucket)
     return await _acl_response(
         ctx, bucket.owner, decode_acl(bucket.acl, bucket.owner, bucket.owner)
     )
 
 
 async def put_bucket_acl(ctx: Ctx) -> web.StreamResponse:
-    bucket = await ctx.store.bucket(ctx.bucket)
-    await ctx.store.catalog.set_bucket_acl(ctx.bucket, await _requested_acl(ctx, bucket.owner))
+    bucket = await ctx.buckets.get(ctx.bucket)
+    await ctx.buckets.set_acl(ctx.bucket, await _requested_acl(ctx, bucket.owner))
     return web.Response(status=200)
 
 
 async def get_object_acl(ctx: Ctx) -> web.StreamResponse:
     check_version_id(ctx)
-    record = await ctx.store.head_object(ctx.bucket, ctx.key)
+    record = await ctx.objects.head_object(ctx.bucket, ctx.key)
     grants = decode_acl(record.acl, record.owner, ctx.bucket_owner)
     return await _acl_response(ctx, record.owner, grants)
 
 
 async def put_object_acl(ctx: Ctx) -> web.StreamResponse:
     check_version_id(ctx)
-    record = await ctx.store.head_object(ctx.bucket, ctx.key)
+    record = await ctx.objects.head_object(ctx.bucket, ctx.key)
     acl = await _requested_acl(ctx, record.owner)
-    if not await ctx.store.catalog.update_object(ctx.bucket, ctx.key, acl=acl):
-        raise errors.NoSuchKey(Key=ctx.key)
+    await ctx.objects.set_acl(ctx.bucket, ctx.key, acl)
     return web.Response(status=200)
 
 
@@ -232,8 +231,7 @@ async def options_object(ctx: Ctx) -> web.StreamResponse:
             if "Origin" not in headers
             else "Insufficient information. Access-Control-Request-Method header needed."
         )
-    if await ctx.store.catalog.get_bucket(ctx.bucket) is None:
-        raise errors.NoSuchBucket(BucketName=ctx.bucket)
+    await ctx.buckets.get(ctx.bucket)
     raise errors.CORSForbidden(
         Method=headers["Access-Control-Request-Method"], ResourceType="BUCKET"
     )

@@ -31,7 +31,7 @@ async def get_object_attributes(ctx: Ctx) -> web.StreamResponse:
         )
     max_parts = _count(headers.get("x-amz-max-parts"), "x-amz-max-parts", MAX_PARTS)
     marker = _count(headers.get("x-amz-part-number-marker"), "x-amz-part-number-marker", 0)
-    record = await ctx.store.head_object(ctx.bucket, ctx.key)
+    record = await ctx.objects.head_object(ctx.bucket, ctx.key)
     body: list[tuple[str, Node]] = []
     if "ETag" in wanted:
         body.append(("ETag", record.etag.strip('"')))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -31,12 +30,12 @@ async def list_buckets(ctx: Ctx) -> web.StreamResponse:
     after = _decode_token(ctx.query.get("continuation-token"))
     buckets = [
         b
-        for b in await ctx.store.list_buckets(ctx.user)
+        for b in await ctx.buckets.owned_by(ctx.user)
         if b.name.startswith(prefix) and b.name > after
     ]
     page, more = buckets[:max_buckets], len(buckets) > max_buckets
     token = base64.urlsafe_b64encode(page[-1].name.encode()).decode() if more else None
-    user = await ctx.store.catalog.get_user(ctx.user)
+    user = await ctx.buckets.user(ctx.user)
     listed: list[tuple[str, Node]] = [
         (
             "Bucket",
@@ -91,15 +90,6 @@ def owner_xml(access_key: str, name: str) -> list[tuple[str, str]]:
     return [("ID", access_key), ("DisplayName", name)]
 
 
-async def display_names(ctx: Ctx, user_ids: Iterable[str]) -> dict[str, str]:
-    """The display names (user names) of canonical user IDs; an unknown ID stands for itself."""
-    names = {}
-    for user_id in set(user_ids):
-        user = await ctx.store.catalog.get_user(user_id)
-        names[user_id] = user.name if user else user_id
-    return names
-
-
 _REGION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
 
 
@@ -120,22 +110,22 @@ async def create_bucket(ctx: Ctx) -> web.StreamResponse:
     else:
         region = None
     acl = await requested_acl(ctx)
-    await ctx.store.create_bucket(ctx.bucket, ctx.user, acl, region=region)
+    await ctx.buckets.create(ctx.bucket, ctx.user, acl, region=region)
     return web.Response(status=200, headers={"Location": f"/{ctx.bucket}"})
 
 
 async def head_bucket(ctx: Ctx) -> web.StreamResponse:
-    bucket = ctx.bucket_record or await ctx.store.bucket(ctx.bucket)
+    bucket = ctx.bucket_record or await ctx.buckets.get(ctx.bucket)
     return web.Response(status=200, headers={"x-amz-bucket-region": bucket.region})
 
 
 async def delete_bucket(ctx: Ctx) -> web.StreamResponse:
-    await ctx.store.delete_bucket(ctx.bucket)
+    await ctx.buckets.delete(ctx.bucket)
     return web.Response(status=204)
 
 
 async def get_bucket_location(ctx: Ctx) -> web.StreamResponse:
-    bucket = ctx.bucket_record or await ctx.store.bucket(ctx.bucket)
+    bucket = ctx.bucket_record or await ctx.buckets.get(ctx.bucket)
     # us-east-1 is answered as an empty LocationConstraint, as S3 does.
     region = "" if bucket.region == "us-east-1" else bucket.region
     return xml_response(to_xml("LocationConstraint", [], text=region or None))

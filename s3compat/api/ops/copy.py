@@ -70,7 +70,7 @@ async def copy_object(ctx: Ctx) -> web.StreamResponse:
             ctx.request.headers.get("x-amz-checksum-algorithm") or copy.record.checksum_algorithm
         )
         checks = WriteChecks(algorithm=algorithm.upper() if algorithm else None)
-        stored = await ctx.store.put_object(target, source, checks, condition=condition)
+        stored = await ctx.objects.put_object(target, source, checks, condition=condition)
     finally:
         await source.aclose()
     body: list[tuple[str, Node]] = [

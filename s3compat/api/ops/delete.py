@@ -59,7 +59,7 @@ async def _delete_one(
         if etag is not None or modified is not None or size is not None:
             condition = precondition(etag, modified, size)
         try:
-            await ctx.store.delete_object(ctx.bucket, key, condition)
+            await ctx.objects.delete_object(ctx.bucket, key, condition)
         except StoreError as error:
             raise to_s3_error(error) from error
     except errors.S3Error as error:

@@ -28,9 +28,8 @@ from s3compat.api import errors
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.body import read_document
 from s3compat.api.ops.bucket import xml_response
-from s3compat.api.ops.tagging import bucket_configs
 from s3compat.api.xml import Node, children, local, parse_xml, to_xml
-from s3compat.catalog.bucketconfig import LIFECYCLE
+from s3compat.store.buckets import BucketDocument
 from s3compat.store.lifecycle import MAX_RULES, Rule, RuleFilter, rules_from_json, rules_to_json
 
 MAX_RULE_ID_CHARS = 255
@@ -317,20 +316,19 @@ def _filter_xml(rule_filter: RuleFilter) -> list[tuple[str, Node]]:
 
 async def put_bucket_lifecycle_configuration(ctx: Ctx) -> web.StreamResponse:
     rules = parse_lifecycle(await read_document(ctx.request, ctx.auth))
-    if not await bucket_configs(ctx).put(ctx.bucket, LIFECYCLE, rules_to_json(rules)):
-        raise errors.NoSuchBucket(BucketName=ctx.bucket)
+    await ctx.buckets.put_document(ctx.bucket, BucketDocument.LIFECYCLE, rules_to_json(rules))
     return web.Response(status=200)
 
 
 async def get_bucket_lifecycle_configuration(ctx: Ctx) -> web.StreamResponse:
-    stored = await bucket_configs(ctx).get(ctx.bucket, LIFECYCLE)
+    stored = await ctx.buckets.document(ctx.bucket, BucketDocument.LIFECYCLE)
     if stored is None:
         raise errors.NoSuchLifecycleConfiguration(BucketName=ctx.bucket)
     return xml_response(lifecycle_xml(rules_from_json(stored)))
 
 
 async def delete_bucket_lifecycle(ctx: Ctx) -> web.StreamResponse:
-    await bucket_configs(ctx).delete(ctx.bucket, LIFECYCLE)
+    await ctx.buckets.delete_document(ctx.bucket, BucketDocument.LIFECYCLE)
     return web.Response(status=204)
 
 

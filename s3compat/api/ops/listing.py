@@ -12,10 +12,10 @@ from aiohttp import web
 
 from s3compat.api import errors
 from s3compat.api.app import Ctx, Handler
-from s3compat.api.ops.bucket import display_names, owner_xml, xml_response
+from s3compat.api.ops.bucket import owner_xml, xml_response
 from s3compat.api.xml import Node, to_xml
 from s3compat.catalog.records import ObjectRecord
-from s3compat.store.listing import ListPage, list_page
+from s3compat.store.listing import ListPage
 
 MAX_KEYS = 1000
 
@@ -72,8 +72,7 @@ def contents(
 
 async def _page(ctx: Ctx, marker: str) -> tuple[ListPage, int]:
     max_keys = max_keys_of(ctx)
-    page = await list_page(
-        ctx.store.catalog,
+    page = await ctx.objects.list_page(
         ctx.bucket,
         prefix=ctx.query.get("prefix", ""),
         delimiter=ctx.query.get("delimiter", ""),
@@ -85,7 +84,7 @@ async def _page(ctx: Ctx, marker: str) -> tuple[ListPage, int]:
 
 async def owner_names(ctx: Ctx, records: Iterable[ObjectRecord]) -> dict[str, str]:
     """Display names of the owners of `records`."""
-    return await display_names(ctx, (record.owner for record in records))
+    return await ctx.buckets.display_names(record.owner for record in records)
 
 
 def _entries(

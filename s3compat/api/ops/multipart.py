@@ -13,7 +13,7 @@ from s3compat.api.app import Ctx, Handler
 from s3compat.api.body import payload, read_document
 from s3compat.api.copysource import copy_source_blocks
 from s3compat.api.objectmeta import parse_tagging_header, stored_headers, write_condition
-from s3compat.api.ops.bucket import display_names, owner_xml, xml_response
+from s3compat.api.ops.bucket import owner_xml, xml_response
 from s3compat.api.ops.listing import bounded_count, encoder
 from s3compat.api.xml import Node, child_text, children, local, parse_xml, to_xml
 from s3compat.catalog.records import UploadPartRecord, UploadRecord
@@ -191,7 +191,7 @@ async def list_parts(ctx: Ctx) -> web.StreamResponse:
     parts = await ctx.uploads.list_parts(upload, after=marker, limit=max_parts + 1)
     truncated = len(parts) > max_parts
     parts = parts[:max_parts]
-    names = await display_names(ctx, [upload.owner])
+    names = await ctx.buckets.display_names([upload.owner])
     owner = owner_xml(upload.owner, names[upload.owner])
     body: list[tuple[str, Node]] = [
         ("Bucket", ctx.bucket),
@@ -239,7 +239,7 @@ async def list_multipart_uploads(ctx: Ctx) -> web.StreamResponse:
         limit=max_uploads,
     )
     uploads = [entry for entry in page.entries if not isinstance(entry, str)]
-    names = await display_names(ctx, (upload.owner for upload in uploads))
+    names = await ctx.buckets.display_names(upload.owner for upload in uploads)
     entries: list[tuple[str, Node]] = []
     last_key, last_upload = "", ""
     for entry in page.entries:

@@ -59,7 +59,7 @@ async def put_object(ctx: Ctx) -> web.StreamResponse:
         acl=acl,
         tags=parse_tagging_header(headers.get("x-amz-tagging")),
     )
-    stored = await ctx.store.put_object(record, source, checks, condition=condition)
+    stored = await ctx.objects.put_object(record, source, checks, condition=condition)
     answer = {"ETag": stored.etag}
     if stored.checksum_algorithm and stored.checksum_value:
         answer[f"x-amz-checksum-{stored.checksum_algorithm.lower()}"] = stored.checksum_value
@@ -70,7 +70,7 @@ async def put_object(ctx: Ctx) -> web.StreamResponse:
 async def head_object(ctx: Ctx) -> web.StreamResponse:
     check_version_id(ctx)
     check_overrides_signed(ctx)
-    record = await ctx.store.head_object(ctx.bucket, ctx.key)
+    record = await ctx.objects.head_object(ctx.bucket, ctx.key)
     check_conditions(ctx.request.headers, record)
     status, headers, start, end = _answer(ctx, record)
     headers["Content-Length"] = str(end - start)
@@ -80,13 +80,13 @@ async def head_object(ctx: Ctx) -> web.StreamResponse:
 async def get_object(ctx: Ctx) -> web.StreamResponse:
     check_version_id(ctx)
     check_overrides_signed(ctx)
-    record, chunks = await ctx.store.open_object(ctx.bucket, ctx.key)
+    record, chunks = await ctx.objects.open_object(ctx.bucket, ctx.key)
     check_conditions(ctx.request.headers, record)
     status, headers, start, end = _answer(ctx, record)
-    ctx.store.check_readable(chunks, start, end)
+    ctx.objects.check_readable(chunks, start, end)
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = end - start
-    stream = ctx.store.stream(chunks, start, end)
+    stream = ctx.objects.stream(chunks, start, end)
     # Fetch the first block before the status line goes out: a chunk server that is down
     # then still becomes a clean 503 instead of a cut connection.
     try:
@@ -179,7 +179,7 @@ def _part_range(ctx: Ctx, record: ObjectRecord) -> tuple[int, int]:
 
 async def delete_object(ctx: Ctx) -> web.StreamResponse:
     check_version_id(ctx)
-    await ctx.store.delete_object(ctx.bucket, ctx.key, delete_condition(ctx))
+    await ctx.objects.delete_object(ctx.bucket, ctx.key, delete_condition(ctx))
     return web.Response(status=204)
 
 

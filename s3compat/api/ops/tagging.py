@@ -18,17 +18,12 @@ from s3compat.api.body import read_document
 from s3compat.api.ops.bucket import xml_response
 from s3compat.api.ops.object import check_version_id
 from s3compat.api.xml import Node, child_text, children, local, parse_xml, to_xml
-from s3compat.catalog.bucketconfig import TAGGING, BucketConfigCatalog
+from s3compat.store.buckets import BucketDocument
 
 MAX_OBJECT_TAGS = 10
 MAX_BUCKET_TAGS = 50
 MAX_TAG_KEY_CHARS = 128
 MAX_TAG_VALUE_CHARS = 256
-
-
-def bucket_configs(ctx: Ctx) -> BucketConfigCatalog:
-    """The catalog of bucket configuration documents, on the request's catalog."""
-    return BucketConfigCatalog(ctx.store.catalog.db)
 
 
 def parse_tagging(body: bytes, max_tags: int) -> dict[str, str]:
@@ -62,14 +57,13 @@ def tagging_xml(tags: dict[str, str]) -> bytes:
 
 async def get_object_tagging(ctx: Ctx) -> web.StreamResponse:
     check_version_id(ctx)
-    record = await ctx.store.head_object(ctx.bucket, ctx.key)
+    record = await ctx.objects.head_object(ctx.bucket, ctx.key)
     return xml_response(tagging_xml(record.tags or {}))
 
 
 async def _set_object_tags(ctx: Ctx, tags: dict[str, str] | None) -> None:
     text = None if tags is None else json.dumps(tags)
-    if not await ctx.store.catalog.update_object(ctx.bucket, ctx.key, tags=text, set_tags=True):
-        raise errors.NoSuchKey(Key=ctx.key)
+    await ctx.objects.set_tags(ctx.bucket, ctx.key, text)
 
 
 async def put_object_tagging(ctx: Ctx) -> web.StreamResponse:
@@ -86,7 +80,7 @@ async def delete_object_tagging(ctx: Ctx) -> web.StreamResponse:
 
 
 async def get_bucket_tagging(ctx: Ctx) -> web.StreamResponse:
-    stored = await bucket_configs(ctx).get(ctx.bucket, TAGGING)
+    stored = await ctx.buckets.document(ctx.bucket, BucketDocument.TAGGING)
     if stored is None:
         raise errors.NoSuchTagSet(BucketName=ctx.bucket)
     return xml_response(tagging_xml(json.loads(stored)))
@@ -94,13 +88,12 @@ async def get_bucket_tagging(ctx: Ctx) -> web.StreamResponse:
 
 async def put_bucket_tagging(ctx: Ctx) -> web.StreamResponse:
     tags = parse_tagging(await read_document(ctx.request, ctx.auth), MAX_BUCKET_TAGS)
-    if not await bucket_configs(ctx).put(ctx.bucket, TAGGING, json.dumps(tags)):
-        raise errors.NoSuchBucket(BucketName=ctx.bucket)
+    await ctx.buckets.put_document(ctx.bucket, BucketDocument.TAGGING, json.dumps(tags))
     return web.Response(status=204)
 
 
 async def delete_bucket_tagging(ctx: Ctx) -> web.StreamResponse:
-    await bucket_configs(ctx).delete(ctx.bucket, TAGGING)
+    await ctx.buckets.delete_document(ctx.bucket, BucketDocument.TAGGING)
     return web.Response(status=204)
 
 

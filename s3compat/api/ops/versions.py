@@ -16,7 +16,6 @@ from s3compat.api.body import read_document
 from s3compat.api.ops.bucket import xml_response
 from s3compat.api.ops.listing import contents, encoder, max_keys_of, owner_names
 from s3compat.api.xml import Node, child_text, local, parse_xml, to_xml
-from s3compat.store.listing import list_page
 
 NULL_VERSION = "null"
 
@@ -47,8 +46,7 @@ async def list_object_versions(ctx: Ctx) -> web.StreamResponse:
     max_keys = max_keys_of(ctx)
     prefix = ctx.query.get("prefix", "")
     delimiter = ctx.query.get("delimiter")
-    page = await list_page(
-        ctx.store.catalog,
+    page = await ctx.objects.list_page(
         ctx.bucket,
         prefix=prefix,
         delimiter=delimiter or "",

@@ -1,0 +1,116 @@
+"""The BucketStore: buckets, their ACLs and configuration documents, and the users who own them.
+
+The API's one door to everything about a bucket that is not an object: handlers call this and
+never the catalog. A configuration document (bucket tagging, lifecycle rules) is stored as one
+text value per (bucket, name); the store decides what the names are, the catalog keeps the text.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from enum import StrEnum
+
+from s3compat.catalog.bucketconfig import BucketConfigCatalog
+from s3compat.catalog.catalog import Catalog
+from s3compat.catalog.records import BucketRecord, UserRecord
+from s3compat.store import errors
+
+# The region where re-creating one's own bucket answers 200 (S3's legacy behaviour).
+LEGACY_REGION = "us-east-1"
+
+
+class BucketDocument(StrEnum):
+    """The configuration documents a bucket may hold, by their stored name."""
+
+    TAGGING = "tagging"
+    LIFECYCLE = "lifecycle"
+
+
+class BucketStore:
+    """Buckets and users. No HTTP, no XML, no SQL."""
+
+    def __init__(self, catalog: Catalog, documents: BucketConfigCatalog, *, region: str) -> None:
+        self._catalog = catalog
+        self._documents = documents
+        self.region = region
+
+    # --- buckets --------------------------------------------------------------------------
+
+    async def create(
+        self, name: str, owner: str, acl: str | None = None, *, region: str | None = None
+    ) -> None:
+        """Create a bucket. Creating one's own bucket again is BucketAlreadyOwnedByYou, except
+        in us-east-1 without a LocationConstraint, where S3 keeps its legacy answer: 200, and
+        the ACL reset to the one asked for (private if none)."""
+        record = BucketRecord(name, owner, time.time(), region or self.region, acl)
+        existing_owner = await self._catalog.create_bucket(record)
+        if existing_owner == owner:
+            if self.region == LEGACY_REGION and region is None:
+                await self._catalog.set_bucket_acl(name, acl)
+                return
+            raise errors.BucketAlreadyOwnedByYou(name)
+        if existing_owner is not None:
+            raise errors.BucketAlreadyExists(name)
+
+    async def find(self, name: str) -> BucketRecord | None:
+        """The bucket, or None if there is none of that name."""
+        return await self._catalog.get_bucket(name)
+
+    async def get(self, name: str) -> BucketRecord:
+        """The bucket; NoSuchBucket if it does not exist."""
+        record = await self.find(name)
+        if record is None:
+            raise errors.NoSuchBucket(name)
+        return record
+
+    async def owned_by(self, owner: str) -> list[BucketRecord]:
+        """The owner's buckets, by name."""
+        return await self._catalog.list_buckets(owner)
+
+    async def delete(self, name: str) -> None:
+        """Delete an empty bucket (its unfinished uploads go with it, as on S3)."""
+        outcome = await self._catalog.delete_bucket(name)
+        if outcome == "missing":
+            raise errors.NoSuchBucket(name)
+        if outcome == "not-empty":
+            raise errors.BucketNotEmpty(name)
+
+    async def set_acl(self, name: str, acl: str | None) -> None:
+        """Replace the bucket's ACL (its stored form: a canned name or a JSON grant list)."""
+        await self._catalog.set_bucket_acl(name, acl)
+
+    # --- configuration documents ------------------------------------------------------------
+
+    async def document(self, bucket: str, name: BucketDocument) -> str | None:
+        """The bucket's document called `name`, or None if it has none."""
+        return await self._documents.get(bucket, name)
+
+    async def put_document(self, bucket: str, name: BucketDocument, text: str) -> None:
+        """Store (or replace) the document; NoSuchBucket if the bucket is gone."""
+        if not await self._documents.put(bucket, name, text):
+            raise errors.NoSuchBucket(bucket)
+
+    async def delete_document(self, bucket: str, name: BucketDocument) -> None:
+        """Remove the document; removing one that is not there is no error (as on S3)."""
+        await self._documents.delete(bucket, name)
+
+    # --- users ------------------------------------------------------------------------------
+
+    async def user(self, access_key: str) -> UserRecord | None:
+        """The user with this access key, exactly as spelled (signatures are checked with it)."""
+        return await self._catalog.get_user(access_key)
+
+    async def user_by_id(self, user_id: str) -> UserRecord | None:
+        """The user whose canonical ID (its access key) is `user_id`, ignoring case: some
+        clients (s3cmd) lower-case canonical IDs in grants."""
+        return await self._documents.find_user(user_id)
+
+    async def display_names(self, user_ids: Iterable[str]) -> dict[str, str]:
+        """The display names (user names) of canonical user IDs; an unknown ID stands for
+        itself."""
+        names = {}
+        for user_id in set(user_ids):
+            user = await self.user(user_id)
+            names[user_id] = user.name if user else user_id
+        return names
