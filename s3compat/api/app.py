@@ -24,10 +24,12 @@ from multidict import CIMultiDict
 
 from s3compat.api import errors, xml
 from s3compat.api.auth import access
-from s3compat.api.auth.request import AuthResult, RequestView, parse_auth, verify_auth
+from s3compat.api.auth.model import AuthResult, RequestView
+from s3compat.api.auth.request import parse_auth, verify_auth
 from s3compat.api.errormap import to_s3_error
 from s3compat.api.framing import MAX_HEADER_BYTES, MAX_HEADERS
 from s3compat.api.internal import CLUSTER_SECRET_KEY, STORES_KEY, add_internal_routes
+from s3compat.api.operations import Op
 from s3compat.api.router import (
     Route,
     bucket_from_host,
@@ -55,7 +57,7 @@ SSE_C_HEADERS = (
 
 
 # Operations answered without looking at credentials: a CORS preflight carries none.
-UNAUTHENTICATED_OPERATIONS = frozenset({"OptionsObject"})
+UNAUTHENTICATED_OPERATIONS = frozenset({Op.OptionsObject})
 
 
 @dataclass
@@ -218,7 +220,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     ctx = request.get(PREPARED)
     if not isinstance(ctx, Ctx):
         ctx = await prepare(request)
-    handlers: dict[str, Handler] = request.app[HANDLERS_KEY]
+    handlers: dict[Op, Handler] = request.app[HANDLERS_KEY]
     return await handlers[ctx.route.operation](ctx)
 
 
@@ -259,7 +261,7 @@ async def prepare(request: web.Request) -> Ctx:
         request.method, decode_path(raw_path), query, host, config.domain, request.headers
     )
     request["operation"] = route.operation
-    handlers: dict[str, Handler] = request.app[HANDLERS_KEY]
+    handlers: dict[Op, Handler] = request.app[HANDLERS_KEY]
     if route.operation not in handlers:
         raise errors.Unimplemented()
     if any(name in request.headers for name in SSE_C_HEADERS):
@@ -267,7 +269,7 @@ async def prepare(request: web.Request) -> Ctx:
         raise errors.Unimplemented(
             "Server-side encryption with customer-provided keys is not implemented."
         )
-    if route.bucket is not None and route.operation != "CreateBucket":
+    if route.bucket is not None and route.operation != Op.CreateBucket:
         _check_bucket_name_shape(route.bucket)
     if route.key is not None:
         validate_key(route.key)
@@ -348,7 +350,7 @@ async def authenticate(view: RequestView, buckets: BucketStore) -> AuthResult:
 async def authorize(ctx: Ctx) -> BucketRecord | None:
     """Apply the access rule of `auth/access.py` to the request; the bucket it addresses."""
     operation = ctx.route.operation
-    if ctx.route.bucket is None or operation == "CreateBucket":
+    if ctx.route.bucket is None or operation == Op.CreateBucket:
         if ctx.principal is None:
             raise errors.AccessDenied()
         return None
@@ -366,7 +368,7 @@ async def authorize(ctx: Ctx) -> BucketRecord | None:
 def make_app(
     config: GatewayConfig,
     stores: Stores,
-    handlers: dict[str, Handler],
+    handlers: dict[Op, Handler],
     cluster_secret: str,
     metrics: RequestMetrics | None = None,
 ) -> web.Application:

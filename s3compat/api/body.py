@@ -10,7 +10,7 @@ from aiohttp import web
 
 from s3compat.api import errors
 from s3compat.api.auth.chunked import AwsChunkedReader
-from s3compat.api.auth.request import AuthResult
+from s3compat.api.auth.model import AuthResult
 from s3compat.api.spool import sends_chunked, spool
 from s3compat.api.xml import MAX_XML_BYTES
 from s3compat.store.checksums import ALGORITHMS, from_b64, header_name

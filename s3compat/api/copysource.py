@@ -11,6 +11,7 @@ from urllib.parse import unquote
 from s3compat.api import errors
 from s3compat.api.app import Ctx
 from s3compat.api.auth import access
+from s3compat.api.operations import Op
 from s3compat.api.router import validate_key
 from s3compat.api.xml import parse_http_date
 from s3compat.catalog.records import ObjectRecord
@@ -95,9 +96,9 @@ async def copy_source_blocks(ctx: Ctx, *, range_header: str | None = None) -> Co
     source_bucket = await ctx.buckets.get(bucket)
     access.check_expected_owner(headers.get(access.EXPECTED_SOURCE_OWNER_HEADER), source_bucket)
     current = None
-    if access.needs_object("GetObject", ctx.principal, source_bucket):
+    if access.needs_object(Op.GetObject, ctx.principal, source_bucket):
         current = await ctx.objects.find_object(bucket, key)
-    access.check_access("GetObject", ctx.principal, source_bucket, current, key)
+    access.check_access(Op.GetObject, ctx.principal, source_bucket, current, key)
     record, chunks = await ctx.objects.open_object(bucket, key)
     check_copy_conditions(headers, record)
     start, end = _copy_range(headers.get(range_header) if range_header else None, record.size)

@@ -19,6 +19,7 @@ from s3compat.api.errors import (
     KeyTooLongError,
     MethodNotAllowed,
 )
+from s3compat.api.operations import Op
 
 DEFAULT_DOMAIN = "localhost"
 MAX_KEY_BYTES = 1024
@@ -36,7 +37,7 @@ _RESERVED_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-
 class Route:
     """The resolved request: the S3 operation and the bucket and key it addresses."""
 
-    operation: str
+    operation: Op
     bucket: str | None
     key: str | None
 
@@ -57,21 +58,21 @@ class Candidate:
     ``header`` a request header that must be present.
     """
 
-    operation: str
+    operation: Op
     query: str | None = None
     query_value: str | None = None
     header: str | None = None
 
 
-def _only(operation: str) -> tuple[Candidate, ...]:
+def _only(operation: Op) -> tuple[Candidate, ...]:
     return (Candidate(operation),)
 
 
 def _get_or_list(noun: str) -> tuple[Candidate, ...]:
     """GET ?analytics/?inventory/... reads one configuration with ``id``, else lists them."""
     return (
-        Candidate(f"GetBucket{noun}Configuration", query="id"),
-        Candidate(f"ListBucket{noun}Configurations"),
+        Candidate(Op(f"GetBucket{noun}Configuration"), query="id"),
+        Candidate(Op(f"ListBucket{noun}Configurations")),
     )
 
 
@@ -82,111 +83,114 @@ _B, _O = Target.BUCKET, Target.OBJECT
 # same wire request (GetBucketLifecycle / GetBucketLifecycleConfiguration), the current one is
 # listed. The order of subresources here is also their precedence when a query holds several.
 ROUTES: dict[tuple[str, Target, str | None], tuple[Candidate, ...]] = {
-    ("GET", Target.SERVICE, None): _only("ListBuckets"),
+    ("GET", Target.SERVICE, None): _only(Op.ListBuckets),
     # Object subresources.
-    ("GET", _O, "acl"): _only("GetObjectAcl"),
-    ("PUT", _O, "acl"): _only("PutObjectAcl"),
-    ("GET", _O, "tagging"): _only("GetObjectTagging"),
-    ("PUT", _O, "tagging"): _only("PutObjectTagging"),
-    ("DELETE", _O, "tagging"): _only("DeleteObjectTagging"),
-    ("GET", _O, "attributes"): _only("GetObjectAttributes"),
-    ("GET", _O, "legal-hold"): _only("GetObjectLegalHold"),
-    ("PUT", _O, "legal-hold"): _only("PutObjectLegalHold"),
-    ("GET", _O, "retention"): _only("GetObjectRetention"),
-    ("PUT", _O, "retention"): _only("PutObjectRetention"),
-    ("GET", _O, "torrent"): _only("GetObjectTorrent"),
-    ("POST", _O, "restore"): _only("RestoreObject"),
-    ("POST", _O, "select"): _only("SelectObjectContent"),
-    ("PUT", _O, "renameObject"): _only("RenameObject"),
-    ("PUT", _O, "encryption"): _only("UpdateObjectEncryption"),
-    ("POST", _O, "uploads"): _only("CreateMultipartUpload"),
+    ("GET", _O, "acl"): _only(Op.GetObjectAcl),
+    ("PUT", _O, "acl"): _only(Op.PutObjectAcl),
+    ("GET", _O, "tagging"): _only(Op.GetObjectTagging),
+    ("PUT", _O, "tagging"): _only(Op.PutObjectTagging),
+    ("DELETE", _O, "tagging"): _only(Op.DeleteObjectTagging),
+    ("GET", _O, "attributes"): _only(Op.GetObjectAttributes),
+    ("GET", _O, "legal-hold"): _only(Op.GetObjectLegalHold),
+    ("PUT", _O, "legal-hold"): _only(Op.PutObjectLegalHold),
+    ("GET", _O, "retention"): _only(Op.GetObjectRetention),
+    ("PUT", _O, "retention"): _only(Op.PutObjectRetention),
+    ("GET", _O, "torrent"): _only(Op.GetObjectTorrent),
+    ("POST", _O, "restore"): _only(Op.RestoreObject),
+    ("POST", _O, "select"): _only(Op.SelectObjectContent),
+    ("PUT", _O, "renameObject"): _only(Op.RenameObject),
+    ("PUT", _O, "encryption"): _only(Op.UpdateObjectEncryption),
+    ("POST", _O, "uploads"): _only(Op.CreateMultipartUpload),
     ("PUT", _O, "uploadId"): (
-        Candidate("UploadPartCopy", header=COPY_SOURCE_HEADER),
-        Candidate("UploadPart"),
+        Candidate(Op.UploadPartCopy, header=COPY_SOURCE_HEADER),
+        Candidate(Op.UploadPart),
     ),
-    ("POST", _O, "uploadId"): _only("CompleteMultipartUpload"),
-    ("DELETE", _O, "uploadId"): _only("AbortMultipartUpload"),
-    ("GET", _O, "uploadId"): _only("ListParts"),
+    ("POST", _O, "uploadId"): _only(Op.CompleteMultipartUpload),
+    ("DELETE", _O, "uploadId"): _only(Op.AbortMultipartUpload),
+    ("GET", _O, "uploadId"): _only(Op.ListParts),
     # Plain object requests.
-    ("GET", _O, None): _only("GetObject"),
-    ("HEAD", _O, None): _only("HeadObject"),
-    ("PUT", _O, None): (Candidate("CopyObject", header=COPY_SOURCE_HEADER), Candidate("PutObject")),
-    ("DELETE", _O, None): _only("DeleteObject"),
-    ("OPTIONS", _O, None): _only("OptionsObject"),  # CORS preflight; not in the service model
+    ("GET", _O, None): _only(Op.GetObject),
+    ("HEAD", _O, None): _only(Op.HeadObject),
+    ("PUT", _O, None): (
+        Candidate(Op.CopyObject, header=COPY_SOURCE_HEADER),
+        Candidate(Op.PutObject),
+    ),
+    ("DELETE", _O, None): _only(Op.DeleteObject),
+    ("OPTIONS", _O, None): _only(Op.OptionsObject),  # CORS preflight; not in the service model
     # Bucket subresources.
-    ("GET", _B, "acl"): _only("GetBucketAcl"),
-    ("PUT", _B, "acl"): _only("PutBucketAcl"),
-    ("GET", _B, "tagging"): _only("GetBucketTagging"),
-    ("PUT", _B, "tagging"): _only("PutBucketTagging"),
-    ("DELETE", _B, "tagging"): _only("DeleteBucketTagging"),
-    ("POST", _B, "delete"): _only("DeleteObjects"),
-    ("GET", _B, "location"): _only("GetBucketLocation"),
-    ("GET", _B, "versioning"): _only("GetBucketVersioning"),
-    ("PUT", _B, "versioning"): _only("PutBucketVersioning"),
-    ("GET", _B, "versions"): _only("ListObjectVersions"),
-    ("GET", _B, "uploads"): _only("ListMultipartUploads"),
-    ("GET", _B, "lifecycle"): _only("GetBucketLifecycleConfiguration"),
-    ("PUT", _B, "lifecycle"): _only("PutBucketLifecycleConfiguration"),
-    ("DELETE", _B, "lifecycle"): _only("DeleteBucketLifecycle"),
-    ("GET", _B, "policy"): _only("GetBucketPolicy"),
-    ("PUT", _B, "policy"): _only("PutBucketPolicy"),
-    ("DELETE", _B, "policy"): _only("DeleteBucketPolicy"),
-    ("GET", _B, "policyStatus"): _only("GetBucketPolicyStatus"),
-    ("GET", _B, "cors"): _only("GetBucketCors"),
-    ("PUT", _B, "cors"): _only("PutBucketCors"),
-    ("DELETE", _B, "cors"): _only("DeleteBucketCors"),
-    ("GET", _B, "website"): _only("GetBucketWebsite"),
-    ("PUT", _B, "website"): _only("PutBucketWebsite"),
-    ("DELETE", _B, "website"): _only("DeleteBucketWebsite"),
-    ("GET", _B, "encryption"): _only("GetBucketEncryption"),
-    ("PUT", _B, "encryption"): _only("PutBucketEncryption"),
-    ("DELETE", _B, "encryption"): _only("DeleteBucketEncryption"),
-    ("GET", _B, "object-lock"): _only("GetObjectLockConfiguration"),
-    ("PUT", _B, "object-lock"): _only("PutObjectLockConfiguration"),
-    ("GET", _B, "replication"): _only("GetBucketReplication"),
-    ("PUT", _B, "replication"): _only("PutBucketReplication"),
-    ("DELETE", _B, "replication"): _only("DeleteBucketReplication"),
-    ("GET", _B, "logging"): _only("GetBucketLogging"),
-    ("PUT", _B, "logging"): _only("PutBucketLogging"),
-    ("GET", _B, "notification"): _only("GetBucketNotificationConfiguration"),
-    ("PUT", _B, "notification"): _only("PutBucketNotificationConfiguration"),
-    ("GET", _B, "requestPayment"): _only("GetBucketRequestPayment"),
-    ("PUT", _B, "requestPayment"): _only("PutBucketRequestPayment"),
-    ("GET", _B, "accelerate"): _only("GetBucketAccelerateConfiguration"),
-    ("PUT", _B, "accelerate"): _only("PutBucketAccelerateConfiguration"),
-    ("GET", _B, "ownershipControls"): _only("GetBucketOwnershipControls"),
-    ("PUT", _B, "ownershipControls"): _only("PutBucketOwnershipControls"),
-    ("DELETE", _B, "ownershipControls"): _only("DeleteBucketOwnershipControls"),
-    ("GET", _B, "publicAccessBlock"): _only("GetPublicAccessBlock"),
-    ("PUT", _B, "publicAccessBlock"): _only("PutPublicAccessBlock"),
-    ("DELETE", _B, "publicAccessBlock"): _only("DeletePublicAccessBlock"),
+    ("GET", _B, "acl"): _only(Op.GetBucketAcl),
+    ("PUT", _B, "acl"): _only(Op.PutBucketAcl),
+    ("GET", _B, "tagging"): _only(Op.GetBucketTagging),
+    ("PUT", _B, "tagging"): _only(Op.PutBucketTagging),
+    ("DELETE", _B, "tagging"): _only(Op.DeleteBucketTagging),
+    ("POST", _B, "delete"): _only(Op.DeleteObjects),
+    ("GET", _B, "location"): _only(Op.GetBucketLocation),
+    ("GET", _B, "versioning"): _only(Op.GetBucketVersioning),
+    ("PUT", _B, "versioning"): _only(Op.PutBucketVersioning),
+    ("GET", _B, "versions"): _only(Op.ListObjectVersions),
+    ("GET", _B, "uploads"): _only(Op.ListMultipartUploads),
+    ("GET", _B, "lifecycle"): _only(Op.GetBucketLifecycleConfiguration),
+    ("PUT", _B, "lifecycle"): _only(Op.PutBucketLifecycleConfiguration),
+    ("DELETE", _B, "lifecycle"): _only(Op.DeleteBucketLifecycle),
+    ("GET", _B, "policy"): _only(Op.GetBucketPolicy),
+    ("PUT", _B, "policy"): _only(Op.PutBucketPolicy),
+    ("DELETE", _B, "policy"): _only(Op.DeleteBucketPolicy),
+    ("GET", _B, "policyStatus"): _only(Op.GetBucketPolicyStatus),
+    ("GET", _B, "cors"): _only(Op.GetBucketCors),
+    ("PUT", _B, "cors"): _only(Op.PutBucketCors),
+    ("DELETE", _B, "cors"): _only(Op.DeleteBucketCors),
+    ("GET", _B, "website"): _only(Op.GetBucketWebsite),
+    ("PUT", _B, "website"): _only(Op.PutBucketWebsite),
+    ("DELETE", _B, "website"): _only(Op.DeleteBucketWebsite),
+    ("GET", _B, "encryption"): _only(Op.GetBucketEncryption),
+    ("PUT", _B, "encryption"): _only(Op.PutBucketEncryption),
+    ("DELETE", _B, "encryption"): _only(Op.DeleteBucketEncryption),
+    ("GET", _B, "object-lock"): _only(Op.GetObjectLockConfiguration),
+    ("PUT", _B, "object-lock"): _only(Op.PutObjectLockConfiguration),
+    ("GET", _B, "replication"): _only(Op.GetBucketReplication),
+    ("PUT", _B, "replication"): _only(Op.PutBucketReplication),
+    ("DELETE", _B, "replication"): _only(Op.DeleteBucketReplication),
+    ("GET", _B, "logging"): _only(Op.GetBucketLogging),
+    ("PUT", _B, "logging"): _only(Op.PutBucketLogging),
+    ("GET", _B, "notification"): _only(Op.GetBucketNotificationConfiguration),
+    ("PUT", _B, "notification"): _only(Op.PutBucketNotificationConfiguration),
+    ("GET", _B, "requestPayment"): _only(Op.GetBucketRequestPayment),
+    ("PUT", _B, "requestPayment"): _only(Op.PutBucketRequestPayment),
+    ("GET", _B, "accelerate"): _only(Op.GetBucketAccelerateConfiguration),
+    ("PUT", _B, "accelerate"): _only(Op.PutBucketAccelerateConfiguration),
+    ("GET", _B, "ownershipControls"): _only(Op.GetBucketOwnershipControls),
+    ("PUT", _B, "ownershipControls"): _only(Op.PutBucketOwnershipControls),
+    ("DELETE", _B, "ownershipControls"): _only(Op.DeleteBucketOwnershipControls),
+    ("GET", _B, "publicAccessBlock"): _only(Op.GetPublicAccessBlock),
+    ("PUT", _B, "publicAccessBlock"): _only(Op.PutPublicAccessBlock),
+    ("DELETE", _B, "publicAccessBlock"): _only(Op.DeletePublicAccessBlock),
     ("GET", _B, "analytics"): _get_or_list("Analytics"),
-    ("PUT", _B, "analytics"): _only("PutBucketAnalyticsConfiguration"),
-    ("DELETE", _B, "analytics"): _only("DeleteBucketAnalyticsConfiguration"),
+    ("PUT", _B, "analytics"): _only(Op.PutBucketAnalyticsConfiguration),
+    ("DELETE", _B, "analytics"): _only(Op.DeleteBucketAnalyticsConfiguration),
     ("GET", _B, "metrics"): _get_or_list("Metrics"),
-    ("PUT", _B, "metrics"): _only("PutBucketMetricsConfiguration"),
-    ("DELETE", _B, "metrics"): _only("DeleteBucketMetricsConfiguration"),
+    ("PUT", _B, "metrics"): _only(Op.PutBucketMetricsConfiguration),
+    ("DELETE", _B, "metrics"): _only(Op.DeleteBucketMetricsConfiguration),
     ("GET", _B, "inventory"): _get_or_list("Inventory"),
-    ("PUT", _B, "inventory"): _only("PutBucketInventoryConfiguration"),
-    ("DELETE", _B, "inventory"): _only("DeleteBucketInventoryConfiguration"),
+    ("PUT", _B, "inventory"): _only(Op.PutBucketInventoryConfiguration),
+    ("DELETE", _B, "inventory"): _only(Op.DeleteBucketInventoryConfiguration),
     ("GET", _B, "intelligent-tiering"): _get_or_list("IntelligentTiering"),
-    ("PUT", _B, "intelligent-tiering"): _only("PutBucketIntelligentTieringConfiguration"),
-    ("DELETE", _B, "intelligent-tiering"): _only("DeleteBucketIntelligentTieringConfiguration"),
-    ("GET", _B, "metadataTable"): _only("GetBucketMetadataTableConfiguration"),
-    ("POST", _B, "metadataTable"): _only("CreateBucketMetadataTableConfiguration"),
-    ("DELETE", _B, "metadataTable"): _only("DeleteBucketMetadataTableConfiguration"),
-    ("GET", _B, "session"): _only("CreateSession"),
+    ("PUT", _B, "intelligent-tiering"): _only(Op.PutBucketIntelligentTieringConfiguration),
+    ("DELETE", _B, "intelligent-tiering"): _only(Op.DeleteBucketIntelligentTieringConfiguration),
+    ("GET", _B, "metadataTable"): _only(Op.GetBucketMetadataTableConfiguration),
+    ("POST", _B, "metadataTable"): _only(Op.CreateBucketMetadataTableConfiguration),
+    ("DELETE", _B, "metadataTable"): _only(Op.DeleteBucketMetadataTableConfiguration),
+    ("GET", _B, "session"): _only(Op.CreateSession),
     # Plain bucket requests.
     ("GET", _B, None): (
-        Candidate("ListObjectsV2", query="list-type", query_value="2"),
-        Candidate("ListObjects"),
+        Candidate(Op.ListObjectsV2, query="list-type", query_value="2"),
+        Candidate(Op.ListObjects),
     ),
-    ("HEAD", _B, None): _only("HeadBucket"),
-    ("PUT", _B, None): _only("CreateBucket"),
-    ("DELETE", _B, None): _only("DeleteBucket"),
+    ("HEAD", _B, None): _only(Op.HeadBucket),
+    ("PUT", _B, None): _only(Op.CreateBucket),
+    ("DELETE", _B, None): _only(Op.DeleteBucket),
     # Browser-form upload (the reference's "POST Object"); not in the service model.
-    ("POST", _B, None): _only("PostObject"),
-    ("OPTIONS", _B, None): _only("OptionsObject"),
+    ("POST", _B, None): _only(Op.PostObject),
+    ("OPTIONS", _B, None): _only(Op.OptionsObject),
 }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from s3compat.api import errors
+from s3compat.api.operations import Op
 
 BUCKET_LOCK_HEADER = "x-amz-bucket-object-lock-enabled"
 OBJECT_LOCK_HEADERS = (
@@ -21,14 +22,14 @@ OBJECT_LOCK_HEADERS = (
     "x-amz-object-lock-retain-until-date",
     "x-amz-object-lock-legal-hold",
 )
-WRITES = ("PutObject", "CopyObject", "CreateMultipartUpload")
+WRITES = (Op.PutObject, Op.CopyObject, Op.CreateMultipartUpload)
 STORAGE_CLASS_HEADER = "x-amz-storage-class"
 STORAGE_CLASS = "STANDARD"
 
 
-def refuse_unsupported(operation: str, headers: Mapping[str, str]) -> None:
+def refuse_unsupported(operation: Op, headers: Mapping[str, str]) -> None:
     """Raise the S3 error for a request that asks for what is not done here."""
-    if operation == "CreateBucket":
+    if operation == Op.CreateBucket:
         wanted = headers.get(BUCKET_LOCK_HEADER)
         if wanted is not None and wanted.strip().lower() != "false":
             raise errors.Unimplemented("Object Lock is not implemented.")

@@ -25,7 +25,8 @@ from multidict import CIMultiDict
 
 from s3compat.api.auth import sigv4
 from s3compat.api.auth.chunked import AwsChunkedReader, chunk_string_to_sign
-from s3compat.api.auth.request import RequestView, StreamingSigning, parse_auth, verify_auth
+from s3compat.api.auth.model import RequestView, StreamingSigning
+from s3compat.api.auth.request import parse_auth, verify_auth
 from s3compat.api.errors import S3Error
 from s3compat.api.ranges import parse_range
 from s3compat.api.router import resolve, validate_bucket_name, validate_key

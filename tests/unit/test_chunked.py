@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from s3compat.api.auth import sigv4
 from s3compat.api.auth.chunked import AwsChunkedReader, chunk_string_to_sign
-from s3compat.api.auth.request import StreamingSigning
+from s3compat.api.auth.model import StreamingSigning
 from s3compat.api.errors import S3Error
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from s3compat.api.auth import sigv4
-from s3compat.api.auth.request import AuthResult, RequestView, parse_auth, verify_auth
+from s3compat.api.auth.model import AuthResult, RequestView
+from s3compat.api.auth.request import parse_auth, verify_auth
 from s3compat.api.errors import S3Error
 
 AKID = "AKIAIOSFODNN7EXAMPLE"

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from s3compat.api import errors
+from s3compat.api.operations import Op
 from s3compat.catalog.records import BucketRecord, ObjectRecord
 
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
@@ -57,40 +58,42 @@ CANNED_ACLS = (
 
 # Operations that a grant in the bucket's ACL allows, and the permission each needs.
 BUCKET_PERMISSIONS = {
-    "HeadBucket": READ,
-    "ListObjects": READ,
-    "ListObjectsV2": READ,
-    "ListObjectVersions": READ,
-    "ListMultipartUploads": READ,
-    "PutObject": WRITE,
-    "CopyObject": WRITE,
-    "DeleteObject": WRITE,
-    "DeleteObjects": WRITE,
-    "CreateMultipartUpload": WRITE,
-    "UploadPart": WRITE,
-    "UploadPartCopy": WRITE,
-    "CompleteMultipartUpload": WRITE,
-    "AbortMultipartUpload": WRITE,
-    "ListParts": WRITE,
-    "GetBucketAcl": READ_ACP,
-    "PutBucketAcl": WRITE_ACP,
+    Op.HeadBucket: READ,
+    Op.ListObjects: READ,
+    Op.ListObjectsV2: READ,
+    Op.ListObjectVersions: READ,
+    Op.ListMultipartUploads: READ,
+    Op.PutObject: WRITE,
+    Op.CopyObject: WRITE,
+    Op.DeleteObject: WRITE,
+    Op.DeleteObjects: WRITE,
+    Op.CreateMultipartUpload: WRITE,
+    Op.UploadPart: WRITE,
+    Op.UploadPartCopy: WRITE,
+    Op.CompleteMultipartUpload: WRITE,
+    Op.AbortMultipartUpload: WRITE,
+    Op.ListParts: WRITE,
+    Op.GetBucketAcl: READ_ACP,
+    Op.PutBucketAcl: WRITE_ACP,
 }
 # Operations that a grant in the object's ACL allows (the object must exist).
 OBJECT_PERMISSIONS = {
-    "GetObject": READ,
-    "HeadObject": READ,
-    "GetObjectAttributes": READ,
-    "GetObjectAcl": READ_ACP,
-    "PutObjectAcl": WRITE_ACP,
+    Op.GetObject: READ,
+    Op.HeadObject: READ,
+    Op.GetObjectAttributes: READ,
+    Op.GetObjectAcl: READ_ACP,
+    Op.PutObjectAcl: WRITE_ACP,
 }
 # Operations on one object that its owner may do besides those of OBJECT_PERMISSIONS.
-OBJECT_OWNER_OPERATIONS = frozenset({"GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging"})
+OBJECT_OWNER_OPERATIONS = frozenset(
+    {Op.GetObjectTagging, Op.PutObjectTagging, Op.DeleteObjectTagging}
+)
 # The headers that name who the client expects to own the bucket (of the request, of a copy's
 # source): a request to a bucket someone else owns is refused.
 EXPECTED_OWNER_HEADER = "x-amz-expected-bucket-owner"
 EXPECTED_SOURCE_OWNER_HEADER = "x-amz-source-expected-bucket-owner"
 # Operations that need credentials but no bucket.
-SERVICE_OPERATIONS = frozenset({"ListBuckets", "CreateBucket"})
+SERVICE_OPERATIONS = frozenset({Op.ListBuckets, Op.CreateBucket})
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,7 @@ def may_use_object(
     return grants_permission(grants, principal, permission)
 
 
-def needs_object(operation: str, principal: str | None, bucket: BucketRecord) -> bool:
+def needs_object(operation: Op, principal: str | None, bucket: BucketRecord) -> bool:
     """Whether deciding `operation` needs the object's record (its ACL or owner)."""
     if principal is not None and principal == bucket.owner:
         return False
@@ -189,7 +192,7 @@ def check_expected_owner(expected: str | None, bucket: BucketRecord) -> None:
 
 
 def check_access(
-    operation: str,
+    operation: Op,
     principal: str | None,
     bucket: BucketRecord,
     record: ObjectRecord | None = None,

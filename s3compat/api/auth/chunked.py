@@ -30,7 +30,7 @@ import re
 from collections.abc import Sequence
 from typing import Protocol
 
-from s3compat.api.auth.request import StreamingSigning
+from s3compat.api.auth.model import StreamingSigning
 from s3compat.api.errors import IncompleteBody, InvalidRequest, S3Error, SignatureDoesNotMatch
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()

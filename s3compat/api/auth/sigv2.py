@@ -13,7 +13,7 @@ import hmac
 import re
 from datetime import UTC, datetime
 
-from s3compat.api.auth.request import AuthResult, ParsedAuth, RequestView
+from s3compat.api.auth.model import AuthResult, ParsedAuth, RequestView
 from s3compat.api.auth.sigv4 import (
     MAX_SKEW_SECONDS,
     format_iso8601,

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote_to_bytes
 
-from s3compat.api.auth.request import (
+from s3compat.api.auth.model import (
     AuthResult,
     ParsedAuth,
     RequestView,

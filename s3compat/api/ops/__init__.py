@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from s3compat.api.app import Handler
+from s3compat.api.operations import Op
 from s3compat.api.ops import (
     acl,
     attributes,
@@ -18,9 +19,9 @@ from s3compat.api.ops import (
 )
 
 
-def all_handlers() -> dict[str, Handler]:
+def all_handlers() -> dict[Op, Handler]:
     """Operation name -> handler. Operations missing here are answered 501 NotImplemented."""
-    table: dict[str, Handler] = {}
+    table: dict[Op, Handler] = {}
     for module in (
         bucket,
         object,

@@ -41,6 +41,7 @@ from s3compat.api.auth.access import (
     encode_grants,
 )
 from s3compat.api.body import read_document
+from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import xml_response
 from s3compat.api.ops.object import check_version_id
 from s3compat.api.xml import S3_NS, XML_DECLARATION, child_text, children, local, parse_xml
@@ -237,12 +238,12 @@ async def options_object(ctx: Ctx) -> web.StreamResponse:
     )
 
 
-HANDLERS: dict[str, Handler] = {
-    "GetBucketAcl": get_bucket_acl,
-    "PutBucketAcl": put_bucket_acl,
-    "GetObjectAcl": get_object_acl,
-    "PutObjectAcl": put_object_acl,
-    "GetBucketPolicy": get_bucket_policy,
-    "GetBucketCors": get_bucket_cors,
-    "OptionsObject": options_object,
+HANDLERS: dict[Op, Handler] = {
+    Op.GetBucketAcl: get_bucket_acl,
+    Op.PutBucketAcl: put_bucket_acl,
+    Op.GetObjectAcl: get_object_acl,
+    Op.PutObjectAcl: put_object_acl,
+    Op.GetBucketPolicy: get_bucket_policy,
+    Op.GetBucketCors: get_bucket_cors,
+    Op.OptionsObject: options_object,
 }

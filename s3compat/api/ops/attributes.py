@@ -9,6 +9,7 @@ from aiohttp import web
 
 from s3compat.api import errors
 from s3compat.api.app import Ctx, Handler
+from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import xml_response
 from s3compat.api.ops.object import check_version_id
 from s3compat.api.xml import Node, format_http_date, to_xml
@@ -90,4 +91,4 @@ def _count(text: str | None, name: str, default: int) -> int:
     return int(text)
 
 
-HANDLERS: dict[str, Handler] = {"GetObjectAttributes": get_object_attributes}
+HANDLERS: dict[Op, Handler] = {Op.GetObjectAttributes: get_object_attributes}

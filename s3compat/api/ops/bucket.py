@@ -11,6 +11,7 @@ from aiohttp import web
 from s3compat.api import errors
 from s3compat.api.aclheaders import requested_acl
 from s3compat.api.app import Ctx, Handler
+from s3compat.api.operations import Op
 from s3compat.api.router import validate_bucket_name
 from s3compat.api.xml import Node, child_text, local, parse_xml, to_xml
 
@@ -136,11 +137,11 @@ async def get_bucket_versioning(ctx: Ctx) -> web.StreamResponse:
     return xml_response(to_xml("VersioningConfiguration", []))
 
 
-HANDLERS: dict[str, Handler] = {
-    "ListBuckets": list_buckets,
-    "CreateBucket": create_bucket,
-    "HeadBucket": head_bucket,
-    "DeleteBucket": delete_bucket,
-    "GetBucketLocation": get_bucket_location,
-    "GetBucketVersioning": get_bucket_versioning,
+HANDLERS: dict[Op, Handler] = {
+    Op.ListBuckets: list_buckets,
+    Op.CreateBucket: create_bucket,
+    Op.HeadBucket: head_bucket,
+    Op.DeleteBucket: delete_bucket,
+    Op.GetBucketLocation: get_bucket_location,
+    Op.GetBucketVersioning: get_bucket_versioning,
 }

@@ -12,6 +12,7 @@ from s3compat.api.aclheaders import requested_acl
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.copysource import copy_source_blocks
 from s3compat.api.objectmeta import parse_tagging_header, stored_headers, write_condition
+from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import xml_response
 from s3compat.api.xml import Node, to_xml
 from s3compat.catalog.records import ObjectRecord
@@ -83,4 +84,4 @@ async def copy_object(ctx: Ctx) -> web.StreamResponse:
     return xml_response(to_xml("CopyObjectResult", body))
 
 
-HANDLERS: dict[str, Handler] = {"CopyObject": copy_object}
+HANDLERS: dict[Op, Handler] = {Op.CopyObject: copy_object}

@@ -10,6 +10,7 @@ from s3compat.api import errors
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.body import read_document
 from s3compat.api.errormap import to_s3_error
+from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import xml_response
 from s3compat.api.ops.object import precondition
 from s3compat.api.router import validate_key
@@ -67,4 +68,4 @@ async def _delete_one(
     return None
 
 
-HANDLERS: dict[str, Handler] = {"DeleteObjects": delete_objects}
+HANDLERS: dict[Op, Handler] = {Op.DeleteObjects: delete_objects}

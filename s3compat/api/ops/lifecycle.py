@@ -27,6 +27,7 @@ from lxml import etree
 from s3compat.api import errors
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.body import read_document
+from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import xml_response
 from s3compat.api.xml import Node, children, local, parse_xml, to_xml
 from s3compat.store.buckets import BucketDocument
@@ -332,8 +333,8 @@ async def delete_bucket_lifecycle(ctx: Ctx) -> web.StreamResponse:
     return web.Response(status=204)
 
 
-HANDLERS: dict[str, Handler] = {
-    "PutBucketLifecycleConfiguration": put_bucket_lifecycle_configuration,
-    "GetBucketLifecycleConfiguration": get_bucket_lifecycle_configuration,
-    "DeleteBucketLifecycle": delete_bucket_lifecycle,
+HANDLERS: dict[Op, Handler] = {
+    Op.PutBucketLifecycleConfiguration: put_bucket_lifecycle_configuration,
+    Op.GetBucketLifecycleConfiguration: get_bucket_lifecycle_configuration,
+    Op.DeleteBucketLifecycle: delete_bucket_lifecycle,
 }

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from s3compat.api import errors
 from s3compat.api.app import Ctx, Handler
+from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import owner_xml, xml_response
 from s3compat.api.xml import Node, to_xml
 from s3compat.catalog.records import ObjectRecord
@@ -157,7 +158,7 @@ async def list_objects_v2(ctx: Ctx) -> web.StreamResponse:
     return xml_response(to_xml("ListBucketResult", body))
 
 
-HANDLERS: dict[str, Handler] = {
-    "ListObjects": list_objects,
-    "ListObjectsV2": list_objects_v2,
+HANDLERS: dict[Op, Handler] = {
+    Op.ListObjects: list_objects,
+    Op.ListObjectsV2: list_objects_v2,
 }

@@ -13,6 +13,7 @@ from s3compat.api.app import Ctx, Handler
 from s3compat.api.body import payload, read_document
 from s3compat.api.copysource import copy_source_blocks
 from s3compat.api.objectmeta import parse_tagging_header, stored_headers, write_condition
+from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import owner_xml, xml_response
 from s3compat.api.ops.listing import bounded_count, encoder
 from s3compat.api.xml import Node, child_text, children, local, parse_xml, to_xml
@@ -280,12 +281,12 @@ async def list_multipart_uploads(ctx: Ctx) -> web.StreamResponse:
     return xml_response(to_xml("ListMultipartUploadsResult", body + entries))
 
 
-HANDLERS: dict[str, Handler] = {
-    "CreateMultipartUpload": create_multipart_upload,
-    "UploadPart": upload_part,
-    "UploadPartCopy": upload_part_copy,
-    "CompleteMultipartUpload": complete_multipart_upload,
-    "AbortMultipartUpload": abort_multipart_upload,
-    "ListParts": list_parts,
-    "ListMultipartUploads": list_multipart_uploads,
+HANDLERS: dict[Op, Handler] = {
+    Op.CreateMultipartUpload: create_multipart_upload,
+    Op.UploadPart: upload_part,
+    Op.UploadPartCopy: upload_part_copy,
+    Op.CompleteMultipartUpload: complete_multipart_upload,
+    Op.AbortMultipartUpload: abort_multipart_upload,
+    Op.ListParts: list_parts,
+    Op.ListMultipartUploads: list_multipart_uploads,
 }

@@ -19,6 +19,7 @@ from s3compat.api.objectmeta import (
     stored_headers,
     write_condition,
 )
+from s3compat.api.operations import Op
 from s3compat.api.ranges import parse_range
 from s3compat.api.xml import parse_timestamp
 from s3compat.catalog.records import ObjectRecord
@@ -226,9 +227,9 @@ def precondition(
     )
 
 
-HANDLERS: dict[str, Handler] = {
-    "PutObject": put_object,
-    "GetObject": get_object,
-    "HeadObject": head_object,
-    "DeleteObject": delete_object,
+HANDLERS: dict[Op, Handler] = {
+    Op.PutObject: put_object,
+    Op.GetObject: get_object,
+    Op.HeadObject: head_object,
+    Op.DeleteObject: delete_object,
 }

@@ -15,6 +15,7 @@ from aiohttp import web
 from s3compat.api import errors
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.body import read_document
+from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import xml_response
 from s3compat.api.ops.object import check_version_id
 from s3compat.api.xml import Node, child_text, children, local, parse_xml, to_xml
@@ -97,11 +98,11 @@ async def delete_bucket_tagging(ctx: Ctx) -> web.StreamResponse:
     return web.Response(status=204)
 
 
-HANDLERS: dict[str, Handler] = {
-    "GetObjectTagging": get_object_tagging,
-    "PutObjectTagging": put_object_tagging,
-    "DeleteObjectTagging": delete_object_tagging,
-    "GetBucketTagging": get_bucket_tagging,
-    "PutBucketTagging": put_bucket_tagging,
-    "DeleteBucketTagging": delete_bucket_tagging,
+HANDLERS: dict[Op, Handler] = {
+    Op.GetObjectTagging: get_object_tagging,
+    Op.PutObjectTagging: put_object_tagging,
+    Op.DeleteObjectTagging: delete_object_tagging,
+    Op.GetBucketTagging: get_bucket_tagging,
+    Op.PutBucketTagging: put_bucket_tagging,
+    Op.DeleteBucketTagging: delete_bucket_tagging,
 }

@@ -13,6 +13,7 @@ from aiohttp import web
 from s3compat.api import errors
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.body import read_document
+from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import xml_response
 from s3compat.api.ops.listing import contents, encoder, max_keys_of, owner_names
 from s3compat.api.xml import Node, child_text, local, parse_xml, to_xml
@@ -104,7 +105,7 @@ async def put_bucket_versioning(ctx: Ctx) -> web.StreamResponse:
     return web.Response(status=200)
 
 
-HANDLERS: dict[str, Handler] = {
-    "ListObjectVersions": list_object_versions,
-    "PutBucketVersioning": put_bucket_versioning,
+HANDLERS: dict[Op, Handler] = {
+    Op.ListObjectVersions: list_object_versions,
+    Op.PutBucketVersioning: put_bucket_versioning,
 }
