@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from s3compat.catalog.bucketconfig import LIFECYCLE, BucketConfigCatalog
 from s3compat.catalog.catalog import Catalog
@@ -45,13 +45,17 @@ SCAN_BATCH = 1000
 PASSES_PER_DAY = 24
 
 
+# How a filter was written: see RuleFilter.
+FilterForm = Literal["legacy", "empty", "prefix", "tag", "greater", "less", "and"]
+
+
 @dataclass(frozen=True)
 class RuleFilter:
     """Which keys a rule applies to. `form` remembers how the client wrote it, to answer it
     back the same way: "legacy" (a `Prefix` directly in the rule), "empty" (`<Filter/>`),
     "prefix", "tag", "greater", "less" (one condition in `Filter`) or "and"."""
 
-    form: str = "empty"
+    form: FilterForm = "empty"
     prefix: str = ""
     tags: tuple[tuple[str, str], ...] = ()
     size_greater_than: int | None = None

@@ -18,6 +18,7 @@ import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
+from typing import Literal
 
 from s3compat.catalog.records import ChunkRecord
 from s3compat.cluster.client import ChunkClient
@@ -52,21 +53,25 @@ class Segment:
         return cls(first.offset, geometry, {c.piece: c for c in chunks})
 
 
+# Why a piece could not give its bytes.
+PieceFault = Literal["missing", "corrupt", "cut", "unreachable", "slow"]
+
+
 class PieceFailed(Exception):
     """Pieces could not give their bytes; `reason` per role: missing, corrupt, cut (the answer
     stopped after it started), unreachable, slow."""
 
-    def __init__(self, reasons: dict[int, str]) -> None:
+    def __init__(self, reasons: dict[int, PieceFault]) -> None:
         super().__init__(", ".join(f"piece {r}: {why}" for r, why in sorted(reasons.items())))
         self.reasons = reasons
 
 
 # Called with a piece found missing, corrupt or cut short (not merely unreachable or slow).
-DAMAGE_REASONS = ("missing", "corrupt", "cut")
-OnDamage = Callable[[ChunkRecord, str], Awaitable[None]]
+DAMAGE_REASONS: tuple[PieceFault, ...] = ("missing", "corrupt", "cut")
+OnDamage = Callable[[ChunkRecord, PieceFault], Awaitable[None]]
 
 
-def _reason(error: BaseException) -> str:
+def _reason(error: BaseException) -> PieceFault:
     if isinstance(error, ChunkNotFound):
         return "missing"
     if isinstance(error, ChunkCorrupt):
@@ -281,7 +286,7 @@ async def _fetch_whole(
 async def _each_piece(work: Mapping[int, Awaitable[bytes]]) -> dict[int, bytes]:
     """Await every piece's bytes at once; PieceFailed naming every piece that failed."""
     outcomes = await asyncio.gather(*work.values(), return_exceptions=True)
-    failures: dict[int, str] = {}
+    failures: dict[int, PieceFault] = {}
     held: dict[int, bytes] = {}
     for role, outcome in zip(work, outcomes, strict=True):
         if isinstance(outcome, PieceFailed):

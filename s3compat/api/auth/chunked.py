@@ -28,7 +28,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Literal, Protocol
 
 from s3compat.api.auth.model import StreamingSigning
 from s3compat.api.errors import IncompleteBody, InvalidRequest, S3Error, SignatureDoesNotMatch
@@ -85,6 +85,10 @@ def _hmac_hex(key: bytes, text: str) -> str:
     return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+# Where the decoder is: header -> data -> data-end -> header ... -> trailers -> done.
+_Phase = Literal["header", "data", "data-end", "trailers", "done"]
+
+
 class AwsChunkedReader:
     """Decode an aws-chunked body incrementally, verifying signatures as chunks complete.
 
@@ -119,7 +123,7 @@ class AwsChunkedReader:
         self._max_chunk_bytes = max_chunk_bytes
         self._buffer = bytearray()
         self._previous_signature = signing.seed_signature if signing else ""
-        self._state = "header"  # header -> data -> data-end -> header ... -> trailers -> done
+        self._state: _Phase = "header"
         self._chunk_remaining = 0
         self._chunk_signature = ""
         self._chunk_hash = hashlib.sha256()

@@ -31,7 +31,14 @@ from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import xml_response
 from s3compat.api.xml import Node, children, local, parse_xml, to_xml
 from s3compat.store.buckets import BucketDocument
-from s3compat.store.lifecycle import MAX_RULES, Rule, RuleFilter, rules_from_json, rules_to_json
+from s3compat.store.lifecycle import (
+    MAX_RULES,
+    FilterForm,
+    Rule,
+    RuleFilter,
+    rules_from_json,
+    rules_to_json,
+)
 
 MAX_RULE_ID_CHARS = 255
 _RULE_ELEMENTS = frozenset(
@@ -48,7 +55,7 @@ _RULE_ELEMENTS = frozenset(
     }
 )
 _UNSUPPORTED_ACTIONS = ("Transition", "NoncurrentVersionTransition")
-_FILTER_FORMS = {
+_FILTER_FORMS: dict[str, FilterForm] = {
     "Prefix": "prefix",
     "Tag": "tag",
     "ObjectSizeGreaterThan": "greater",
