@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from s3compat.api.auth.model import AuthResult, ParsedAuth, RequestView
 from s3compat.api.auth.sigv4 import (
     MAX_SKEW_SECONDS,
+    check_signature,
     format_iso8601,
     parse_amz_date,
     parse_http_date,
@@ -25,7 +26,6 @@ from s3compat.api.errors import (
     ExpiredToken,
     InvalidArgument,
     RequestTimeTooSkewed,
-    SignatureDoesNotMatch,
 )
 
 # Query parameters that are part of the signed resource (the list botocore's HmacV1Auth signs,
@@ -200,14 +200,11 @@ def verify(req: RequestView, parsed: ParsedAuth, secret: str, now: datetime) -> 
         date_line = "" if req.header("x-amz-date") is not None else (req.header("Date") or "")
         date_line = date_line.strip()
     to_sign = string_to_sign(req, presigned=parsed.kind == "sigv2-query", date_line=date_line)
-    expected = sign(secret, to_sign)
-    if not hmac.compare_digest(expected.encode(), parsed.signature.encode("utf-8", "replace")):
-        raise SignatureDoesNotMatch(
-            AWSAccessKeyId=parsed.access_key or "",
-            StringToSign=to_sign,
-            SignatureProvided=parsed.signature,
-            StringToSignBytes=" ".join(
-                f"{byte:02x}" for byte in to_sign.encode("utf-8", "surrogateescape")
-            ),
-        )
+    to_sign_bytes = to_sign.encode("utf-8", "surrogateescape")
+    check_signature(
+        sign(secret, to_sign),
+        parsed,
+        to_sign,
+        StringToSignBytes=" ".join(f"{byte:02x}" for byte in to_sign_bytes),
+    )
     return AuthResult(access_key=parsed.access_key, content_sha256=None, streaming=None)

@@ -415,6 +415,18 @@ def _check_time(parsed: ParsedAuth, now: datetime) -> None:
         )
 
 
+def check_signature(expected: str, parsed: ParsedAuth, to_sign: str, **details: str) -> None:
+    """SignatureDoesNotMatch, with what S3 tells the client to debug it, unless the request's
+    signature is `expected` (compared in constant time)."""
+    if not hmac.compare_digest(expected.encode(), parsed.signature.encode("utf-8", "replace")):
+        raise SignatureDoesNotMatch(
+            AWSAccessKeyId=parsed.access_key or "",
+            StringToSign=to_sign,
+            SignatureProvided=parsed.signature,
+            **details,
+        )
+
+
 def verify(req: RequestView, parsed: ParsedAuth, secret: str, now: datetime) -> AuthResult:
     """Verify a SigV4 request parsed by `parse_header_auth` or `parse_query_auth`."""
     _check_time(parsed, now)
@@ -428,13 +440,7 @@ def verify(req: RequestView, parsed: ParsedAuth, secret: str, now: datetime) -> 
     scope_date, region = parsed.scope.split("/")[:2]
     key = signing_key(secret, scope_date, region)
     expected = sign(key, to_sign)
-    if not hmac.compare_digest(expected.encode(), parsed.signature.encode("utf-8", "replace")):
-        raise SignatureDoesNotMatch(
-            AWSAccessKeyId=parsed.access_key or "",
-            StringToSign=to_sign,
-            SignatureProvided=parsed.signature,
-            CanonicalRequest=canonical,
-        )
+    check_signature(expected, parsed, to_sign, CanonicalRequest=canonical)
     streaming = None
     if parsed.content_sha256 in SIGNED_STREAMING_MODES:
         streaming = StreamingSigning(

@@ -21,14 +21,12 @@ import re
 import secrets
 from datetime import UTC, datetime
 
-from aiohttp import web
 from lxml import etree
 
 from s3compat.api import errors
-from s3compat.api.app import Ctx, Handler
-from s3compat.api.body import read_document
+from s3compat.api.app import Handler
 from s3compat.api.operations import Op
-from s3compat.api.ops.bucket import xml_response
+from s3compat.api.ops.documents import document_handlers
 from s3compat.api.xml import Node, children, local, parse_xml, to_xml
 from s3compat.store.buckets import BucketDocument
 from s3compat.store.lifecycle import (
@@ -322,26 +320,17 @@ def _filter_xml(rule_filter: RuleFilter) -> list[tuple[str, Node]]:
 # --- handlers -----------------------------------------------------------------------------
 
 
-async def put_bucket_lifecycle_configuration(ctx: Ctx) -> web.StreamResponse:
-    rules = parse_lifecycle(await read_document(ctx.request, ctx.auth))
-    await ctx.buckets.put_document(ctx.bucket, BucketDocument.LIFECYCLE, rules_to_json(rules))
-    return web.Response(status=200)
-
-
-async def get_bucket_lifecycle_configuration(ctx: Ctx) -> web.StreamResponse:
-    stored = await ctx.buckets.document(ctx.bucket, BucketDocument.LIFECYCLE)
-    if stored is None:
-        raise errors.NoSuchLifecycleConfiguration(BucketName=ctx.bucket)
-    return xml_response(lifecycle_xml(rules_from_json(stored)))
-
-
-async def delete_bucket_lifecycle(ctx: Ctx) -> web.StreamResponse:
-    await ctx.buckets.delete_document(ctx.bucket, BucketDocument.LIFECYCLE)
-    return web.Response(status=204)
+LIFECYCLE = document_handlers(
+    BucketDocument.LIFECYCLE,
+    parse=lambda body: rules_to_json(parse_lifecycle(body)),
+    render=lambda stored: lifecycle_xml(rules_from_json(stored)),
+    missing=errors.NoSuchLifecycleConfiguration,
+    put_status=200,
+)
 
 
 HANDLERS: dict[Op, Handler] = {
-    Op.PutBucketLifecycleConfiguration: put_bucket_lifecycle_configuration,
-    Op.GetBucketLifecycleConfiguration: get_bucket_lifecycle_configuration,
-    Op.DeleteBucketLifecycle: delete_bucket_lifecycle,
+    Op.PutBucketLifecycleConfiguration: LIFECYCLE.put,
+    Op.GetBucketLifecycleConfiguration: LIFECYCLE.get,
+    Op.DeleteBucketLifecycle: LIFECYCLE.delete,
 }

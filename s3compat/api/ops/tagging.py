@@ -17,6 +17,7 @@ from s3compat.api.app import Ctx, Handler
 from s3compat.api.body import read_document
 from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import xml_response
+from s3compat.api.ops.documents import document_handlers
 from s3compat.api.ops.object import check_version_id
 from s3compat.api.xml import Node, child_text, children, local, parse_xml, to_xml
 from s3compat.store.buckets import BucketDocument
@@ -80,29 +81,20 @@ async def delete_object_tagging(ctx: Ctx) -> web.StreamResponse:
     return web.Response(status=204)
 
 
-async def get_bucket_tagging(ctx: Ctx) -> web.StreamResponse:
-    stored = await ctx.buckets.document(ctx.bucket, BucketDocument.TAGGING)
-    if stored is None:
-        raise errors.NoSuchTagSet(BucketName=ctx.bucket)
-    return xml_response(tagging_xml(json.loads(stored)))
-
-
-async def put_bucket_tagging(ctx: Ctx) -> web.StreamResponse:
-    tags = parse_tagging(await read_document(ctx.request, ctx.auth), MAX_BUCKET_TAGS)
-    await ctx.buckets.put_document(ctx.bucket, BucketDocument.TAGGING, json.dumps(tags))
-    return web.Response(status=204)
-
-
-async def delete_bucket_tagging(ctx: Ctx) -> web.StreamResponse:
-    await ctx.buckets.delete_document(ctx.bucket, BucketDocument.TAGGING)
-    return web.Response(status=204)
+BUCKET_TAGGING = document_handlers(
+    BucketDocument.TAGGING,
+    parse=lambda body: json.dumps(parse_tagging(body, MAX_BUCKET_TAGS)),
+    render=lambda stored: tagging_xml(json.loads(stored)),
+    missing=errors.NoSuchTagSet,
+    put_status=204,
+)
 
 
 HANDLERS: dict[Op, Handler] = {
     Op.GetObjectTagging: get_object_tagging,
     Op.PutObjectTagging: put_object_tagging,
     Op.DeleteObjectTagging: delete_object_tagging,
-    Op.GetBucketTagging: get_bucket_tagging,
-    Op.PutBucketTagging: put_bucket_tagging,
-    Op.DeleteBucketTagging: delete_bucket_tagging,
+    Op.GetBucketTagging: BUCKET_TAGGING.get,
+    Op.PutBucketTagging: BUCKET_TAGGING.put,
+    Op.DeleteBucketTagging: BUCKET_TAGGING.delete,
 }

@@ -1,0 +1,53 @@
+"""Get/Put/Delete of a bucket configuration document (tagging, lifecycle, ...), one shape for
+all: the Put body is parsed and checked into the stored text, the Get renders that text back,
+a bucket without the document answers the operation's own "no such configuration" error, and
+Delete of an absent document is no error (as on S3)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from s3compat.api.app import Ctx, Handler
+from s3compat.api.body import read_document
+from s3compat.api.errors import S3Error
+from s3compat.api.ops.bucket import xml_response
+from s3compat.store.buckets import BucketDocument
+
+
+@dataclass(frozen=True)
+class DocumentHandlers:
+    get: Handler
+    put: Handler
+    delete: Handler
+
+
+def document_handlers(
+    document: BucketDocument,
+    *,
+    parse: Callable[[bytes], str],
+    render: Callable[[str], bytes],
+    missing: type[S3Error],
+    put_status: int,
+) -> DocumentHandlers:
+    """The three handlers of one document: `parse` turns a request body into the stored text
+    (raising the S3 error of a bad body), `render` the stored text into the response body."""
+
+    async def get(ctx: Ctx) -> web.StreamResponse:
+        stored = await ctx.buckets.document(ctx.bucket, document)
+        if stored is None:
+            raise missing(BucketName=ctx.bucket)
+        return xml_response(render(stored))
+
+    async def put(ctx: Ctx) -> web.StreamResponse:
+        text = parse(await read_document(ctx.request, ctx.auth))
+        await ctx.buckets.put_document(ctx.bucket, document, text)
+        return web.Response(status=put_status)
+
+    async def delete(ctx: Ctx) -> web.StreamResponse:
+        await ctx.buckets.delete_document(ctx.bucket, document)
+        return web.Response(status=204)
+
+    return DocumentHandlers(get, put, delete)
