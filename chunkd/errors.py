@@ -1,7 +1,8 @@
 """The errors the chunk store reports, one class per outcome the HTTP layer answers.
 
-Each class is a distinct ``StorageError`` subclass so that ``chunkd/app.py`` can map it, by exact
-type, to exactly one HTTP status in one table.
+Each class is a distinct ``StorageError`` subclass, mapped by exact type to exactly one HTTP
+status and message in one table, ``HTTP_ANSWERS``, beside the classes (``chunkd/app.py``
+renders it), so that a new outcome and its answer are written in one place.
 """
 
 from __future__ import annotations
@@ -37,3 +38,14 @@ class StoreFull(StorageError):
 
 class ChecksumMismatch(StorageError):
     """The received data does not match the CRC32C the sender declared."""
+
+
+HTTP_ANSWERS: dict[type[StorageError], tuple[int, str]] = {
+    InvalidChunkId: (400, "invalid chunk id"),
+    ChunkMissing: (404, "no such chunk"),
+    ChunkMismatch: (409, "chunk exists with different content"),
+    ChunkDeleted: (410, "chunk was deleted while it was being written"),
+    ChunkCorrupt: (422, "corrupt chunk"),
+    StoreFull: (507, "insufficient storage"),
+    ChecksumMismatch: (400, "checksum mismatch"),
+}

@@ -1,4 +1,4 @@
-"""The chunk protocol's names, shared by the daemon (chunkd/app.py) and its client in the
+"""The chunk protocol's names, shared by the daemon (chunkd/wire.py) and its client in the
 gateway (s3compat/cluster/client.py): one definition, so the two cannot drift apart."""
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from awscrt import checksums
 
-from chunkd.app import ChunkdHTTPError, parse_range
 from chunkd.deleted_ids import DeletedIds
 from chunkd.dirsync import DirSyncer
 from chunkd.errors import (
@@ -37,6 +36,7 @@ from chunkd.footer import (
     first_bad_block,
 )
 from chunkd.storage import ChunkStore, VerifyResult
+from chunkd.wire import ChunkdHTTPError, parse_range
 
 CHUNK_A = "aa" + "0" * 30
 CHUNK_B = "ab" + "1" * 30
