@@ -23,6 +23,8 @@ from chunkd.errors import ChunkCorrupt, StoreFull
 from chunkd.footer import (
     BLOCK_BYTES,
     BLOCK_CRC_BYTES,
+    FOOTER_BYTES,
+    decode_footer,
     encode_block_crc32c,
     encode_footer,
     first_bad_block,
@@ -47,6 +49,21 @@ class ChunkMeta:
     def crc32c_hex(self) -> str:
         """The checksum as on the wire: 8 lowercase hex digits."""
         return format_crc32c(self.crc32c)
+
+
+def status_and_tail(fd: int) -> tuple[os.stat_result, bytes]:
+    """A chunk file's status and its last FOOTER_BYTES bytes (all of it when shorter)."""
+    status = os.fstat(fd)
+    return status, os.pread(fd, FOOTER_BYTES, max(status.st_size - FOOTER_BYTES, 0))
+
+
+def meta_of_file(chunk_file: BinaryIO, chunk_id: str) -> ChunkMeta:
+    """The footer-validated metadata of an open chunk file; raises ChunkCorrupt."""
+    status, raw = status_and_tail(chunk_file.fileno())
+    if status.st_size < FOOTER_BYTES:
+        raise ChunkCorrupt(chunk_id)
+    footer = decode_footer(raw, status.st_size)
+    return ChunkMeta(chunk_id, footer.length, footer.crc32c, status.st_mtime, footer.block_bytes)
 
 
 def raise_if_no_space(exc: OSError) -> None:

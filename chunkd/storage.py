@@ -1,6 +1,6 @@
 """The on-disk chunk store: immutable chunks by id under one data directory.
 
-Layout::
+Layout (the paths are made in ``chunkd.layout``)::
 
     DIR/tmp/<chunk_id>.<random>.tmp     chunks being received (deleted at start-up)
     DIR/chunks/<id[0:2]>/<id[2:4]>/<id>  complete chunks: data, a table of one CRC32C per
@@ -14,8 +14,9 @@ table is computed while the data arrives and written, with the footer, before th
 
 Every byte read from a chunk is checked against its block's CRC32C before it is returned
 (``chunkd.chunkfile``): a range costs the blocks that cover it, not the whole chunk. Chunks written
-by older versions (no block table) are still read, unchecked, as before; ``verify`` recomputes
-the whole-data CRC32C of both kinds, and of a version 2 file every block's too.
+by older versions (no block table) are still read, unchecked, as before; ``verify``
+(``chunkd.verify``) recomputes the whole-data CRC32C of both kinds, and of a version 2 file
+every block's too.
 
 The 256 first-level fan-out directories are created (and fsynced) at start-up; a second-level
 one is created when its first chunk arrives, and the fsync of its parent that makes it durable
@@ -35,17 +36,21 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import secrets
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
-from awscrt import checksums
-
-from chunkd.chunkfile import ChunkMeta, ChunkReader, TempChunk, raise_if_no_space
+from chunkd import layout
+from chunkd.chunkfile import (
+    ChunkMeta,
+    ChunkReader,
+    TempChunk,
+    meta_of_file,
+    raise_if_no_space,
+    status_and_tail,
+)
 from chunkd.deleted_ids import DeletedIds
 from chunkd.dirsync import DirSyncer, fsync_dir
 from chunkd.errors import (
@@ -54,26 +59,11 @@ from chunkd.errors import (
     ChunkDeleted,
     ChunkMismatch,
     ChunkMissing,
-    InvalidChunkId,
     StoreFull,
 )
-from chunkd.footer import (
-    BLOCK_BYTES,
-    BLOCK_CRC_BYTES,
-    FOOTER_BYTES,
-    Footer,
-    chunk_file_bytes,
-    data_bytes_of_file,
-    decode_footer,
-    first_bad_block,
-)
+from chunkd.footer import BLOCK_BYTES, chunk_file_bytes, data_bytes_of_file
 from chunkd.locks import KeyedLocks
-
-CHUNK_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
-_PREFIX_PATTERN = re.compile(r"[0-9a-f]{2}")
-
-# verify reads this much at a time (rounded to whole blocks)
-READ_BLOCK_BYTES = 1024 * 1024
+from chunkd.verify import VerifyResult, verify_file
 
 
 @dataclass(frozen=True)
@@ -87,16 +77,6 @@ class ListedChunk:
 
 
 @dataclass(frozen=True)
-class VerifyResult:
-    """The outcome of re-reading a chunk's data and recomputing its checksum."""
-
-    chunk_id: str
-    ok: bool
-    length: int
-    crc32c: int
-
-
-@dataclass(frozen=True)
 class StoreStats:
     """Capacity and usage figures, all in bytes of chunk data (tables and footers excluded)."""
 
@@ -104,22 +84,6 @@ class StoreStats:
     used_bytes: int
     chunk_count: int
     free_bytes: int
-
-
-def _status_and_tail(fd: int) -> tuple[os.stat_result, bytes]:
-    """A chunk file's status and its last FOOTER_BYTES bytes (all of it when shorter)."""
-    status = os.fstat(fd)
-    return status, os.pread(fd, FOOTER_BYTES, max(status.st_size - FOOTER_BYTES, 0))
-
-
-def is_chunk_id(text: str) -> bool:
-    """Whether ``text`` is a well-formed chunk id."""
-    return CHUNK_ID_PATTERN.fullmatch(text) is not None
-
-
-def _dir_key(directory: Path) -> str:
-    """The key of a second-level fan-out directory: "abcd" for chunks/ab/cd."""
-    return directory.parent.name + directory.name
 
 
 class ChunkStore:
@@ -193,7 +157,7 @@ class ChunkStore:
     def _scan(self) -> tuple[int, int]:
         used_bytes = 0
         chunk_count = 0
-        for chunk_path in self._iter_chunk_paths(after=""):
+        for chunk_path in layout.iter_chunk_paths(self.chunks_dir, after=""):
             with contextlib.suppress(FileNotFoundError):
                 used_bytes += self._data_bytes_at(chunk_path)[0]
                 chunk_count += 1
@@ -203,35 +167,12 @@ class ChunkStore:
 
     def chunk_path(self, chunk_id: str) -> Path:
         """Where chunk ``chunk_id`` lives; refuses anything that is not a chunk id."""
-        if not is_chunk_id(chunk_id):
-            raise InvalidChunkId(chunk_id)
-        return self.chunks_dir / chunk_id[0:2] / chunk_id[2:4] / chunk_id
-
-    def _iter_chunk_paths(self, after: str) -> Iterator[Path]:
-        """Chunk files with ids greater than ``after``, in id order."""
-        for first in self._sorted_names(self.chunks_dir, _PREFIX_PATTERN):
-            if first < after[0:2]:
-                continue
-            first_dir = self.chunks_dir / first
-            for second in self._sorted_names(first_dir, _PREFIX_PATTERN):
-                if first + second < after[0:4]:
-                    continue
-                for chunk_id in self._sorted_names(first_dir / second, CHUNK_ID_PATTERN):
-                    if chunk_id > after and chunk_id.startswith(first + second):
-                        yield first_dir / second / chunk_id
-
-    @staticmethod
-    def _sorted_names(directory: Path, pattern: re.Pattern[str]) -> list[str]:
-        try:
-            names = os.listdir(directory)
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        return sorted(name for name in names if pattern.fullmatch(name))
+        return layout.chunk_path(self.chunks_dir, chunk_id)
 
     def _prepare_dir(self, directory: Path) -> bool:
         """Make sure the second-level directory exists; whether its parent still needs an
         fsync to make it durable. The first level exists since start-up."""
-        if _dir_key(directory) in self._durable_dirs:
+        if layout.dir_key(directory) in self._durable_dirs:
             return False
         try:
             directory.mkdir()
@@ -320,7 +261,7 @@ class ChunkStore:
                 self._dir_syncer.sync(directory)
                 if new_directory:
                     self._dir_syncer.sync(directory.parent)
-                    self._durable_dirs.add(_dir_key(directory))
+                    self._durable_dirs.add(layout.dir_key(directory))
             except OSError as exc:
                 raise_if_no_space(exc)
                 raise
@@ -381,38 +322,27 @@ class ChunkStore:
         except FileNotFoundError:
             raise ChunkMissing(chunk_id) from None
         try:
-            return ChunkReader(chunk_file, self._meta_of_open_file(chunk_file, chunk_id))
+            return ChunkReader(chunk_file, meta_of_file(chunk_file, chunk_id))
         except BaseException:
             chunk_file.close()
             raise
 
     def verify(self, chunk_id: str) -> VerifyResult:
-        """Re-read the data and compare its length and CRC32C with the footer, and (version 2)
-        every block's CRC32C with the table. The length and checksum returned are those of
-        the data found (with a damaged footer: of the bytes that look like data)."""
+        """Re-read the chunk whole and check it against its footer and block table
+        (``chunkd.verify``)."""
         try:
             chunk_file = open(self.chunk_path(chunk_id), "rb")
         except FileNotFoundError:
             raise ChunkMissing(chunk_id) from None
         with chunk_file:
-            fd = chunk_file.fileno()
-            status, raw_footer = _status_and_tail(fd)
-            file_size = status.st_size
-            try:
-                footer = decode_footer(raw_footer, file_size)
-            except ChunkCorrupt:
-                length = data_bytes_of_file(file_size, raw_footer)
-                return VerifyResult(chunk_id, False, length, self._checksum_of_prefix(fd, length))
-            crc32c, blocks_ok = self._checksum_and_blocks(fd, footer)
-        ok = blocks_ok and crc32c == footer.crc32c
-        return VerifyResult(chunk_id, ok, footer.length, crc32c)
+            return verify_file(chunk_file, chunk_id)
 
     def list_chunks(self, after: str, limit: int) -> tuple[list[ListedChunk], bool]:
         """Up to ``limit`` chunks with ids greater than ``after``, in id order, and whether
         more follow. Chunks with an invalid footer are listed too (``crc32c`` None), so that a
         garbage collector still sees their ids."""
         listed: list[ListedChunk] = []
-        for chunk_path in self._iter_chunk_paths(after):
+        for chunk_path in layout.iter_chunk_paths(self.chunks_dir, after):
             if len(listed) == limit:
                 return listed, True
             entry = self._listing_entry(chunk_path)
@@ -438,59 +368,14 @@ class ChunkStore:
         except FileNotFoundError:
             return None
         with chunk_file:
-            return self._meta_of_open_file(chunk_file, chunk_id)
+            return meta_of_file(chunk_file, chunk_id)
 
     @staticmethod
     def _data_bytes_at(chunk_path: Path) -> tuple[int, float]:
         """The data length of a chunk file (its footer read, damaged or not) and its mtime."""
         fd = os.open(chunk_path, os.O_RDONLY)
         try:
-            status, raw_footer = _status_and_tail(fd)
+            status, raw_footer = status_and_tail(fd)
         finally:
             os.close(fd)
         return data_bytes_of_file(status.st_size, raw_footer), status.st_mtime
-
-    @staticmethod
-    def _meta_of_open_file(chunk_file: BinaryIO, chunk_id: str) -> ChunkMeta:
-        status, raw = _status_and_tail(chunk_file.fileno())
-        if status.st_size < FOOTER_BYTES:
-            raise ChunkCorrupt(chunk_id)
-        footer = decode_footer(raw, status.st_size)
-        return ChunkMeta(
-            chunk_id, footer.length, footer.crc32c, status.st_mtime, footer.block_bytes
-        )
-
-    @staticmethod
-    def _checksum_of_prefix(fd: int, length: int) -> int:
-        crc32c = 0
-        offset = 0
-        while offset < length:
-            block = os.pread(fd, min(READ_BLOCK_BYTES, length - offset), offset)
-            if not block:
-                break
-            crc32c = checksums.crc32c(block, crc32c)
-            offset += len(block)
-        return crc32c
-
-    @staticmethod
-    def _checksum_and_blocks(fd: int, footer: Footer) -> tuple[int, bool]:
-        """The CRC32C of the data, and whether every block matches its table entry (True for
-        a version 1 file, which has none)."""
-        if not footer.block_bytes:
-            return ChunkStore._checksum_of_prefix(fd, footer.length), True
-        block_bytes = footer.block_bytes
-        piece_bytes = max(READ_BLOCK_BYTES // block_bytes, 1) * block_bytes
-        crc32c = 0
-        blocks_ok = True
-        for offset in range(0, footer.length, piece_bytes):
-            data = os.pread(fd, min(piece_bytes, footer.length - offset), offset)
-            first_block = offset // block_bytes
-            count = -(-len(data) // block_bytes)
-            table = os.pread(
-                fd, count * BLOCK_CRC_BYTES, footer.length + first_block * BLOCK_CRC_BYTES
-            )
-            crc32c = checksums.crc32c(data, crc32c)
-            blocks_ok = blocks_ok and first_bad_block(data, table, block_bytes) is None
-            if len(data) < min(piece_bytes, footer.length - offset):
-                break  # the file shrank under us: the checksum will not match
-        return crc32c, blocks_ok

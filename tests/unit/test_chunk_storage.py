@@ -35,7 +35,8 @@ from chunkd.footer import (
     encode_footer_v1,
     first_bad_block,
 )
-from chunkd.storage import ChunkStore, VerifyResult
+from chunkd.storage import ChunkStore
+from chunkd.verify import VerifyResult
 from chunkd.wire import ChunkdHTTPError, parse_range
 
 CHUNK_A = "aa" + "0" * 30
