@@ -9,7 +9,7 @@ better given in PGPASSWORD than in the URL).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -79,6 +79,23 @@ class Locks:
             await tx.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (f"{bucket}/{key}",)
             )
+
+
+class Queries:
+    """Base of the catalog's query classes: the database, its dialect's locks, and the one
+    transaction shape many queries are, a single statement."""
+
+    def __init__(self, db: CatalogDatabase) -> None:
+        self.db = db
+        self.locks = Locks(db.dialect)
+
+    async def write(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement in a write transaction of its own (retried); rows affected."""
+
+        async def body(tx: Transaction) -> int:
+            return await tx.execute(sql, params)
+
+        return await self.db.retrying(body)
 
 
 class SqliteDatabase(Database):

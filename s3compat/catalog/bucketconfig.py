@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import time
 
-from s3compat.catalog.backend import CatalogDatabase, Locks, Transaction
-from s3compat.catalog.catalog import _retire_version
+from s3compat.catalog.backend import Queries, Transaction
+from s3compat.catalog.objects import retire_version
 from s3compat.catalog.records import UserRecord
 
 TAGGING = "tagging"
 LIFECYCLE = "lifecycle"
 
 
-class BucketConfigCatalog:
+class BucketConfigCatalog(Queries):
     """Bucket configuration documents, and the few queries the lifecycle pass needs."""
-
-    def __init__(self, db: CatalogDatabase) -> None:
-        self.db = db
-        self.locks = Locks(db.dialect)
 
     async def get(self, bucket: str, name: str) -> str | None:
         async with self.db.snapshot() as tx:
@@ -54,12 +50,10 @@ class BucketConfigCatalog:
     async def delete(self, bucket: str, name: str) -> bool:
         """Remove the document; False if there was none."""
 
-        async def body(tx: Transaction) -> int:
-            return await tx.execute(
-                "DELETE FROM bucket_config WHERE bucket = ? AND name = ?", (bucket, name)
-            )
-
-        return await self.db.retrying(body) > 0
+        deleted = await self.write(
+            "DELETE FROM bucket_config WHERE bucket = ? AND name = ?", (bucket, name)
+        )
+        return deleted > 0
 
     async def all_named(self, name: str) -> list[tuple[str, str]]:
         """(bucket, value) of every bucket that has a document called `name`."""
@@ -84,7 +78,7 @@ class BucketConfigCatalog:
             )
             if current is None:
                 return False
-            await _retire_version(tx, version_id, time.time() + grace_seconds)
+            await retire_version(tx, version_id, time.time() + grace_seconds)
             return True
 
         return await self.db.retrying(body)

@@ -4,7 +4,7 @@ Every process that records write intents (a gateway, an admin command) keeps a r
 `processes` alive by renewing it; when a process dies its row expires, and only then are its
 intents collected (turned into deletions). A process that lost its row while alive (paused
 longer than its lifetime) is safe too: a commit needs every intent of its chunks to still be
-there (`catalog.attach_chunks`), so its write fails instead of committing collected chunks.
+there (`chunkrows.attach_chunks`), so its write fails instead of committing collected chunks.
 
 A lease names the one process that does a background duty (the collector, polling the chunk
 servers, rebalancing) until it expires; its holder renews it on every round. Times come from
@@ -13,16 +13,16 @@ the database's clock.
 
 from __future__ import annotations
 
-from s3compat.catalog.backend import DATABASE_NOW, CatalogDatabase, Transaction
-from s3compat.catalog.catalog import queue_deletions
+from s3compat.catalog.backend import DATABASE_NOW, CatalogDatabase, Queries, Transaction
+from s3compat.catalog.chunkrows import queue_deletions
 
 # A process row expired this long ago is forgotten (its intents were collected long before).
 FORGET_PROCESSES_AFTER_SECONDS = 24 * 3600.0
 
 
-class LeaseCatalog:
+class LeaseCatalog(Queries):
     def __init__(self, db: CatalogDatabase) -> None:
-        self.db = db
+        super().__init__(db)
         self._now_sql = f"SELECT {DATABASE_NOW[db.dialect]}"
 
     async def _now(self, tx: Transaction) -> float:
@@ -75,10 +75,7 @@ class LeaseCatalog:
         return await self.db.retrying(body)
 
     async def release(self, name: str, holder: str) -> None:
-        async def body(tx: Transaction) -> None:
-            await tx.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
-
-        await self.db.retrying(body)
+        await self.write("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
 
     async def holder(self, name: str) -> str | None:
         """Who holds the lease now (None if nobody, or it expired)."""

@@ -6,8 +6,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from s3compat.catalog.backend import CatalogDatabase, Transaction
-from s3compat.catalog.catalog import CHUNK_COLUMNS
+from s3compat.catalog.backend import Queries, Transaction
+from s3compat.catalog.chunkrows import CHUNK_COLUMNS, id_batches, select_chunks
 from s3compat.catalog.records import ChunkRecord
 
 
@@ -20,10 +20,7 @@ class PlacedChunk:
     sibling_servers: frozenset[str]
 
 
-class MaintenanceCatalog:
-    def __init__(self, db: CatalogDatabase) -> None:
-        self.db = db
-
+class MaintenanceCatalog(Queries):
     async def bytes_per_server(self) -> dict[str, int]:
         """Bytes the catalog places on each server (committed and in open uploads)."""
         async with self.db.snapshot() as tx:
@@ -90,9 +87,7 @@ class MaintenanceCatalog:
         ids = list(chunk_ids)
         known: set[str] = set()
         async with self.db.snapshot() as tx:
-            for start in range(0, len(ids), 500):
-                batch = ids[start : start + 500]
-                marks = ", ".join("?" * len(batch))
+            for batch, marks in id_batches(ids):
                 for table in ("chunks", "intents", "deletions"):
                     rows = await tx.all(
                         f"SELECT chunk_id FROM {table} WHERE chunk_id IN ({marks})", batch
@@ -103,7 +98,5 @@ class MaintenanceCatalog:
     async def chunks_on(self, server_id: str) -> dict[str, ChunkRecord]:
         """Every chunk the catalog places on a server, by id."""
         async with self.db.snapshot() as tx:
-            rows = await tx.all(
-                f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE server_id = ?", (server_id,)
-            )
-        return {row[0]: ChunkRecord(*row) for row in rows}
+            chunks = await select_chunks(tx, "server_id = ?", (server_id,), order_by=None)
+        return {chunk.chunk_id: chunk for chunk in chunks}

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from s3compat.catalog.backend import CatalogDatabase, Transaction
-from s3compat.catalog.catalog import BATCH, CHUNK_COLUMNS, attach_chunks, queue_deletions
+from s3compat.catalog.backend import CatalogDatabase, Queries, Transaction
+from s3compat.catalog.chunkrows import attach_chunks, id_batches, queue_deletions, select_chunks
 from s3compat.catalog.records import ChunkRecord
 
 # The servers whose pieces count as gone.
@@ -39,22 +39,17 @@ class SegmentChanged(Exception):
     """The segment is not the one repair read (rewritten, deleted, completed into another)."""
 
 
-class RepairCatalog:
-    def __init__(self, db: CatalogDatabase) -> None:
-        self.db = db
-
+class RepairCatalog(Queries):
     async def short_segments(self, after: SegmentKey | None, limit: int) -> list[SegmentKey]:
         """Keys of striped segments missing a piece, holding one on a gone server, or holding
         one queued as damaged; in key order after `after`."""
         cursor = after or (-2, "", -1, -1)
-        async with self.db.snapshot() as tx:
-            rows = await tx.all(
-                f"SELECT {_SEGMENT_KEY} FROM chunks WHERE layout = 2 AND ({_SEGMENT_KEY}) > "
-                f"(?, ?, ?, ?) GROUP BY {_SEGMENT_KEY} HAVING {_SHORT} "
-                f"ORDER BY {_SEGMENT_KEY} LIMIT ?",
-                (*cursor, limit),
-            )
-        return [(int(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows]
+        return await self._segment_keys(
+            f"SELECT {_SEGMENT_KEY} FROM chunks WHERE layout = 2 AND ({_SEGMENT_KEY}) > "
+            f"(?, ?, ?, ?) GROUP BY {_SEGMENT_KEY} HAVING {_SHORT} "
+            f"ORDER BY {_SEGMENT_KEY} LIMIT ?",
+            (*cursor, limit),
+        )
 
     async def count_short_segments(self) -> tuple[int, int]:
         """(segments under-protected, objects or uploads they belong to)."""
@@ -71,17 +66,15 @@ class RepairCatalog:
         """Keys of segments with less parity than `parity`: contiguous ones (offset -1 stands
         for the whole part) and striped ones written with fewer parity pieces."""
         cursor = after or (-2, "", -1, -2)
-        async with self.db.snapshot() as tx:
-            rows = await tx.all(
-                "SELECT v, u, p, at FROM (SELECT coalesce(version_id, -1) AS v, "
-                "coalesce(upload_id, '') AS u, part_number AS p, "
-                'CASE WHEN layout = 1 THEN -1 ELSE "offset" END AS at '
-                "FROM chunks WHERE layout = 1 OR parity < ?) AS weak "
-                "WHERE (v, u, p, at) > (?, ?, ?, ?) GROUP BY v, u, p, at "
-                "ORDER BY v, u, p, at LIMIT ?",
-                (parity, *cursor, limit),
-            )
-        return [(int(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows]
+        return await self._segment_keys(
+            "SELECT v, u, p, at FROM (SELECT coalesce(version_id, -1) AS v, "
+            "coalesce(upload_id, '') AS u, part_number AS p, "
+            'CASE WHEN layout = 1 THEN -1 ELSE "offset" END AS at '
+            "FROM chunks WHERE layout = 1 OR parity < ?) AS weak "
+            "WHERE (v, u, p, at) > (?, ?, ?, ?) GROUP BY v, u, p, at "
+            "ORDER BY v, u, p, at LIMIT ?",
+            (parity, *cursor, limit),
+        )
 
     async def segment_chunks(self, key: SegmentKey) -> list[ChunkRecord]:
         async with self.db.snapshot() as tx:
@@ -109,32 +102,27 @@ class RepairCatalog:
         """Drop damage reports noted before `noted_before` of chunks no longer in the catalog
         (a report may precede its chunk's commit: young ones stay)."""
 
-        async def body(tx: Transaction) -> int:
-            return await tx.execute(
-                "DELETE FROM damaged_chunks WHERE noted_at < ? AND chunk_id NOT IN "
-                "(SELECT chunk_id FROM chunks)",
-                (noted_before,),
-            )
-
-        return await self.db.retrying(body)
+        return await self.write(
+            "DELETE FROM damaged_chunks WHERE noted_at < ? AND chunk_id NOT IN "
+            "(SELECT chunk_id FROM chunks)",
+            (noted_before,),
+        )
 
     async def suspect_segments(self, after: SegmentKey | None, limit: int) -> list[SegmentKey]:
         """Keys of striped segments with a piece reported damaged (or noted short by its
         write) or on a gone server: what a pass between full scans looks at, found through
         indexes instead of a scan of every chunk."""
         cursor = after or (-2, "", -1, -1)
-        async with self.db.snapshot() as tx:
-            rows = await tx.all(
-                "SELECT DISTINCT v, u, p, o FROM ("
-                "SELECT coalesce(version_id, -1) AS v, coalesce(upload_id, '') AS u, "
-                'part_number AS p, "offset" AS o FROM chunks WHERE layout = 2 AND chunk_id IN '
-                "(SELECT chunk_id FROM damaged_chunks) "
-                "UNION SELECT coalesce(version_id, -1), coalesce(upload_id, ''), part_number, "
-                f'"offset" FROM chunks WHERE layout = 2 AND server_id IN {_GONE}'
-                ") AS suspects WHERE (v, u, p, o) > (?, ?, ?, ?) ORDER BY v, u, p, o LIMIT ?",
-                (*cursor, limit),
-            )
-        return [(int(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows]
+        return await self._segment_keys(
+            "SELECT DISTINCT v, u, p, o FROM ("
+            "SELECT coalesce(version_id, -1) AS v, coalesce(upload_id, '') AS u, "
+            'part_number AS p, "offset" AS o FROM chunks WHERE layout = 2 AND chunk_id IN '
+            "(SELECT chunk_id FROM damaged_chunks) "
+            "UNION SELECT coalesce(version_id, -1), coalesce(upload_id, ''), part_number, "
+            f'"offset" FROM chunks WHERE layout = 2 AND server_id IN {_GONE}'
+            ") AS suspects WHERE (v, u, p, o) > (?, ?, ?, ?) ORDER BY v, u, p, o LIMIT ?",
+            (*cursor, limit),
+        )
 
     async def replace_segment_pieces(
         self,
@@ -168,10 +156,7 @@ class RepairCatalog:
             )
             if rows is None or int(rows[0]) != len(seen):
                 raise SegmentChanged(f"segment {key} gained pieces while it was repaired")
-            gone = [c.chunk_id for c in replaced]
-            for start in range(0, len(gone), BATCH):
-                batch = gone[start : start + BATCH]
-                marks = ", ".join("?" * len(batch))
+            for batch, marks in id_batches([c.chunk_id for c in replaced]):
                 await tx.execute(f"DELETE FROM chunks WHERE chunk_id IN ({marks})", batch)
                 await tx.execute(f"DELETE FROM damaged_chunks WHERE chunk_id IN ({marks})", batch)
             await queue_deletions(
@@ -183,6 +168,16 @@ class RepairCatalog:
             await attach_chunks(tx, moved, version_id=version_id, upload_id=upload_id)
 
         await self.db.retrying(body)
+
+    async def _segment_keys(self, sql: str, params: Sequence[object]) -> list[SegmentKey]:
+        """The segment keys a query's rows (version, upload, part, offset) name, in order."""
+        async with self.db.snapshot() as tx:
+            rows = await tx.all(sql, params)
+        return [_segment_key(r) for r in rows]
+
+
+def _segment_key(row: Any) -> SegmentKey:
+    return (int(row[0]), str(row[1]), int(row[2]), int(row[3]))
 
 
 async def _rows_by_id(
@@ -200,9 +195,8 @@ async def _rows_by_id(
 async def _rows_in(tx: Transaction, sql: str, ids: Sequence[str]) -> list[Any]:
     """The rows of `sql`, whose `IN (?s)` takes `ids`, asked in batches of at most BATCH."""
     rows: list[Any] = []
-    for start in range(0, len(ids), BATCH):
-        batch = list(ids[start : start + BATCH])
-        rows += await tx.all(sql.replace("?s", ", ".join("?" * len(batch))), batch)
+    for batch, marks in id_batches(ids):
+        rows += await tx.all(sql.replace("?s", marks), batch)
     return rows
 
 
@@ -215,10 +209,7 @@ async def _segment_rows(tx: Transaction, key: SegmentKey) -> list[ChunkRecord]:
     params: list[object] = [version_id if version_id >= 0 else upload_id, part_number]
     if offset >= 0:
         params.append(offset)
-    rows = await tx.all(
-        f'SELECT {CHUNK_COLUMNS} FROM chunks WHERE {where} ORDER BY "offset", piece', params
-    )
-    return [ChunkRecord(*row) for row in rows]
+    return await select_chunks(tx, where, params)
 
 
 async def segments_holding(db: CatalogDatabase, chunk_ids: Sequence[str]) -> set[SegmentKey]:
@@ -230,7 +221,7 @@ async def segments_holding(db: CatalogDatabase, chunk_ids: Sequence[str]) -> set
             "WHERE chunk_id IN (?s)",
             chunk_ids,
         )
-    return {(int(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows}
+    return {_segment_key(r) for r in rows}
 
 
 async def owner_names(db: CatalogDatabase, keys: Sequence[SegmentKey]) -> dict[SegmentKey, str]:

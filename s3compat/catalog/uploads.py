@@ -12,14 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from s3compat.catalog.backend import CatalogDatabase, Locks, Transaction
-from s3compat.catalog.catalog import (
-    CHUNK_COLUMNS,
-    _retire_version,
-    attach_chunks,
-    insert_object,
-    queue_deletions,
-)
+from s3compat.catalog.backend import Queries, Transaction
+from s3compat.catalog.chunkrows import attach_chunks, queue_deletions, select_chunks
+from s3compat.catalog.objects import SELECT_CURRENT, insert_object, key_page, retire_version
 from s3compat.catalog.records import (
     OBJECT_COLUMNS,
     ChunkRecord,
@@ -54,12 +49,8 @@ def _upload(row: Any) -> UploadRecord:
     return UploadRecord(**values)
 
 
-class UploadCatalog:
+class UploadCatalog(Queries):
     """Multipart uploads in the catalog."""
-
-    def __init__(self, db: CatalogDatabase) -> None:
-        self.db = db
-        self.locks = Locks(db.dialect)
 
     async def create(self, upload: UploadRecord) -> None:
         row = (
@@ -151,16 +142,14 @@ class UploadCatalog:
     ) -> list[UploadRecord]:
         """Uploads of `bucket` ordered by (key, upload id), from `start` on, keys below `end`."""
         operator = ">=" if inclusive else ">"
-        sql = (
+        sql, params = key_page(
             f"SELECT {UPLOAD_COLUMNS} FROM uploads WHERE bucket = ? "
-            f"AND (key, upload_id) {operator} (?, ?)"
+            f"AND (key, upload_id) {operator} (?, ?)",
+            [bucket, *start],
+            end=end,
+            order_by="key, upload_id",
+            limit=limit,
         )
-        params: list[object] = [bucket, *start]
-        if end is not None:
-            sql += " AND key < ?"
-            params.append(end)
-        sql += " ORDER BY key, upload_id LIMIT ?"
-        params.append(limit)
         async with self.db.snapshot() as tx:
             rows = await tx.all(sql, params)
         return [_upload(row) for row in rows]
@@ -209,14 +198,11 @@ class UploadCatalog:
             if await tx.one("SELECT 1 FROM buckets WHERE name = ?", (upload.bucket,)) is None:
                 return None
             await self.locks.key(tx, upload.bucket, upload.key)
-            old = await tx.one(
-                f"SELECT version_id, {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?",
-                (upload.bucket, upload.key),
-            )
+            old = await tx.one(SELECT_CURRENT, (upload.bucket, upload.key))
             if check_current is not None:
                 check_current(None if old is None else ObjectRecord.from_row(old))
             if old is not None:
-                await _retire_version(tx, old["version_id"], time.time() + grace_seconds)
+                await retire_version(tx, old["version_id"], time.time() + grace_seconds)
             version_id = await insert_object(tx, plan.record)
             sizes = {p.part_number: p.size for p in parts}
             offset = 0
@@ -265,12 +251,9 @@ class UploadCatalog:
 
     async def chunks_of_part(self, upload_id: str, part_number: int) -> list[ChunkRecord]:
         async with self.db.snapshot() as tx:
-            rows = await tx.all(
-                f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE upload_id = ? AND part_number = ? "
-                'ORDER BY "offset", piece',
-                (upload_id, part_number),
+            return await select_chunks(
+                tx, "upload_id = ? AND part_number = ?", (upload_id, part_number)
             )
-        return [ChunkRecord(*row) for row in rows]
 
 
 async def _retire_part_chunks(

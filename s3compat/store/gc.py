@@ -16,7 +16,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from s3compat.catalog.catalog import Catalog, PendingDeletion
+from s3compat.catalog.catalog import Catalog
+from s3compat.catalog.chunkrows import PendingDeletion
 from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.errors import ChunkServerError
 from s3compat.cluster.membership import Membership

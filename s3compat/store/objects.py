@@ -17,7 +17,8 @@ from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from s3compat.catalog.bucketconfig import BucketConfigCatalog
-from s3compat.catalog.catalog import Catalog, IntentsLost
+from s3compat.catalog.catalog import Catalog
+from s3compat.catalog.chunkrows import IntentsLost
 from s3compat.catalog.records import ChunkRecord, ObjectRecord
 from s3compat.catalog.repairs import SHORT
 from s3compat.cluster.client import ChunkClient

@@ -25,7 +25,8 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 
-from s3compat.catalog.catalog import Catalog, IntentsLost
+from s3compat.catalog.catalog import Catalog
+from s3compat.catalog.chunkrows import IntentsLost
 from s3compat.catalog.records import ChunkRecord
 from s3compat.catalog.repairs import (
     GONE_STATES,

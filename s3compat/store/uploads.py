@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import pairwise
 
-from s3compat.catalog.catalog import IntentsLost
+from s3compat.catalog.chunkrows import IntentsLost
 from s3compat.catalog.records import ObjectRecord, PartInfo, UploadPartRecord, UploadRecord
 from s3compat.catalog.uploads import CompletionPlan, UploadCatalog
 from s3compat.store import errors

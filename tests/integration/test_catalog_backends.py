@@ -14,7 +14,8 @@ import pytest
 from conftest import catalog_backend, new_postgres_catalog, run_async
 
 from s3compat.catalog.backend import CatalogDatabase, open_database
-from s3compat.catalog.catalog import Catalog, IntentsLost
+from s3compat.catalog.catalog import Catalog
+from s3compat.catalog.chunkrows import IntentsLost
 from s3compat.catalog.leases import LeaseCatalog
 from s3compat.catalog.records import (
     BucketRecord,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from s3compat.catalog import catalog, schema
+from s3compat.catalog import chunkrows, schema
 from s3compat.catalog.backend import database_for, is_postgresql, redact, sqlite_path
 from s3compat.catalog.pg import PgDatabase, dollar_params, rows_affected
 
@@ -58,4 +58,4 @@ def test_every_migration_exists_for_both_backends() -> None:
 
 def test_the_reserved_word_offset_is_quoted() -> None:
     # PostgreSQL reserves OFFSET; SQLite accepts the quoted name too.
-    assert '"offset"' in catalog.CHUNK_COLUMNS
+    assert '"offset"' in chunkrows.CHUNK_COLUMNS

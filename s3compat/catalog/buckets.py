@@ -1,0 +1,76 @@
+"""Catalog queries for buckets: create, look up, list, set the ACL, delete when empty."""
+
+from __future__ import annotations
+
+import time
+
+from s3compat.catalog.backend import Queries, Transaction
+from s3compat.catalog.chunkrows import queue_deletions
+from s3compat.catalog.records import BucketRecord
+
+BUCKET_COLUMNS = "name, owner, created_at, region, acl"
+
+
+class BucketQueries(Queries):
+    """Buckets and their owners."""
+
+    async def create_bucket(self, bucket: BucketRecord) -> str | None:
+        """Create the bucket; if the name is taken return the owner's access key instead."""
+
+        async def body(tx: Transaction) -> str | None:
+            created = await tx.execute(
+                f"INSERT INTO buckets ({BUCKET_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (name) DO NOTHING",
+                (bucket.name, bucket.owner, bucket.created_at, bucket.region, bucket.acl),
+            )
+            if created:
+                return None
+            row = await tx.one("SELECT owner FROM buckets WHERE name = ?", (bucket.name,))
+            assert row is not None
+            return str(row["owner"])
+
+        return await self.db.retrying(body)
+
+    async def get_bucket(self, name: str) -> BucketRecord | None:
+        async with self.db.single() as tx:
+            row = await tx.one(f"SELECT {BUCKET_COLUMNS} FROM buckets WHERE name = ?", (name,))
+        return None if row is None else BucketRecord(*row)
+
+    async def list_buckets(self, owner: str) -> list[BucketRecord]:
+        async with self.db.single() as tx:
+            rows = await tx.all(
+                f"SELECT {BUCKET_COLUMNS} FROM buckets WHERE owner = ? ORDER BY name", (owner,)
+            )
+        return [BucketRecord(*row) for row in rows]
+
+    async def set_bucket_acl(self, name: str, acl: str | None) -> None:
+        await self.write("UPDATE buckets SET acl = ? WHERE name = ?", (acl, name))
+
+    async def delete_bucket(self, name: str) -> str:
+        """Delete a bucket that holds no object. Returns "deleted", "missing" or "not-empty".
+
+        Unfinished multipart uploads do not keep a bucket alive (as on S3): they are aborted in
+        the same transaction and their parts' chunks queued for deletion.
+        """
+
+        async def body(tx: Transaction) -> str:
+            # The bucket row locked: commits into it wait (they hold it FOR SHARE), then see
+            # it gone. The uploads locked: parts being committed land before we look.
+            locked = f"SELECT 1 FROM buckets WHERE name = ?{self.locks.for_update}"
+            if await tx.one(locked, (name,)) is None:
+                return "missing"
+            if await tx.one("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)):
+                return "not-empty"
+            uploads = "SELECT upload_id FROM uploads WHERE bucket = ?"
+            await tx.all(uploads + self.locks.for_update, (name,))
+            gone = await tx.all(
+                f"DELETE FROM chunks WHERE upload_id IN ({uploads}) RETURNING chunk_id, server_id",
+                (name,),
+            )
+            await queue_deletions(tx, gone, time.time())
+            await tx.execute(f"DELETE FROM upload_parts WHERE upload_id IN ({uploads})", (name,))
+            await tx.execute("DELETE FROM uploads WHERE bucket = ?", (name,))
+            await tx.execute("DELETE FROM buckets WHERE name = ?", (name,))
+            return "deleted"
+
+        return await self.db.retrying(body)

@@ -1,0 +1,157 @@
+"""Catalog queries for objects: the current version of each key, committed in one transaction
+that retires the version it replaces (its chunks queued for deletion after the readers' grace).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from s3compat.catalog.backend import Queries, Transaction
+from s3compat.catalog.chunkrows import attach_chunks, queue_deletions, select_chunks
+from s3compat.catalog.records import INSERT_OBJECT, OBJECT_COLUMNS, ChunkRecord, ObjectRecord
+
+# The current version of (bucket, key), as `ObjectRecord.from_row` reads it.
+SELECT_CURRENT = f"SELECT version_id, {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?"
+
+
+class ObjectQueries(Queries):
+    """The current versions of keys, and their chunks."""
+
+    async def get_object(
+        self, bucket: str, key: str
+    ) -> tuple[ObjectRecord, list[ChunkRecord]] | None:
+        """The current version of a key and its chunks in object order, read together."""
+        async with self.db.snapshot() as tx:
+            row = await tx.one(SELECT_CURRENT, (bucket, key))
+            if row is None:
+                return None
+            chunks = await select_chunks(tx, "version_id = ?", (row["version_id"],))
+        return ObjectRecord.from_row(row), chunks
+
+    async def head_object(self, bucket: str, key: str) -> ObjectRecord | None:
+        async with self.db.single() as tx:
+            row = await tx.one(SELECT_CURRENT, (bucket, key))
+        return None if row is None else ObjectRecord.from_row(row)
+
+    async def commit_object(
+        self,
+        record: ObjectRecord,
+        chunks: Sequence[ChunkRecord],
+        *,
+        grace_seconds: float,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+    ) -> str:
+        """Make `record` the current version of its key, in one transaction.
+
+        The replaced version's chunks are queued for deletion after the grace period. Returns
+        "committed", "no-bucket" or "precondition" (If-None-Match: * on an existing key, or an
+        If-Match ETag that is not the current one); raises IntentsLost if the collector took
+        the chunks.
+        """
+
+        async def body(tx: Transaction) -> str:
+            bucket = f"SELECT 1 FROM buckets WHERE name = ?{self.locks.for_share}"
+            if await tx.one(bucket, (record.bucket,)) is None:
+                return "no-bucket"
+            await self.locks.key(tx, record.bucket, record.key)
+            old = await tx.one(
+                "SELECT version_id, etag FROM objects WHERE bucket = ? AND key = ?",
+                (record.bucket, record.key),
+            )
+            if (if_none_match and old is not None) or (
+                if_match is not None and (old is None or old["etag"] != if_match)
+            ):
+                return "precondition"
+            if old is not None:
+                await retire_version(tx, old["version_id"], time.time() + grace_seconds)
+            version_id = await insert_object(tx, record)
+            await attach_chunks(tx, chunks, version_id=version_id)
+            return "committed"
+
+        return await self.db.retrying(body)
+
+    async def update_object(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        acl: str | None = None,
+        tags: str | None = None,
+        set_tags: bool = False,
+    ) -> bool:
+        """Change an object's ACL or tags in place (not its bytes). False if the key is absent."""
+        column, value = ("tags", tags) if set_tags else ("acl", acl)
+
+        async def body(tx: Transaction) -> int:
+            await self.locks.key(tx, bucket, key)
+            return await tx.execute(
+                f"UPDATE objects SET {column} = ? WHERE bucket = ? AND key = ?",
+                (value, bucket, key),
+            )
+
+        return await self.db.retrying(body) > 0
+
+    async def delete_object(self, bucket: str, key: str, *, grace_seconds: float) -> bool:
+        """Remove the key's current version; its chunks go to the deletion queue."""
+
+        async def body(tx: Transaction) -> bool:
+            await self.locks.key(tx, bucket, key)
+            old = await tx.one(
+                "SELECT version_id FROM objects WHERE bucket = ? AND key = ?", (bucket, key)
+            )
+            if old is None:
+                return False
+            await retire_version(tx, old["version_id"], time.time() + grace_seconds)
+            return True
+
+        return await self.db.retrying(body)
+
+    async def list_objects(
+        self, bucket: str, *, start: str, inclusive: bool, end: str | None, limit: int
+    ) -> list[ObjectRecord]:
+        """Up to `limit` keys of `bucket` from `start` (inclusive or not) to `end` (exclusive).
+
+        Keys compare bytewise over UTF-8, which is S3's order: SQLite compares TEXT with memcmp,
+        and the PostgreSQL schema gives keys the "C" collation.
+        """
+        lower = "key >= ?" if inclusive else "key > ?"
+        sql, params = key_page(
+            f"SELECT version_id, {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND {lower}",
+            [bucket, start],
+            end=end,
+            order_by="key",
+            limit=limit,
+        )
+        async with self.db.single() as tx:
+            rows = await tx.all(sql, params)
+        return [ObjectRecord.from_row(row) for row in rows]
+
+
+def key_page(
+    select: str, params: Sequence[object], *, end: str | None, order_by: str, limit: int
+) -> tuple[str, list[object]]:
+    """One page of a listing: `select` (ending in its WHERE conditions) with keys below `end`
+    (if any), in `order_by` order, at most `limit` rows; the SQL and its parameters."""
+    sql, page_params = select, list(params)
+    if end is not None:
+        sql += " AND key < ?"
+        page_params.append(end)
+    return f"{sql} ORDER BY {order_by} LIMIT ?", [*page_params, limit]
+
+
+async def insert_object(tx: Transaction, record: ObjectRecord) -> int:
+    """Insert an object row; return its new version id."""
+    row = await tx.one(INSERT_OBJECT, record.to_row())
+    assert row is not None
+    return int(row[0])
+
+
+async def retire_version(tx: Transaction, version_id: int, not_before: float) -> None:
+    """Remove a version row and queue its chunks for deletion (deferred for readers)."""
+    gone = await tx.all(
+        "DELETE FROM chunks WHERE version_id = ? RETURNING chunk_id, server_id", (version_id,)
+    )
+    await queue_deletions(tx, gone, not_before)
+    await tx.execute("DELETE FROM objects WHERE version_id = ?", (version_id,))
