@@ -23,6 +23,8 @@ GONE_STATES = ("lost", "removed")
 # A segment's identity; NULL owners are folded so that row values compare.
 _KEY = "coalesce(version_id, -1), coalesce(upload_id, ''), part_number"
 _SEGMENT_KEY = f'{_KEY}, "offset"'
+# The same, named for an outer query over a subquery's rows: (v, u, p).
+_KEY_AS = "coalesce(version_id, -1) AS v, coalesce(upload_id, '') AS u, part_number AS p"
 _GONE = "(SELECT server_id FROM servers WHERE state IN ('lost', 'removed'))"
 _SHORT = (
     "count(*) < 6 + max(parity) "
@@ -67,8 +69,7 @@ class RepairCatalog(Queries):
         for the whole part) and striped ones written with fewer parity pieces."""
         cursor = after or (-2, "", -1, -2)
         return await self._segment_keys(
-            "SELECT v, u, p, at FROM (SELECT coalesce(version_id, -1) AS v, "
-            "coalesce(upload_id, '') AS u, part_number AS p, "
+            f"SELECT v, u, p, at FROM (SELECT {_KEY_AS}, "
             'CASE WHEN layout = 1 THEN -1 ELSE "offset" END AS at '
             "FROM chunks WHERE layout = 1 OR parity < ?) AS weak "
             "WHERE (v, u, p, at) > (?, ?, ?, ?) GROUP BY v, u, p, at "
@@ -114,11 +115,10 @@ class RepairCatalog(Queries):
         indexes instead of a scan of every chunk."""
         cursor = after or (-2, "", -1, -1)
         return await self._segment_keys(
-            "SELECT DISTINCT v, u, p, o FROM ("
-            "SELECT coalesce(version_id, -1) AS v, coalesce(upload_id, '') AS u, "
-            'part_number AS p, "offset" AS o FROM chunks WHERE layout = 2 AND chunk_id IN '
+            f"SELECT DISTINCT v, u, p, o FROM (SELECT {_KEY_AS}, "
+            '"offset" AS o FROM chunks WHERE layout = 2 AND chunk_id IN '
             "(SELECT chunk_id FROM damaged_chunks) "
-            "UNION SELECT coalesce(version_id, -1), coalesce(upload_id, ''), part_number, "
+            f"UNION SELECT {_KEY}, "
             f'"offset" FROM chunks WHERE layout = 2 AND server_id IN {_GONE}'
             ") AS suspects WHERE (v, u, p, o) > (?, ?, ?, ?) ORDER BY v, u, p, o LIMIT ?",
             (*cursor, limit),
