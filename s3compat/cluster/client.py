@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -211,25 +211,29 @@ class ChunkClient:
         """
         if start == end:
             return
-        if not 0 <= start < end:
-            raise ValueError(f"invalid chunk range [{start}, {end})")
-        url = self._chunk_url(base_url, chunk_id)
         received = 0
-        with _translated(url):
-            async with self._require_session().get(
-                url, headers={"Range": f"bytes={start}-{end - 1}"}
-            ) as response:
-                await self._raise_for_status(response, url)
-                self._check_range_answer(response, url, start, end)
-                async for block in response.content.iter_chunked(READ_BLOCK_BYTES):
-                    received += len(block)
-                    yield block
+        async with self._range_answer(base_url, chunk_id, start, end) as (response, url):
+            async for block in response.content.iter_chunked(READ_BLOCK_BYTES):
+                received += len(block)
+                yield block
         if received != end - start:
             raise ChunkServerUnavailable(f"answer ended after {received} bytes", url=url)
 
     async def read_chunk(self, base_url: str, chunk_id: str, start: int, end: int) -> bytes:
         """Bytes ``[start, end)`` of a chunk in one piece, for small reads (`get_chunk`
         streams)."""
+        async with self._range_answer(base_url, chunk_id, start, end) as (response, url):
+            data = await response.read()
+        if len(data) != end - start:
+            raise ChunkServerUnavailable(f"answer ended after {len(data)} bytes", url=url)
+        return data
+
+    @asynccontextmanager
+    async def _range_answer(
+        self, base_url: str, chunk_id: str, start: int, end: int
+    ) -> AsyncIterator[tuple[aiohttp.ClientResponse, str]]:
+        """The checked answer to a GET of bytes ``[start, end)`` of a chunk, and its URL;
+        failures while it is read, too, leave as ChunkServerErrors."""
         if not 0 <= start < end:
             raise ValueError(f"invalid chunk range [{start}, {end})")
         url = self._chunk_url(base_url, chunk_id)
@@ -239,10 +243,7 @@ class ChunkClient:
             ) as response:
                 await self._raise_for_status(response, url)
                 self._check_range_answer(response, url, start, end)
-                data = await response.read()
-        if len(data) != end - start:
-            raise ChunkServerUnavailable(f"answer ended after {len(data)} bytes", url=url)
-        return data
+                yield response, url
 
     async def head_chunk(self, base_url: str, chunk_id: str) -> ChunkInfo | None:
         """The chunk's length and checksum, or None if the daemon does not hold it."""
