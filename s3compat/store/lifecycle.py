@@ -27,10 +27,11 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from functools import partial
+from typing import Any, Literal, TypeVar
 
 from s3compat.catalog.bucketconfig import LIFECYCLE, BucketConfigCatalog
 from s3compat.catalog.catalog import Catalog
@@ -43,6 +44,9 @@ MAX_RULES = 1000
 SCAN_BATCH = 1000
 # The pass runs at most this many times per lifecycle day.
 PASSES_PER_DAY = 24
+
+Row = TypeVar("Row")
+Cursor = TypeVar("Cursor")
 
 
 # How a filter was written: see RuleFilter.
@@ -288,28 +292,21 @@ class LifecyclePass:
         expiring = [rule for rule in rules if rule.expires_objects]
         expired = 0
         for start, end in scan_ranges(rule.filter.prefix for rule in expiring):
-            inclusive = True
-            while True:
-                batch = await self.catalog.list_objects(
-                    bucket, start=start, inclusive=inclusive, end=end, limit=SCAN_BATCH
+            fetch = partial(self.catalog.list_objects, bucket, end=end, limit=SCAN_BATCH)
+            async for record in scan_pages(fetch, start, lambda row: row.key):
+                rule = expiring_rule(
+                    expiring,
+                    key=record.key,
+                    size=record.size,
+                    tags=record.tags,
+                    last_modified=record.last_modified,
+                    now=now,
+                    day_seconds=self.day_seconds,
                 )
-                for record in batch:
-                    rule = expiring_rule(
-                        expiring,
-                        key=record.key,
-                        size=record.size,
-                        tags=record.tags,
-                        last_modified=record.last_modified,
-                        now=now,
-                        day_seconds=self.day_seconds,
-                    )
-                    if rule is not None and await self.configs.delete_version(
-                        bucket, record.key, record.version_id, grace_seconds=self.grace_seconds
-                    ):
-                        expired += 1
-                if len(batch) < SCAN_BATCH:
-                    break
-                start, inclusive = batch[-1].key, False
+                if rule is not None and await self.configs.delete_version(
+                    bucket, record.key, record.version_id, grace_seconds=self.grace_seconds
+                ):
+                    expired += 1
         return expired
 
     async def _abort_uploads(self, bucket: str, rules: list[Rule], now: float) -> int:
@@ -317,21 +314,31 @@ class LifecyclePass:
         if not aborting:
             return 0
         aborted = 0
-        start, inclusive = ("", ""), True
-        while True:
-            batch = await self.uploads.list_uploads(
-                bucket, start=start, inclusive=inclusive, end=None, limit=SCAN_BATCH
+        fetch = partial(self.uploads.list_uploads, bucket, end=None, limit=SCAN_BATCH)
+        async for upload in scan_pages(fetch, ("", ""), lambda row: (row.key, row.upload_id)):
+            rule = aborting_rule(
+                aborting,
+                key=upload.key,
+                initiated_at=upload.initiated_at,
+                now=now,
+                day_seconds=self.day_seconds,
             )
-            for upload in batch:
-                rule = aborting_rule(
-                    aborting,
-                    key=upload.key,
-                    initiated_at=upload.initiated_at,
-                    now=now,
-                    day_seconds=self.day_seconds,
-                )
-                if rule is not None and await self.uploads.abort(upload.upload_id):
-                    aborted += 1
-            if len(batch) < SCAN_BATCH:
-                return aborted
-            start, inclusive = (batch[-1].key, batch[-1].upload_id), False
+            if rule is not None and await self.uploads.abort(upload.upload_id):
+                aborted += 1
+        return aborted
+
+
+async def scan_pages(
+    fetch: Callable[..., Awaitable[list[Row]]], start: Cursor, cursor: Callable[[Row], Cursor]
+) -> AsyncIterator[Row]:
+    """Every row a listing query returns from `start` on, asked SCAN_BATCH at a time:
+    `fetch(start=..., inclusive=...)` answers one page, `cursor(row)` is where the page after
+    `row` starts (exclusive)."""
+    inclusive = True
+    while True:
+        batch = await fetch(start=start, inclusive=inclusive)
+        for row in batch:
+            yield row
+        if len(batch) < SCAN_BATCH:
+            return
+        start, inclusive = cursor(batch[-1]), False
