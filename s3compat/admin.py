@@ -16,10 +16,10 @@ from typing import Any
 
 from s3compat.catalog.backend import open_database, sqlite_url
 from s3compat.catalog.catalog import Catalog
-from s3compat.catalog.records import ChunkRecord, UserRecord
 from s3compat.config import GatewayConfig
 from s3compat.duties import REBALANCE_LEASE, LeaseBusy, holding
 from s3compat.gateway import CLUSTER_SECRET, open_services
+from s3compat.records import ChunkRecord, UserRecord
 from s3compat.store.coding import MAX_PARITY
 from s3compat.store.objects import PARITY_META
 from s3compat.store.rebalance import Rebalancer, print_progress

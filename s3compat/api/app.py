@@ -39,9 +39,9 @@ from s3compat.api.router import (
 )
 from s3compat.api.spool import SPOOL_DIR_KEY
 from s3compat.api.unsupported import refuse_unsupported
-from s3compat.catalog.records import BucketRecord
 from s3compat.config import GatewayConfig
 from s3compat.metrics import RequestMetrics
+from s3compat.records import BucketRecord
 from s3compat.store.buckets import BucketStore
 from s3compat.store.errors import StoreError
 from s3compat.store.objects import ObjectStore

@@ -14,7 +14,7 @@ from s3compat.api.auth import access
 from s3compat.api.operations import Op
 from s3compat.api.router import validate_key
 from s3compat.api.xml import parse_http_date
-from s3compat.catalog.records import ObjectRecord
+from s3compat.records import ObjectRecord
 from s3compat.store.objects import etag_in
 
 COPY_RANGE = re.compile(r"^bytes=(\d+)-(\d+)$")

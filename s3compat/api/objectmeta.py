@@ -11,7 +11,7 @@ from multidict import CIMultiDict
 
 from s3compat.api import errors
 from s3compat.api.xml import format_http_date, parse_http_date
-from s3compat.catalog.records import ObjectRecord
+from s3compat.records import ObjectRecord
 from s3compat.store.objects import Precondition, etag_in
 
 # Headers stored with an object and returned by GET/HEAD, lower-case.

@@ -11,10 +11,7 @@ import time
 
 from s3compat.catalog.backend import Queries, Transaction
 from s3compat.catalog.objects import retire_version
-from s3compat.catalog.records import UserRecord
-
-TAGGING = "tagging"
-LIFECYCLE = "lifecycle"
+from s3compat.records import UserRecord
 
 
 class BucketConfigCatalog(Queries):

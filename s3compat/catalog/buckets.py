@@ -6,7 +6,7 @@ import time
 
 from s3compat.catalog.backend import Queries, Transaction
 from s3compat.catalog.chunkrows import queue_deletions
-from s3compat.catalog.records import BucketRecord
+from s3compat.records import BucketRecord
 
 BUCKET_COLUMNS = "name, owner, created_at, region, acl"
 

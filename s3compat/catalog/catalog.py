@@ -21,7 +21,7 @@ from s3compat.catalog.backend import Transaction
 from s3compat.catalog.buckets import BucketQueries
 from s3compat.catalog.chunkrows import ChunkQueries
 from s3compat.catalog.objects import ObjectQueries
-from s3compat.catalog.records import ServerRecord, UserRecord
+from s3compat.records import ServerRecord, UserRecord
 
 SELECT_USER = "SELECT access_key, secret_key, name FROM users"
 

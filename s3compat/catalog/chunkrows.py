@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from s3compat.catalog.backend import Queries, Transaction
-from s3compat.catalog.records import ChunkRecord
+from s3compat.records import ChunkRecord
 
 CHUNK_COLUMNS = (
     'chunk_id, server_id, part_number, piece, "offset", length, crc32c, '

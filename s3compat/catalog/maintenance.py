@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from s3compat.catalog.backend import Queries, Transaction
 from s3compat.catalog.chunkrows import CHUNK_COLUMNS, id_batches, select_chunks
-from s3compat.catalog.records import ChunkRecord
+from s3compat.records import ChunkRecord
 
 
 @dataclass(frozen=True)

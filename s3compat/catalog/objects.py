@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from s3compat.catalog.backend import Queries, Transaction
 from s3compat.catalog.chunkrows import attach_chunks, queue_deletions, select_chunks
-from s3compat.catalog.records import INSERT_OBJECT, OBJECT_COLUMNS, ChunkRecord, ObjectRecord
+from s3compat.records import INSERT_OBJECT, OBJECT_COLUMNS, ChunkRecord, ObjectRecord
 
 # The current version of (bucket, key), as `ObjectRecord.from_row` reads it.
 SELECT_CURRENT = f"SELECT version_id, {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?"

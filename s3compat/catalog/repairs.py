@@ -16,7 +16,7 @@ from typing import Any
 
 from s3compat.catalog.backend import CatalogDatabase, Queries, Transaction
 from s3compat.catalog.chunkrows import attach_chunks, id_batches, queue_deletions, select_chunks
-from s3compat.catalog.records import ChunkRecord
+from s3compat.records import ChunkRecord
 
 # The servers whose pieces count as gone.
 GONE_STATES = ("lost", "removed")

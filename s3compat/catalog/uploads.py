@@ -15,7 +15,7 @@ from typing import Any
 from s3compat.catalog.backend import Queries, Transaction
 from s3compat.catalog.chunkrows import attach_chunks, queue_deletions, select_chunks
 from s3compat.catalog.objects import SELECT_CURRENT, insert_object, key_page, retire_version
-from s3compat.catalog.records import (
+from s3compat.records import (
     OBJECT_COLUMNS,
     ChunkRecord,
     ObjectRecord,

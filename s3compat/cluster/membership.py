@@ -15,9 +15,9 @@ import logging
 import time
 
 from s3compat.catalog.catalog import Catalog
-from s3compat.catalog.records import ServerRecord
 from s3compat.cluster.client import ChunkClient, ServerStats
 from s3compat.cluster.errors import ChunkServerError
+from s3compat.records import ServerRecord
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from s3compat.catalog.bucketconfig import BucketConfigCatalog
 from s3compat.catalog.catalog import Catalog
-from s3compat.catalog.records import BucketRecord, UserRecord
+from s3compat.records import BucketRecord, UserRecord
 from s3compat.store import errors
 
 # The region where re-creating one's own bucket answers 200 (S3's legacy behaviour).

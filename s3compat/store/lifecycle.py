@@ -33,9 +33,10 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Literal, TypeVar
 
-from s3compat.catalog.bucketconfig import LIFECYCLE, BucketConfigCatalog
+from s3compat.catalog.bucketconfig import BucketConfigCatalog
 from s3compat.catalog.catalog import Catalog
 from s3compat.catalog.uploads import UploadCatalog
+from s3compat.store.buckets import BucketDocument
 from s3compat.store.listing import prefix_end
 
 log = logging.getLogger(__name__)
@@ -273,7 +274,7 @@ class LifecyclePass:
         """One pass over every bucket with rules. A bucket whose pass fails is logged and left
         for the next pass; the others go on (and so does the collector's sweep)."""
         report = LifecycleReport()
-        for bucket, text in await self.configs.all_named(LIFECYCLE):
+        for bucket, text in await self.configs.all_named(BucketDocument.LIFECYCLE):
             try:
                 rules = rules_from_json(text)
                 report.expired_objects += await self._expire_objects(bucket, rules, now)

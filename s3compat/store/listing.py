@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from s3compat.catalog.catalog import Catalog
-from s3compat.catalog.records import ObjectRecord
+from s3compat.records import ObjectRecord
 
 E = TypeVar("E")  # a listed record
 P = TypeVar("P")  # a position in the listing's order

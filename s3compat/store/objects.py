@@ -19,10 +19,10 @@ from dataclasses import dataclass, field, replace
 from s3compat.catalog.bucketconfig import BucketConfigCatalog
 from s3compat.catalog.catalog import Catalog
 from s3compat.catalog.chunkrows import IntentsLost
-from s3compat.catalog.records import ChunkRecord, ObjectRecord
 from s3compat.catalog.repairs import SHORT
 from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.membership import Membership
+from s3compat.records import ChunkRecord, ObjectRecord
 from s3compat.store import errors, listing, segments
 from s3compat.store.buckets import BucketStore
 from s3compat.store.checksums import MultiHasher, to_b64

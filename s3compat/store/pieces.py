@@ -15,9 +15,9 @@ from typing import Protocol
 
 from awscrt import checksums as crt_checksums
 
-from s3compat.catalog.records import ChunkRecord
 from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.errors import ChunkCorrupt, ChunkServerError, ChunkServerUnavailable
+from s3compat.records import ChunkRecord
 from s3compat.store.errors import BackendFailure, CorruptChunk, IncompleteBody
 
 # Ranges up to this size are fetched from their chunk servers concurrently and held whole.

@@ -27,7 +27,6 @@ from dataclasses import dataclass, replace
 
 from s3compat.catalog.catalog import Catalog
 from s3compat.catalog.chunkrows import IntentsLost
-from s3compat.catalog.records import ChunkRecord
 from s3compat.catalog.repairs import (
     GONE_STATES,
     SHORT,
@@ -38,6 +37,7 @@ from s3compat.catalog.repairs import (
 from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.errors import ChunkCorrupt, ChunkNotFound, ChunkServerError
 from s3compat.cluster.membership import Membership
+from s3compat.records import ChunkRecord
 from s3compat.store import segments
 from s3compat.store.errors import BackendFailure
 from s3compat.store.pieces import IteratorSource

@@ -11,8 +11,8 @@ from collections.abc import AsyncGenerator, Collection, Sequence
 from contextlib import aclosing
 from itertools import groupby
 
-from s3compat.catalog.records import ChunkRecord
 from s3compat.cluster.client import ChunkClient
+from s3compat.records import ChunkRecord
 from s3compat.store.errors import BackendFailure
 from s3compat.store.pieces import ServerUrls
 from s3compat.store.pieces import read_range as read_contiguous

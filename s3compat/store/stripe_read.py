@@ -20,9 +20,9 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Literal
 
-from s3compat.catalog.records import ChunkRecord
 from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.errors import ChunkCorrupt, ChunkNotFound, ChunkServerError
+from s3compat.records import ChunkRecord
 from s3compat.store.coding import StripeCoder
 from s3compat.store.errors import BackendFailure
 from s3compat.store.pieces import SMALL_READ_BYTES, ServerUrls

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field, replace
 
 from awscrt import checksums as crt_checksums
 
-from s3compat.catalog.records import ChunkRecord
 from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.errors import ChunkServerUnavailable
+from s3compat.records import ChunkRecord
 from s3compat.store.checksums import MultiHasher
 from s3compat.store.coding import StripeCoder
 from s3compat.store.errors import BackendFailure

@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 from itertools import pairwise
 
 from s3compat.catalog.chunkrows import IntentsLost
-from s3compat.catalog.records import ObjectRecord, PartInfo, UploadPartRecord, UploadRecord
 from s3compat.catalog.uploads import CompletionPlan, UploadCatalog
+from s3compat.records import ObjectRecord, PartInfo, UploadPartRecord, UploadRecord
 from s3compat.store import errors
 from s3compat.store.checksums import (
     CRC_ALGORITHMS,

@@ -27,7 +27,7 @@ from conftest import (
 
 from s3compat.api import errors
 from s3compat.api.auth.access import check_access, needs_object
-from s3compat.catalog.records import BucketRecord, ObjectRecord
+from s3compat.records import BucketRecord, ObjectRecord
 
 AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"

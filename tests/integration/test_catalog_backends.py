@@ -17,15 +17,15 @@ from s3compat.catalog.backend import CatalogDatabase, open_database
 from s3compat.catalog.catalog import Catalog
 from s3compat.catalog.chunkrows import IntentsLost
 from s3compat.catalog.leases import LeaseCatalog
-from s3compat.catalog.records import (
+from s3compat.catalog.schema import MIGRATIONS, POSTGRESQL_MIGRATIONS
+from s3compat.catalog.uploads import CompletionPlan, UploadCatalog
+from s3compat.records import (
     BucketRecord,
     ChunkRecord,
     ObjectRecord,
     UploadPartRecord,
     UploadRecord,
 )
-from s3compat.catalog.schema import MIGRATIONS, POSTGRESQL_MIGRATIONS
-from s3compat.catalog.uploads import CompletionPlan, UploadCatalog
 
 RACERS = 8
 

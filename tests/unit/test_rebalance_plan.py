@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 from s3compat.catalog.maintenance import PlacedChunk
-from s3compat.catalog.records import ChunkRecord
+from s3compat.records import ChunkRecord
 from s3compat.store.rebalance import ServerFill, plan_moves
 
 CAPACITY = 10_000_000

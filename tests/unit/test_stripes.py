@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s3compat.catalog.records import ChunkRecord
+from s3compat.records import ChunkRecord
 from s3compat.store.coding import MAX_PARITY, StripeCoder
 from s3compat.store.segments import runs
 from s3compat.store.stripe_read import Segment

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from s3compat.api import errors
 from s3compat.api.operations import Op
-from s3compat.catalog.records import BucketRecord, ObjectRecord
+from s3compat.records import BucketRecord, ObjectRecord
 
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"

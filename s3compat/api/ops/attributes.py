@@ -13,7 +13,7 @@ from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import xml_response
 from s3compat.api.ops.object import check_version_id
 from s3compat.api.xml import Node, format_http_date, to_xml
-from s3compat.catalog.records import ObjectRecord
+from s3compat.records import ObjectRecord
 
 ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
 MAX_PARTS = 1000

@@ -15,7 +15,7 @@ from s3compat.api.objectmeta import parse_tagging_header, stored_headers, write_
 from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import xml_response
 from s3compat.api.xml import Node, to_xml
-from s3compat.catalog.records import ObjectRecord
+from s3compat.records import ObjectRecord
 from s3compat.store.objects import WriteChecks
 from s3compat.store.pieces import IteratorSource
 

@@ -15,7 +15,7 @@ from s3compat.api.app import Ctx, Handler
 from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import owner_xml, xml_response
 from s3compat.api.xml import Node, to_xml
-from s3compat.catalog.records import ObjectRecord
+from s3compat.records import ObjectRecord
 from s3compat.store.listing import ListPage
 
 MAX_KEYS = 1000

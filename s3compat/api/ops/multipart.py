@@ -17,7 +17,7 @@ from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import owner_xml, xml_response
 from s3compat.api.ops.listing import bounded_count, encoder
 from s3compat.api.xml import Node, child_text, children, local, parse_xml, to_xml
-from s3compat.catalog.records import UploadPartRecord, UploadRecord
+from s3compat.records import UploadPartRecord, UploadRecord
 from s3compat.store.checksums import ALGORITHMS, CRC_ALGORITHMS
 from s3compat.store.objects import WriteChecks
 from s3compat.store.pieces import IteratorSource

@@ -22,7 +22,7 @@ from s3compat.api.objectmeta import (
 from s3compat.api.operations import Op
 from s3compat.api.ranges import parse_range
 from s3compat.api.xml import parse_timestamp
-from s3compat.catalog.records import ObjectRecord
+from s3compat.records import ObjectRecord
 from s3compat.store.errors import StoreError
 from s3compat.store.objects import Precondition
 

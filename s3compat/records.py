@@ -1,4 +1,5 @@
-"""Typed rows of the catalog, as the store sees them."""
+"""The records every layer hands on: the catalog's rows as typed values (the catalog makes them,
+the store and the API read them; none of them reaches back into the catalog)."""
 
 from __future__ import annotations
 
