@@ -5,7 +5,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+# What committing a new version came to (the catalog cannot say it with an exception: the
+# transaction is retried on conflicts, and these are answers, not failures).
+CommitOutcome = Literal["committed", "no-bucket", "precondition"]
+# What deleting a bucket came to.
+BucketDeletion = Literal["deleted", "missing", "not-empty"]
+
+# A chunk server's state: up (polled, takes writes), down (missed its polls), draining (read,
+# no new writes), lost (its pieces are gone for good), removed (forgotten).
+ServerState = Literal["up", "down", "draining", "lost", "removed"]
 
 
 @dataclass(frozen=True)
@@ -19,7 +29,7 @@ class UserRecord:
 class ServerRecord:
     server_id: str
     url: str
-    state: str
+    state: ServerState
     capacity_bytes: int
     used_bytes: int
     free_bytes: int

@@ -6,7 +6,7 @@ import time
 
 from s3compat.catalog.backend import Queries, Transaction
 from s3compat.catalog.chunkrows import queue_deletions
-from s3compat.records import BucketRecord
+from s3compat.records import BucketDeletion, BucketRecord
 
 BUCKET_COLUMNS = "name, owner, created_at, region, acl"
 
@@ -46,14 +46,14 @@ class BucketQueries(Queries):
     async def set_bucket_acl(self, name: str, acl: str | None) -> None:
         await self.write("UPDATE buckets SET acl = ? WHERE name = ?", (acl, name))
 
-    async def delete_bucket(self, name: str) -> str:
+    async def delete_bucket(self, name: str) -> BucketDeletion:
         """Delete a bucket that holds no object. Returns "deleted", "missing" or "not-empty".
 
         Unfinished multipart uploads do not keep a bucket alive (as on S3): they are aborted in
         the same transaction and their parts' chunks queued for deletion.
         """
 
-        async def body(tx: Transaction) -> str:
+        async def body(tx: Transaction) -> BucketDeletion:
             # The bucket row locked: commits into it wait (they hold it FOR SHARE), then see
             # it gone. The uploads locked: parts being committed land before we look.
             locked = f"SELECT 1 FROM buckets WHERE name = ?{self.locks.for_update}"

@@ -21,7 +21,7 @@ from s3compat.catalog.backend import Transaction
 from s3compat.catalog.buckets import BucketQueries
 from s3compat.catalog.chunkrows import ChunkQueries
 from s3compat.catalog.objects import ObjectQueries
-from s3compat.records import ServerRecord, UserRecord
+from s3compat.records import ServerRecord, ServerState, UserRecord
 
 SELECT_USER = "SELECT access_key, secret_key, name FROM users"
 
@@ -135,5 +135,5 @@ class Catalog(BucketQueries, ObjectQueries, ChunkQueries):
             )
         return sum(int(row[0]) if row else 0 for row in (chunks, intents, pending))
 
-    async def set_server_state(self, server_id: str, state: str) -> None:
+    async def set_server_state(self, server_id: str, state: ServerState) -> None:
         await self.write("UPDATE servers SET state = ? WHERE server_id = ?", (state, server_id))

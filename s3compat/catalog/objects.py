@@ -9,7 +9,13 @@ from collections.abc import Sequence
 
 from s3compat.catalog.backend import Queries, Transaction
 from s3compat.catalog.chunkrows import attach_chunks, queue_deletions, select_chunks
-from s3compat.records import INSERT_OBJECT, OBJECT_COLUMNS, ChunkRecord, ObjectRecord
+from s3compat.records import (
+    INSERT_OBJECT,
+    OBJECT_COLUMNS,
+    ChunkRecord,
+    CommitOutcome,
+    ObjectRecord,
+)
 
 # The current version of (bucket, key), as `ObjectRecord.from_row` reads it.
 SELECT_CURRENT = f"SELECT version_id, {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?"
@@ -42,7 +48,7 @@ class ObjectQueries(Queries):
         grace_seconds: float,
         if_none_match: bool = False,
         if_match: str | None = None,
-    ) -> str:
+    ) -> CommitOutcome:
         """Make `record` the current version of its key, in one transaction.
 
         The replaced version's chunks are queued for deletion after the grace period. Returns
@@ -51,7 +57,7 @@ class ObjectQueries(Queries):
         the chunks.
         """
 
-        async def body(tx: Transaction) -> str:
+        async def body(tx: Transaction) -> CommitOutcome:
             bucket = f"SELECT 1 FROM buckets WHERE name = ?{self.locks.for_share}"
             if await tx.one(bucket, (record.bucket,)) is None:
                 return "no-bucket"

@@ -16,10 +16,10 @@ from typing import Any
 
 from s3compat.catalog.backend import CatalogDatabase, Queries, Transaction
 from s3compat.catalog.chunkrows import attach_chunks, id_batches, queue_deletions, select_chunks
-from s3compat.records import ChunkRecord
+from s3compat.records import ChunkRecord, ServerState
 
 # The servers whose pieces count as gone.
-GONE_STATES = ("lost", "removed")
+GONE_STATES: tuple[ServerState, ...] = ("lost", "removed")
 # A segment's identity; NULL owners are folded so that row values compare.
 _KEY = "coalesce(version_id, -1), coalesce(upload_id, ''), part_number"
 _SEGMENT_KEY = f'{_KEY}, "offset"'

@@ -17,13 +17,13 @@ import time
 from s3compat.catalog.catalog import Catalog
 from s3compat.cluster.client import ChunkClient, ServerStats
 from s3compat.cluster.errors import ChunkServerError
-from s3compat.records import ServerRecord
+from s3compat.records import ServerRecord, ServerState
 
 log = logging.getLogger(__name__)
 
 WRITABLE_STATES = ("up",)
 # A lost server is never polled back up: whatever it still holds was rebuilt elsewhere.
-UNPOLLED_STATES = ("removed", "lost")
+UNPOLLED_STATES: tuple[ServerState, ...] = ("removed", "lost")
 POLL_TIMEOUT_SECONDS = 2.0
 # The last chance of a server about to be marked down: long enough for a daemon starved of CPU.
 PROBE_TIMEOUT_SECONDS = 5.0

@@ -21,6 +21,7 @@ from s3compat.catalog.chunkrows import PendingDeletion
 from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.errors import ChunkServerError
 from s3compat.cluster.membership import Membership
+from s3compat.records import ServerState
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ BATCH = 500
 PARALLEL_DELETES = 16
 # An intent of this gateway older than this belongs to a write that cannot still be running.
 INTENT_MAX_AGE_SECONDS = 24 * 3600.0
-GONE_STATES = ("lost", "removed")
+GONE_STATES: tuple[ServerState, ...] = ("lost", "removed")
 
 
 @dataclass

@@ -22,7 +22,7 @@ from s3compat.catalog.chunkrows import IntentsLost
 from s3compat.catalog.repairs import SHORT
 from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.membership import Membership
-from s3compat.records import ChunkRecord, ObjectRecord
+from s3compat.records import ChunkRecord, ObjectRecord, ServerState
 from s3compat.store import errors, listing, segments
 from s3compat.store.buckets import BucketStore
 from s3compat.store.checksums import MultiHasher, to_b64
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 # The catalog's meta row holding the cluster's parity count M (absent: 0).
 PARITY_META = "parity"
 # Server states whose pieces a read does not try.
-UNREADABLE_STATES = ("down", "lost")
+UNREADABLE_STATES: tuple[ServerState, ...] = ("down", "lost")
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from s3compat.catalog.repairs import (
 from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.errors import ChunkCorrupt, ChunkNotFound, ChunkServerError
 from s3compat.cluster.membership import Membership
-from s3compat.records import ChunkRecord
+from s3compat.records import ChunkRecord, ServerState
 from s3compat.store import segments
 from s3compat.store.errors import BackendFailure
 from s3compat.store.pieces import IteratorSource
@@ -57,7 +57,7 @@ FULL_PASS_SECONDS = 600.0
 # Damage reports of chunks not in the catalog are dropped once this old (a report may be noted
 # by a write before its commit).
 STALE_DAMAGE_SECONDS = 3600.0
-READABLE_STATES = ("up", "draining")
+READABLE_STATES: tuple[ServerState, ...] = ("up", "draining")
 Progress = Callable[["RepairReport", float], None]
 
 
@@ -245,7 +245,7 @@ class Repairer:
         report.bytes_rebuilt += sum(c.length for c in stored)
 
     async def _bad_roles(
-        self, segment: Segment, states: dict[str, str], report: RepairReport
+        self, segment: Segment, states: dict[str, ServerState], report: RepairReport
     ) -> dict[int, ChunkRecord | None] | None:
         """Roles to rebuild (with the piece each replaces, None for a role with no piece);
         None when a reported piece cannot be checked now (its server is down)."""
@@ -276,7 +276,7 @@ class Repairer:
             await self.repairs.clear_damage(notes)  # the missing pieces are back
         return bad
 
-    async def _verify(self, chunk: ChunkRecord, states: dict[str, str]) -> bool | None:
+    async def _verify(self, chunk: ChunkRecord, states: dict[str, ServerState]) -> bool | None:
         """Whether a piece reported damaged is whole after all; None if that cannot be told."""
         if states.get(chunk.server_id) not in READABLE_STATES:
             return None
