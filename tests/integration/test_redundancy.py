@@ -3,9 +3,11 @@ the loss of M servers, and repair that brings every object back to full protecti
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -155,8 +157,28 @@ def destroy_server(cluster: Cluster, number: int) -> None:
     url = cluster.chunk_urls[number - 1]
     folder = cluster.chunk_dirs[number - 1]
     os.kill(chunkd_pid(cluster, url), signal.SIGKILL)
-    subprocess.run(["rm", "-rf", str(folder)], check=True)
-    folder.write_text("this server is gone\n")
+    # The launcher restarts a dead daemon within a second, and a restarted daemon makes its
+    # folder again: move the folder aside in one rename and put the file in its place at once;
+    # delete the old contents (which may take longer than the restart pause) after that.
+    tombs: list[Path] = []
+    while True:
+        tomb = folder.with_name(f"{folder.name}.destroyed-{len(tombs)}")
+        try:
+            folder.rename(tomb)
+            tombs.append(tomb)
+        except FileNotFoundError:
+            pass
+        try:
+            with folder.open("x") as gone:
+                gone.write("this server is gone\n")
+            break
+        except (FileExistsError, IsADirectoryError):
+            continue  # a restarted daemon made the folder again: move that aside too
+    # A daemon restarted before the rename would still run: kill it; it cannot start again.
+    with contextlib.suppress(AssertionError, ProcessLookupError):
+        os.kill(chunkd_pid(cluster, url), signal.SIGKILL)
+    for tomb in tombs:
+        shutil.rmtree(tomb)
 
 
 def server_ids(cluster: Cluster) -> dict[str, str]:
