@@ -9,7 +9,7 @@ a GET phase (random keys of those written, bytes checked) for the given seconds 
 `--clients` concurrent requests spread evenly over the gateways. The load generator is one
 asyncio process with a minimal SigV4 signer (UNSIGNED-PAYLOAD), so that it costs far less CPU
 than boto3 would. PostgreSQL is the tests' throwaway server (`start_postgres(durable=True)` of
-tests/integration/conftest.py: initdb + pg_ctl, as the `postgres` user when run as root) with
+tests/support/postgres.py: initdb + pg_ctl, as the `postgres` user when run as root) with
 fsync and synchronous commit on, as durable as the
 SQLite catalog (synchronous=FULL). Everything runs on this machine: the figures include the
 load generator, the gateways, 6 chunk daemons and the database competing for its cores.
@@ -43,13 +43,13 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def integration_conftest() -> Any:
-    """The tests' integration conftest (throwaway PostgreSQL servers) as a module."""
+def postgres_support() -> Any:
+    """The tests' throwaway PostgreSQL servers (tests/support/postgres.py) as a module."""
     if str(ROOT / "tests") not in sys.path:
         sys.path.insert(0, str(ROOT / "tests"))
-    from integration_loader import load_integration
+    import support.postgres
 
-    return load_integration()
+    return support.postgres
 
 
 REGION = "us-east-1"
@@ -236,14 +236,14 @@ def main() -> int:
     postgres = None
     if any(b == "postgresql" for b, _ in setups):
         # The tests' throwaway server, with fsync on (the tests turn it off).
-        postgres = integration_conftest().start_postgres(durable=True)
+        postgres = postgres_support().start_postgres(durable=True)
     rows = []
     try:
         for backend, gateways in setups:
             work = Path(tempfile.mkdtemp(prefix="s3compat-bench-gw-"))
             catalog = None
             if backend == "postgresql" and postgres is not None:
-                catalog = integration_conftest().create_database(postgres, "bench_")
+                catalog = postgres_support().create_database(postgres, "bench_")
             say(f"{backend}, {gateways} gateway(s): starting")
             cluster = start_cluster(work, gateways, catalog)
             try:

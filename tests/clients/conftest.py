@@ -1,9 +1,8 @@
 """Fixtures for the client tier: one real `s3compat cluster` for every client test, driven by the
 programs people actually use (rclone, s3cmd, the aws CLI, boto3/aiobotocore with defaults).
 
-The cluster is started by the integration tier's `start_cluster`. Test modules here take
-everything they need as fixtures and never `from conftest import ...` (see the comment above
-`integration`).
+The tier has a cluster of its own (`cluster` here overrides support.fixtures' session cluster,
+with its `s3` and `bucket`). Test modules here take everything they need as fixtures.
 """
 
 from __future__ import annotations
@@ -16,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from integration_loader import load_integration
+from support.clients import client_for, empty_and_delete_bucket, make_bucket, unique_bucket_name
+from support.processes import Cluster, running_cluster
 
 DEFAULT_TOOL_TIMEOUT_SECONDS = 180.0
 
@@ -46,16 +46,6 @@ TREE_MTIME_NS = 1_000_000_000_123_456_789  # 2001-09-09 01:46:40.123456789 UTC
 # bundles and endpoints for the AWS SDKs, rclone remotes and flags, proxies.
 _CLIENT_ENV_PREFIXES = ("AWS_", "BOTO_", "RCLONE_", "S3CMD")
 _PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
-
-
-# The integration tests do `from conftest import ...`, which reads whichever `conftest` module
-# pytest imported last; when one run collects both tiers, that can be this file. So this file
-# also offers every name the integration conftest has (copied below), and the integration
-# tests import cleanly whichever of the two is `conftest` at the time.
-integration = load_integration()
-globals().update(
-    {name: value for name, value in vars(integration).items() if not name.startswith("__")}
-)
 
 
 def client_environment(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -139,16 +129,16 @@ def read_tree(root: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[Any]:
+def cluster() -> Iterator[Cluster]:
     """One cluster (gateway + 6 chunk daemons) for the whole client tier."""
-    with integration.running_cluster("s3compat-clients-") as running:
+    with running_cluster("s3compat-clients-") as running:
         yield running
 
 
 @pytest.fixture(scope="session")
-def s3(cluster: Any) -> Iterator[Any]:
+def s3(cluster: Cluster) -> Iterator[Any]:
     """A boto3 client (default configuration) to set up and check what the clients did."""
-    client = integration.client_for(cluster)
+    client = client_for(cluster)
     yield client
     client.close()
 
@@ -156,15 +146,15 @@ def s3(cluster: Any) -> Iterator[Any]:
 @pytest.fixture
 def bucket(s3: Any) -> Iterator[str]:
     """A fresh, empty bucket of the root user; emptied and deleted after the test."""
-    yield from integration.make_bucket(s3)
+    yield from make_bucket(s3)
 
 
 @pytest.fixture
 def new_bucket_name(s3: Any) -> Iterator[str]:
     """A bucket name nobody uses yet, for a client to create; deleted after the test."""
-    name = integration.unique_bucket_name("cl")
+    name = unique_bucket_name("cl")
     yield name
-    integration.empty_and_delete_bucket(s3, name)
+    empty_and_delete_bucket(s3, name)
 
 
 @pytest.fixture

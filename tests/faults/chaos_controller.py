@@ -31,7 +31,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from faults_support import chunkd_pid, gateway_pid, health, it
+from faults_support import gateway_pid, health
+from support.catalog import catalog_rows
+from support.processes import chunkd_pid
+from support.waiting import wait_for
 
 Cluster = Any
 # Seconds between faults (uniform), counted from the moment the previous victim is back.
@@ -102,7 +105,7 @@ class Controller(threading.Thread):
         numbers = self.random.sample(range(len(self.cluster.chunk_urls)), PARITY)
         urls = [self.cluster.chunk_urls[number] for number in numbers]
         marks = ", ".join("?" for _ in urls)
-        self.faults.destroyed += it.catalog_rows(
+        self.faults.destroyed += catalog_rows(
             self.cluster,
             f"SELECT count(*) FROM chunks JOIN servers USING (server_id) WHERE url IN ({marks})",
             *urls,
@@ -142,8 +145,8 @@ class Controller(threading.Thread):
     def _wait_back(self, victims: list[tuple[Callable[[], int], int]]) -> None:
         killed_at = self.faults.kill_times[-1]
         for find, victim in victims:
-            it.wait_for(partial(_restarted, find, victim), RECOVERY_SECONDS)
-        it.wait_for(lambda: health(self.cluster) == 200, RECOVERY_SECONDS, interval=0.2)
+            wait_for(partial(_restarted, find, victim), RECOVERY_SECONDS)
+        wait_for(lambda: health(self.cluster) == 200, RECOVERY_SECONDS, interval=0.2)
         self.faults.recovery_seconds.append(now() - killed_at)
 
 
@@ -176,7 +179,7 @@ def current_pid(find: Callable[[], int]) -> int | None:
 
 
 def wait_for_pid(find: Callable[[], int]) -> int:
-    pid: int = it.wait_for(lambda: current_pid(find), RECOVERY_SECONDS)
+    pid: int = wait_for(lambda: current_pid(find), RECOVERY_SECONDS)
     return pid
 
 

@@ -1,10 +1,6 @@
-"""The integration tier's conftest (cluster start-up, boto3 clients, raw signed requests)
-for this tier, loaded by `integration_loader`, and the fault tier's own helpers: finding a
-cluster's processes, pausing its supervisor, reading answers that may be cut short, and looking
-at pieces on disk and in the catalog.
-
-Test modules here do ``from faults_support import it`` and use ``it.raw_request`` etc.
-"""
+"""The fault tier's own helpers: the health of a cluster, pausing its supervisor, killing a
+daemon, reading answers that may be cut short, and looking at pieces on disk and in the catalog.
+What every tier uses (clusters, clients, raw requests) is in `support`."""
 
 from __future__ import annotations
 
@@ -20,39 +16,22 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from integration_loader import load_integration
-
-it = load_integration()
+from support.catalog import catalog_rows
+from support.data import locate
+from support.processes import Cluster, child_pid, chunkd_pid
+from support.signing import RawResponse, connection_for, sign
+from support.waiting import wait_for
 
 DATA_PIECES = 6
 
 
-def child_pid(cluster: object, *needles: str) -> int:
-    """The pid of the cluster's child process whose command line holds every `needle`."""
-    for pid in it._child_pids(cluster.pid):  # type: ignore[attr-defined]
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        words = [word.decode(errors="replace") for word in argv]
-        if all(any(needle == word or needle in word for word in words) for needle in needles):
-            return pid
-    raise AssertionError(f"no child of {cluster.pid} with {needles}")  # type: ignore[attr-defined]
-
-
-def chunkd_pid(cluster: object, url: str) -> int:
-    """The pid of the chunk daemon serving `url`."""
-    port = url.rsplit(":", 1)[1]
-    return child_pid(cluster, "chunkd", port)
-
-
-def gateway_pid(cluster: object) -> int:
+def gateway_pid(cluster: Cluster) -> int:
     return child_pid(cluster, "gateway")
 
 
-def health_report(cluster: object) -> tuple[int, dict[str, Any]]:
+def health_report(cluster: Cluster) -> tuple[int, dict[str, Any]]:
     """GET /-/health: (status, its JSON document; {} if there was none)."""
-    connection = it.connection_for(cluster, timeout=10)
+    connection = connection_for(cluster, timeout=10)
     try:
         connection.request("GET", "/-/health")
         answer = connection.getresponse()
@@ -68,18 +47,18 @@ def health_report(cluster: object) -> tuple[int, dict[str, Any]]:
         connection.close()
 
 
-def health(cluster: object) -> int:
+def health(cluster: Cluster) -> int:
     """The status of GET /-/health."""
     return health_report(cluster)[0]
 
 
-def fully_healthy(cluster: object) -> bool:
+def fully_healthy(cluster: Cluster) -> bool:
     """Every chunk daemon up, and writes get all their parity pieces."""
     status, report = health_report(cluster)
     return (
         status == 200
         and report.get("full_parity") is True
-        and report.get("servers_up") == len(cluster.chunk_urls)  # type: ignore[attr-defined]
+        and report.get("servers_up") == len(cluster.chunk_urls)
     )
 
 
@@ -88,10 +67,10 @@ def fully_healthy(cluster: object) -> bool:
 
 
 @contextlib.contextmanager
-def supervisor_paused(cluster: object) -> Iterator[None]:
+def supervisor_paused(cluster: Cluster) -> Iterator[None]:
     """SIGSTOP the `s3compat cluster` process (its children go on running) so that it does not
     restart the chunk daemons a test kills; SIGCONT on exit, after which it restarts them."""
-    pid: int = cluster.pid  # type: ignore[attr-defined]
+    pid: int = cluster.pid
     os.kill(pid, signal.SIGSTOP)
     try:
         yield
@@ -110,10 +89,10 @@ def listening(url: str) -> bool:
         return False
 
 
-def kill_daemon(cluster: object, url: str) -> None:
+def kill_daemon(cluster: Cluster, url: str) -> None:
     """kill -9 the chunk daemon at `url` and wait until its port is closed."""
     os.kill(chunkd_pid(cluster, url), signal.SIGKILL)
-    it.wait_for(lambda: not listening(url), timeout=10, interval=0.05)
+    wait_for(lambda: not listening(url), timeout=10, interval=0.05)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -135,10 +114,10 @@ class Answer:
         return self.declared is None or len(self.body) == self.declared
 
 
-def get_answer(cluster: object, target: str, headers: dict[str, str] | None = None) -> Answer:
+def get_answer(cluster: Cluster, target: str, headers: dict[str, str] | None = None) -> Answer:
     """GET without retries (boto3 would retry a 503 and hide a cut body)."""
-    all_headers = it.sign(cluster, "GET", target, headers or {}, b"")
-    connection = it.connection_for(cluster, timeout=60)
+    all_headers = sign(cluster, "GET", target, headers or {}, b"")
+    connection = connection_for(cluster, timeout=60)
     try:
         connection.request("GET", target, headers=all_headers)
         answer = connection.getresponse()
@@ -150,7 +129,7 @@ def get_answer(cluster: object, target: str, headers: dict[str, str] | None = No
             body = b""
         code = None
         if answer.status >= 300 and body.startswith(b"<?xml"):
-            code = it.RawResponse(answer.status, answer.headers, body).error_code()
+            code = RawResponse(answer.status, answer.headers, body).error_code()
         length = answer.getheader("Content-Length")
         return Answer(
             answer.status,
@@ -200,20 +179,20 @@ def exact(answer: Answer, expected: bytes, status: int = 200) -> None:
 # Pieces
 
 
-def pieces_of(cluster: object, bucket: str, key: str) -> dict[int, dict[str, Any]]:
+def pieces_of(cluster: Cluster, bucket: str, key: str) -> dict[int, dict[str, Any]]:
     """The pieces of a single-segment object by role (0..5 data, 6.. parity), as
     `s3compat admin locate` shows them."""
-    chunks = it.locate(cluster, bucket, key)["chunks"]
+    chunks = locate(cluster, bucket, key)["chunks"]
     by_role = {int(chunk["index"]): chunk for chunk in chunks}
     assert len(by_role) == len(chunks), f"{key}: more than one segment"
     return by_role
 
 
-def piece_path(cluster: object, piece: dict[str, Any]) -> Path:
+def piece_path(cluster: Cluster, piece: dict[str, Any]) -> Path:
     """Where a piece's file is on its daemon's disk."""
-    number = cluster.chunk_urls.index(piece["url"]) + 1  # type: ignore[attr-defined]
+    number = cluster.chunk_urls.index(piece["url"]) + 1
     chunk_id = str(piece["chunk_id"])
-    data_dir: Path = cluster.data_dir  # type: ignore[attr-defined]
+    data_dir: Path = cluster.data_dir
     path = data_dir / f"chunkd-{number}" / "chunks" / chunk_id[:2] / chunk_id[2:4] / chunk_id
     assert path.is_file(), path
     return path
@@ -243,29 +222,27 @@ def flipped_bytes(*places: tuple[Path, int]) -> Iterator[None]:
                     path.chmod(mode)
 
 
-def damage_noted(cluster: object, chunk_id: str) -> str | None:
+def damage_noted(cluster: Cluster, chunk_id: str) -> str | None:
     """How the catalog's damage queue has the piece: its `reason`; "replaced" if the piece is
     no longer in the catalog (a repairer acted on the note and swapped it); None if neither."""
-    rows = it.catalog_rows(
-        cluster, "SELECT reason FROM damaged_chunks WHERE chunk_id = ?", chunk_id
-    )
+    rows = catalog_rows(cluster, "SELECT reason FROM damaged_chunks WHERE chunk_id = ?", chunk_id)
     if rows:
         return str(rows[0][0])
-    if not it.catalog_rows(cluster, "SELECT 1 FROM chunks WHERE chunk_id = ?", chunk_id):
+    if not catalog_rows(cluster, "SELECT 1 FROM chunks WHERE chunk_id = ?", chunk_id):
         return "replaced"
     return None
 
 
-def wait_noted(cluster: object, chunk_id: str, timeout: float = 10.0) -> str:
+def wait_noted(cluster: Cluster, chunk_id: str, timeout: float = 10.0) -> str:
     """`damage_noted`, once it says something (the note is made during the read that found the
     damage, but give a loaded machine a moment)."""
-    noted: str = it.wait_for(lambda: damage_noted(cluster, chunk_id), timeout=timeout)
+    noted: str = wait_for(lambda: damage_noted(cluster, chunk_id), timeout=timeout)
     return noted
 
 
-def server_states(cluster: object) -> dict[str, str]:
+def server_states(cluster: Cluster) -> dict[str, str]:
     """Each chunk server's state as the catalog records it, by URL (the gateway's own view
     may differ for a moment: it also counts a server down, until its next reload of the
     catalog, as soon as a request to it fails)."""
-    rows = it.catalog_rows(cluster, "SELECT url, state FROM servers")
+    rows = catalog_rows(cluster, "SELECT url, state FROM servers")
     return {str(url): str(state) for url, state in rows}

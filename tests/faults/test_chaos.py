@@ -55,7 +55,12 @@ from chaos_support import (
     single_etag,
     version_id,
 )
-from faults_support import health, it
+from faults_support import health
+from support.catalog import catalog_rows
+from support.clients import REGION, error_code, http_status, unique_bucket_name
+from support.data import used_bytes
+from support.processes import running_cluster
+from support.waiting import wait_for
 
 Cluster = Any
 CHAOS_SEED_ENV = "S3COMPAT_CHAOS_SEED"
@@ -85,7 +90,7 @@ def chaos_client(cluster: Cluster, attempts: int = 2) -> BaseClient:
     session = boto3.session.Session(
         aws_access_key_id=cluster.access_key,
         aws_secret_access_key=cluster.secret_key,
-        region_name=it.REGION,
+        region_name=REGION,
     )
     config = Config(
         connect_timeout=3,
@@ -99,12 +104,12 @@ def chaos_client(cluster: Cluster, attempts: int = 2) -> BaseClient:
 
 def describe(error: BaseException) -> str:
     if isinstance(error, ClientError):
-        return f"{it.http_status(error)} {it.error_code(error)}"
+        return f"{http_status(error)} {error_code(error)}"
     return type(error).__name__
 
 
 def is_missing(error: ClientError) -> bool:
-    return it.http_status(error) == 404 and it.error_code(error) in ("NoSuchKey", "404")
+    return http_status(error) == 404 and error_code(error) in ("NoSuchKey", "404")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,7 +355,7 @@ class Worker(threading.Thread):
             if is_missing(error):
                 self.journal.judge(key, Observed.absent(), started, now(), "range")
                 return "range"
-            if it.http_status(error) == 416:
+            if http_status(error) == 416:
                 return "range-beyond-end"  # overwritten by a smaller version meanwhile
             raise
         data = answer["Body"].read()
@@ -507,7 +512,7 @@ def collect_garbage(cluster: Cluster) -> dict[str, int]:
         report.update(admin_json(cluster, "gc"))
         return report["pending_intents"] == 0 and report["pending_deletions"] == 0
 
-    it.wait_for(settled, timeout=60, interval=1.0)
+    wait_for(settled, timeout=60, interval=1.0)
     return report
 
 
@@ -517,7 +522,7 @@ def collect_garbage(cluster: Cluster) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def chaos_cluster() -> Iterator[Cluster]:
-    with it.running_cluster("s3compat-chaos-") as running:
+    with running_cluster("s3compat-chaos-") as running:
         yield running
 
 
@@ -581,7 +586,7 @@ def check_store(cluster: Cluster, s3: BaseClient, bucket: str, journal: Journal)
     # catalog's data pieces (roles 0-5) of current versions add up to the live objects' bytes.
     live_bytes = sum(size for _, size in present.values())
     stored_bytes = sum(length for length, _ in every_chunk.values())
-    catalog_bytes, data_bytes = it.catalog_rows(
+    catalog_bytes, data_bytes = catalog_rows(
         cluster,
         "SELECT coalesce(sum(length), 0), coalesce(sum(CASE WHEN piece < 6 THEN length END), 0) "
         "FROM chunks WHERE version_id IS NOT NULL",
@@ -592,7 +597,7 @@ def check_store(cluster: Cluster, s3: BaseClient, bucket: str, journal: Journal)
         )
     if data_bytes != live_bytes:
         journal.violation(f"the catalog's data pieces hold {data_bytes} bytes, live {live_bytes}")
-    reported_bytes = it.used_bytes(cluster)
+    reported_bytes = used_bytes(cluster)
     if reported_bytes != stored_bytes:
         journal.violation(f"daemons report {reported_bytes} used bytes, hold {stored_bytes}")
     healed = heal(cluster, journal)
@@ -619,7 +624,7 @@ def heal(cluster: Cluster, journal: Journal) -> dict[str, Any]:
         journal.violation(
             f"scrub after repair: degraded {objects['degraded'][:5]}, lost {objects['lost'][:5]}"
         )
-    segments = it.catalog_rows(
+    segments = catalog_rows(
         cluster,
         "SELECT count(*), count(DISTINCT server_id) FROM chunks "
         "WHERE version_id IS NOT NULL GROUP BY version_id, part_number",
@@ -643,7 +648,7 @@ def test_crash_chaos(chaos_cluster: Cluster, request: pytest.FixtureRequest) -> 
     seed = os.environ.get(CHAOS_SEED_ENV) or f"{random.randrange(10**6):06d}"
     print(f"\nchaos: {seconds:.0f} s, seed {seed} (replay: {CHAOS_SEED_ENV}={seed})")
     s3 = chaos_client(cluster, attempts=5)
-    bucket = it.unique_bucket_name("chaos")
+    bucket = unique_bucket_name("chaos")
     s3.create_bucket(Bucket=bucket)
     keys = [f"w{n}/k{k}" for n in range(WORKERS) for k in range(KEYS_PER_WORKER)]
     journal = Journal(keys + [f"shared/k{n}" for n in range(SHARED_KEYS)])
@@ -651,7 +656,7 @@ def test_crash_chaos(chaos_cluster: Cluster, request: pytest.FixtureRequest) -> 
     started = now()
     workers, controller = run_chaos(cluster, bucket, journal, seconds, seed)
     chaos_took = now() - started
-    it.wait_for(lambda: health(cluster) == 200, timeout=RECOVERY_SECONDS, interval=0.5)
+    wait_for(lambda: health(cluster) == 200, timeout=RECOVERY_SECONDS, interval=0.5)
     final = check_store(cluster, s3, bucket, journal)
     s3.close()
 

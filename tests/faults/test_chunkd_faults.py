@@ -22,7 +22,6 @@ import pytest
 from botocore.client import BaseClient
 from faults_support import (
     DATA_PIECES,
-    chunkd_pid,
     damage_noted,
     exact,
     flipped_bytes,
@@ -30,7 +29,6 @@ from faults_support import (
     get_answer,
     health,
     health_report,
-    it,
     kill_daemon,
     listening,
     never_wrong,
@@ -41,6 +39,12 @@ from faults_support import (
     supervisor_paused,
     wait_noted,
 )
+from support.catalog import catalog_rows
+from support.clients import client_for, unique_bucket_name
+from support.data import admin, read_chunk, used_bytes
+from support.processes import chunkd_pid, running_cluster
+from support.signing import RawResponse, raw_request
+from support.waiting import wait_for
 
 Cluster = Any
 MiB = 1024 * 1024
@@ -62,9 +66,9 @@ RECOVERY_SECONDS = 45.0
 HEALTH_DOWN_AFTER: list[float] = []
 
 
-def put_raw(cluster: Cluster, bucket: str, key: str, body: bytes) -> it.RawResponse:
+def put_raw(cluster: Cluster, bucket: str, key: str, body: bytes) -> RawResponse:
     """PUT without retries (boto3 would retry a 503)."""
-    return it.raw_request(cluster, "PUT", f"/{bucket}/{key}", body=body)
+    return raw_request(cluster, "PUT", f"/{bucket}/{key}", body=body)
 
 
 def segment_offset(role: int, piece_offset: int) -> int:
@@ -93,7 +97,7 @@ def wait_known_down(cluster: Cluster, urls: list[str]) -> None:
             health_report(cluster)[1].get("servers_up") == up
         )
 
-    it.wait_for(known, timeout=KNOWN_DOWN_WAIT_SECONDS, interval=0.2)
+    wait_for(known, timeout=KNOWN_DOWN_WAIT_SECONDS, interval=0.2)
 
 
 def wait_back(cluster: Cluster, urls: list[str]) -> None:
@@ -104,7 +108,7 @@ def wait_back(cluster: Cluster, urls: list[str]) -> None:
             server_states(cluster)[url] == "up" for url in urls
         )
 
-    it.wait_for(back, timeout=RECOVERY_SECONDS, interval=0.2)
+    wait_for(back, timeout=RECOVERY_SECONDS, interval=0.2)
 
 
 def all_whole(cluster: Cluster, bucket: str, objects: dict[str, bytes]) -> bool:
@@ -190,8 +194,8 @@ def test_killed_daemons_up_to_parity_are_read_around_and_one_more_is_a_503(
     print("reads with 3 of 8 daemons killed, before the gateway knew:", outcomes)
     # The cluster restarts them.
     wait_back(cluster, victims)
-    it.wait_for(lambda: fully_healthy(cluster), timeout=RECOVERY_SECONDS, interval=0.2)
-    it.wait_for(lambda: all_whole(cluster, fbucket, objects), timeout=30, interval=0.5)
+    wait_for(lambda: fully_healthy(cluster), timeout=RECOVERY_SECONDS, interval=0.2)
+    wait_for(lambda: all_whole(cluster, fbucket, objects), timeout=30, interval=0.5)
     for key, data in objects.items():
         for headers, expected, status in reads_of(data):
             exact(get_answer(cluster, f"/{fbucket}/{key}", headers), expected, status)
@@ -206,7 +210,7 @@ def test_killed_daemons_up_to_parity_are_read_around_and_one_more_is_a_503(
 @pytest.fixture
 def bare_cluster() -> Iterator[Cluster]:
     """6 daemons: parity 0, no redundancy (its own cluster, stopped after the test)."""
-    with it.running_cluster("s3compat-faults-bare-", ["--servers", "6"]) as running:
+    with running_cluster("s3compat-faults-bare-", ["--servers", "6"]) as running:
         yield running
 
 
@@ -214,8 +218,8 @@ def test_killed_daemon_without_parity_gives_503_then_recovers(bare_cluster: Clus
     """Parity 0: every piece is needed. A killed daemon: reads are a clean 503 (or cut, never
     wrong), writes a 503 that leaves no object; when it is back, both work again."""
     cluster = bare_cluster
-    s3 = it.client_for(cluster)
-    bucket = it.unique_bucket_name("bare")
+    s3 = client_for(cluster)
+    bucket = unique_bucket_name("bare")
     s3.create_bucket(Bucket=bucket)
     objects = {"small": os.urandom(100_000), "large": os.urandom(3 * MiB + 5)}
     for key, data in objects.items():
@@ -241,10 +245,10 @@ def test_killed_daemon_without_parity_gives_503_then_recovers(bare_cluster: Clus
     print("reads with the daemon killed:", outcomes)
     started = time.monotonic()
     # The cluster restarts it: reads recover (each one checked on the way).
-    it.wait_for(lambda: all_whole(cluster, bucket, objects), timeout=RECOVERY_SECONDS)
+    wait_for(lambda: all_whole(cluster, bucket, objects), timeout=RECOVERY_SECONDS)
     print(f"reads whole again {time.monotonic() - started:.1f} s after the restart began")
     assert get_answer(cluster, f"/{bucket}/refused").status == 404
-    it.wait_for(lambda: health(cluster) == 200, timeout=RECOVERY_SECONDS, interval=0.2)
+    wait_for(lambda: health(cluster) == 200, timeout=RECOVERY_SECONDS, interval=0.2)
     data = os.urandom(10_000)
     answer = put_raw(cluster, bucket, "after", data)
     assert answer.status == 200, answer.body[:300]
@@ -259,7 +263,7 @@ def test_killed_daemon_without_parity_gives_503_then_recovers(bare_cluster: Clus
 @pytest.fixture
 def small_cluster() -> Iterator[Cluster]:
     """8 daemons of 3 MB each (parity 2; its own cluster, stopped after the test)."""
-    with it.running_cluster("s3compat-faults-small-", ["--capacity", "3000000"]) as running:
+    with running_cluster("s3compat-faults-small-", ["--capacity", "3000000"]) as running:
         yield running
 
 
@@ -268,12 +272,12 @@ def test_full_chunk_daemons_give_a_clean_error(small_cluster: Cluster) -> None:
     every acknowledged object has at least 7 of its 8 pieces, on distinct daemons, and reads
     byte-exact; after GC the daemons hold exactly the pieces the catalog lists."""
     cluster = small_cluster
-    s3 = it.client_for(cluster)
-    bucket = it.unique_bucket_name("full")
+    s3 = client_for(cluster)
+    bucket = unique_bucket_name("full")
     s3.create_bucket(Bucket=bucket)
     object_bytes = 600_000  # 8 pieces of 100 kB, one on each daemon: about 30 fit
     stored: dict[str, bytes] = {}
-    failure: it.RawResponse | None = None
+    failure: RawResponse | None = None
     failed_key = ""
     for n in range(60):
         key = f"fill-{n:03d}"
@@ -300,7 +304,7 @@ def test_full_chunk_daemons_give_a_clean_error(small_cluster: Cluster) -> None:
     answer = get_answer(cluster, f"/{bucket}/{failed_key}")
     assert (answer.status, answer.code) == (404, "NoSuchKey")
     # Acknowledged means 6 + 1 pieces durable at least, each on its own daemon.
-    versions = it.catalog_rows(
+    versions = catalog_rows(
         cluster,
         "SELECT version_id, count(*), count(DISTINCT server_id) FROM chunks GROUP BY version_id",
     )
@@ -314,14 +318,14 @@ def test_full_chunk_daemons_give_a_clean_error(small_cluster: Cluster) -> None:
     # see README "Chunk daemons"); the failed write's pieces are gone.
 
     def settled() -> tuple[int, int, int] | None:
-        it.admin(cluster, "gc")
-        count, expected = it.catalog_rows(
+        admin(cluster, "gc")
+        count, expected = catalog_rows(
             cluster, "SELECT count(*), coalesce(sum(length), 0) FROM chunks"
         )[0]
-        used = it.used_bytes(cluster)
+        used = used_bytes(cluster)
         return (used, expected, count) if expected <= used <= expected + 64 * count else None
 
-    used, expected, count = it.wait_for(settled, timeout=30, interval=1.0)
+    used, expected, count = wait_for(settled, timeout=30, interval=1.0)
     print(f"after GC: {used} bytes used for {count} pieces of {expected} bytes")
     assert count >= (DATA_PIECES + 1) * len(stored)
     s3.close()
@@ -354,7 +358,7 @@ def test_corrupted_piece_is_rebuilt_and_noted_for_repair(
     assert damage_noted(cluster, bad["chunk_id"]) is None
     with flipped_bytes((piece_path(cluster, bad), 1234)):
         # The daemon itself refuses the bad block.
-        status, _ = it.read_chunk(cluster, bad["url"], bad["chunk_id"])
+        status, _ = read_chunk(cluster, bad["url"], bad["chunk_id"])
         assert status != 200, status
         exact(get_answer(cluster, f"/{fbucket}/rot"), data)
         noted = wait_noted(cluster, bad["chunk_id"])
@@ -511,7 +515,7 @@ def test_too_few_daemons_refuse_writes_and_serve_reads(
     try:
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             hedged = pool.submit(hedged_reads)
-            it.wait_for(lambda: health(cluster) == 503, timeout=HEALTH_WAIT_SECONDS, interval=0.5)
+            wait_for(lambda: health(cluster) == 503, timeout=HEALTH_WAIT_SECONDS, interval=0.5)
             HEALTH_DOWN_AFTER.append(time.monotonic() - started)
             timings = hedged.result(timeout=120)
         print(f"health answered 503 after {HEALTH_DOWN_AFTER[-1]:.1f} s; hedged reads {timings}")
@@ -533,7 +537,7 @@ def test_too_few_daemons_refuse_writes_and_serve_reads(
             assert took < READ_HEDGE_SECONDS, f"{key}: {took:.1f} s"
         # One back: 7 up, as many as a write needs.
         os.kill(pids[1], signal.SIGCONT)
-        it.wait_for(lambda: health(cluster) == 200, timeout=30, interval=0.2)
+        wait_for(lambda: health(cluster) == 200, timeout=30, interval=0.2)
         status, report = health_report(cluster)
         assert report["servers_up"] == len(cluster.chunk_urls) - 1, report
         assert report["full_parity"] is False, report
@@ -548,7 +552,7 @@ def test_too_few_daemons_refuse_writes_and_serve_reads(
     finally:
         for pid in pids:
             os.kill(pid, signal.SIGCONT)
-    it.wait_for(lambda: fully_healthy(cluster), timeout=30, interval=0.2)
+    wait_for(lambda: fully_healthy(cluster), timeout=30, interval=0.2)
     exact(get_answer(cluster, f"/{fbucket}/under-protected"), under)
     answer = put_raw(cluster, fbucket, "after-resume", b"back")
     assert answer.status == 200, answer.body

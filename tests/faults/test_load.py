@@ -24,7 +24,9 @@ from urllib.parse import urlsplit
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from faults_support import gateway_pid, it
+from faults_support import gateway_pid
+from support.catalog import catalog_rows
+from support.clients import REGION
 
 Cluster = Any
 CONNECTIONS = 64
@@ -85,7 +87,7 @@ def _client(cluster: Cluster) -> BaseClient:
     session = boto3.session.Session(
         aws_access_key_id=cluster.access_key,
         aws_secret_access_key=cluster.secret_key,
-        region_name=it.REGION,
+        region_name=REGION,
     )
     config = Config(max_pool_connections=2, retries={"max_attempts": 1, "mode": "standard"})
     return session.client("s3", endpoint_url=cluster.endpoint, config=config)
@@ -141,7 +143,7 @@ def _worker(
 
 def stored_pieces(cluster: Cluster, bucket: str) -> dict[str, tuple[int, int, int, int]]:
     """Per key of the bucket: (size, pieces, distinct servers, bytes in the data pieces)."""
-    rows = it.catalog_rows(
+    rows = catalog_rows(
         cluster,
         "SELECT o.key, o.size, count(c.chunk_id), count(DISTINCT c.server_id), "
         "coalesce(sum(CASE WHEN c.piece < 6 THEN c.length ELSE 0 END), 0) "

@@ -15,15 +15,15 @@ from botocore import UNSIGNED
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import (
-    Cluster,
-    admin,
+from support.clients import (
     client_for,
     empty_and_delete_bucket,
     error_code,
     http_status,
     unique_bucket_name,
 )
+from support.data import admin
+from support.processes import Cluster
 
 from s3compat.api import errors
 from s3compat.api.auth.access import check_access, needs_object

@@ -10,14 +10,9 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
-from conftest import (
-    Cluster,
-    empty_and_delete_bucket,
-    error_code,
-    http_status,
-    raw_request,
-    unique_bucket_name,
-)
+from support.clients import empty_and_delete_bucket, error_code, http_status, unique_bucket_name
+from support.processes import Cluster
+from support.signing import raw_request
 
 from s3compat.api import errors
 from s3compat.api.ops.acl import (

@@ -13,15 +13,15 @@ from botocore import UNSIGNED
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import (
-    Cluster,
+from support.clients import (
     client_for,
     empty_and_delete_bucket,
     error_code,
     http_status,
-    raw_request,
     unique_bucket_name,
 )
+from support.processes import Cluster
+from support.signing import raw_request
 
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 

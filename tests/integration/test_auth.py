@@ -18,17 +18,9 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
-from conftest import (
-    REGION,
-    Cluster,
-    FixedTimeSigV2,
-    FixedTimeSigV4,
-    RawResponse,
-    client_for,
-    error_code,
-    http_status,
-    raw_request,
-)
+from support.clients import REGION, client_for, error_code, http_status
+from support.processes import Cluster
+from support.signing import FixedTimeSigV2, FixedTimeSigV4, RawResponse, raw_request
 
 SKEW = datetime.timedelta(minutes=20)
 

@@ -7,16 +7,16 @@ from collections.abc import Iterator
 import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
-from conftest import (
-    Cluster,
-    admin,
+from support.clients import (
     client_for,
     empty_and_delete_bucket,
     error_code,
     http_status,
-    raw_request,
     unique_bucket_name,
 )
+from support.data import admin
+from support.processes import Cluster
+from support.signing import raw_request
 
 
 def test_create_head_list_delete(s3: BaseClient) -> None:

@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from conftest import catalog_backend, new_postgres_catalog, run_async
+from support.catalog import catalog_backend, new_postgres_catalog
+from support.waiting import run_async
 
 from s3compat.catalog.backend import CatalogDatabase, open_database
 from s3compat.catalog.catalog import Catalog

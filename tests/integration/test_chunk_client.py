@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from awscrt import checksums
-from chunkd_helpers import SECRET, ChunkDaemon, new_chunk_id, wait_until
+from support.chunk_daemons import SECRET, ChunkDaemon, new_chunk_id, wait_until
 
 from s3compat.cluster.client import ChunkClient, ChunkInfo
 from s3compat.cluster.errors import (

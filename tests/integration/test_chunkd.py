@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from awscrt import checksums
-from chunkd_helpers import SECRET, ChunkDaemon, new_chunk_id, wait_until
+from support.chunk_daemons import SECRET, ChunkDaemon, new_chunk_id, wait_until
 
 from chunkd.footer import encode_footer_v1
 from s3compat.cluster.client import ChunkClient

@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
-from conftest import Cluster, connection_for, error_code, sign
+from support.clients import error_code
+from support.processes import Cluster
+from support.signing import connection_for, sign
 
 BLOCK = 256 * 1024
 

@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import Cluster, unique_bucket_name
+from support.clients import unique_bucket_name
+from support.processes import Cluster
 
 AWS = Path(sys.executable).with_name("aws")
 

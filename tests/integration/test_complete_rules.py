@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
-from conftest import error_code, http_status
+from support.clients import error_code, http_status
 
 PART_BYTES = 5 * 1024 * 1024
 

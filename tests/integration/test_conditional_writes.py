@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
-from conftest import Cluster, client_for, error_code, http_status, raw_request
+from support.clients import client_for, error_code, http_status
+from support.processes import Cluster
+from support.signing import raw_request
 
 
 def failure(call: Callable[[], Any]) -> tuple[int, str]:

@@ -13,18 +13,11 @@ from pathlib import Path
 
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
-from conftest import (
-    Cluster,
-    connection_for,
-    gateway_pid,
-    http_status,
-    locate,
-    peak_rss_bytes,
-    read_chunk,
-    sign,
-    used_bytes,
-    wait_for,
-)
+from support.clients import http_status
+from support.data import locate, read_chunk, used_bytes
+from support.processes import Cluster, gateway_pid, peak_rss_bytes
+from support.signing import connection_for, sign
+from support.waiting import wait_for
 
 MIB = 1024 * 1024
 GC_TIMEOUT_SECONDS = 10.0

@@ -12,7 +12,8 @@ from http.client import HTTPResponse
 from urllib.parse import quote, urlsplit
 
 from botocore.client import BaseClient
-from conftest import REGION, Cluster, client_for
+from support.clients import REGION, client_for
+from support.processes import Cluster
 
 
 def presigned(cluster: Cluster, method: str, bucket: str, key: str, signature: str) -> str:

@@ -17,14 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import (
+from support.clients import client_for
+from support.processes import (
     Cluster,
-    _stop,
-    client_for,
     gateway_pid,
     peak_rss_bytes,
     private_directory,
     start_cluster,
+    stop_cluster,
 )
 from test_chunked_bodies import put_chunked
 
@@ -42,7 +42,7 @@ def big_cluster() -> Iterator[Cluster]:
         try:
             yield cluster
         finally:
-            _stop(process)
+            stop_cluster(process)
 
 
 def write_file(path: Path, size: int) -> str:

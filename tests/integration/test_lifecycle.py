@@ -13,21 +13,12 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
-from conftest import (
-    Cluster,
-    _stop,
-    catalog_rows,
-    client_for,
-    error_code,
-    http_status,
-    make_bucket,
-    raw_request,
-    start_cluster,
-    stored_bytes,
-    unique_bucket_name,
-    used_bytes,
-    wait_for,
-)
+from support.catalog import catalog_rows
+from support.clients import client_for, error_code, http_status, make_bucket, unique_bucket_name
+from support.data import stored_bytes, used_bytes
+from support.processes import Cluster, start_cluster, stop_cluster
+from support.signing import raw_request
+from support.waiting import wait_for
 
 EXPIRY_TIMEOUT_SECONDS = 30.0
 PART_BYTES = 1024 * 1024 + 7
@@ -180,7 +171,7 @@ def fast_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     try:
         yield running
     finally:
-        _stop(process)
+        stop_cluster(process)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,9 @@ from urllib.parse import quote, unquote_plus
 
 import pytest
 from botocore.client import BaseClient
-from conftest import Cluster, empty_and_delete_bucket, raw_request, unique_bucket_name
+from support.clients import empty_and_delete_bucket, unique_bucket_name
+from support.processes import Cluster
+from support.signing import raw_request
 
 S3_NAMESPACE = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 MANY_KEYS = [f"many/{n:05d}" for n in range(2500)]

@@ -16,18 +16,12 @@ from typing import Any
 
 import pytest
 from botocore.client import BaseClient
-from conftest import (
-    CHUNK_SERVERS,
-    Cluster,
-    _stop,
-    catalog_rows,
-    client_for,
-    free_port_block,
-    locate,
-    private_directory,
-    start_cluster,
-    wait_for,
-)
+from support.catalog import catalog_rows
+from support.clients import client_for
+from support.data import locate
+from support.ports import free_port_block
+from support.processes import CHUNK_SERVERS, Cluster, private_directory, start_cluster, stop_cluster
+from support.waiting import wait_for
 
 CAPACITY = 40_000_000
 
@@ -41,7 +35,7 @@ def maint_cluster() -> Iterator[Cluster]:
         try:
             yield cluster
         finally:
-            _stop(process)
+            stop_cluster(process)
 
 
 def admin_json(cluster: Cluster, *arguments: str, expect: int = 0) -> Any:

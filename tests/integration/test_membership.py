@@ -15,18 +15,11 @@ from typing import Any
 
 import pytest
 from botocore.client import BaseClient
-from conftest import (
-    CHUNK_SERVERS,
-    Cluster,
-    _stop,
-    catalog_dicts,
-    catalog_rows,
-    client_for,
-    free_port_block,
-    private_directory,
-    start_cluster,
-    wait_for,
-)
+from support.catalog import catalog_dicts, catalog_rows
+from support.clients import client_for
+from support.ports import free_port_block
+from support.processes import CHUNK_SERVERS, Cluster, private_directory, start_cluster, stop_cluster
+from support.waiting import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +29,7 @@ def small_cluster() -> Iterator[Cluster]:
         try:
             yield cluster
         finally:
-            _stop(process)
+            stop_cluster(process)
 
 
 def gateway_servers_up(cluster: Cluster) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import urllib.request
 
 from botocore.client import BaseClient
-from conftest import Cluster
+from support.processes import Cluster
 
 
 def scrape(url: str) -> str:

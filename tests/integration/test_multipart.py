@@ -20,23 +20,11 @@ import pytest
 from awscrt import checksums as crt_checksums
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
-from conftest import (
-    Cluster,
-    _stop,
-    client_for,
-    error_code,
-    gateway_pid,
-    http_status,
-    locate,
-    make_bucket,
-    private_directory,
-    raw_request,
-    sign,
-    start_cluster,
-    stored_bytes,
-    used_bytes,
-    wait_for,
-)
+from support.clients import client_for, error_code, http_status, make_bucket
+from support.data import locate, stored_bytes, used_bytes
+from support.processes import Cluster, gateway_pid, private_directory, start_cluster, stop_cluster
+from support.signing import raw_request, sign
+from support.waiting import wait_for
 
 MIN_PART = 1024
 
@@ -50,7 +38,7 @@ def mp_cluster() -> Iterator[Cluster]:
         try:
             yield cluster
         finally:
-            _stop(process)
+            stop_cluster(process)
 
 
 @pytest.fixture(scope="module")
@@ -495,7 +483,7 @@ def _check_expiry(tmp_path: Path) -> None:
             client.list_parts(Bucket="expiry", Key="stale", UploadId=upload["UploadId"])
         assert error_code(caught.value) == "NoSuchUpload"
     finally:
-        _stop(process)
+        stop_cluster(process)
 
 
 def _send_half_and_hang_up(
@@ -566,7 +554,7 @@ def _check_gateway_crash(tmp_path: Path) -> None:
         expected = before + stored_bytes(len(part)) + stored_bytes(4)
         wait_for(lambda: used_bytes(cluster) == expected or None, 30)
     finally:
-        _stop(process)
+        stop_cluster(process)
 
 
 def _restarted_gateway(cluster: Cluster, old_pid: int) -> int | None:

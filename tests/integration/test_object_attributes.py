@@ -9,7 +9,9 @@ import hashlib
 import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
-from conftest import Cluster, error_code, raw_request
+from support.clients import error_code
+from support.processes import Cluster
+from support.signing import raw_request
 
 PART_BYTES = 5 * 1024 * 1024
 ALL = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"]

@@ -21,7 +21,9 @@ import pytest
 from awscrt import checksums
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
-from conftest import Cluster, error_code, http_status, raw_request
+from support.clients import error_code, http_status
+from support.processes import Cluster
+from support.signing import raw_request
 
 UTC = datetime.UTC
 

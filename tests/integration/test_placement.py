@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 from botocore.client import BaseClient
-from conftest import Cluster, locate, raw_request, read_chunk
+from support.data import locate, read_chunk
+from support.processes import Cluster
+from support.signing import raw_request
 
 from s3compat.store.coding import StripeCoder
 from s3compat.store.stripes import BLOCK_BYTES, DATA_PIECES, Geometry

@@ -8,7 +8,9 @@ from botocore.auth import S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.client import BaseClient
 from botocore.credentials import Credentials
-from conftest import REGION, Cluster, raw_request
+from support.clients import REGION
+from support.processes import Cluster
+from support.signing import raw_request
 
 
 def presigned_target(cluster: Cluster, path: str, expires: int) -> str:

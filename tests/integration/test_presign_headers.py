@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import pytest
 from botocore.client import BaseClient
-from conftest import Cluster, client_for, raw_request
+from support.clients import client_for
+from support.processes import Cluster
+from support.signing import raw_request
 
 
 def presigned_put(cluster: Cluster, version: str, bucket: str, key: str) -> str:

@@ -22,22 +22,13 @@ import pytest
 from awscrt import checksums as crt_checksums
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
-from conftest import (
-    Cluster,
-    _child_pids,
-    admin,
-    catalog_rows,
-    catalog_url_for,
-    client_for,
-    free_port_block,
-    http_status,
-    locate,
-    raw_request,
-    run_async,
-    running_cluster,
-    unique_bucket_name,
-    wait_for,
-)
+from support.catalog import catalog_rows, catalog_url_for
+from support.clients import client_for, http_status, unique_bucket_name
+from support.data import admin, locate
+from support.ports import free_port_block
+from support.processes import Cluster, child_pids, running_cluster
+from support.signing import raw_request
+from support.waiting import run_async, wait_for
 
 from s3compat.catalog.backend import open_database
 from s3compat.cluster.client import ChunkClient
@@ -141,7 +132,7 @@ def test_every_segment_has_its_pieces_on_distinct_servers(
 
 def chunkd_pid(cluster: Cluster, url: str) -> int:
     port = url.rsplit(":", 1)[1]
-    for pid in _child_pids(cluster.pid):
+    for pid in child_pids(cluster.pid):
         try:
             words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:

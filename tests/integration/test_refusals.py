@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
-from conftest import Cluster, error_code, http_status, raw_request, unique_bucket_name
+from support.clients import error_code, http_status, unique_bucket_name
+from support.processes import Cluster
+from support.signing import raw_request
 
 
 def test_sse_c_is_refused_not_silently_ignored(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from conftest import catalog_backend, new_postgres_catalog
+from support.catalog import catalog_backend, new_postgres_catalog
 
 from s3compat.catalog.backend import open_database
 from s3compat.catalog.catalog import Catalog

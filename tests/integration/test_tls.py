@@ -15,7 +15,9 @@ import pytest
 from boto3.exceptions import S3UploadFailedError
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
-from conftest import Cluster, http_status, raw_request
+from support.clients import http_status
+from support.processes import Cluster
+from support.signing import raw_request
 
 MIB = 1024 * 1024
 

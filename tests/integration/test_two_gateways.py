@@ -33,18 +33,11 @@ import pytest
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import (
-    Cluster,
-    _child_pids,
-    _stop,
-    catalog_backend,
-    catalog_rows,
-    client_for,
-    private_directory,
-    raw_request,
-    sign,
-    wait_for,
-)
+from support.catalog import catalog_backend, catalog_rows
+from support.clients import client_for
+from support.processes import Cluster, child_pids, private_directory, start_cluster, stop_cluster
+from support.signing import raw_request, sign
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(
     catalog_backend() != "postgresql",
@@ -62,8 +55,6 @@ NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 @pytest.fixture(scope="module")
 def pair() -> Iterator[Cluster]:
     """Two gateways (and 6 chunk daemons) on a fresh PostgreSQL catalog, short leases."""
-    from conftest import start_cluster
-
     with private_directory("s3compat-two-") as root:
         cluster, process = start_cluster(
             root / "data", root, ["--lease-seconds", str(LEASE_SECONDS)], gateways=2
@@ -72,7 +63,7 @@ def pair() -> Iterator[Cluster]:
             assert len(cluster.endpoints) == 2
             yield cluster
         finally:
-            _stop(process)
+            stop_cluster(process)
 
 
 def at(cluster: Cluster, gateway: int) -> Cluster:
@@ -342,7 +333,7 @@ def test_both_gateways_completing_one_upload_make_one_object(pair: Cluster) -> N
 def gateway_pids(cluster: Cluster) -> dict[int, int]:
     """{port: pid} of the cluster's gateway processes."""
     found = {}
-    for pid in _child_pids(cluster.pid):
+    for pid in child_pids(cluster.pid):
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:

@@ -7,7 +7,9 @@ from collections.abc import Callable
 import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
-from conftest import Cluster, error_code, http_status, raw_request, unique_bucket_name
+from support.clients import error_code, http_status, unique_bucket_name
+from support.processes import Cluster
+from support.signing import raw_request
 
 KEYS = ["a", "b/1", "b/2", "c d+é", "e"]
 

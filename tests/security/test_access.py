@@ -24,7 +24,17 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
-from security_support import it
+from support.clients import (
+    REGION,
+    client_for,
+    empty_and_delete_bucket,
+    error_code,
+    http_status,
+    unique_bucket_name,
+)
+from support.data import admin, locate, read_chunk
+from support.processes import child_pids
+from support.signing import connection_for, raw_request
 
 Cluster = Any
 CHUNK_ID_RE = re.compile(r"[0-9a-f]{32}")
@@ -54,9 +64,7 @@ def sigv4_headers(
     """The root user's S3 credentials, SigV4-signed for the chunk daemon's URL."""
     request = AWSRequest(method=method, url=url + path, data=body)
     request.headers["X-Amz-Content-SHA256"] = hashlib.sha256(body).hexdigest()
-    SigV4Auth(Credentials(cluster.access_key, cluster.secret_key), "s3", it.REGION).add_auth(
-        request
-    )
+    SigV4Auth(Credentials(cluster.access_key, cluster.secret_key), "s3", REGION).add_auth(request)
     return dict(request.headers.items())
 
 
@@ -96,7 +104,7 @@ def test_chunk_daemons_refuse_requests_without_the_cluster_secret(
     cluster: Cluster, s3: BaseClient, bucket: str, kind: str
 ) -> None:
     s3.put_object(Bucket=bucket, Key="obj", Body=b"0123456789ab")
-    located = it.locate(cluster, bucket, "obj")
+    located = locate(cluster, bucket, "obj")
     placed = _chunks_of(located)
     assert placed, located
     url, existing = placed[0]
@@ -117,8 +125,8 @@ def test_chunk_daemons_refuse_requests_without_the_cluster_secret(
         )
         assert status == 401, (kind, method, path, status, answer[:200])
     # Nothing was written or deleted.
-    assert it.read_chunk(cluster, url, new_id)[0] == 404
-    assert it.read_chunk(cluster, url, existing)[0] == 200
+    assert read_chunk(cluster, url, new_id)[0] == 404
+    assert read_chunk(cluster, url, existing)[0] == 200
     assert s3.get_object(Bucket=bucket, Key="obj")["Body"].read() == b"0123456789ab"
 
 
@@ -148,8 +156,8 @@ def _chunks_of(located: dict[str, Any]) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def other_user(cluster: Cluster) -> Iterator[BaseClient]:
-    created = it.admin(cluster, "user", "add", f"mallory-{uuid.uuid4().hex[:8]}")
-    client = it.client_for(cluster, created["access_key"], created["secret_key"])
+    created = admin(cluster, "user", "add", f"mallory-{uuid.uuid4().hex[:8]}")
+    client = client_for(cluster, created["access_key"], created["secret_key"])
     yield client
     client.close()
 
@@ -157,9 +165,9 @@ def other_user(cluster: Cluster) -> Iterator[BaseClient]:
 def _denied(call: Callable[[], Any]) -> None:
     with pytest.raises(ClientError) as caught:
         call()
-    assert it.http_status(caught.value) == 403, caught.value.response
+    assert http_status(caught.value) == 403, caught.value.response
     # HEAD answers carry no body, so botocore names the error after the status.
-    assert it.error_code(caught.value) in ("AccessDenied", "403"), caught.value.response
+    assert error_code(caught.value) in ("AccessDenied", "403"), caught.value.response
 
 
 def test_second_user_cannot_touch_roots_bucket(
@@ -167,7 +175,7 @@ def test_second_user_cannot_touch_roots_bucket(
 ) -> None:
     s3.put_object(Bucket=bucket, Key="secret.txt", Body=b"root's data")
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
-    own = it.unique_bucket_name("mallory")
+    own = unique_bucket_name("mallory")
     other_user.create_bucket(Bucket=own)
     acl_body = {
         "Grants": [],
@@ -267,7 +275,7 @@ def test_second_user_cannot_touch_roots_bucket(
         assert bucket not in names and own in names
     finally:
         s3.abort_multipart_upload(Bucket=bucket, Key="mp", UploadId=upload_id)
-        it.empty_and_delete_bucket(other_user, own)
+        empty_and_delete_bucket(other_user, own)
 
 
 def _part_copy_from(client: BaseClient, own: str, victim: str) -> None:
@@ -286,8 +294,8 @@ def test_second_user_cannot_create_a_taken_bucket_name(
 ) -> None:
     with pytest.raises(ClientError) as caught:
         other_user.create_bucket(Bucket=bucket)
-    assert it.error_code(caught.value) == "BucketAlreadyExists"
-    assert it.http_status(caught.value) == 409
+    assert error_code(caught.value) == "BucketAlreadyExists"
+    assert http_status(caught.value) == 409
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,7 +304,7 @@ def test_second_user_cannot_create_a_taken_bucket_name(
 
 @pytest.fixture(scope="module")
 def anonymous(cluster: Cluster) -> Iterator[BaseClient]:
-    client = boto3.session.Session(region_name=it.REGION).client(
+    client = boto3.session.Session(region_name=REGION).client(
         "s3", endpoint_url=cluster.endpoint, config=Config(signature_version=UNSIGNED)
     )
     yield client
@@ -341,7 +349,7 @@ def _anonymous_attempts(
         "get-bucket-location": lambda: anonymous.get_bucket_location(Bucket=bucket),
         "delete-bucket": lambda: anonymous.delete_bucket(Bucket=bucket),
         "list-buckets": lambda: anonymous.list_buckets(),
-        "create-bucket": lambda: anonymous.create_bucket(Bucket=it.unique_bucket_name("anon")),
+        "create-bucket": lambda: anonymous.create_bucket(Bucket=unique_bucket_name("anon")),
     }
 
 
@@ -428,7 +436,7 @@ def _untouched(s3: BaseClient, bucket: str, upload_id: str) -> None:
 
 def _fetch(cluster: Cluster, method: str, url: str, body: bytes = b"") -> tuple[int, bytes]:
     parts = urlsplit(url)
-    connection = it.connection_for(cluster)
+    connection = connection_for(cluster)
     try:
         connection.request(method, f"{parts.path}?{parts.query}", body=body or None)
         answer = connection.getresponse()
@@ -455,7 +463,7 @@ def test_presigned_url_tampering_is_refused(cluster: Cluster, s3: BaseClient, bu
     v4 = boto3.session.Session(
         aws_access_key_id=cluster.access_key,
         aws_secret_access_key=cluster.secret_key,
-        region_name=it.REGION,
+        region_name=REGION,
     ).client("s3", endpoint_url=cluster.endpoint, config=Config(signature_version="s3v4"))
     url = v4.generate_presigned_url(
         "get_object", Params={"Bucket": bucket, "Key": "a"}, ExpiresIn=300
@@ -488,13 +496,13 @@ def test_logs_and_data_never_hold_secrets(
 ) -> None:
     # Failed and successful authentication of every kind first.
     s3.put_object(Bucket=bucket, Key="k", Body=b"v")
-    wrong = it.client_for(cluster, cluster.access_key, "not-the-secret")
+    wrong = client_for(cluster, cluster.access_key, "not-the-secret")
     with pytest.raises(ClientError):
         wrong.get_object(Bucket=bucket, Key="k")
     with pytest.raises(ClientError):
         other_user.get_object(Bucket=bucket, Key="k")
-    it.raw_request(cluster, "GET", f"/{bucket}/k", signer="sigv2")
-    it.raw_request(cluster, "GET", f"/{bucket}/k", {"Authorization": "garbage"}, signer=None)
+    raw_request(cluster, "GET", f"/{bucket}/k", signer="sigv2")
+    raw_request(cluster, "GET", f"/{bucket}/k", {"Authorization": "garbage"}, signer=None)
     for url in cluster.chunk_urls[:2]:
         chunk_request(url, "GET", "/stats", {"Authorization": f"Bearer {cluster.secret_key}"})
     secrets = {"root secret key": cluster.secret_key, "cluster secret": cluster.cluster_secret}
@@ -520,7 +528,7 @@ def test_logs_and_data_never_hold_secrets(
     credentials = cluster.data_dir / "credentials.json"
     assert credentials.stat().st_mode & 0o077 == 0
     # argv is readable by every local user: no secret on any command line of the cluster.
-    for pid in [cluster.pid, *it._child_pids(cluster.pid)]:
+    for pid in [cluster.pid, *child_pids(cluster.pid)]:
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:

@@ -33,12 +33,13 @@ from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.client import BaseClient
 from botocore.credentials import Credentials
-from security_support import it
+from support.clients import REGION, empty_and_delete_bucket, unique_bucket_name
+from support.signing import FixedTimeSigV2, FixedTimeSigV4, sign
 
 from s3compat.api.auth import sigv4
 from s3compat.api.auth.chunked import chunk_string_to_sign, trailer_string_to_sign
 
-Cluster = Any  # it.Cluster; the integration module is loaded at run time
+Cluster = Any  # Cluster; the integration module is loaded at run time
 Headers = list[tuple[str, str]]
 SOCKET_TIMEOUT_SECONDS = 30.0
 SENTINEL_BYTES = os.urandom(4096)
@@ -84,11 +85,11 @@ class Signed:
 
     @property
     def scope(self) -> str:
-        return f"{self.amz_date[:8]}/{it.REGION}/s3/aws4_request"
+        return f"{self.amz_date[:8]}/{REGION}/s3/aws4_request"
 
     @property
     def key(self) -> bytes:
-        return sigv4.signing_key(self.secret_key, self.amz_date[:8], it.REGION)
+        return sigv4.signing_key(self.secret_key, self.amz_date[:8], REGION)
 
 
 Expect = tuple[int, str | None]
@@ -150,9 +151,9 @@ def build_request(case: Case, ctx: Ctx) -> tuple[bytes, str]:
     elif callable(case.signer):
         credentials = Credentials(cluster.access_key, cluster.secret_key)
         signer = case.signer(credentials)
-        signed = it.sign(cluster, case.method, target, headers, static_body, signer)
+        signed = sign(cluster, case.method, target, headers, static_body, signer)
     else:
-        signed = it.sign(cluster, case.method, target, headers, static_body, case.signer)
+        signed = sign(cluster, case.method, target, headers, static_body, case.signer)
     if isinstance(case.body, bytes):
         body = case.body
     else:
@@ -315,11 +316,11 @@ def _flip_last_hex(value: str) -> str:
 
 
 def _at(delta: timedelta) -> Callable[[Credentials], Any]:
-    return lambda credentials: it.FixedTimeSigV4(credentials, datetime.now(UTC) + delta)
+    return lambda credentials: FixedTimeSigV4(credentials, datetime.now(UTC) + delta)
 
 
 def _at_v2(delta: timedelta) -> Callable[[Credentials], Any]:
-    return lambda credentials: it.FixedTimeSigV2(credentials, datetime.now(UTC) + delta)
+    return lambda credentials: FixedTimeSigV2(credentials, datetime.now(UTC) + delta)
 
 
 def auth_cases() -> list[Case]:
@@ -593,7 +594,7 @@ class FixedTimeQueryAuth(S3SigV4QueryAuth):
     """A presigned SigV4 URL as botocore makes it, at a chosen time."""
 
     def __init__(self, credentials: Credentials, at: datetime, expires: int) -> None:
-        super().__init__(credentials, "s3", it.REGION, expires=expires)
+        super().__init__(credentials, "s3", REGION, expires=expires)
         self.at = at
 
     def _modify_request_before_signing(self, request: AWSRequest) -> None:
@@ -1482,7 +1483,7 @@ def header_cases() -> list[Case]:
             [(200, None)],
             LATIN_1_HEADERS,
             b"x",
-            signer=lambda credentials: RawBytesSigV4(credentials, "s3", it.REGION),
+            signer=lambda credentials: RawBytesSigV4(credentials, "s3", REGION),
             # botocore hands such values back as email Header objects: put the text back.
             mutate=lambda pairs: [(n, LATIN_1_HEADERS.get(n.lower(), v)) for n, v in pairs],
             check=_metadata_word("latin", "café"),
@@ -1738,7 +1739,7 @@ def _params() -> list[Any]:
 
 @pytest.fixture(scope="module")
 def ctx(cluster: Cluster, s3: BaseClient) -> Iterator[Ctx]:
-    name = it.unique_bucket_name("sec")
+    name = unique_bucket_name("sec")
     s3.create_bucket(Bucket=name)
     s3.put_object(Bucket=name, Key="sentinel", Body=SENTINEL_BYTES)
     etag = s3.put_object(Bucket=name, Key="obj", Body=OBJECT_BYTES)["ETag"]
@@ -1748,7 +1749,7 @@ def ctx(cluster: Cluster, s3: BaseClient) -> Iterator[Ctx]:
     finally:
         for upload in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
             s3.abort_multipart_upload(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
-        it.empty_and_delete_bucket(s3, name)
+        empty_and_delete_bucket(s3, name)
 
 
 def test_corpus_is_big_enough() -> None:

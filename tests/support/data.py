@@ -1,0 +1,78 @@
+"""Looking behind the S3 API: where an object's pieces are (`s3compat admin`), what the chunk
+daemons hold, and how many bytes a segment takes on them."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+import sys
+import urllib.request
+from typing import Any
+from urllib.parse import urlsplit
+
+from s3compat.store.stripes import BLOCK_BYTES, Geometry
+from support.processes import Cluster
+
+# The parity of the default cluster of 8 servers.
+DEFAULT_PARITY = 2
+
+
+def admin(cluster: Cluster, *arguments: str) -> Any:
+    """Run `s3compat admin --data DIR ...` and parse its JSON output."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "s3compat", "admin", "--data", str(cluster.data_dir), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 0, (
+        f"admin {arguments} failed ({completed.returncode}): {completed.stderr[-3000:]}"
+    )
+    return json.loads(completed.stdout)
+
+
+def locate(cluster: Cluster, bucket: str, key: str) -> dict[str, Any]:
+    """Where an object's bytes are (the JSON of `s3compat admin locate`)."""
+    found = admin(cluster, "locate", bucket, key)
+    assert isinstance(found, dict)
+    return found
+
+
+def chunk_stats(cluster: Cluster, url: str) -> dict[str, int]:
+    request = urllib.request.Request(
+        f"{url}/stats", headers={"Authorization": f"Bearer {cluster.cluster_secret}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        stats = json.loads(answer.read())
+    assert isinstance(stats, dict)
+    return stats
+
+
+def stored_bytes(size: int, parity: int = DEFAULT_PARITY) -> int:
+    """Bytes the chunk daemons hold for one segment (a body or a part) of `size` bytes: its 6
+    data pieces and `parity` parity pieces."""
+    geometry = Geometry(size, BLOCK_BYTES, parity)
+    return sum(geometry.piece_length(role) for role in range(geometry.roles))
+
+
+def used_bytes(cluster: Cluster) -> int:
+    """Bytes the chunk daemons report as used, summed over all of them."""
+    return sum(int(chunk_stats(cluster, url)["used_bytes"]) for url in cluster.chunk_urls)
+
+
+def read_chunk(cluster: Cluster, url: str, chunk_id: str) -> tuple[int, bytes]:
+    """GET a chunk straight from a chunk daemon: (status, body)."""
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request(
+            "GET",
+            f"/chunks/{chunk_id}",
+            headers={"Authorization": f"Bearer {cluster.cluster_secret}"},
+        )
+        answer = connection.getresponse()
+        return answer.status, answer.read()
+    finally:
+        connection.close()
