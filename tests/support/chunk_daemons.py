@@ -28,9 +28,12 @@ def new_chunk_id() -> str:
 class ChunkDaemon:
     """One ``chunkd`` process over ``data_dir``; ``start`` again after ``kill`` to restart."""
 
-    def __init__(self, data_dir: Path, capacity_bytes: int | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, capacity_bytes: int | None = None, secret: str = SECRET
+    ) -> None:
         self.data_dir = data_dir
         self.capacity_bytes = capacity_bytes
+        self.secret = secret
         self.log_path = data_dir.with_name(data_dir.name + ".log")
         self.process: subprocess.Popen[str] | None = None
         self.base_url = ""
@@ -46,7 +49,7 @@ class ChunkDaemon:
         command = [sys.executable, "-m", "chunkd", "--data", str(self.data_dir), "--port", "0"]
         if self.capacity_bytes is not None:
             command += ["--capacity", str(self.capacity_bytes)]
-        environment = dict(os.environ, CHUNKD_SECRET=SECRET)
+        environment = dict(os.environ, CHUNKD_SECRET=self.secret)
         with open(self.log_path, "a") as log_file:
             self.process = subprocess.Popen(
                 command, stdout=subprocess.PIPE, stderr=log_file, text=True, env=environment
