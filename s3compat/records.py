@@ -7,9 +7,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-# What committing a new version came to (the catalog cannot say it with an exception: the
+# Why committing a new version was refused (the catalog cannot say it with an exception: the
 # transaction is retried on conflicts, and these are answers, not failures).
-CommitOutcome = Literal["committed", "no-bucket", "precondition"]
+CommitRefusal = Literal["no-bucket", "precondition"]
 # What deleting a bucket came to.
 BucketDeletion = Literal["deleted", "missing", "not-empty"]
 
@@ -44,6 +44,8 @@ class BucketRecord:
     created_at: float
     region: str
     acl: str | None = None
+    # None while versioning was never enabled, else "Enabled" or "Suspended"
+    versioning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,9 @@ class PartInfo:
 
 @dataclass(frozen=True)
 class ObjectRecord:
-    """The current version of a key. `headers` holds Content-Type, user metadata etc."""
+    """A version of a key (the current one unless read by version id). `headers` holds
+    Content-Type, user metadata etc. A `delete_marker` has no bytes; a `null_version`'s S3
+    version id is "null" (see store/versions.py for how the others are spelt)."""
 
     bucket: str
     key: str
@@ -97,6 +101,8 @@ class ObjectRecord:
     acl: str | None = None
     tags: dict[str, str] | None = None
     version_id: int = 0
+    null_version: bool = True
+    delete_marker: bool = False
 
     def to_row(self) -> tuple[Any, ...]:
         parts = None if self.parts is None else json.dumps([p.__dict__ for p in self.parts])
@@ -115,6 +121,7 @@ class ObjectRecord:
             parts,
             self.acl,
             tags,
+            int(self.null_version),
         )
 
     @classmethod
@@ -135,15 +142,17 @@ class ObjectRecord:
             parts=parts,
             acl=row["acl"],
             tags=None if row["tags"] is None else json.loads(row["tags"]),
+            null_version=bool(row["null_version"]),
+            delete_marker="delete_marker" in row.keys() and bool(row["delete_marker"]),
         )
 
 
 OBJECT_COLUMNS = (
     "bucket, key, size, etag, last_modified, owner, headers, checksum_algorithm, "
-    "checksum_value, checksum_type, parts, acl, tags"
+    "checksum_value, checksum_type, parts, acl, tags, null_version"
 )
 INSERT_OBJECT = (
-    f"INSERT INTO objects ({OBJECT_COLUMNS}) VALUES ({', '.join(['?'] * 13)}) RETURNING version_id"
+    f"INSERT INTO objects ({OBJECT_COLUMNS}) VALUES ({', '.join(['?'] * 14)}) RETURNING version_id"
 )
 
 

@@ -14,8 +14,8 @@ from s3compat.api.auth.model import AuthResult
 from s3compat.api.spool import sends_chunked, spool
 from s3compat.api.xml import MAX_XML_BYTES
 from s3compat.store.checksums import ALGORITHMS, from_b64, header_name
-from s3compat.store.objects import WriteChecks, verify_body
 from s3compat.store.pieces import ByteSource
+from s3compat.store.writechecks import WriteChecks, verify_body
 
 HEX_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 MAX_SINGLE_PUT_BYTES = 5 * 1024**3

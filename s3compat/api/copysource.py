@@ -15,7 +15,7 @@ from s3compat.api.operations import Op
 from s3compat.api.router import validate_key
 from s3compat.api.xml import parse_http_date
 from s3compat.records import ObjectRecord
-from s3compat.store.objects import etag_in
+from s3compat.store.conditions import etag_in
 
 COPY_RANGE = re.compile(r"^bytes=(\d+)-(\d+)$")
 
@@ -26,17 +26,27 @@ class CopySource:
     start: int
     end: int
     blocks: AsyncIterator[bytes]
+    # the source's version id, if the copy named one (?versionId= on x-amz-copy-source)
+    version: str | None = None
 
     @property
     def size(self) -> int:
         return self.end - self.start
 
 
-def parse_copy_source(value: str) -> tuple[str, str]:
-    """`bucket/key` (URL-encoded, optional leading `/`, optional `?versionId=`)."""
+def parse_copy_source(value: str) -> tuple[str, str, str | None]:
+    """`bucket/key` (URL-encoded, optional leading `/`, optional `?versionId=`): the bucket,
+    the key and the version id (None: the current version)."""
     path, _, query = value.partition("?")
-    if query and query not in ("versionId=null",):
-        raise errors.Unimplemented("Copying a specific version is not supported.")
+    version = None
+    if query:
+        name, _, version = query.partition("=")
+        if name != "versionId" or not version:
+            raise errors.InvalidArgument(
+                "Invalid copy source: only versionId may follow the key",
+                ArgumentName="x-amz-copy-source",
+                ArgumentValue=value,
+            )
     try:
         decoded = unquote(path, errors="strict")
     except UnicodeDecodeError as error:
@@ -51,7 +61,7 @@ def parse_copy_source(value: str) -> tuple[str, str]:
             ArgumentValue=value,
         )
     validate_key(key)
-    return bucket, key
+    return bucket, key, version
 
 
 def check_copy_conditions(headers: dict[str, str], record: ObjectRecord) -> None:
@@ -92,14 +102,17 @@ async def copy_source_blocks(ctx: Ctx, *, range_header: str | None = None) -> Co
     """Open the copy source (the requester must be allowed to read it, as with GetObject) and
     stream the bytes to copy."""
     headers = {k.lower(): v for k, v in ctx.request.headers.items()}
-    bucket, key = parse_copy_source(headers.get("x-amz-copy-source", ""))
+    bucket, key, version = parse_copy_source(headers.get("x-amz-copy-source", ""))
     source_bucket = await ctx.buckets.get(bucket)
     access.check_expected_owner(headers.get(access.EXPECTED_SOURCE_OWNER_HEADER), source_bucket)
     current = None
     if access.needs_object(Op.GetObject, ctx.principal, source_bucket):
-        current = await ctx.objects.find_object(bucket, key)
+        if version is None:
+            current = await ctx.objects.find_object(bucket, key)
+        else:
+            current = await ctx.objects.head_object(bucket, key, version)
     access.check_access(Op.GetObject, ctx.principal, source_bucket, current, key)
-    record, chunks = await ctx.objects.open_object(bucket, key)
+    record, chunks = await ctx.objects.open_object(bucket, key, version)
     check_copy_conditions(headers, record)
     start, end = _copy_range(headers.get(range_header) if range_header else None, record.size)
-    return CopySource(record, start, end, ctx.objects.stream(chunks, start, end))
+    return CopySource(record, start, end, ctx.objects.stream(chunks, start, end), version)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from email.utils import formatdate
+
 from s3compat.api import errors as s3
 from s3compat.store import errors as store
 
 _TABLE: dict[type[store.StoreError], type[s3.S3Error]] = {
     store.NoSuchBucket: s3.NoSuchBucket,
     store.NoSuchKey: s3.NoSuchKey,
+    store.NoSuchVersion: s3.NoSuchVersion,
+    store.InvalidVersion: s3.InvalidArgument,
     store.BucketNotEmpty: s3.BucketNotEmpty,
     store.BucketAlreadyExists: s3.BucketAlreadyExists,
     store.BucketAlreadyOwnedByYou: s3.BucketAlreadyOwnedByYou,
@@ -43,4 +47,27 @@ def to_s3_error(error: store.StoreError) -> s3.S3Error:
         result.fields["BucketName"] = str(error.args[0])
     if isinstance(error, store.NoSuchKey) and error.args:
         result.fields["Key"] = str(error.args[0])
+    if isinstance(error, store.NoSuchVersion):
+        result.fields.update(Key=str(error.args[0]), VersionId=str(error.args[1]))
+    if isinstance(error, store.InvalidVersion):
+        result = s3.InvalidArgument(
+            "Invalid version id specified", ArgumentName="versionId", ArgumentValue=error.args[0]
+        )
+    if isinstance(error, store.DeleteMarker):
+        result = marker_error(error)
+    return result
+
+
+def marker_error(error: store.DeleteMarker) -> s3.S3Error:
+    """A delete marker read: 405 by its version id, 404 as the key's latest, with the marker
+    named in x-amz-delete-marker and x-amz-version-id (as S3 answers)."""
+    result: s3.S3Error
+    if error.by_id:
+        result = s3.MethodNotAllowed(Method="GET", ResourceType="DeleteMarker")
+        result.headers["Last-Modified"] = formatdate(error.last_modified, usegmt=True)
+        result.headers["Allow"] = "DELETE"
+    else:
+        result = s3.NoSuchKey(Key=str(error.args[0]))
+    result.headers["x-amz-delete-marker"] = "true"
+    result.headers["x-amz-version-id"] = error.version
     return result

@@ -12,7 +12,8 @@ from multidict import CIMultiDict
 from s3compat.api import errors
 from s3compat.api.xml import format_http_date, parse_http_date
 from s3compat.records import ObjectRecord
-from s3compat.store.objects import Precondition, etag_in
+from s3compat.store.conditions import Precondition, etag_in
+from s3compat.store.versions import version_token
 
 # Headers stored with an object and returned by GET/HEAD, lower-case.
 STORED_HEADERS = (
@@ -98,11 +99,18 @@ def response_headers(record: ObjectRecord, *, checksum_mode: bool = False) -> CI
         headers[name] = value
     if record.tags:
         headers["x-amz-tagging-count"] = str(len(record.tags))
+    headers.update(version_header(record))
     if checksum_mode and record.checksum_algorithm and record.checksum_value:
         headers[f"x-amz-checksum-{record.checksum_algorithm.lower()}"] = record.checksum_value
         if record.checksum_type:
             headers["x-amz-checksum-type"] = record.checksum_type
     return headers
+
+
+def version_header(record: ObjectRecord) -> dict[str, str]:
+    """x-amz-version-id for a version that has an id of its own (none for the null version,
+    as for every object of a bucket never versioned)."""
+    return {} if record.null_version else {"x-amz-version-id": version_token(record)}
 
 
 def apply_response_overrides(headers: CIMultiDict[str], query: Mapping[str, str]) -> None:

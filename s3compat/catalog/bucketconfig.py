@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 
 from s3compat.catalog.backend import Queries, Transaction
-from s3compat.catalog.objects import retire_version
 from s3compat.records import UserRecord
 
 
@@ -59,26 +58,6 @@ class BucketConfigCatalog(Queries):
                 "SELECT bucket, value FROM bucket_config WHERE name = ? ORDER BY bucket", (name,)
             )
         return [(str(row[0]), str(row[1])) for row in rows]
-
-    async def delete_version(
-        self, bucket: str, key: str, version_id: int, *, grace_seconds: float
-    ) -> bool:
-        """Delete the key only if `version_id` is still its current version (so that a version
-        written after the caller decided to expire the old one survives). Its chunks go to the
-        deletion queue after the grace period, as with every delete."""
-
-        async def body(tx: Transaction) -> bool:
-            await self.locks.key(tx, bucket, key)
-            current = await tx.one(
-                "SELECT 1 FROM objects WHERE version_id = ? AND bucket = ? AND key = ?",
-                (version_id, bucket, key),
-            )
-            if current is None:
-                return False
-            await retire_version(tx, version_id, time.time() + grace_seconds)
-            return True
-
-        return await self.db.retrying(body)
 
     async def find_user(self, user_id: str) -> UserRecord | None:
         """The user whose access key (our canonical user ID) is `user_id`, ignoring case: some

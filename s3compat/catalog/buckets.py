@@ -8,7 +8,7 @@ from s3compat.catalog.backend import Queries, Transaction
 from s3compat.catalog.chunkrows import queue_deletions
 from s3compat.records import BucketDeletion, BucketRecord
 
-BUCKET_COLUMNS = "name, owner, created_at, region, acl"
+BUCKET_COLUMNS = "name, owner, created_at, region, acl, versioning"
 
 
 class BucketQueries(Queries):
@@ -19,7 +19,7 @@ class BucketQueries(Queries):
 
         async def body(tx: Transaction) -> str | None:
             created = await tx.execute(
-                f"INSERT INTO buckets ({BUCKET_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
+                "INSERT INTO buckets (name, owner, created_at, region, acl) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (name) DO NOTHING",
                 (bucket.name, bucket.owner, bucket.created_at, bucket.region, bucket.acl),
             )
@@ -46,6 +46,13 @@ class BucketQueries(Queries):
     async def set_bucket_acl(self, name: str, acl: str | None) -> None:
         await self.write("UPDATE buckets SET acl = ? WHERE name = ?", (acl, name))
 
+    async def set_versioning(self, name: str, state: str) -> bool:
+        """Set the bucket's versioning state ("Enabled" or "Suspended"); False if no bucket.
+        Writers read the state in their commit's transaction (holding the bucket row)."""
+        return (
+            await self.write("UPDATE buckets SET versioning = ? WHERE name = ?", (state, name)) > 0
+        )
+
     async def delete_bucket(self, name: str) -> BucketDeletion:
         """Delete a bucket that holds no object. Returns "deleted", "missing" or "not-empty".
 
@@ -59,8 +66,9 @@ class BucketQueries(Queries):
             locked = f"SELECT 1 FROM buckets WHERE name = ?{self.locks.for_update}"
             if await tx.one(locked, (name,)) is None:
                 return "missing"
-            if await tx.one("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)):
-                return "not-empty"
+            for table in ("objects", "versions"):  # versions and delete markers count too
+                if await tx.one(f"SELECT 1 FROM {table} WHERE bucket = ? LIMIT 1", (name,)):
+                    return "not-empty"
             uploads = "SELECT upload_id FROM uploads WHERE bucket = ?"
             await tx.all(uploads + self.locks.for_update, (name,))
             gone = await tx.all(

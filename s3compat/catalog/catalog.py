@@ -21,6 +21,7 @@ from s3compat.catalog.backend import Transaction
 from s3compat.catalog.buckets import BucketQueries
 from s3compat.catalog.chunkrows import ChunkQueries
 from s3compat.catalog.objects import ObjectQueries
+from s3compat.catalog.versions import VersionQueries
 from s3compat.records import ServerRecord, ServerState, UserRecord
 
 SELECT_USER = "SELECT access_key, secret_key, name FROM users"
@@ -30,7 +31,7 @@ class ServerUrlTaken(Exception):
     """Another server is registered at that URL."""
 
 
-class Catalog(BucketQueries, ObjectQueries, ChunkQueries):
+class Catalog(BucketQueries, ObjectQueries, VersionQueries, ChunkQueries):
     """The single source of truth: what exists and where its bytes are."""
 
     # --- meta and users -------------------------------------------------------------------

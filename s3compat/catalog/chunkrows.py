@@ -70,6 +70,14 @@ async def queue_deletions(tx: Transaction, chunks: Sequence[Any], not_before: fl
     )
 
 
+async def retire_chunks(
+    tx: Transaction, where: str, params: Sequence[Any], not_before: float
+) -> None:
+    """Delete the chunk rows matching `where` and queue their pieces for deletion."""
+    gone = await tx.all(f"DELETE FROM chunks WHERE {where} RETURNING chunk_id, server_id", params)
+    await queue_deletions(tx, gone, not_before)
+
+
 async def attach_chunks(
     tx: Transaction,
     chunks: Sequence[ChunkRecord],

@@ -1,21 +1,17 @@
 """Catalog queries for objects: the current version of each key, committed in one transaction
-that retires the version it replaces (its chunks queued for deletion after the readers' grace).
-"""
+that makes the version it replaces noncurrent or retires it (its chunks queued for deletion
+after the readers' grace). Deletes and reads by version id are in versions.py."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 from s3compat.catalog.backend import Queries, Transaction
-from s3compat.catalog.chunkrows import attach_chunks, queue_deletions, select_chunks
-from s3compat.records import (
-    INSERT_OBJECT,
-    OBJECT_COLUMNS,
-    ChunkRecord,
-    CommitOutcome,
-    ObjectRecord,
-)
+from s3compat.catalog.chunkrows import attach_chunks, select_chunks
+from s3compat.catalog.versionrows import insert_object, make_room, versioning_of
+from s3compat.records import OBJECT_COLUMNS, ChunkRecord, CommitRefusal, ObjectRecord
 
 # The current version of (bucket, key), as `ObjectRecord.from_row` reads it.
 SELECT_CURRENT = f"SELECT version_id, {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?"
@@ -48,18 +44,20 @@ class ObjectQueries(Queries):
         grace_seconds: float,
         if_none_match: bool = False,
         if_match: str | None = None,
-    ) -> CommitOutcome:
-        """Make `record` the current version of its key, in one transaction.
+    ) -> ObjectRecord | CommitRefusal:
+        """Make `record` the current version of its key, in one transaction; return it as
+        committed (its version id set, and whether that is the null version).
 
-        The replaced version's chunks are queued for deletion after the grace period. Returns
-        "committed", "no-bucket" or "precondition" (If-None-Match: * on an existing key, or an
+        The version it replaces becomes noncurrent (versioning enabled, or a version with an
+        id of its own) or is retired, its chunks queued for deletion after the grace period.
+        Refused: "no-bucket", or "precondition" (If-None-Match: * on an existing key, or an
         If-Match ETag that is not the current one); raises IntentsLost if the collector took
         the chunks.
         """
 
-        async def body(tx: Transaction) -> CommitOutcome:
-            bucket = f"SELECT 1 FROM buckets WHERE name = ?{self.locks.for_share}"
-            if await tx.one(bucket, (record.bucket,)) is None:
+        async def body(tx: Transaction) -> ObjectRecord | CommitRefusal:
+            state = await versioning_of(tx, self.locks, record.bucket)
+            if state == "missing":
                 return "no-bucket"
             await self.locks.key(tx, record.bucket, record.key)
             old = await tx.one(
@@ -70,11 +68,18 @@ class ObjectQueries(Queries):
                 if_match is not None and (old is None or old["etag"] != if_match)
             ):
                 return "precondition"
-            if old is not None:
-                await retire_version(tx, old["version_id"], time.time() + grace_seconds)
-            version_id = await insert_object(tx, record)
+            enabled = state == "Enabled"
+            await make_room(
+                tx,
+                record.bucket,
+                record.key,
+                enabled=enabled,
+                not_before=time.time() + grace_seconds,
+            )
+            written = replace(record, null_version=not enabled, delete_marker=False)
+            version_id = await insert_object(tx, written)
             await attach_chunks(tx, chunks, version_id=version_id)
-            return "committed"
+            return replace(written, version_id=version_id)
 
         return await self.db.retrying(body)
 
@@ -98,21 +103,6 @@ class ObjectQueries(Queries):
             )
 
         return await self.db.retrying(body) > 0
-
-    async def delete_object(self, bucket: str, key: str, *, grace_seconds: float) -> bool:
-        """Remove the key's current version; its chunks go to the deletion queue."""
-
-        async def body(tx: Transaction) -> bool:
-            await self.locks.key(tx, bucket, key)
-            old = await tx.one(
-                "SELECT version_id FROM objects WHERE bucket = ? AND key = ?", (bucket, key)
-            )
-            if old is None:
-                return False
-            await retire_version(tx, old["version_id"], time.time() + grace_seconds)
-            return True
-
-        return await self.db.retrying(body)
 
     async def list_objects(
         self, bucket: str, *, start: str, inclusive: bool, end: str | None, limit: int
@@ -145,19 +135,3 @@ def key_page(
         sql += " AND key < ?"
         page_params.append(end)
     return f"{sql} ORDER BY {order_by} LIMIT ?", [*page_params, limit]
-
-
-async def insert_object(tx: Transaction, record: ObjectRecord) -> int:
-    """Insert an object row; return its new version id."""
-    row = await tx.one(INSERT_OBJECT, record.to_row())
-    assert row is not None
-    return int(row[0])
-
-
-async def retire_version(tx: Transaction, version_id: int, not_before: float) -> None:
-    """Remove a version row and queue its chunks for deletion (deferred for readers)."""
-    gone = await tx.all(
-        "DELETE FROM chunks WHERE version_id = ? RETURNING chunk_id, server_id", (version_id,)
-    )
-    await queue_deletions(tx, gone, not_before)
-    await tx.execute("DELETE FROM objects WHERE version_id = ?", (version_id,))

@@ -165,6 +165,35 @@ MIGRATIONS: list[str] = [
         noted_at REAL NOT NULL
     );
     """,
+    # 5: versioning. `objects` keeps holding the current version of each key, when that is
+    # not a delete marker (so every reader of current objects stays as it was); the versions
+    # a write or a delete made noncurrent, and every delete marker, live in `versions`, with
+    # the version_id they had (chunks keep pointing at it). `null_version` says the version's
+    # S3 id is "null" (written while the bucket was never versioned, or suspended). A bucket's
+    # `versioning` is NULL (never enabled), 'Enabled' or 'Suspended'.
+    """
+    ALTER TABLE buckets ADD COLUMN versioning TEXT;
+    ALTER TABLE objects ADD COLUMN null_version INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE versions (
+        version_id INTEGER PRIMARY KEY,
+        bucket TEXT NOT NULL,
+        key TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        etag TEXT NOT NULL,
+        last_modified REAL NOT NULL,
+        owner TEXT NOT NULL,
+        headers TEXT NOT NULL,
+        checksum_algorithm TEXT,
+        checksum_value TEXT,
+        checksum_type TEXT,
+        parts TEXT,
+        acl TEXT,
+        tags TEXT,
+        null_version INTEGER NOT NULL,
+        delete_marker INTEGER NOT NULL
+    );
+    CREATE INDEX versions_by_key ON versions (bucket, key, version_id);
+    """,
 ]
 
 POSTGRESQL_MIGRATIONS: list[str] = [
@@ -307,5 +336,29 @@ POSTGRESQL_MIGRATIONS: list[str] = [
         reason TEXT NOT NULL,
         noted_at DOUBLE PRECISION NOT NULL
     );
+    """,
+    # 5: versioning (see MIGRATIONS[4]).
+    """
+    ALTER TABLE buckets ADD COLUMN versioning TEXT;
+    ALTER TABLE objects ADD COLUMN null_version INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE versions (
+        version_id BIGINT PRIMARY KEY,
+        bucket TEXT COLLATE "C" NOT NULL,
+        key TEXT COLLATE "C" NOT NULL,
+        size BIGINT NOT NULL,
+        etag TEXT NOT NULL,
+        last_modified DOUBLE PRECISION NOT NULL,
+        owner TEXT NOT NULL,
+        headers TEXT NOT NULL,
+        checksum_algorithm TEXT,
+        checksum_value TEXT,
+        checksum_type TEXT,
+        parts TEXT,
+        acl TEXT,
+        tags TEXT,
+        null_version INTEGER NOT NULL,
+        delete_marker INTEGER NOT NULL
+    );
+    CREATE INDEX versions_by_key ON versions (bucket, key, version_id);
     """,
 ]

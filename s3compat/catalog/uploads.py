@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from s3compat.catalog.backend import Queries, Transaction
-from s3compat.catalog.chunkrows import attach_chunks, queue_deletions, select_chunks
-from s3compat.catalog.objects import SELECT_CURRENT, insert_object, key_page, retire_version
+from s3compat.catalog.chunkrows import attach_chunks, retire_chunks, select_chunks
+from s3compat.catalog.objects import SELECT_CURRENT, key_page
+from s3compat.catalog.versionrows import VERSION_ROW, insert_object, make_room, versioning_of
 from s3compat.records import (
-    OBJECT_COLUMNS,
     ChunkRecord,
     ObjectRecord,
     UploadPartRecord,
@@ -105,7 +105,12 @@ class UploadCatalog(Queries):
             locked = f"SELECT 1 FROM uploads WHERE upload_id = ?{self.locks.for_update}"
             if await tx.one(locked, (upload_id,)) is None:
                 return False
-            await _retire_part_chunks(tx, upload_id, part.part_number, time.time() + grace_seconds)
+            await retire_chunks(
+                tx,
+                "upload_id = ? AND part_number = ?",
+                (upload_id, part.part_number),
+                time.time() + grace_seconds,
+            )
             await tx.execute(
                 f"INSERT INTO upload_parts (upload_id, {PART_COLUMNS}) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (upload_id, part_number) DO UPDATE SET "
@@ -195,15 +200,18 @@ class UploadCatalog(Queries):
                 )
             ]
             plan = plan_for(upload, parts)
-            if await tx.one("SELECT 1 FROM buckets WHERE name = ?", (upload.bucket,)) is None:
+            state = await versioning_of(tx, self.locks, upload.bucket)
+            if state == "missing":
                 return None
             await self.locks.key(tx, upload.bucket, upload.key)
             old = await tx.one(SELECT_CURRENT, (upload.bucket, upload.key))
             if check_current is not None:
                 check_current(None if old is None else ObjectRecord.from_row(old))
-            if old is not None:
-                await retire_version(tx, old["version_id"], time.time() + grace_seconds)
-            version_id = await insert_object(tx, plan.record)
+            enabled = state == "Enabled"
+            not_before = time.time() + grace_seconds
+            await make_room(tx, upload.bucket, upload.key, enabled=enabled, not_before=not_before)
+            record = replace(plan.record, null_version=not enabled)
+            version_id = await insert_object(tx, record)
             sizes = {p.part_number: p.size for p in parts}
             offset = 0
             for number in plan.part_numbers:
@@ -225,7 +233,7 @@ class UploadCatalog(Queries):
                 "DELETE FROM completed_uploads WHERE completed_at < ?",
                 (time.time() - COMPLETED_MEMORY_SECONDS,),
             )
-            return ObjectRecord(**{**plan.record.__dict__, "version_id": version_id})
+            return replace(record, version_id=version_id)
 
         return await self.db.retrying(body)
 
@@ -256,22 +264,9 @@ class UploadCatalog(Queries):
             )
 
 
-async def _retire_part_chunks(
-    tx: Transaction, upload_id: str, part_number: int, not_before: float
-) -> None:
-    gone = await tx.all(
-        "DELETE FROM chunks WHERE upload_id = ? AND part_number = ? RETURNING chunk_id, server_id",
-        (upload_id, part_number),
-    )
-    await queue_deletions(tx, gone, not_before)
-
-
 async def _drop_upload(tx: Transaction, upload_id: str, not_before: float) -> None:
     """Remove the upload's rows; chunks still attached to it (unused parts) go to deletion."""
-    gone = await tx.all(
-        "DELETE FROM chunks WHERE upload_id = ? RETURNING chunk_id, server_id", (upload_id,)
-    )
-    await queue_deletions(tx, gone, not_before)
+    await retire_chunks(tx, "upload_id = ?", (upload_id,), not_before)
     await tx.execute("DELETE FROM upload_parts WHERE upload_id = ?", (upload_id,))
     await tx.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
 
@@ -285,7 +280,8 @@ async def _completed_before(
     if row is None or row["request_digest"] != request_digest:
         return None
     current = await tx.one(
-        f"SELECT version_id, {OBJECT_COLUMNS} FROM objects WHERE version_id = ?",
-        (row["version_id"],),
+        f"SELECT {VERSION_ROW} FROM objects WHERE version_id = ? "
+        f"UNION ALL SELECT {VERSION_ROW} FROM versions WHERE version_id = ?",
+        (row["version_id"], row["version_id"]),
     )
     return None if current is None else ObjectRecord.from_row(current)

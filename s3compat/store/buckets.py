@@ -80,6 +80,12 @@ class BucketStore:
         """Replace the bucket's ACL (its stored form: a canned name or a JSON grant list)."""
         await self._catalog.set_bucket_acl(name, acl)
 
+    async def set_versioning(self, name: str, state: str) -> None:
+        """Turn versioning on ("Enabled") or off for new writes ("Suspended"); a bucket once
+        versioned keeps its versions either way."""
+        if not await self._catalog.set_versioning(name, state):
+            raise errors.NoSuchBucket(name)
+
     # --- configuration documents ------------------------------------------------------------
 
     async def document(self, bucket: str, name: BucketDocument) -> str | None:

@@ -16,6 +16,25 @@ class NoSuchKey(StoreError):
     pass
 
 
+class NoSuchVersion(StoreError):
+    """The key has no version with the id asked for: args (key, version id)."""
+
+
+class InvalidVersion(StoreError):
+    """A version id that this store never hands out (args: the id as sent)."""
+
+
+class DeleteMarker(StoreError):
+    """The version asked for (`by_id`) or the latest version of the key is a delete marker:
+    S3 answers 405 or 404 and names the marker in headers."""
+
+    def __init__(self, key: str, version: str, *, by_id: bool, last_modified: float) -> None:
+        super().__init__(key)
+        self.version = version
+        self.by_id = by_id
+        self.last_modified = last_modified
+
+
 class BucketNotEmpty(StoreError):
     pass
 

@@ -304,10 +304,17 @@ class LifecyclePass:
                     now=now,
                     day_seconds=self.day_seconds,
                 )
-                if rule is not None and await self.configs.delete_version(
-                    bucket, record.key, record.version_id, grace_seconds=self.grace_seconds
-                ):
-                    expired += 1
+                if rule is None:
+                    continue
+                # Still this version, or no expiry; in a versioned bucket a delete marker.
+                done = await self.catalog.delete_key(
+                    bucket,
+                    record.key,
+                    owner=record.owner,
+                    grace_seconds=self.grace_seconds,
+                    expected=record.version_id,
+                )
+                expired += done.outcome == "deleted"
         return expired
 
     async def _abort_uploads(self, bucket: str, rules: list[Rule], now: float) -> int:

@@ -13,10 +13,9 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import replace
 
-from s3compat.catalog.bucketconfig import BucketConfigCatalog
 from s3compat.catalog.catalog import Catalog
 from s3compat.catalog.chunkrows import IntentsLost
 from s3compat.catalog.repairs import SHORT
@@ -25,12 +24,21 @@ from s3compat.cluster.membership import Membership
 from s3compat.records import ChunkRecord, ObjectRecord, ServerState
 from s3compat.store import errors, listing, segments
 from s3compat.store.buckets import BucketStore
-from s3compat.store.checksums import MultiHasher, to_b64
+from s3compat.store.conditions import Precondition
 from s3compat.store.listing import ListPage
 from s3compat.store.pieces import ByteSource
 from s3compat.store.placement import Candidate, choose_servers
 from s3compat.store.stripe_write import required_pieces, write_striped
 from s3compat.store.stripes import BLOCK_BYTES, LAYOUT_STRIPED, Geometry
+from s3compat.store.versions import (
+    Deleted,
+    VersionListing,
+    VersionPage,
+    list_versions_page,
+    parse_version,
+    version_token,
+)
+from s3compat.store.writechecks import WriteChecks, WrittenBody, verify_body
 
 log = logging.getLogger(__name__)
 
@@ -38,87 +46,6 @@ log = logging.getLogger(__name__)
 PARITY_META = "parity"
 # Server states whose pieces a read does not try.
 UNREADABLE_STATES: tuple[ServerState, ...] = ("down", "lost")
-
-
-@dataclass(frozen=True)
-class WriteChecks:
-    """What the client claimed about the body, to verify before commit."""
-
-    content_md5: bytes | None = None
-    sha256_hex: str | None = None
-    # algorithm -> base64 value sent as a header
-    checksums: Mapping[str, str] = field(default_factory=dict)
-    # the algorithm to compute and store (x-amz-sdk-checksum-algorithm or a trailer's)
-    algorithm: str | None = None
-    # called after the body ended: algorithm -> base64 value sent in a trailer
-    trailer_checksums: Callable[[], Mapping[str, str]] | None = None
-    # the algorithms of those trailers, known before the body is read
-    trailer_algorithms: tuple[str, ...] = ()
-
-    def hasher(self) -> MultiHasher:
-        """A hasher computing everything these checks need."""
-        algorithms = {*self.checksums, *self.trailer_algorithms}
-        if self.algorithm:
-            algorithms.add(self.algorithm)
-        return MultiHasher(algorithms, want_sha256_hex=self.sha256_hex is not None)
-
-
-@dataclass(frozen=True)
-class Precondition:
-    """Conditions on the current version of a key, checked before a write or delete.
-
-    `if_match` / `if_none_match` hold an ETag (quoted or not, or a comma-separated list) or
-    `*`; `last_modified` (whole seconds) and `size` must equal the current version's.
-    """
-
-    if_match: str | None = None
-    if_none_match: str | None = None
-    last_modified: int | None = None
-    size: int | None = None
-
-    def check_write(self, current: ObjectRecord | None) -> None:
-        """A write's conditions: If-Match needs a current version (else NoSuchKey, as S3
-        answers) whose ETag matches; If-None-Match needs none that matches."""
-        if self.if_match is not None:
-            if current is None:
-                raise errors.NoSuchKey()
-            if not etag_in(self.if_match, current.etag):
-                raise errors.PreconditionFailed("If-Match")
-        if (
-            self.if_none_match is not None
-            and current is not None
-            and etag_in(self.if_none_match, current.etag)
-        ):
-            raise errors.PreconditionFailed("If-None-Match")
-
-    def check_delete(self, current: ObjectRecord) -> None:
-        """A delete's conditions on the version it would remove."""
-        if self.if_match is not None and not etag_in(self.if_match, current.etag):
-            raise errors.PreconditionFailed("If-Match")
-        if self.last_modified is not None and int(current.last_modified) != self.last_modified:
-            raise errors.PreconditionFailed("x-amz-if-match-last-modified-time")
-        if self.size is not None and current.size != self.size:
-            raise errors.PreconditionFailed("x-amz-if-match-size")
-
-
-def etag_in(condition: str, etag: str) -> bool:
-    """Whether an If-Match / If-None-Match value names `etag` (or is `*`)."""
-    wanted = etag.strip('"')
-    for candidate in condition.split(","):
-        candidate = candidate.strip().removeprefix("W/").strip('"')
-        if candidate == "*" or candidate == wanted:
-            return True
-    return False
-
-
-@dataclass(frozen=True)
-class WrittenBody:
-    chunks: list[ChunkRecord]
-    size: int
-    md5_hex: str
-    md5_digest: bytes
-    # the stored checksum, if any: (algorithm, base64 value)
-    checksum: tuple[str, str] | None
 
 
 class ObjectStore:
@@ -229,8 +156,9 @@ class ObjectStore:
             checksum_value=body.checksum[1] if body.checksum else None,
             checksum_type="FULL_OBJECT" if body.checksum else None,
         )
-        await self.commit(committed, body.chunks, if_none_match=if_none_match, if_match=if_match)
-        return committed
+        return await self.commit(
+            committed, body.chunks, if_none_match=if_none_match, if_match=if_match
+        )
 
     async def commit(
         self,
@@ -239,8 +167,9 @@ class ObjectStore:
         *,
         if_none_match: bool = False,
         if_match: str | None = None,
-    ) -> None:
-        """Make `record` current (one transaction); on refusal its chunks go to the collector."""
+    ) -> ObjectRecord:
+        """Make `record` current (one transaction) and return it as committed (its version
+        id set); on refusal its chunks go to the collector."""
         try:
             outcome = await asyncio.shield(
                 self.catalog.commit_object(
@@ -253,8 +182,8 @@ class ObjectStore:
             )
         except IntentsLost as lost:
             raise errors.WriteLost(str(lost)) from lost
-        if outcome == "committed":
-            return
+        if isinstance(outcome, ObjectRecord):
+            return outcome
         await self.catalog.abandon_chunks(c.chunk_id for c in chunks)
         if outcome == "no-bucket":
             raise errors.NoSuchBucket(record.bucket)
@@ -296,26 +225,68 @@ class ObjectStore:
 
     # --- reads ----------------------------------------------------------------------------
 
-    async def head_object(self, bucket: str, key: str) -> ObjectRecord:
-        record = await self.catalog.head_object(bucket, key)
-        if record is None:
-            await self.buckets.get(bucket)
-            raise errors.NoSuchKey(key)
-        return record
+    async def head_object(self, bucket: str, key: str, version: str | None = None) -> ObjectRecord:
+        """The key's current version, or (`version`: an S3 version id) that version."""
+        if version is not None:
+            record = await self.catalog.head_version(bucket, key, parse_version(version))
+            return await self._found(bucket, key, version, record)
+        found = await self.catalog.head_object(bucket, key)
+        return found if found is not None else await self._missing(bucket, key)
 
     async def find_object(self, bucket: str, key: str) -> ObjectRecord | None:
         """The key's current version, or None (whether or not the bucket exists)."""
         return await self.catalog.head_object(bucket, key)
 
-    async def set_acl(self, bucket: str, key: str, acl: str | None) -> None:
-        """Replace the current version's ACL in place (its bytes stay)."""
-        if not await self.catalog.update_object(bucket, key, acl=acl):
-            raise errors.NoSuchKey(key)
+    async def set_acl(
+        self, bucket: str, key: str, acl: str | None, version: str | None = None
+    ) -> None:
+        """Replace the ACL of the current version (or of `version`) in place."""
+        await self._update(bucket, key, version, "acl", acl)
 
-    async def set_tags(self, bucket: str, key: str, tags: str | None) -> None:
-        """Replace the current version's tags (a JSON object, None for none) in place."""
-        if not await self.catalog.update_object(bucket, key, tags=tags, set_tags=True):
-            raise errors.NoSuchKey(key)
+    async def set_tags(
+        self, bucket: str, key: str, tags: str | None, version: str | None = None
+    ) -> None:
+        """Replace the tags (a JSON object, None for none) of the current version (or of
+        `version`) in place."""
+        await self._update(bucket, key, version, "tags", tags)
+
+    async def _update(
+        self, bucket: str, key: str, version: str | None, column: str, value: str | None
+    ) -> None:
+        if version is None:
+            if column == "acl":
+                changed = await self.catalog.update_object(bucket, key, acl=value)
+            else:
+                changed = await self.catalog.update_object(bucket, key, tags=value, set_tags=True)
+            if not changed:
+                raise errors.NoSuchKey(key)
+        elif not await self.catalog.update_version(
+            bucket, key, parse_version(version), column, value
+        ):
+            await self.head_object(bucket, key, version)  # says why: no version, or a marker
+            raise errors.NoSuchVersion(key, version)
+
+    async def _found(
+        self, bucket: str, key: str, version: str, record: ObjectRecord | None
+    ) -> ObjectRecord:
+        """A version read by id, or the error saying why there is none to read."""
+        if record is None:
+            await self.buckets.get(bucket)
+            raise errors.NoSuchVersion(key, version)
+        if record.delete_marker:
+            raise errors.DeleteMarker(key, version, by_id=True, last_modified=record.last_modified)
+        return record
+
+    async def _missing(self, bucket: str, key: str) -> ObjectRecord:
+        """The key has no current object: NoSuchBucket, the delete marker that is its latest
+        version, or NoSuchKey."""
+        await self.buckets.get(bucket)
+        latest = await self.catalog.latest_version(bucket, key)
+        if latest is not None and latest.delete_marker:
+            raise errors.DeleteMarker(
+                key, version_token(latest), by_id=False, last_modified=latest.last_modified
+            )
+        raise errors.NoSuchKey(key)
 
     async def list_page(
         self, bucket: str, *, prefix: str, delimiter: str, marker: str, max_keys: int
@@ -330,13 +301,24 @@ class ObjectStore:
             max_keys=max_keys,
         )
 
-    async def open_object(self, bucket: str, key: str) -> tuple[ObjectRecord, list[ChunkRecord]]:
-        """The current version and its chunks, looked up once for a whole read."""
-        found = await self.catalog.get_object(bucket, key)
-        if found is None:
-            await self.buckets.get(bucket)
-            raise errors.NoSuchKey(key)
-        return found
+    async def list_versions(self, bucket: str, asked: VersionListing) -> VersionPage:
+        """One page of versions, delete markers and common prefixes."""
+        return await list_versions_page(self.catalog, bucket, asked)
+
+    async def open_object(
+        self, bucket: str, key: str, version: str | None = None
+    ) -> tuple[ObjectRecord, list[ChunkRecord]]:
+        """The current version (or `version`) and its chunks, looked up once for a read."""
+        if version is not None:
+            found = await self.catalog.get_version(bucket, key, parse_version(version))
+            record = await self._found(bucket, key, version, found and found[0])
+            assert found is not None
+            return record, found[1]
+        current = await self.catalog.get_object(bucket, key)
+        if current is None:
+            await self._missing(bucket, key)
+        assert current is not None
+        return current
 
     def unavailable_servers(self) -> set[str]:
         return {s.server_id for s in self.membership.servers() if s.state in UNREADABLE_STATES}
@@ -381,25 +363,52 @@ class ObjectStore:
     # --- deletes --------------------------------------------------------------------------
 
     async def delete_object(
-        self, bucket: str, key: str, condition: Precondition | None = None
-    ) -> None:
-        """Delete the key's current version; deleting a missing key is no error.
+        self,
+        bucket: str,
+        key: str,
+        condition: Precondition | None = None,
+        *,
+        owner: str = "",
+        version: str | None = None,
+    ) -> Deleted:
+        """Delete the key as S3 does; deleting a missing key is no error.
 
-        With a `condition`, the version it holds for is the one deleted, or none at all: a
-        version written meanwhile survives, and the delete is PreconditionFailed.
+        Without `version`: in a bucket never versioned the current version goes, otherwise a
+        delete marker (owned by `owner`) becomes the latest version. With `version`, that
+        version goes for good. With a `condition`, the version it holds for is the one
+        deleted, or none at all: a version written meanwhile survives, and the delete is
+        PreconditionFailed.
         """
-        if condition is None:
-            await self.catalog.delete_object(bucket, key, grace_seconds=self.grace_seconds)
-            return
-        current = await self.catalog.head_object(bucket, key)
-        if current is None:
-            return
-        condition.check_delete(current)
-        deleted = await BucketConfigCatalog(self.catalog.db).delete_version(
-            bucket, key, current.version_id, grace_seconds=self.grace_seconds
+        if version is not None:
+            number = parse_version(version)
+            if condition is not None:
+                found = await self.catalog.head_version(bucket, key, number)
+                if found is None:
+                    return Deleted(version)
+                condition.check_delete(found)  # a version never changes: no race here
+            removed = await self.catalog.delete_version(
+                bucket, key, number, grace_seconds=self.grace_seconds
+            )
+            return Deleted(version, removed is not None and removed.delete_marker)
+        expected = None
+        if condition is not None:
+            current = await self.catalog.head_object(bucket, key)
+            if current is None:
+                return Deleted()
+            condition.check_delete(current)
+            expected = current.version_id
+        done = await self.catalog.delete_key(
+            bucket, key, owner=owner, grace_seconds=self.grace_seconds, expected=expected
         )
-        if not deleted and await self.catalog.head_object(bucket, key) is not None:
+        if done.outcome == "no-bucket":
+            raise errors.NoSuchBucket(bucket)
+        if done.outcome == "changed":
+            if await self.catalog.head_object(bucket, key) is None:
+                return Deleted()  # gone meanwhile: what was asked for holds
             raise errors.PreconditionFailed(key)
+        if done.marker is None:
+            return Deleted()
+        return Deleted(version_token(done.marker), delete_marker=True)
 
 
 class _Reservation:
@@ -414,22 +423,3 @@ class _Reservation:
 
     def __exit__(self, *exc: object) -> None:
         self._reserved.subtract(self._amounts)
-
-
-def verify_body(checks: WriteChecks, hasher: MultiHasher) -> tuple[str, str] | None:
-    """Compare every digest the client sent with what was received; return the checksum to store."""
-    if checks.content_md5 is not None and checks.content_md5 != hasher.md5_digest:
-        raise errors.BadDigest()
-    if checks.sha256_hex is not None and checks.sha256_hex != hasher.sha256_hex:
-        raise errors.PayloadHashMismatch()
-    claimed = dict(checks.checksums)
-    if checks.trailer_checksums is not None:
-        claimed.update(checks.trailer_checksums())
-    for algorithm, value in claimed.items():
-        if to_b64(hasher.checksum(algorithm)) != value:
-            raise errors.ChecksumMismatch(algorithm)
-    chosen = checks.algorithm or next(iter(claimed), None)
-    if chosen is None:
-        return None
-    algorithm = chosen
-    return algorithm, to_b64(hasher.checksum(algorithm))

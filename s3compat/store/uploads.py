@@ -28,9 +28,11 @@ from s3compat.store.checksums import (
     from_b64,
     to_b64,
 )
+from s3compat.store.conditions import Precondition
 from s3compat.store.listing import Walked, prefix_end, walk
-from s3compat.store.objects import ObjectStore, Precondition, WriteChecks
+from s3compat.store.objects import ObjectStore
 from s3compat.store.pieces import ByteSource
+from s3compat.store.writechecks import WriteChecks
 
 MAX_PART_NUMBER = 10_000
 MAX_PART_BYTES = 5 * 1024**3

@@ -335,6 +335,11 @@ def test_acl_of_missing_things(s3: BaseClient, bucket: str) -> None:
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")
     assert s3.get_object_acl(Bucket=bucket, Key="k", VersionId="null")["Grants"]
     assert fails(lambda: s3.get_object_acl(Bucket=bucket, Key="k", VersionId="v1")) == (
+        "InvalidArgument",
+        400,
+    )
+    absent = "00000000ffffffff"  # well-formed, never handed out
+    assert fails(lambda: s3.get_object_acl(Bucket=bucket, Key="k", VersionId=absent)) == (
         "NoSuchVersion",
         404,
     )

@@ -43,7 +43,7 @@ from s3compat.api.auth.access import (
 from s3compat.api.body import read_document
 from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import xml_response
-from s3compat.api.ops.object import check_version_id
+from s3compat.api.ops.object import version_asked
 from s3compat.api.xml import S3_NS, XML_DECLARATION, child_text, children, local, parse_xml
 
 # The ACL model lives in `auth/access.py`; these names stay importable from here too.
@@ -200,17 +200,16 @@ async def put_bucket_acl(ctx: Ctx) -> web.StreamResponse:
 
 
 async def get_object_acl(ctx: Ctx) -> web.StreamResponse:
-    check_version_id(ctx)
-    record = await ctx.objects.head_object(ctx.bucket, ctx.key)
+    record = await ctx.objects.head_object(ctx.bucket, ctx.key, version_asked(ctx))
     grants = decode_acl(record.acl, record.owner, ctx.bucket_owner)
     return await _acl_response(ctx, record.owner, grants)
 
 
 async def put_object_acl(ctx: Ctx) -> web.StreamResponse:
-    check_version_id(ctx)
-    record = await ctx.objects.head_object(ctx.bucket, ctx.key)
+    version = version_asked(ctx)
+    record = await ctx.objects.head_object(ctx.bucket, ctx.key, version)
     acl = await _requested_acl(ctx, record.owner)
-    await ctx.objects.set_acl(ctx.bucket, ctx.key, acl)
+    await ctx.objects.set_acl(ctx.bucket, ctx.key, acl, version)
     return web.Response(status=200)
 
 

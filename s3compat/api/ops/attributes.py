@@ -9,9 +9,10 @@ from aiohttp import web
 
 from s3compat.api import errors
 from s3compat.api.app import Ctx, Handler
+from s3compat.api.objectmeta import version_header
 from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import xml_response
-from s3compat.api.ops.object import check_version_id
+from s3compat.api.ops.object import version_asked
 from s3compat.api.xml import Node, format_http_date, to_xml
 from s3compat.records import ObjectRecord
 
@@ -20,7 +21,6 @@ MAX_PARTS = 1000
 
 
 async def get_object_attributes(ctx: Ctx) -> web.StreamResponse:
-    check_version_id(ctx)
     headers = ctx.request.headers
     wanted = {name.strip() for name in headers.get("x-amz-object-attributes", "").split(",")}
     wanted.discard("")
@@ -32,7 +32,7 @@ async def get_object_attributes(ctx: Ctx) -> web.StreamResponse:
         )
     max_parts = _count(headers.get("x-amz-max-parts"), "x-amz-max-parts", MAX_PARTS)
     marker = _count(headers.get("x-amz-part-number-marker"), "x-amz-part-number-marker", 0)
-    record = await ctx.objects.head_object(ctx.bucket, ctx.key)
+    record = await ctx.objects.head_object(ctx.bucket, ctx.key, version_asked(ctx))
     body: list[tuple[str, Node]] = []
     if "ETag" in wanted:
         body.append(("ETag", record.etag.strip('"')))
@@ -56,6 +56,7 @@ async def get_object_attributes(ctx: Ctx) -> web.StreamResponse:
     response.headers["Last-Modified"] = format_http_date(
         datetime.fromtimestamp(record.last_modified, UTC)
     )
+    response.headers.update(version_header(record))
     return response
 
 

@@ -1,4 +1,4 @@
-"""ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation, GetBucketVersioning."""
+"""ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation."""
 
 from __future__ import annotations
 
@@ -132,16 +132,10 @@ async def get_bucket_location(ctx: Ctx) -> web.StreamResponse:
     return xml_response(to_xml("LocationConstraint", [], text=region or None))
 
 
-async def get_bucket_versioning(ctx: Ctx) -> web.StreamResponse:
-    # Never enabled: the empty document means "versioning was never turned on".
-    return xml_response(to_xml("VersioningConfiguration", []))
-
-
 HANDLERS: dict[Op, Handler] = {
     Op.ListBuckets: list_buckets,
     Op.CreateBucket: create_bucket,
     Op.HeadBucket: head_bucket,
     Op.DeleteBucket: delete_bucket,
     Op.GetBucketLocation: get_bucket_location,
-    Op.GetBucketVersioning: get_bucket_versioning,
 }

@@ -11,24 +11,33 @@ from s3compat.api import errors
 from s3compat.api.aclheaders import requested_acl
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.copysource import copy_source_blocks
-from s3compat.api.objectmeta import parse_tagging_header, stored_headers, write_condition
+from s3compat.api.objectmeta import (
+    parse_tagging_header,
+    stored_headers,
+    version_header,
+    write_condition,
+)
 from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import xml_response
 from s3compat.api.xml import Node, to_xml
 from s3compat.records import ObjectRecord
-from s3compat.store.objects import WriteChecks
 from s3compat.store.pieces import IteratorSource
+from s3compat.store.versions import version_token
+from s3compat.store.writechecks import WriteChecks
 
 MAX_COPY_BYTES = 5 * 1024**3
 
 
-def _target_record(ctx: Ctx, source: ObjectRecord, acl: str | None) -> ObjectRecord:
+def _target_record(
+    ctx: Ctx, source: ObjectRecord, acl: str | None, version: str | None
+) -> ObjectRecord:
     headers = ctx.request.headers
     directive = headers.get("x-amz-metadata-directive", "COPY").upper()
     tagging_directive = headers.get("x-amz-tagging-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE") or tagging_directive not in ("COPY", "REPLACE"):
         raise errors.InvalidArgument("Unknown metadata or tagging directive")
-    same = (source.bucket, source.key) == (ctx.bucket, ctx.key)
+    # Copying a named version onto its own key is how a version is restored: allowed.
+    same = (source.bucket, source.key) == (ctx.bucket, ctx.key) and version is None
     if same and directive == "COPY" and tagging_directive == "COPY":
         raise errors.InvalidRequest(
             "This copy request is illegal because it is trying to copy an object to itself "
@@ -66,7 +75,7 @@ async def copy_object(ctx: Ctx) -> web.StreamResponse:
                 "The specified copy source is larger than the maximum allowable size for a "
                 f"copy source: {MAX_COPY_BYTES}"
             )
-        target = _target_record(ctx, copy.record, acl)
+        target = _target_record(ctx, copy.record, acl, copy.version)
         algorithm = (
             ctx.request.headers.get("x-amz-checksum-algorithm") or copy.record.checksum_algorithm
         )
@@ -81,7 +90,11 @@ async def copy_object(ctx: Ctx) -> web.StreamResponse:
     if stored.checksum_algorithm and stored.checksum_value:
         body.append(("ChecksumType", stored.checksum_type))
         body.append((f"Checksum{stored.checksum_algorithm}", stored.checksum_value))
-    return xml_response(to_xml("CopyObjectResult", body))
+    response = xml_response(to_xml("CopyObjectResult", body))
+    response.headers.update(version_header(stored))
+    if not copy.record.null_version:
+        response.headers["x-amz-copy-source-version-id"] = version_token(copy.record)
+    return response
 
 
 HANDLERS: dict[Op, Handler] = {Op.CopyObject: copy_object}

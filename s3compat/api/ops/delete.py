@@ -1,5 +1,6 @@
-"""DeleteObjects: up to 1000 keys in one request, each optionally conditional on its current
-version's ETag, LastModifiedTime or Size (as DeleteObject's If-Match headers)."""
+"""DeleteObjects: up to 1000 keys (or versions of keys) in one request, each optionally
+conditional on its version's ETag, LastModifiedTime or Size (as DeleteObject's If-Match
+headers)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from s3compat.api.ops.object import precondition
 from s3compat.api.router import validate_key
 from s3compat.api.xml import Node, child_text, children, local, parse_xml, to_xml
 from s3compat.store.errors import StoreError
+from s3compat.store.versions import Deleted
 
 MAX_DELETE_KEYS = 1000
 
@@ -33,39 +35,41 @@ async def delete_objects(ctx: Ctx) -> web.StreamResponse:
         key = child_text(target, "Key")
         if key is None:
             raise errors.MalformedXML()
-        version_id = child_text(target, "VersionId")
-        outcome = await _delete_one(ctx, key, version_id, target)
-        if outcome is not None:
-            results.append(outcome)
-        elif not quiet:
-            deleted: list[tuple[str, Node]] = [("Key", key)]
-            if version_id is not None:
-                deleted.append(("VersionId", version_id))
-            results.append(("Deleted", deleted))
+        version = child_text(target, "VersionId")
+        try:
+            deleted = await _delete_one(ctx, key, version, target)
+        except errors.S3Error as error:
+            results.append(
+                ("Error", [("Key", key), ("Code", error.code), ("Message", error.message)])
+            )
+            continue
+        if quiet:
+            continue
+        entry: list[tuple[str, Node]] = [("Key", key)]
+        if version is not None:
+            entry.append(("VersionId", version))
+        if deleted.delete_marker:
+            entry.append(("DeleteMarker", True))
+            entry.append(("DeleteMarkerVersionId", deleted.version))
+        results.append(("Deleted", entry))
     return xml_response(to_xml("DeleteResult", results))
 
 
-async def _delete_one(
-    ctx: Ctx, key: str, version_id: str | None, target: etree._Element
-) -> tuple[str, Node] | None:
-    """Delete one key; an <Error> entry if it could not be, None if it was."""
+async def _delete_one(ctx: Ctx, key: str, version: str | None, target: etree._Element) -> Deleted:
+    """Delete one key (or one version of it), as DeleteObject does."""
+    validate_key(key)
+    etag = child_text(target, "ETag")
+    modified = child_text(target, "LastModifiedTime")
+    size = child_text(target, "Size")
+    condition = None
+    if etag is not None or modified is not None or size is not None:
+        condition = precondition(etag, modified, size)
     try:
-        validate_key(key)
-        if version_id is not None and version_id != "null":
-            raise errors.NoSuchVersion()
-        etag = child_text(target, "ETag")
-        modified = child_text(target, "LastModifiedTime")
-        size = child_text(target, "Size")
-        condition = None
-        if etag is not None or modified is not None or size is not None:
-            condition = precondition(etag, modified, size)
-        try:
-            await ctx.objects.delete_object(ctx.bucket, key, condition)
-        except StoreError as error:
-            raise to_s3_error(error) from error
-    except errors.S3Error as error:
-        return ("Error", [("Key", key), ("Code", error.code), ("Message", error.message)])
-    return None
+        return await ctx.objects.delete_object(
+            ctx.bucket, key, condition, owner=ctx.writer, version=version
+        )
+    except StoreError as error:
+        raise to_s3_error(error) from error
 
 
 HANDLERS: dict[Op, Handler] = {Op.DeleteObjects: delete_objects}

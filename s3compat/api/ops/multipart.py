@@ -12,16 +12,21 @@ from s3compat.api.aclheaders import requested_acl
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.body import payload, read_document
 from s3compat.api.copysource import copy_source_blocks
-from s3compat.api.objectmeta import parse_tagging_header, stored_headers, write_condition
+from s3compat.api.objectmeta import (
+    parse_tagging_header,
+    stored_headers,
+    version_header,
+    write_condition,
+)
 from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import owner_xml, xml_response
 from s3compat.api.ops.listing import bounded_count, encoder
 from s3compat.api.xml import Node, child_text, children, local, parse_xml, to_xml
 from s3compat.records import UploadPartRecord, UploadRecord
 from s3compat.store.checksums import ALGORITHMS, CRC_ALGORITHMS
-from s3compat.store.objects import WriteChecks
 from s3compat.store.pieces import IteratorSource
 from s3compat.store.uploads import MAX_PART_BYTES, MAX_PART_NUMBER, RequestedPart
+from s3compat.store.writechecks import WriteChecks
 
 MAX_LISTED = 1000
 
@@ -170,7 +175,9 @@ async def complete_multipart_upload(ctx: Ctx) -> web.StreamResponse:
     if record.checksum_algorithm and record.checksum_value:
         body.append((f"Checksum{record.checksum_algorithm}", record.checksum_value))
         body.append(("ChecksumType", record.checksum_type))
-    return xml_response(to_xml("CompleteMultipartUploadResult", body))
+    response = xml_response(to_xml("CompleteMultipartUploadResult", body))
+    response.headers.update(version_header(record))
+    return response
 
 
 async def abort_multipart_upload(ctx: Ctx) -> web.StreamResponse:

@@ -17,14 +17,15 @@ from s3compat.api.objectmeta import (
     parse_tagging_header,
     response_headers,
     stored_headers,
+    version_header,
     write_condition,
 )
 from s3compat.api.operations import Op
 from s3compat.api.ranges import parse_range
 from s3compat.api.xml import parse_timestamp
 from s3compat.records import ObjectRecord
+from s3compat.store.conditions import Precondition
 from s3compat.store.errors import StoreError
-from s3compat.store.objects import Precondition
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,15 @@ def check_overrides_signed(ctx: Ctx) -> None:
         )
 
 
-def check_version_id(ctx: Ctx) -> None:
-    """Buckets are unversioned: only the null version exists."""
-    version_id = ctx.query.get("versionId")
-    if version_id is not None and version_id != "null":
-        raise errors.NoSuchVersion(Key=ctx.key, VersionId=version_id)
+def version_asked(ctx: Ctx) -> str | None:
+    """The version a request names (?versionId=), None for the current one. An empty value
+    is S3's 400 (botocore never sends one)."""
+    version = ctx.query.get("versionId")
+    if version == "":
+        raise errors.InvalidArgument(
+            "Version id cannot be the empty string", ArgumentName="versionId", ArgumentValue=""
+        )
+    return version
 
 
 async def put_object(ctx: Ctx) -> web.StreamResponse:
@@ -61,7 +66,7 @@ async def put_object(ctx: Ctx) -> web.StreamResponse:
         tags=parse_tagging_header(headers.get("x-amz-tagging")),
     )
     stored = await ctx.objects.put_object(record, source, checks, condition=condition)
-    answer = {"ETag": stored.etag}
+    answer = {"ETag": stored.etag, **version_header(stored)}
     if stored.checksum_algorithm and stored.checksum_value:
         answer[f"x-amz-checksum-{stored.checksum_algorithm.lower()}"] = stored.checksum_value
         answer["x-amz-checksum-type"] = stored.checksum_type or "FULL_OBJECT"
@@ -69,9 +74,8 @@ async def put_object(ctx: Ctx) -> web.StreamResponse:
 
 
 async def head_object(ctx: Ctx) -> web.StreamResponse:
-    check_version_id(ctx)
     check_overrides_signed(ctx)
-    record = await ctx.objects.head_object(ctx.bucket, ctx.key)
+    record = await ctx.objects.head_object(ctx.bucket, ctx.key, version_asked(ctx))
     check_conditions(ctx.request.headers, record)
     status, headers, start, end = _answer(ctx, record)
     headers["Content-Length"] = str(end - start)
@@ -79,9 +83,8 @@ async def head_object(ctx: Ctx) -> web.StreamResponse:
 
 
 async def get_object(ctx: Ctx) -> web.StreamResponse:
-    check_version_id(ctx)
     check_overrides_signed(ctx)
-    record, chunks = await ctx.objects.open_object(ctx.bucket, ctx.key)
+    record, chunks = await ctx.objects.open_object(ctx.bucket, ctx.key, version_asked(ctx))
     check_conditions(ctx.request.headers, record)
     status, headers, start, end = _answer(ctx, record)
     ctx.objects.check_readable(chunks, start, end)
@@ -179,9 +182,15 @@ def _part_range(ctx: Ctx, record: ObjectRecord) -> tuple[int, int]:
 
 
 async def delete_object(ctx: Ctx) -> web.StreamResponse:
-    check_version_id(ctx)
-    await ctx.objects.delete_object(ctx.bucket, ctx.key, delete_condition(ctx))
-    return web.Response(status=204)
+    deleted = await ctx.objects.delete_object(
+        ctx.bucket, ctx.key, delete_condition(ctx), owner=ctx.writer, version=version_asked(ctx)
+    )
+    headers = {}
+    if deleted.version is not None:
+        headers["x-amz-version-id"] = deleted.version
+    if deleted.delete_marker:
+        headers["x-amz-delete-marker"] = "true"
+    return web.Response(status=204, headers=headers)
 
 
 def delete_condition(ctx: Ctx) -> Precondition | None:

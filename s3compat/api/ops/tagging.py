@@ -15,10 +15,11 @@ from aiohttp import web
 from s3compat.api import errors
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.body import read_document
+from s3compat.api.objectmeta import version_header
 from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import xml_response
 from s3compat.api.ops.documents import document_handlers
-from s3compat.api.ops.object import check_version_id
+from s3compat.api.ops.object import version_asked
 from s3compat.api.xml import Node, child_text, children, local, parse_xml, to_xml
 from s3compat.store.buckets import BucketDocument
 
@@ -58,25 +59,24 @@ def tagging_xml(tags: dict[str, str]) -> bytes:
 
 
 async def get_object_tagging(ctx: Ctx) -> web.StreamResponse:
-    check_version_id(ctx)
-    record = await ctx.objects.head_object(ctx.bucket, ctx.key)
-    return xml_response(tagging_xml(record.tags or {}))
+    record = await ctx.objects.head_object(ctx.bucket, ctx.key, version_asked(ctx))
+    response = xml_response(tagging_xml(record.tags or {}))
+    response.headers.update(version_header(record))
+    return response
 
 
 async def _set_object_tags(ctx: Ctx, tags: dict[str, str] | None) -> None:
     text = None if tags is None else json.dumps(tags)
-    await ctx.objects.set_tags(ctx.bucket, ctx.key, text)
+    await ctx.objects.set_tags(ctx.bucket, ctx.key, text, version_asked(ctx))
 
 
 async def put_object_tagging(ctx: Ctx) -> web.StreamResponse:
-    check_version_id(ctx)
     tags = parse_tagging(await read_document(ctx.request, ctx.auth), MAX_OBJECT_TAGS)
     await _set_object_tags(ctx, tags)
     return web.Response(status=200)
 
 
 async def delete_object_tagging(ctx: Ctx) -> web.StreamResponse:
-    check_version_id(ctx)
     await _set_object_tags(ctx, None)
     return web.Response(status=204)
 
