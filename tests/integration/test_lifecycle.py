@@ -319,3 +319,51 @@ def test_incomplete_upload_is_aborted_and_its_bytes_freed(
     ) == ("NoSuchUpload", 404)
     wait_for(lambda: used_bytes(fast_cluster) == before, EXPIRY_TIMEOUT_SECONDS)
     fast_s3.abort_multipart_upload(Bucket=fast_bucket, Key="keep/big", UploadId=kept)
+
+
+def test_versioned_bucket_expiry_noncurrent_versions_and_lone_markers(
+    fast_s3: BaseClient, fast_bucket: str
+) -> None:
+    """In a versioned bucket Expiration writes a delete marker (the data stays as a noncurrent
+    version); NoncurrentVersionExpiration removes noncurrent versions but the newest
+    NewerNoncurrentVersions; ExpiredObjectDeleteMarker then removes the marker left alone."""
+    s3, bucket = fast_s3, fast_bucket
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    kept = [s3.put_object(Bucket=bucket, Key="keep/k", Body=f"{n}".encode()) for n in range(3)]
+    for n in range(3):
+        s3.put_object(Bucket=bucket, Key="gone/k", Body=f"{n}".encode())
+    rules = [
+        {
+            "ID": "noncurrent",
+            "Filter": {"Prefix": "keep/"},
+            "Status": "Enabled",
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 1, "NewerNoncurrentVersions": 1},
+        },
+        {
+            "ID": "expire",
+            "Filter": {"Prefix": "gone/"},
+            "Status": "Enabled",
+            "Expiration": {"Days": 1},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+        },
+        {
+            "ID": "markers",
+            "Filter": {"Prefix": "gone/"},
+            "Status": "Enabled",
+            "Expiration": {"ExpiredObjectDeleteMarker": True},
+        },
+    ]
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
+
+    def versions(prefix: str) -> list[tuple[str, bool]]:
+        answer = s3.list_object_versions(Bucket=bucket, Prefix=prefix)
+        found = [(v["VersionId"], False) for v in answer.get("Versions", [])]
+        return found + [(m["VersionId"], True) for m in answer.get("DeleteMarkers", [])]
+
+    # keep/k: the current version and the newest noncurrent one stay, the oldest goes.
+    wanted = sorted((k["VersionId"], False) for k in kept[1:])
+    wait_for(lambda: sorted(versions("keep/")) == wanted, timeout=30)
+    assert s3.get_object(Bucket=bucket, Key="keep/k")["Body"].read() == b"2"
+    # gone/k: expired (a marker over it), its versions removed, then the lone marker too.
+    wait_for(lambda: versions("gone/") == [], timeout=45)
+    assert sorted(versions("keep/")) == wanted

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from s3compat.api import errors
 from s3compat.api.ops.lifecycle import lifecycle_xml, parse_lifecycle
-from s3compat.store.lifecycle import (
+from s3compat.store.lifecycle_rules import (
     Rule,
     RuleFilter,
     aborting_rule,

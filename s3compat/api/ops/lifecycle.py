@@ -29,7 +29,7 @@ from s3compat.api.operations import Op
 from s3compat.api.ops.documents import document_handlers
 from s3compat.api.xml import Node, children, local, parse_xml, to_xml
 from s3compat.store.buckets import BucketDocument
-from s3compat.store.lifecycle import (
+from s3compat.store.lifecycle_rules import (
     MAX_RULES,
     FilterForm,
     Rule,
