@@ -348,3 +348,32 @@ def test_presigned_url_fetched_with_curl(
     )
     refused = run([CURL, "-sS", "-o", "/dev/null", "-w", "%{http_code}", tampered], tool_env())
     assert refused.stdout == b"403"
+
+
+@BOTH_CLIS
+def test_s3api_versioning_round_trip(aws: AwsCli, bucket: str, tmp_path: Path) -> None:
+    """put-bucket-versioning, versions by put-object, list-object-versions, a delete marker,
+    get-object of an old version by --version-id, and delete of the marker restoring the key."""
+    api(aws, "put-bucket-versioning", "--bucket", bucket,
+        "--versioning-configuration", "Status=Enabled")  # fmt: skip
+    assert api(aws, "get-bucket-versioning", "--bucket", bucket)["Status"] == "Enabled"
+    ids = []
+    for n in range(2):
+        (tmp_path / "body").write_bytes(f"version {n}".encode())
+        put = api(aws, "put-object", "--bucket", bucket, "--key", "doc",
+                  "--body", str(tmp_path / "body"))  # fmt: skip
+        ids.append(put["VersionId"])
+    marker = api(aws, "delete-object", "--bucket", bucket, "--key", "doc")
+    assert marker["DeleteMarker"] is True
+    listed = api(aws, "list-object-versions", "--bucket", bucket)
+    assert [v["VersionId"] for v in listed["Versions"]] == ids[::-1]
+    assert [(m["VersionId"], m["IsLatest"]) for m in listed["DeleteMarkers"]] == [
+        (marker["VersionId"], True)
+    ]
+    api(aws, "get-object", "--bucket", bucket, "--key", "doc", "--version-id", ids[0],
+        str(tmp_path / "old"))  # fmt: skip
+    assert (tmp_path / "old").read_bytes() == b"version 0"
+    api(aws, "delete-object", "--bucket", bucket, "--key", "doc",
+        "--version-id", marker["VersionId"])  # fmt: skip
+    api(aws, "get-object", "--bucket", bucket, "--key", "doc", str(tmp_path / "now"))
+    assert (tmp_path / "now").read_bytes() == b"version 1"

@@ -10,7 +10,9 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -320,3 +322,28 @@ def test_moveto_cat_delete_purge_and_rmdir(
     rclone("purge", f"{REMOTE}:{bucket}")
     with pytest.raises(ClientError):
         s3.head_bucket(Bucket=bucket)
+
+
+def test_s3_versions_and_version_at_on_a_versioned_bucket(
+    rclone: Rclone, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """rclone's --s3-versions lists old versions beside the current one, and --s3-version-at
+    reads the bucket as it was at a time between two writes."""
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    source = tmp_path / "doc.txt"
+    source.write_bytes(b"first")
+    rclone("copyto", str(source), f"{REMOTE}:{bucket}/doc.txt")
+    time.sleep(1.5)
+    between = datetime.now(UTC)
+    time.sleep(1.5)
+    source.write_bytes(b"second, longer")
+    rclone("copyto", str(source), f"{REMOTE}:{bucket}/doc.txt")
+    names = rclone("lsf", "--s3-versions", f"{REMOTE}:{bucket}").stdout.decode().split()
+    assert "doc.txt" in names and len(names) == 2, names
+    old = next(name for name in names if name != "doc.txt")
+    assert re.fullmatch(r"doc-v\d{4}-\d\d-\d\d-\d{6}-\d{3}\.txt", old), old
+    assert rclone("cat", "--s3-versions", f"{REMOTE}:{bucket}/{old}").stdout == b"first"
+    at = between.strftime("%Y-%m-%dT%H:%M:%SZ")
+    past = rclone("cat", "--s3-version-at", at, f"{REMOTE}:{bucket}/doc.txt").stdout
+    assert past == b"first"
+    assert rclone("cat", f"{REMOTE}:{bucket}/doc.txt").stdout == b"second, longer"
