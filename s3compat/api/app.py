@@ -10,6 +10,7 @@ upload is refused before its body travels.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -360,7 +361,14 @@ async def authorize(ctx: Ctx) -> BucketRecord | None:
     access.check_expected_owner(ctx.request.headers.get(access.EXPECTED_OWNER_HEADER), bucket)
     record = None
     if ctx.route.key is not None and access.needs_object(operation, ctx.principal, bucket):
-        record = await ctx.objects.find_object(bucket.name, ctx.route.key)
+        version = ctx.query.get("versionId")
+        if not version:
+            record = await ctx.objects.find_object(bucket.name, ctx.route.key)
+        else:
+            # A version's own ACL decides; one that cannot be read is judged as no object
+            # (the handler then answers why, if the requester may know).
+            with contextlib.suppress(StoreError):
+                record = await ctx.objects.head_object(bucket.name, ctx.route.key, version)
     access.check_access(operation, ctx.principal, bucket, record, ctx.route.key)
     return bucket
 

@@ -307,7 +307,7 @@ def test_old_versions_keep_their_chunks_until_deleted(
         )
 
 
-def test_tags_and_acl_by_version(s3: BaseClient, bucket: str) -> None:
+def test_tags_and_acl_by_version(s3: BaseClient, bucket: str, cluster: Cluster) -> None:
     enable(s3, bucket)
     old = s3.put_object(Bucket=bucket, Key="k", Body=b"1")["VersionId"]
     s3.put_object(Bucket=bucket, Key="k", Body=b"2")
@@ -323,6 +323,11 @@ def test_tags_and_acl_by_version(s3: BaseClient, bucket: str) -> None:
     assert any(g["Grantee"].get("URI", "").endswith("AllUsers") for g in grants)
     current = s3.get_object_acl(Bucket=bucket, Key="k")["Grants"]
     assert not any(g["Grantee"].get("URI", "").endswith("AllUsers") for g in current)
+    # Access is decided by the version read: the old one is public, the current one is not.
+    public = raw_request(cluster, "GET", f"/{bucket}/k?versionId={old}", {}, b"", signer=None)
+    assert (public.status, public.body) == (200, b"1")
+    private = raw_request(cluster, "GET", f"/{bucket}/k", {}, b"", signer=None)
+    assert private.status == 403
 
 
 def test_racing_writers_each_get_a_version(s3: BaseClient, bucket: str, cluster: Cluster) -> None:
