@@ -46,6 +46,16 @@ class Precondition:
         if self.size is not None and current.size != self.size:
             raise errors.PreconditionFailed("x-amz-if-match-size")
 
+    def check_delete_marker(self) -> None:
+        """A delete's conditions when the key's latest version is a delete marker: it has no
+        ETag, size or time to match, so any condition but `If-Match: *` fails."""
+        if (
+            self.if_match not in (None, "*")
+            or self.last_modified is not None
+            or self.size is not None
+        ):
+            raise errors.PreconditionFailed("the key's latest version is a delete marker")
+
 
 def etag_in(condition: str, etag: str) -> bool:
     """Whether an If-Match / If-None-Match value names `etag` (or is `*`)."""

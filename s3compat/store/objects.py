@@ -394,6 +394,9 @@ class ObjectStore:
         if condition is not None:
             current = await self.catalog.head_object(bucket, key)
             if current is None:
+                latest = await self.catalog.latest_version(bucket, key)
+                if latest is not None and latest.delete_marker:
+                    condition.check_delete_marker()
                 return Deleted()
             condition.check_delete(current)
             expected = current.version_id

@@ -348,3 +348,29 @@ def test_racing_writers_each_get_a_version(s3: BaseClient, bucket: str, cluster:
     assert listed[0][1] == newest and listed[0][2] is True
     writer = next(n for n, v in results.items() if v == newest)
     assert s3.get_object(Bucket=bucket, Key="race")["Body"].read() == f"w{writer}".encode()
+
+
+def test_conditional_delete_of_a_key_whose_latest_is_a_marker(s3: BaseClient, bucket: str) -> None:
+    """A deleted key (its latest a delete marker) has no ETag or size to match: If-Match with
+    an ETag fails (412), If-Match: * is a no-op; a key that never existed is 204 either way."""
+    enable(s3, bucket)
+    assert (
+        s3.delete_object(Bucket=bucket, Key="never", IfMatch="nope")["ResponseMetadata"][
+            "HTTPStatusCode"
+        ]
+        == 204
+    )
+    etag = s3.put_object(Bucket=bucket, Key="k", Body=b"x")["ETag"]
+    assert code(fails(lambda: s3.delete_object(Bucket=bucket, Key="k", IfMatch="nope"))) == (
+        "PreconditionFailed",
+        412,
+    )
+    assert s3.delete_object(Bucket=bucket, Key="k", IfMatch=etag)["DeleteMarker"] is True
+    assert code(fails(lambda: s3.delete_object(Bucket=bucket, Key="k", IfMatch=etag))) == (
+        "PreconditionFailed",
+        412,
+    )
+    s3.delete_object(Bucket=bucket, Key="k", IfMatch="*")
+    answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "k", "ETag": etag}]})
+    assert answer["Errors"][0]["Code"] == "PreconditionFailed"
+    assert len([m for m in s3.list_object_versions(Bucket=bucket)["DeleteMarkers"]]) == 1
