@@ -11,6 +11,8 @@ _TABLE: dict[type[store.StoreError], type[s3.S3Error]] = {
     store.NoSuchBucket: s3.NoSuchBucket,
     store.NoSuchKey: s3.NoSuchKey,
     store.NoSuchVersion: s3.NoSuchVersion,
+    store.ObjectLocked: s3.AccessDenied,
+    store.InvalidBucketState: s3.InvalidBucketState,
     store.InvalidVersion: s3.InvalidArgument,
     store.BucketNotEmpty: s3.BucketNotEmpty,
     store.BucketAlreadyExists: s3.BucketAlreadyExists,
@@ -33,7 +35,13 @@ _TABLE: dict[type[store.StoreError], type[s3.S3Error]] = {
 }
 
 # Errors whose store message is meant for the client (the rest keep S3's standard wording).
-_KEEP_MESSAGE = (store.ChecksumMismatch, store.NotEnoughServers, store.MalformedChecksum)
+_KEEP_MESSAGE = (
+    store.ChecksumMismatch,
+    store.NotEnoughServers,
+    store.MalformedChecksum,
+    store.ObjectLocked,
+    store.InvalidBucketState,
+)
 
 
 def to_s3_error(error: store.StoreError) -> s3.S3Error:

@@ -216,6 +216,18 @@ class NoSuchUpload(S3Error):
     )
 
 
+class NoSuchObjectLockConfiguration(S3Error):
+    code = "NoSuchObjectLockConfiguration"
+    status = 404
+    message = "The specified object does not have a ObjectLock configuration"
+
+
+class ObjectLockConfigurationNotFoundError(S3Error):
+    code = "ObjectLockConfigurationNotFoundError"
+    status = 404
+    message = "Object Lock configuration does not exist for this bucket"
+
+
 class NoSuchVersion(S3Error):
     code = "NoSuchVersion"
     status = 404
@@ -254,6 +266,12 @@ class BucketAlreadyOwnedByYou(S3Error):
     code = "BucketAlreadyOwnedByYou"
     status = 409
     message = "Your previous request to create the named bucket succeeded and you already own it."
+
+
+class InvalidBucketState(S3Error):
+    code = "InvalidBucketState"
+    status = 409
+    message = "The request is not valid with the current state of the bucket."
 
 
 class BucketNotEmpty(S3Error):

@@ -1,10 +1,6 @@
 """What a request may ask for that this store does not do: refused with the S3 error, never
 ignored (a user must not believe data is locked, or kept in another class, when it is not).
 
-- Object Lock: CreateBucket with `x-amz-bucket-object-lock-enabled: true` cannot be done here
-  (501 NotImplemented); a write carrying `x-amz-object-lock-*` headers goes to a bucket
-  without an Object Lock configuration, which no bucket here has (400 InvalidRequest, as AWS
-  answers for such a bucket).
 - Storage classes: there is one, STANDARD; a write naming another gets 400
   InvalidStorageClass, AWS's answer for a class the bucket cannot hold.
 """
@@ -16,12 +12,6 @@ from collections.abc import Mapping
 from s3compat.api import errors
 from s3compat.api.operations import Op
 
-BUCKET_LOCK_HEADER = "x-amz-bucket-object-lock-enabled"
-OBJECT_LOCK_HEADERS = (
-    "x-amz-object-lock-mode",
-    "x-amz-object-lock-retain-until-date",
-    "x-amz-object-lock-legal-hold",
-)
 WRITES = (Op.PutObject, Op.CopyObject, Op.CreateMultipartUpload)
 STORAGE_CLASS_HEADER = "x-amz-storage-class"
 STORAGE_CLASS = "STANDARD"
@@ -29,13 +19,7 @@ STORAGE_CLASS = "STANDARD"
 
 def refuse_unsupported(operation: Op, headers: Mapping[str, str]) -> None:
     """Raise the S3 error for a request that asks for what is not done here."""
-    if operation == Op.CreateBucket:
-        wanted = headers.get(BUCKET_LOCK_HEADER)
-        if wanted is not None and wanted.strip().lower() != "false":
-            raise errors.Unimplemented("Object Lock is not implemented.")
-    elif operation in WRITES:
-        if any(name in headers for name in OBJECT_LOCK_HEADERS):
-            raise errors.InvalidRequest("Bucket is missing Object Lock Configuration")
+    if operation in WRITES:
         storage_class = headers.get(STORAGE_CLASS_HEADER)
         if storage_class is not None and storage_class != STORAGE_CLASS:
             raise errors.InvalidStorageClass(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 from s3compat.catalog.backend import Queries, Transaction
 from s3compat.catalog.chunkrows import queue_deletions
@@ -14,16 +15,32 @@ BUCKET_COLUMNS = "name, owner, created_at, region, acl, versioning"
 class BucketQueries(Queries):
     """Buckets and their owners."""
 
-    async def create_bucket(self, bucket: BucketRecord) -> str | None:
-        """Create the bucket; if the name is taken return the owner's access key instead."""
+    async def create_bucket(
+        self, bucket: BucketRecord, documents: Mapping[str, str] | None = None
+    ) -> str | None:
+        """Create the bucket (with its versioning state and any configuration documents, in
+        the same transaction); if the name is taken return the owner's access key instead."""
 
         async def body(tx: Transaction) -> str | None:
             created = await tx.execute(
-                "INSERT INTO buckets (name, owner, created_at, region, acl) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (name) DO NOTHING",
-                (bucket.name, bucket.owner, bucket.created_at, bucket.region, bucket.acl),
+                "INSERT INTO buckets (name, owner, created_at, region, acl, versioning) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                (
+                    bucket.name,
+                    bucket.owner,
+                    bucket.created_at,
+                    bucket.region,
+                    bucket.acl,
+                    bucket.versioning,
+                ),
             )
             if created:
+                for name, value in (documents or {}).items():
+                    await tx.execute(
+                        "INSERT INTO bucket_config (bucket, name, value, updated_at) "
+                        "VALUES (?, ?, ?, ?)",
+                        (bucket.name, name, value, bucket.created_at),
+                    )
                 return None
             row = await tx.one("SELECT owner FROM buckets WHERE name = ?", (bucket.name,))
             assert row is not None

@@ -3,7 +3,9 @@ remove one version, and the listing of versions (see versionrows.py for the inva
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -113,19 +115,52 @@ class VersionQueries(Queries):
         return await self.db.retrying(body)
 
     async def delete_version(
-        self, bucket: str, key: str, version_id: int | None, *, grace_seconds: float
+        self,
+        bucket: str,
+        key: str,
+        version_id: int | None,
+        *,
+        grace_seconds: float,
+        check: Callable[[ObjectRecord], None] | None = None,
     ) -> ObjectRecord | None:
         """Remove one version for good (None: the null version); its chunks are queued after
         the grace. If it was the latest, the next newest becomes latest. Returns what was
-        removed, None if the key had no such version."""
+        removed, None if the key had no such version. `check` sees the version inside the
+        transaction and may refuse its removal by raising."""
 
         async def body(tx: Transaction) -> ObjectRecord | None:
             await self.locks.key(tx, bucket, key)
             found = await _find(tx, bucket, key, version_id)
             if found is None:
                 return None
+            if check is not None:
+                check(found)
             await retire_version(tx, found.version_id, time.time() + grace_seconds)
             await promote_latest(tx, bucket, key)
+            return found
+
+        return await self.db.retrying(body)
+
+    async def rewrite_headers(
+        self,
+        bucket: str,
+        key: str,
+        version_id: int,
+        change: Callable[[ObjectRecord], dict[str, str]],
+    ) -> ObjectRecord | None:
+        """Replace one version's stored headers by `change(version)` (which may refuse by
+        raising), read and written in one transaction; None if the key has no such version."""
+
+        async def body(tx: Transaction) -> ObjectRecord | None:
+            await self.locks.key(tx, bucket, key)
+            found = await _find(tx, bucket, key, version_id)
+            if found is None or found.delete_marker:
+                return found
+            headers = json.dumps(change(found))
+            for table in ("objects", "versions"):
+                await tx.execute(
+                    f"UPDATE {table} SET headers = ? WHERE version_id = ?", (headers, version_id)
+                )
             return found
 
         return await self.db.retrying(body)

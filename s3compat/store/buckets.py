@@ -15,6 +15,7 @@ from s3compat.catalog.bucketconfig import BucketConfigCatalog
 from s3compat.catalog.catalog import Catalog
 from s3compat.records import BucketRecord, UserRecord
 from s3compat.store import errors
+from s3compat.store.locks import LockConfiguration
 
 # The region where re-creating one's own bucket answers 200 (S3's legacy behaviour).
 LEGACY_REGION = "us-east-1"
@@ -25,6 +26,7 @@ class BucketDocument(StrEnum):
 
     TAGGING = "tagging"
     LIFECYCLE = "lifecycle"
+    OBJECT_LOCK = "object-lock"
 
 
 class BucketStore:
@@ -38,13 +40,24 @@ class BucketStore:
     # --- buckets --------------------------------------------------------------------------
 
     async def create(
-        self, name: str, owner: str, acl: str | None = None, *, region: str | None = None
+        self,
+        name: str,
+        owner: str,
+        acl: str | None = None,
+        *,
+        region: str | None = None,
+        object_lock: bool = False,
     ) -> None:
         """Create a bucket. Creating one's own bucket again is BucketAlreadyOwnedByYou, except
         in us-east-1 without a LocationConstraint, where S3 keeps its legacy answer: 200, and
         the ACL reset to the one asked for (private if none)."""
-        record = BucketRecord(name, owner, time.time(), region or self.region, acl)
-        existing_owner = await self._catalog.create_bucket(record)
+        # Object Lock: versioned from the start, and for good; no default retention yet.
+        versioning = "Enabled" if object_lock else None
+        record = BucketRecord(name, owner, time.time(), region or self.region, acl, versioning)
+        documents: dict[str, str] = {}
+        if object_lock:
+            documents[BucketDocument.OBJECT_LOCK] = LockConfiguration().to_json()
+        existing_owner = await self._catalog.create_bucket(record, documents)
         if existing_owner == owner:
             if self.region == LEGACY_REGION and region is None:
                 await self._catalog.set_bucket_acl(name, acl)
@@ -82,9 +95,19 @@ class BucketStore:
 
     async def set_versioning(self, name: str, state: str) -> None:
         """Turn versioning on ("Enabled") or off for new writes ("Suspended"); a bucket once
-        versioned keeps its versions either way."""
+        versioned keeps its versions either way. A bucket with Object Lock stays Enabled."""
+        if state != "Enabled" and await self.lock_configuration(name) is not None:
+            raise errors.InvalidBucketState(
+                "An Object Lock configuration is present on this bucket, so the versioning "
+                "state cannot be changed."
+            )
         if not await self._catalog.set_versioning(name, state):
             raise errors.NoSuchBucket(name)
+
+    async def lock_configuration(self, name: str) -> LockConfiguration | None:
+        """The bucket's Object Lock configuration; None if Object Lock is not enabled."""
+        stored = await self.document(name, BucketDocument.OBJECT_LOCK)
+        return None if stored is None else LockConfiguration.from_json(stored)
 
     # --- configuration documents ------------------------------------------------------------
 

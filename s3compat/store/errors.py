@@ -35,6 +35,14 @@ class DeleteMarker(StoreError):
         self.last_modified = last_modified
 
 
+class ObjectLocked(StoreError):
+    """The version is protected by Object Lock (retention or legal hold)."""
+
+
+class InvalidBucketState(StoreError):
+    """The bucket's state forbids the request (e.g. suspending versioning under Object Lock)."""
+
+
 class BucketNotEmpty(StoreError):
     pass
 

@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from typing import TypeVar
 
@@ -28,6 +29,7 @@ from s3compat.catalog.catalog import Catalog
 from s3compat.catalog.uploads import UploadCatalog
 from s3compat.records import ObjectRecord
 from s3compat.store.buckets import BucketDocument
+from s3compat.store.errors import ObjectLocked
 from s3compat.store.lifecycle_rules import (
     Rule,
     aborting_rule,
@@ -35,6 +37,7 @@ from s3compat.store.lifecycle_rules import (
     rules_from_json,
     scan_ranges,
 )
+from s3compat.store.locks import check_removable
 from s3compat.store.noncurrent import acts_on_versions, doomed_versions
 
 log = logging.getLogger(__name__)
@@ -152,12 +155,20 @@ class LifecyclePass:
                     for version in doomed_versions(
                         acting, key_versions, now=now, day_seconds=self.day_seconds
                     ):
-                        gone = await self.catalog.delete_version(
-                            bucket,
-                            version.key,
-                            version.version_id,
-                            grace_seconds=self.grace_seconds,
-                        )
+                        try:
+                            gone = await self.catalog.delete_version(
+                                bucket,
+                                version.key,
+                                version.version_id,
+                                grace_seconds=self.grace_seconds,
+                                check=partial(
+                                    check_removable,
+                                    bypass_governance=False,
+                                    now=datetime.fromtimestamp(now, UTC),
+                                ),
+                            )
+                        except ObjectLocked:
+                            continue  # Object Lock outranks lifecycle, as on S3
                         removed += gone is not None
                     key_versions = []
                 if record is not None:

@@ -13,8 +13,10 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
+from functools import partial
 
 from s3compat.catalog.catalog import Catalog
 from s3compat.catalog.chunkrows import IntentsLost
@@ -26,8 +28,9 @@ from s3compat.store import errors, listing, segments
 from s3compat.store.buckets import BucketStore
 from s3compat.store.conditions import Precondition
 from s3compat.store.listing import ListPage
+from s3compat.store.locks import check_removable
 from s3compat.store.pieces import ByteSource
-from s3compat.store.placement import Candidate, choose_servers
+from s3compat.store.placement import Candidate, Reservation, choose_servers
 from s3compat.store.stripe_write import required_pieces, write_striped
 from s3compat.store.stripes import BLOCK_BYTES, LAYOUT_STRIPED, Geometry
 from s3compat.store.versions import (
@@ -220,8 +223,8 @@ class ObjectStore:
             for role, server in enumerate(chosen)
         ]
 
-    def _reservation(self, chunks: Sequence[ChunkRecord]) -> _Reservation:
-        return _Reservation(self._reserved, chunks)
+    def _reservation(self, chunks: Sequence[ChunkRecord]) -> Reservation:
+        return Reservation(self._reserved, chunks)
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -265,6 +268,21 @@ class ObjectStore:
         ):
             await self.head_object(bucket, key, version)  # says why: no version, or a marker
             raise errors.NoSuchVersion(key, version)
+
+    async def change_headers(
+        self,
+        bucket: str,
+        key: str,
+        version: str | None,
+        change: Callable[[ObjectRecord], dict[str, str]],
+    ) -> ObjectRecord:
+        """Replace the stored headers of the current version (or of `version`) by
+        `change(version)`, in one transaction (an Object Lock retention or legal hold)."""
+        record = await self.head_object(bucket, key, version)
+        changed = await self.catalog.rewrite_headers(bucket, key, record.version_id, change)
+        if changed is None:
+            raise errors.NoSuchVersion(key, version_token(record))
+        return changed
 
     async def _found(
         self, bucket: str, key: str, version: str, record: ObjectRecord | None
@@ -370,6 +388,7 @@ class ObjectStore:
         *,
         owner: str = "",
         version: str | None = None,
+        bypass_governance: bool = False,
     ) -> Deleted:
         """Delete the key as S3 does; deleting a missing key is no error.
 
@@ -387,7 +406,13 @@ class ObjectStore:
                     return Deleted(version)
                 condition.check_delete(found)  # a version never changes: no race here
             removed = await self.catalog.delete_version(
-                bucket, key, number, grace_seconds=self.grace_seconds
+                bucket,
+                key,
+                number,
+                grace_seconds=self.grace_seconds,
+                check=partial(
+                    check_removable, bypass_governance=bypass_governance, now=datetime.now(UTC)
+                ),
             )
             return Deleted(version, removed is not None and removed.delete_marker)
         expected = None
@@ -412,17 +437,3 @@ class ObjectStore:
         if done.marker is None:
             return Deleted()
         return Deleted(version_token(done.marker), delete_marker=True)
-
-
-class _Reservation:
-    """Counts bytes being written to each server, so concurrent writes spread out."""
-
-    def __init__(self, reserved: Counter[str], chunks: Sequence[ChunkRecord]) -> None:
-        self._reserved = reserved
-        self._amounts = Counter({c.server_id: c.length for c in chunks})
-
-    def __enter__(self) -> None:
-        self._reserved.update(self._amounts)
-
-    def __exit__(self, *exc: object) -> None:
-        self._reserved.subtract(self._amounts)

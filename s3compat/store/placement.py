@@ -10,8 +10,11 @@ instead of taking every write at once.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from s3compat.records import ChunkRecord
 
 
 @dataclass(frozen=True)
@@ -57,3 +60,17 @@ def choose_servers(
         chosen.append(pick)
         remaining.remove(pick)
     return chosen
+
+
+class Reservation:
+    """Counts bytes being written to each server, so concurrent writes spread out."""
+
+    def __init__(self, reserved: Counter[str], chunks: Sequence[ChunkRecord]) -> None:
+        self._reserved = reserved
+        self._amounts = Counter({c.server_id: c.length for c in chunks})
+
+    def __enter__(self) -> None:
+        self._reserved.update(self._amounts)
+
+    def __exit__(self, *exc: object) -> None:
+        self._reserved.subtract(self._amounts)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
-from support.clients import error_code, http_status, unique_bucket_name
+from support.clients import error_code, http_status
 from support.processes import Cluster
 from support.signing import raw_request
 
@@ -40,16 +40,6 @@ def test_empty_delimiter_is_not_echoed(s3: BaseClient, bucket: str) -> None:
     ):
         assert "Delimiter" not in answer
         assert [item["Key"] for item in answer["Contents"]] == ["a/b"]
-
-
-def test_a_bucket_with_object_lock_is_refused_not_created_unlocked(s3: BaseClient) -> None:
-    name = unique_bucket_name("lock")
-    with pytest.raises(ClientError) as refused:
-        s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
-    assert (http_status(refused.value), error_code(refused.value)) == (501, "NotImplemented")
-    assert name not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
-    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=False)
-    s3.delete_bucket(Bucket=name)
 
 
 def assert_writes_refused(
@@ -83,7 +73,8 @@ def assert_writes_refused(
 def test_object_lock_headers_on_writes_are_refused_not_ignored(
     s3: BaseClient, bucket: str, lock: dict[str, Any]
 ) -> None:
-    """No bucket here has an Object Lock configuration: AWS's answer to such writes."""
+    """A bucket without an Object Lock configuration: AWS's answer to such writes (the bucket
+    of tests/integration/test_object_lock.py takes them)."""
     if "ObjectLockRetainUntilDate" in lock:
         lock = {**lock, "ObjectLockRetainUntilDate": datetime.now(UTC) + timedelta(days=1)}
     assert_writes_refused(s3, bucket, lock, "InvalidRequest", says="Object Lock")

@@ -111,7 +111,10 @@ async def create_bucket(ctx: Ctx) -> web.StreamResponse:
     else:
         region = None
     acl = await requested_acl(ctx)
-    await ctx.buckets.create(ctx.bucket, ctx.user, acl, region=region)
+    lock = ctx.request.headers.get("x-amz-bucket-object-lock-enabled", "false")
+    await ctx.buckets.create(
+        ctx.bucket, ctx.user, acl, region=region, object_lock=lock.strip().lower() == "true"
+    )
     return web.Response(status=200, headers={"Location": f"/{ctx.bucket}"})
 
 

@@ -11,6 +11,7 @@ from s3compat.api import errors
 from s3compat.api.aclheaders import requested_acl
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.copysource import copy_source_blocks
+from s3compat.api.lockheaders import lock_for_write
 from s3compat.api.objectmeta import (
     parse_tagging_header,
     stored_headers,
@@ -21,6 +22,7 @@ from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import xml_response
 from s3compat.api.xml import Node, to_xml
 from s3compat.records import ObjectRecord
+from s3compat.store.locks import without_lock
 from s3compat.store.pieces import IteratorSource
 from s3compat.store.versions import version_token
 from s3compat.store.writechecks import WriteChecks
@@ -28,7 +30,7 @@ from s3compat.store.writechecks import WriteChecks
 MAX_COPY_BYTES = 5 * 1024**3
 
 
-def _target_record(
+async def _target_record(
     ctx: Ctx, source: ObjectRecord, acl: str | None, version: str | None
 ) -> ObjectRecord:
     headers = ctx.request.headers
@@ -44,7 +46,9 @@ def _target_record(
             "without changing the object's metadata, storage class, website redirect location "
             "or encryption attributes."
         )
-    metadata = stored_headers(headers) if directive == "REPLACE" else dict(source.headers)
+    # The copy's lock is its own (the request's or the bucket's default), never its source's.
+    metadata = stored_headers(headers) if directive == "REPLACE" else without_lock(source.headers)
+    metadata.update(await lock_for_write(ctx, headers))
     tags = (
         parse_tagging_header(headers.get("x-amz-tagging"))
         if tagging_directive == "REPLACE"
@@ -75,7 +79,7 @@ async def copy_object(ctx: Ctx) -> web.StreamResponse:
                 "The specified copy source is larger than the maximum allowable size for a "
                 f"copy source: {MAX_COPY_BYTES}"
             )
-        target = _target_record(ctx, copy.record, acl, copy.version)
+        target = await _target_record(ctx, copy.record, acl, copy.version)
         algorithm = (
             ctx.request.headers.get("x-amz-checksum-algorithm") or copy.record.checksum_algorithm
         )

@@ -11,6 +11,7 @@ from s3compat.api import errors
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.body import read_document
 from s3compat.api.errormap import to_s3_error
+from s3compat.api.lockheaders import bypass_governance
 from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import xml_response
 from s3compat.api.ops.object import precondition
@@ -66,7 +67,12 @@ async def _delete_one(ctx: Ctx, key: str, version: str | None, target: etree._El
         condition = precondition(etag, modified, size)
     try:
         return await ctx.objects.delete_object(
-            ctx.bucket, key, condition, owner=ctx.writer, version=version
+            ctx.bucket,
+            key,
+            condition,
+            owner=ctx.writer,
+            version=version,
+            bypass_governance=bypass_governance(ctx),
         )
     except StoreError as error:
         raise to_s3_error(error) from error

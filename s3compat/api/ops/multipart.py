@@ -12,6 +12,7 @@ from s3compat.api.aclheaders import requested_acl
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.body import payload, read_document
 from s3compat.api.copysource import copy_source_blocks
+from s3compat.api.lockheaders import lock_for_write
 from s3compat.api.objectmeta import (
     parse_tagging_header,
     stored_headers,
@@ -77,7 +78,7 @@ async def create_multipart_upload(ctx: Ctx) -> web.StreamResponse:
             key=ctx.key,
             owner=ctx.writer,
             initiated_at=0.0,
-            headers=stored_headers(headers),
+            headers={**stored_headers(headers), **await lock_for_write(ctx, headers)},
             checksum_algorithm=algorithm,
             checksum_type=kind,
             acl=acl,

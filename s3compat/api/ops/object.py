@@ -10,6 +10,7 @@ from s3compat.api import errors
 from s3compat.api.aclheaders import requested_acl
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.body import payload
+from s3compat.api.lockheaders import bypass_governance, lock_for_write
 from s3compat.api.objectmeta import (
     RESPONSE_OVERRIDES,
     apply_response_overrides,
@@ -61,7 +62,7 @@ async def put_object(ctx: Ctx) -> web.StreamResponse:
         etag="",
         last_modified=0.0,
         owner=ctx.writer,
-        headers=stored_headers(headers),
+        headers={**stored_headers(headers), **await lock_for_write(ctx, headers)},
         acl=acl,
         tags=parse_tagging_header(headers.get("x-amz-tagging")),
     )
@@ -183,7 +184,12 @@ def _part_range(ctx: Ctx, record: ObjectRecord) -> tuple[int, int]:
 
 async def delete_object(ctx: Ctx) -> web.StreamResponse:
     deleted = await ctx.objects.delete_object(
-        ctx.bucket, ctx.key, delete_condition(ctx), owner=ctx.writer, version=version_asked(ctx)
+        ctx.bucket,
+        ctx.key,
+        delete_condition(ctx),
+        owner=ctx.writer,
+        version=version_asked(ctx),
+        bypass_governance=bypass_governance(ctx),
     )
     headers = {}
     if deleted.version is not None:
