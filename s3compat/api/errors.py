@@ -29,6 +29,12 @@ class BadDigest(S3Error):
     message = "The Content-MD5 you specified did not match what we received."
 
 
+class InvalidRetentionPeriod(S3Error):
+    code = "InvalidRetentionPeriod"
+    status = 400
+    message = "Default retention period must be a positive integer value."
+
+
 class InvalidDigest(S3Error):
     code = "InvalidDigest"
     status = 400

@@ -122,19 +122,16 @@ def check_removable(record: ObjectRecord, *, bypass_governance: bool, now: datet
 def check_retention_change(
     record: ObjectRecord, wanted: Retention | None, *, bypass_governance: bool, now: datetime
 ) -> None:
-    """A retention may always be extended; a COMPLIANCE one never shortened, changed to
-    GOVERNANCE or removed before it ends; a GOVERNANCE one only with the bypass."""
+    """A retention may always be extended in its mode; a COMPLIANCE one is never shortened,
+    changed or removed before it ends; a GOVERNANCE one only with the bypass."""
     current = retention_of(record)
     if current is None or current.until <= now:
         return
+    # Longer in the same mode: always allowed. Any other change of a GOVERNANCE retention
+    # (a change of mode included) needs the bypass; of a COMPLIANCE one, is refused.
     if wanted is not None and wanted.mode == current.mode and wanted.until >= current.until:
         return
-    if (
-        wanted is not None
-        and current.mode == "GOVERNANCE"
-        and wanted.mode == "COMPLIANCE"
-        and wanted.until >= current.until
-    ):
-        return
     if current.mode == "COMPLIANCE" or not bypass_governance:
-        raise errors.ObjectLocked("the retention of a locked version cannot be shortened")
+        raise errors.ObjectLocked(
+            "the retention of a locked version cannot be shortened or changed"
+        )

@@ -160,6 +160,10 @@ def test_lock_requests_on_buckets_without_lock(s3: BaseClient, bucket: str) -> N
     assert fails(
         lambda: s3.put_object_legal_hold(Bucket=bucket, Key="k", LegalHold={"Status": "ON"})
     ) == ("InvalidRequest", 400)
+    assert fails(lambda: s3.get_object_retention(Bucket=bucket, Key="k")) == (
+        "InvalidRequest",
+        400,
+    )
     # Object Lock needs versioning Enabled first.
     config = {"ObjectLockEnabled": "Enabled"}
     assert fails(
@@ -194,4 +198,11 @@ def test_bad_lock_input(s3: BaseClient, locked: str) -> None:
             },
         )
     ) == ("MalformedXML", 400)
+    zero_days = {
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 0}},
+    }
+    assert fails(
+        lambda: s3.put_object_lock_configuration(Bucket=locked, ObjectLockConfiguration=zero_days)
+    ) == ("InvalidRetentionPeriod", 400)
     assert s3.list_objects_v2(Bucket=locked)["KeyCount"] == 1  # the refused writes stored nothing

@@ -71,8 +71,15 @@ def test_retention_may_grow_but_not_shrink() -> None:
         with pytest.raises(errors.ObjectLocked):
             check_retention_change(compliance, wanted, bypass_governance=True, now=NOW)
     governance = version(Retention("GOVERNANCE", later))
+    with pytest.raises(errors.ObjectLocked):  # a change of mode is a change: bypass needed
+        check_retention_change(
+            governance, Retention("COMPLIANCE", later), bypass_governance=False, now=NOW
+        )
     check_retention_change(
-        governance, Retention("COMPLIANCE", later), bypass_governance=False, now=NOW
+        governance, Retention("COMPLIANCE", later), bypass_governance=True, now=NOW
+    )
+    check_retention_change(
+        governance, Retention("GOVERNANCE", later), bypass_governance=False, now=NOW
     )
     with pytest.raises(errors.ObjectLocked):
         check_retention_change(governance, None, bypass_governance=False, now=NOW)

@@ -40,9 +40,11 @@ async def delete_objects(ctx: Ctx) -> web.StreamResponse:
         try:
             deleted = await _delete_one(ctx, key, version, target)
         except errors.S3Error as error:
-            results.append(
-                ("Error", [("Key", key), ("Code", error.code), ("Message", error.message)])
-            )
+            failed: list[tuple[str, Node]] = [("Key", key)]
+            if version is not None:
+                failed.append(("VersionId", version))
+            failed += [("Code", error.code), ("Message", error.message)]
+            results.append(("Error", failed))
             continue
         if quiet:
             continue

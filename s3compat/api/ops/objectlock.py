@@ -23,6 +23,15 @@ from s3compat.store import locks
 from s3compat.store.buckets import BucketDocument
 from s3compat.store.locks import LockConfiguration, Retention
 
+
+def xml_mode(text: str | None) -> locks.LockMode:
+    """A Mode element: GOVERNANCE or COMPLIANCE, anything else MalformedXML (as S3 answers a
+    body; a header with another mode is InvalidArgument)."""
+    if text not in locks.MODES:
+        raise errors.MalformedXML()
+    return lock_mode(text)
+
+
 # --- the bucket's configuration -----------------------------------------------------------
 
 
@@ -39,18 +48,14 @@ def _parse_configuration(body: bytes) -> LockConfiguration:
     if len(rules) > 1 or len(defaults) != 1:
         raise errors.MalformedXML()
     default = defaults[0]
-    mode = lock_mode(child_text(default, "Mode"))
+    mode = xml_mode(child_text(default, "Mode"))
     days, years = child_text(default, "Days"), child_text(default, "Years")
     if (days is None) == (years is None):
         raise errors.MalformedXML()
     period = days if days is not None else years
     assert period is not None
     if not period.isdigit() or int(period) <= 0:
-        raise errors.InvalidArgument(
-            "Default retention period must be a positive integer value",
-            ArgumentName="Days" if days is not None else "Years",
-            ArgumentValue=period,
-        )
+        raise errors.InvalidRetentionPeriod()
     number = int(period)
     return LockConfiguration(mode, number if days else None, number if years else None)
 
@@ -94,7 +99,7 @@ def _retention_of(document: etree._Element, now: datetime) -> Retention | None:
         return None  # an empty Retention removes it (where that is allowed)
     if mode is None or until is None:
         raise errors.MalformedXML()
-    return Retention(lock_mode(mode), future_time(until, now))
+    return Retention(xml_mode(mode), future_time(until, now))
 
 
 async def put_object_retention(ctx: Ctx) -> web.StreamResponse:
@@ -117,6 +122,7 @@ async def put_object_retention(ctx: Ctx) -> web.StreamResponse:
 
 
 async def get_object_retention(ctx: Ctx) -> web.StreamResponse:
+    await _locked_bucket(ctx)
     record = await ctx.objects.head_object(ctx.bucket, ctx.key, version_asked(ctx))
     retention = locks.retention_of(record)
     if retention is None:
@@ -143,6 +149,7 @@ async def put_object_legal_hold(ctx: Ctx) -> web.StreamResponse:
 
 
 async def get_object_legal_hold(ctx: Ctx) -> web.StreamResponse:
+    await _locked_bucket(ctx)
     record = await ctx.objects.head_object(ctx.bucket, ctx.key, version_asked(ctx))
     status = record.headers.get(locks.HOLD_HEADER)
     if status is None:
