@@ -63,7 +63,11 @@ class UploadStore:
 
     async def create(self, upload: UploadRecord) -> UploadRecord:
         await self.objects.buckets.get(upload.bucket)
-        created = replace(upload, upload_id=secrets.token_urlsafe(32), initiated_at=time.time())
+        # The id starts with the initiation time (16 hex digits of nanoseconds), so that the
+        # uploads of one key list in initiation order, as S3 lists them, by the id alone.
+        now = time.time_ns()
+        upload_id = f"{now:016x}{secrets.token_urlsafe(24)}"
+        created = replace(upload, upload_id=upload_id, initiated_at=now / 1e9)
         await self.catalog.create(created)
         return created
 

@@ -570,3 +570,19 @@ def _list_parts_or_none(client: BaseClient, upload_id: str) -> dict[str, Any] | 
         return client.list_parts(Bucket="crash", Key="big", UploadId=upload_id)  # type: ignore[no-any-return]
     except Exception:
         return None
+
+
+def test_uploads_of_one_key_list_in_initiation_order(s3: BaseClient, bucket: str) -> None:
+    """S3 lists the uploads of one key oldest first, and pages through them with
+    upload-id-marker in that order."""
+    started = [s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"] for _ in range(6)]
+    listed = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    assert [u["UploadId"] for u in listed] == started
+    initiated = [u["Initiated"] for u in listed]
+    assert initiated == sorted(initiated)
+    pages = s3.get_paginator("list_multipart_uploads").paginate(
+        Bucket=bucket, PaginationConfig={"PageSize": 2}
+    )
+    assert [u["UploadId"] for page in pages for u in page.get("Uploads", [])] == started
+    for upload_id in started:
+        s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id)
