@@ -146,9 +146,9 @@ def _services(
     buckets = BucketStore(catalog, BucketConfigCatalog(db), region=config.region)
     store = ObjectStore(
         catalog,
-        buckets,
         client,
         membership,
+        buckets,
         gateway_id=process_id,
         grace_seconds=config.gc_grace_seconds,
     )
@@ -170,9 +170,9 @@ def _services(
     )
     repairer = Repairer(
         catalog,
-        RepairCatalog(db),
         client,
         membership,
+        RepairCatalog(db),
         gateway_id=process_id,
         grace_seconds=config.gc_grace_seconds,
         parity_of=lambda: store.parity,

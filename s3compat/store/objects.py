@@ -17,11 +17,8 @@ from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from s3compat.catalog.bucketconfig import BucketConfigCatalog
-from s3compat.catalog.catalog import Catalog
 from s3compat.catalog.chunkrows import IntentsLost
 from s3compat.catalog.repairs import SHORT
-from s3compat.cluster.client import ChunkClient
-from s3compat.cluster.membership import Membership
 from s3compat.records import ChunkRecord, ObjectRecord, ServerState
 from s3compat.store import errors, listing, segments
 from s3compat.store.buckets import BucketStore
@@ -29,6 +26,7 @@ from s3compat.store.checksums import MultiHasher, to_b64
 from s3compat.store.listing import ListPage
 from s3compat.store.pieces import ByteSource
 from s3compat.store.placement import Candidate, choose_servers
+from s3compat.store.service import ChunkService
 from s3compat.store.stripe_write import required_pieces, write_striped
 from s3compat.store.stripes import BLOCK_BYTES, LAYOUT_STRIPED, Geometry
 
@@ -121,33 +119,18 @@ class WrittenBody:
     checksum: tuple[str, str] | None
 
 
-class ObjectStore:
+@dataclass(eq=False)
+class ObjectStore(ChunkService):
     """Objects and where their bytes live. No HTTP, no XML, no SQL."""
 
-    def __init__(
-        self,
-        catalog: Catalog,
-        buckets: BucketStore,
-        client: ChunkClient,
-        membership: Membership,
-        *,
-        gateway_id: str,
-        grace_seconds: float,
-        parity: int = 0,
-    ) -> None:
-        self.catalog = catalog
-        self.buckets = buckets
-        # Parity pieces of new writes (the catalog's setting, see `load_settings`).
-        self.parity = parity
-        self.client = client
-        self.membership = membership
-        self.gateway_id = gateway_id
-        self.grace_seconds = grace_seconds
-        self._reserved: Counter[str] = Counter()
-        # chunk id -> number of readers streaming it now; the collector skips these
-        self.reading: Counter[str] = Counter()
-        # Set when a read or write left a segment short of pieces: wakes the repairer.
-        self.repair_wanted = asyncio.Event()
+    buckets: BucketStore
+    # Parity pieces of new writes (the catalog's setting, see `load_settings`).
+    parity: int = 0
+    _reserved: Counter[str] = field(default_factory=Counter, init=False)
+    # chunk id -> number of readers streaming it now; the collector skips these
+    reading: Counter[str] = field(default_factory=Counter, init=False)
+    # Set when a read or write left a segment short of pieces: wakes the repairer.
+    repair_wanted: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     async def load_settings(self) -> None:
         """Take the cluster's settings (the parity count) from the catalog."""
