@@ -276,9 +276,9 @@ async def rebalance(config: GatewayConfig, *, spread: float, dry_run: bool) -> d
     async with open_services(config) as services:
         rebalancer = Rebalancer(
             services.catalog,
-            services.maintenance,
             services.client,
             services.membership,
+            services.maintenance,
             gateway_id=services.process_id,
             grace_seconds=config.gc_grace_seconds,
         )

@@ -15,10 +15,9 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import KW_ONLY, dataclass
 
-from s3compat.catalog.catalog import Catalog
 from s3compat.catalog.leases import LeaseCatalog
-from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.membership import Membership
 from s3compat.store.gc import Collector
 from s3compat.store.repair import Repairer
@@ -35,6 +34,20 @@ RENEWALS_PER_LEASE = 4
 
 class LeaseBusy(Exception):
     """Another process holds the lease."""
+
+
+@dataclass(frozen=True)
+class Leaseholder:
+    """This process as a taker of the cluster's leases, each held for `lease_seconds` unless
+    renewed."""
+
+    leases: LeaseCatalog
+    process_id: str
+    lease_seconds: float
+
+    async def acquire(self, name: str) -> bool:
+        """Take or renew lease `name`; False while another process holds it."""
+        return await self.leases.acquire(name, self.process_id, self.lease_seconds)
 
 
 async def keep_alive(
@@ -55,20 +68,13 @@ async def keep_alive(
             log.exception("renewing process %s failed", process_id)
 
 
-async def run_collector(
-    collector: Collector,
-    leases: LeaseCatalog,
-    process_id: str,
-    *,
-    interval: float,
-    lease_seconds: float,
-) -> None:
+async def run_collector(collector: Collector, holder: Leaseholder, *, interval: float) -> None:
     """Sweep every `interval` seconds while this process holds the collector lease."""
-    ttl = max(lease_seconds, RENEWALS_PER_LEASE * interval)
+    ttl = max(holder.lease_seconds, RENEWALS_PER_LEASE * interval)
     while True:
         try:
-            if await leases.acquire(GC_LEASE, process_id, ttl):
-                await collect_once(collector, leases)
+            if await holder.leases.acquire(GC_LEASE, holder.process_id, ttl):
+                await collect_once(collector, holder.leases)
         except Exception:
             log.exception("garbage collection pass failed")
         await asyncio.sleep(interval)
@@ -82,28 +88,16 @@ async def collect_once(collector: Collector, leases: LeaseCatalog) -> int:
     return collected
 
 
+@dataclass(eq=False)
 class SharedMembership(Membership):
     """The membership view of a gateway among several: the lease holder polls the chunk servers
     and records what they said; every other gateway reloads that record from the catalog."""
 
-    def __init__(
-        self,
-        catalog: Catalog,
-        client: ChunkClient,
-        *,
-        down_after: float,
-        lost_after: float = float("inf"),
-        leases: LeaseCatalog,
-        process_id: str,
-        lease_seconds: float,
-    ) -> None:
-        super().__init__(catalog, client, down_after=down_after, lost_after=lost_after)
-        self.leases = leases
-        self.process_id = process_id
-        self.lease_seconds = lease_seconds
+    _: KW_ONLY
+    holder: Leaseholder
 
     async def refresh(self) -> None:
-        if await self.leases.acquire(MEMBERSHIP_LEASE, self.process_id, self.lease_seconds):
+        if await self.holder.acquire(MEMBERSHIP_LEASE):
             await super().refresh()
         else:
             await self.reload()
@@ -136,14 +130,7 @@ async def holding(
         await asyncio.shield(leases.release(name, process_id))
 
 
-async def run_repairer(
-    repairer: Repairer,
-    leases: LeaseCatalog,
-    process_id: str,
-    *,
-    interval: float,
-    lease_seconds: float,
-) -> None:
+async def run_repairer(repairer: Repairer, holder: Leaseholder, *, interval: float) -> None:
     """A repair pass every `interval` seconds, or sooner when the store saw something to
     repair, while this process holds the repair lease (renewed during a long pass, so that
     no two gateways repair the same segment)."""
@@ -152,7 +139,9 @@ async def run_repairer(
             await asyncio.wait_for(repairer.wanted.wait(), interval)
         repairer.wanted.clear()
         try:
-            async with holding(leases, REPAIR_LEASE, process_id, lease_seconds):
+            async with holding(
+                holder.leases, REPAIR_LEASE, holder.process_id, holder.lease_seconds
+            ):
                 report = await repairer.run(full=repairer.full_pass_due())
             if report.repaired or not report.complete:
                 log.info("repair pass: %s", report)

@@ -29,7 +29,13 @@ from s3compat.catalog.uploads import UploadCatalog
 from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.membership import Membership
 from s3compat.config import GatewayConfig
-from s3compat.duties import SharedMembership, keep_alive, run_collector, run_repairer
+from s3compat.duties import (
+    Leaseholder,
+    SharedMembership,
+    keep_alive,
+    run_collector,
+    run_repairer,
+)
 from s3compat.memory import tune_malloc
 from s3compat.metrics import GaugeCollector, RequestMetrics
 from s3compat.store.buckets import BucketStore
@@ -100,9 +106,7 @@ async def open_services(
                         client,
                         down_after=config.server_down_after_seconds,
                         lost_after=config.server_lost_after_seconds,
-                        leases=leases,
-                        process_id=process_id,
-                        lease_seconds=config.lease_seconds,
+                        holder=Leaseholder(leases, process_id, config.lease_seconds),
                     )
                     if shared_polling
                     else Membership(
@@ -146,9 +150,9 @@ def _services(
     buckets = BucketStore(catalog, BucketConfigCatalog(db), region=config.region)
     store = ObjectStore(
         catalog,
-        buckets,
         client,
         membership,
+        buckets,
         gateway_id=process_id,
         grace_seconds=config.gc_grace_seconds,
     )
@@ -170,9 +174,9 @@ def _services(
     )
     repairer = Repairer(
         catalog,
-        RepairCatalog(db),
         client,
         membership,
+        RepairCatalog(db),
         gateway_id=process_id,
         grace_seconds=config.gc_grace_seconds,
         parity_of=lambda: store.parity,
@@ -249,26 +253,8 @@ def gateway_metrics(services: Services) -> RequestMetrics:
     return metrics
 
 
-async def follow_settings(store: ObjectStore, interval: float) -> None:
-    """Reload the cluster's settings (`admin parity`) every `interval` seconds."""
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await store.load_settings()
-        except Exception:  # a failed reload keeps the settings there were
-            log.exception("reloading the cluster settings failed")
-
-
-def ssl_context(config: GatewayConfig) -> ssl.SSLContext | None:
-    if config.tls_cert is None:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(config.tls_cert, config.tls_key)
-    return context
-
-
 def gateway_app(config: GatewayConfig, services: Services) -> web.Application:
-    """The S3 application over opened services (what `serve` serves; tests serve it too)."""
+    """The S3 application over open services (its background work is `run_duties`)."""
     return make_app(
         config,
         Stores(
@@ -280,11 +266,44 @@ def gateway_app(config: GatewayConfig, services: Services) -> web.Application:
     )
 
 
+async def follow_settings(store: ObjectStore, interval: float) -> None:
+    """Reload the cluster's settings (`admin parity`) every `interval` seconds."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await store.load_settings()
+        except Exception:  # a failed reload keeps the settings there were
+            log.exception("reloading the cluster settings failed")
+
+
+async def run_duties(services: Services, config: GatewayConfig) -> None:
+    """The work beside the server, until cancelled: polling the chunk servers, following the
+    cluster's settings, and the repair and collector passes (each while this process holds
+    its lease)."""
+    holder = Leaseholder(services.leases, services.process_id, config.lease_seconds)
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(services.membership.run(config.poll_interval_seconds))
+        tasks.create_task(follow_settings(services.store, config.poll_interval_seconds))
+        tasks.create_task(
+            run_repairer(services.repairer, holder, interval=config.repair_interval_seconds)
+        )
+        tasks.create_task(
+            run_collector(services.collector, holder, interval=config.sweep_interval_seconds)
+        )
+
+
+def ssl_context(config: GatewayConfig) -> ssl.SSLContext | None:
+    if config.tls_cert is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.tls_cert, config.tls_key)
+    return context
+
+
 async def serve(config: GatewayConfig) -> None:
     """Serve S3 until SIGTERM or SIGINT; background work runs beside the server."""
     async with open_services(config, role="gateway", shared_polling=True) as services:
-        app = gateway_app(config, services)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(gateway_app(config, services), access_log=None, handle_signals=False)
         await runner.setup()
         answer_parser_errors_as_s3(runner)
         site = web.TCPSite(
@@ -299,32 +318,8 @@ async def serve(config: GatewayConfig) -> None:
             loop.add_signal_handler(signum, stop.set)
         try:
             async with asyncio.TaskGroup() as tasks:
-                poller = tasks.create_task(services.membership.run(config.poll_interval_seconds))
-                follower = tasks.create_task(
-                    follow_settings(services.store, config.poll_interval_seconds)
-                )
-                repairer = tasks.create_task(
-                    run_repairer(
-                        services.repairer,
-                        services.leases,
-                        services.process_id,
-                        interval=config.repair_interval_seconds,
-                        lease_seconds=config.lease_seconds,
-                    )
-                )
-                sweeper = tasks.create_task(
-                    run_collector(
-                        services.collector,
-                        services.leases,
-                        services.process_id,
-                        interval=config.sweep_interval_seconds,
-                        lease_seconds=config.lease_seconds,
-                    )
-                )
+                duties = tasks.create_task(run_duties(services, config))
                 await stop.wait()
-                poller.cancel()
-                follower.cancel()
-                repairer.cancel()
-                sweeper.cancel()
+                duties.cancel()
         finally:
             await runner.cleanup()

@@ -68,21 +68,28 @@ def _only(operation: Op) -> tuple[Candidate, ...]:
     return (Candidate(operation),)
 
 
-def _get_or_list(noun: str) -> tuple[Candidate, ...]:
-    """GET ?analytics/?inventory/... reads one configuration with ``id``, else lists them."""
-    return (
-        Candidate(Op(f"GetBucket{noun}Configuration"), query="id"),
-        Candidate(Op(f"ListBucket{noun}Configurations")),
-    )
-
-
 _B, _O = Target.BUCKET, Target.OBJECT
+RouteKey = tuple[str, Target, str | None]  # (method, target, subresource)
+
+
+def _configurations(subresource: str, noun: str) -> dict[RouteKey, tuple[Candidate, ...]]:
+    """A bucket's ?analytics/?inventory/... configurations, each named by ``id``: GET reads one
+    (with ``id``) or lists them, PUT writes one, DELETE deletes one."""
+    return {
+        ("GET", _B, subresource): (
+            Candidate(Op(f"GetBucket{noun}Configuration"), query="id"),
+            Candidate(Op(f"ListBucket{noun}Configurations")),
+        ),
+        ("PUT", _B, subresource): _only(Op(f"PutBucket{noun}Configuration")),
+        ("DELETE", _B, subresource): _only(Op(f"DeleteBucket{noun}Configuration")),
+    }
+
 
 # (method, target, subresource) -> candidates, first match wins. Subresource None means "no
 # subresource in the query". Where the service model has a legacy and a current operation on the
 # same wire request (GetBucketLifecycle / GetBucketLifecycleConfiguration), the current one is
 # listed. The order of subresources here is also their precedence when a query holds several.
-ROUTES: dict[tuple[str, Target, str | None], tuple[Candidate, ...]] = {
+ROUTES: dict[RouteKey, tuple[Candidate, ...]] = {
     ("GET", Target.SERVICE, None): _only(Op.ListBuckets),
     # Object subresources.
     ("GET", _O, "acl"): _only(Op.GetObjectAcl),
@@ -164,18 +171,10 @@ ROUTES: dict[tuple[str, Target, str | None], tuple[Candidate, ...]] = {
     ("GET", _B, "publicAccessBlock"): _only(Op.GetPublicAccessBlock),
     ("PUT", _B, "publicAccessBlock"): _only(Op.PutPublicAccessBlock),
     ("DELETE", _B, "publicAccessBlock"): _only(Op.DeletePublicAccessBlock),
-    ("GET", _B, "analytics"): _get_or_list("Analytics"),
-    ("PUT", _B, "analytics"): _only(Op.PutBucketAnalyticsConfiguration),
-    ("DELETE", _B, "analytics"): _only(Op.DeleteBucketAnalyticsConfiguration),
-    ("GET", _B, "metrics"): _get_or_list("Metrics"),
-    ("PUT", _B, "metrics"): _only(Op.PutBucketMetricsConfiguration),
-    ("DELETE", _B, "metrics"): _only(Op.DeleteBucketMetricsConfiguration),
-    ("GET", _B, "inventory"): _get_or_list("Inventory"),
-    ("PUT", _B, "inventory"): _only(Op.PutBucketInventoryConfiguration),
-    ("DELETE", _B, "inventory"): _only(Op.DeleteBucketInventoryConfiguration),
-    ("GET", _B, "intelligent-tiering"): _get_or_list("IntelligentTiering"),
-    ("PUT", _B, "intelligent-tiering"): _only(Op.PutBucketIntelligentTieringConfiguration),
-    ("DELETE", _B, "intelligent-tiering"): _only(Op.DeleteBucketIntelligentTieringConfiguration),
+    **_configurations("analytics", "Analytics"),
+    **_configurations("metrics", "Metrics"),
+    **_configurations("inventory", "Inventory"),
+    **_configurations("intelligent-tiering", "IntelligentTiering"),
     ("GET", _B, "metadataTable"): _only(Op.GetBucketMetadataTableConfiguration),
     ("POST", _B, "metadataTable"): _only(Op.CreateBucketMetadataTableConfiguration),
     ("DELETE", _B, "metadataTable"): _only(Op.DeleteBucketMetadataTableConfiguration),

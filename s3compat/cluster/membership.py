@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import KW_ONLY, dataclass, field
 
 from s3compat.catalog.catalog import Catalog
 from s3compat.cluster.client import ChunkClient, ServerStats
@@ -29,25 +30,19 @@ POLL_TIMEOUT_SECONDS = 2.0
 PROBE_TIMEOUT_SECONDS = 5.0
 
 
+@dataclass(eq=False)
 class Membership:
     """The gateway's view of the chunk servers."""
 
-    def __init__(
-        self,
-        catalog: Catalog,
-        client: ChunkClient,
-        *,
-        down_after: float,
-        lost_after: float = float("inf"),
-    ) -> None:
-        self.catalog = catalog
-        self.client = client
-        self.down_after = down_after
-        self.lost_after = lost_after
-        self._servers: dict[str, ServerRecord] = {}
-        # Servers a request could not reach, and when: they stay down in this view until a poll
-        # (by any gateway) has heard from them since, so a reload cannot flip them back up.
-        self._failed_at: dict[str, float] = {}
+    catalog: Catalog
+    client: ChunkClient
+    _: KW_ONLY
+    down_after: float
+    lost_after: float = float("inf")
+    _servers: dict[str, ServerRecord] = field(default_factory=dict, init=False)
+    # Servers a request could not reach, and when: they stay down in this view until a poll
+    # (by any gateway) has heard from them since, so a reload cannot flip them back up.
+    _failed_at: dict[str, float] = field(default_factory=dict, init=False)
 
     async def refresh(self) -> None:
         """Poll every registered server once, record what it said, and reload the view."""

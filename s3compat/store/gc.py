@@ -14,7 +14,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 
 from s3compat.catalog.catalog import Catalog
 from s3compat.catalog.chunkrows import PendingDeletion
@@ -42,27 +42,19 @@ class SweepReport:
     abandoned: int = 0  # deletions dropped because their server is lost or removed
 
 
+@dataclass(eq=False)
 class Collector:
     """Runs the deletion queue against the chunk servers."""
 
-    def __init__(
-        self,
-        catalog: Catalog,
-        client: ChunkClient,
-        membership: Membership,
-        reading: Counter[str],
-        *,
-        expire_uploads: Callable[[], Awaitable[int]] | None = None,
-        lifecycle: Callable[[], Awaitable[int]] | None = None,
-    ) -> None:
-        self.catalog = catalog
-        self.client = client
-        self.membership = membership
-        self.reading = reading
-        self.expire_uploads = expire_uploads
-        # Everything done since start, for metrics.
-        self.totals = SweepReport()
-        self.lifecycle = lifecycle
+    catalog: Catalog
+    client: ChunkClient
+    membership: Membership
+    reading: Counter[str]
+    _: KW_ONLY
+    expire_uploads: Callable[[], Awaitable[int]] | None = None
+    lifecycle: Callable[[], Awaitable[int]] | None = None
+    # Everything done since start, for metrics.
+    totals: SweepReport = field(default_factory=SweepReport, init=False)
 
     async def sweep(self) -> SweepReport:
         """One pass: turn intents too old to be running into deletions, then delete every due

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import TypeVar
@@ -63,26 +63,18 @@ class LifecycleReport:
         return self.expired_objects + self.aborted_uploads
 
 
+@dataclass(eq=False)
 class LifecyclePass:
     """Carries out every bucket's lifecycle rules; the collector calls `maybe_run` each sweep."""
 
-    def __init__(
-        self,
-        configs: BucketConfigCatalog,
-        catalog: Catalog,
-        uploads: UploadCatalog,
-        *,
-        day_seconds: float,
-        grace_seconds: float,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.configs = configs
-        self.catalog = catalog
-        self.uploads = uploads
-        self.day_seconds = day_seconds
-        self.grace_seconds = grace_seconds
-        self.clock = clock
-        self._last_run: float | None = None
+    configs: BucketConfigCatalog
+    catalog: Catalog
+    uploads: UploadCatalog
+    _: KW_ONLY
+    day_seconds: float
+    grace_seconds: float
+    clock: Callable[[], float] = time.time
+    _last_run: float | None = field(default=None, init=False)
 
     async def maybe_run(self) -> int:
         """Run a pass unless one ran less than 1/24 lifecycle day ago; the number of actions."""

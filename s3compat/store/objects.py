@@ -14,15 +14,12 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncGenerator, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 
-from s3compat.catalog.catalog import Catalog
 from s3compat.catalog.chunkrows import IntentsLost
 from s3compat.catalog.repairs import SHORT
-from s3compat.cluster.client import ChunkClient
-from s3compat.cluster.membership import Membership
 from s3compat.records import ChunkRecord, ObjectRecord, ServerState
 from s3compat.store import errors, listing, segments
 from s3compat.store.buckets import BucketStore
@@ -31,6 +28,7 @@ from s3compat.store.listing import ListPage
 from s3compat.store.locks import check_removable
 from s3compat.store.pieces import ByteSource
 from s3compat.store.placement import Candidate, Reservation, choose_servers
+from s3compat.store.service import ChunkService
 from s3compat.store.stripe_write import required_pieces, write_striped
 from s3compat.store.stripes import BLOCK_BYTES, LAYOUT_STRIPED, Geometry
 from s3compat.store.versions import (
@@ -51,33 +49,18 @@ PARITY_META = "parity"
 UNREADABLE_STATES: tuple[ServerState, ...] = ("down", "lost")
 
 
-class ObjectStore:
+@dataclass(eq=False)
+class ObjectStore(ChunkService):
     """Objects and where their bytes live. No HTTP, no XML, no SQL."""
 
-    def __init__(
-        self,
-        catalog: Catalog,
-        buckets: BucketStore,
-        client: ChunkClient,
-        membership: Membership,
-        *,
-        gateway_id: str,
-        grace_seconds: float,
-        parity: int = 0,
-    ) -> None:
-        self.catalog = catalog
-        self.buckets = buckets
-        # Parity pieces of new writes (the catalog's setting, see `load_settings`).
-        self.parity = parity
-        self.client = client
-        self.membership = membership
-        self.gateway_id = gateway_id
-        self.grace_seconds = grace_seconds
-        self._reserved: Counter[str] = Counter()
-        # chunk id -> number of readers streaming it now; the collector skips these
-        self.reading: Counter[str] = Counter()
-        # Set when a read or write left a segment short of pieces: wakes the repairer.
-        self.repair_wanted = asyncio.Event()
+    buckets: BucketStore
+    # Parity pieces of new writes (the catalog's setting, see `load_settings`).
+    parity: int = 0
+    _reserved: Counter[str] = field(default_factory=Counter, init=False)
+    # chunk id -> number of readers streaming it now; the collector skips these
+    reading: Counter[str] = field(default_factory=Counter, init=False)
+    # Set when a read or write left a segment short of pieces: wakes the repairer.
+    repair_wanted: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     async def load_settings(self) -> None:
         """Take the cluster's settings (the parity count) from the catalog."""

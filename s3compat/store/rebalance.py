@@ -16,11 +16,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 
-from s3compat.catalog.catalog import Catalog
 from s3compat.catalog.maintenance import MaintenanceCatalog, PlacedChunk
-from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.errors import ChunkServerError
-from s3compat.cluster.membership import Membership
+from s3compat.store.service import ChunkService
 
 CANDIDATES_PER_SERVER = 2000
 
@@ -118,23 +116,9 @@ def _next_move(
     return None
 
 
-class Rebalancer:
-    def __init__(
-        self,
-        catalog: Catalog,
-        maintenance: MaintenanceCatalog,
-        client: ChunkClient,
-        membership: Membership,
-        *,
-        gateway_id: str,
-        grace_seconds: float,
-    ) -> None:
-        self.catalog = catalog
-        self.maintenance = maintenance
-        self.client = client
-        self.membership = membership
-        self.gateway_id = gateway_id
-        self.grace_seconds = grace_seconds
+@dataclass(eq=False)
+class Rebalancer(ChunkService):
+    maintenance: MaintenanceCatalog
 
     async def fills(self) -> list[ServerFill]:
         placed = await self.maintenance.bytes_per_server()

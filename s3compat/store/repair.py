@@ -23,9 +23,8 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
-from dataclasses import dataclass, replace
+from dataclasses import InitVar, dataclass, field, replace
 
-from s3compat.catalog.catalog import Catalog
 from s3compat.catalog.chunkrows import IntentsLost
 from s3compat.catalog.repairs import (
     GONE_STATES,
@@ -34,14 +33,13 @@ from s3compat.catalog.repairs import (
     SegmentChanged,
     SegmentKey,
 )
-from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.errors import ChunkCorrupt, ChunkNotFound, ChunkServerError
-from s3compat.cluster.membership import Membership
 from s3compat.records import ChunkRecord, ServerState
 from s3compat.store import segments
 from s3compat.store.errors import BackendFailure
 from s3compat.store.pieces import IteratorSource
 from s3compat.store.placement import Candidate, choose_servers
+from s3compat.store.service import ChunkService
 from s3compat.store.stripe_read import Segment, read_striped
 from s3compat.store.stripe_write import required_pieces, write_striped
 from s3compat.store.stripes import BLOCK_BYTES, DATA_PIECES, LAYOUT_STRIPED, Geometry
@@ -88,34 +86,21 @@ class RepairMismatch(Exception):
     """A rebuilt piece's CRC32C differs from the one recorded for the piece it replaces."""
 
 
-class Repairer:
-    def __init__(
-        self,
-        catalog: Catalog,
-        repairs: RepairCatalog,
-        client: ChunkClient,
-        membership: Membership,
-        *,
-        gateway_id: str,
-        grace_seconds: float,
-        parity_of: Callable[[], int],
-        concurrency: int = REPAIR_CONCURRENCY,
-        wanted: asyncio.Event | None = None,
-    ) -> None:
-        self.catalog = catalog
-        self.repairs = repairs
-        self.client = client
-        self.membership = membership
-        self.gateway_id = gateway_id
-        self.grace_seconds = grace_seconds
-        self.parity_of = parity_of
+@dataclass(eq=False)
+class Repairer(ChunkService):
+    repairs: RepairCatalog
+    parity_of: Callable[[], int]
+    concurrency: InitVar[int] = REPAIR_CONCURRENCY
+    # Set by the store when it saw damage or wrote a segment short of pieces.
+    wanted: asyncio.Event = field(default_factory=asyncio.Event)
+    limit: asyncio.Semaphore = field(init=False)
+    totals: RepairReport = field(default_factory=RepairReport, init=False)
+    # (segments, objects) short of pieces, as the last full pass counted them at its end.
+    under_protected: tuple[int, int] = field(default=(0, 0), init=False)
+    last_full_pass: float = field(default=float("-inf"), init=False)
+
+    def __post_init__(self, concurrency: int) -> None:
         self.limit = asyncio.Semaphore(concurrency)
-        self.totals = RepairReport()
-        # Set by the store when it saw damage or wrote a segment short of pieces.
-        self.wanted = wanted or asyncio.Event()
-        # (segments, objects) short of pieces, as the last full pass counted them at its end.
-        self.under_protected = (0, 0)
-        self.last_full_pass = float("-inf")
 
     async def run(
         self, *, full: bool = True, reprotect: bool = False, progress: Progress | None = None

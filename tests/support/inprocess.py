@@ -24,8 +24,7 @@ from s3compat.admin import init_cluster
 from s3compat.api.framing import answer_parser_errors_as_s3
 from s3compat.cli import cluster_parity
 from s3compat.config import GatewayConfig
-from s3compat.duties import run_collector, run_repairer
-from s3compat.gateway import follow_settings, gateway_app, open_services
+from s3compat.gateway import gateway_app, open_services, run_duties
 from support.catalog import catalog_backend, new_postgres_catalog
 from support.chunk_daemons import ChunkDaemon
 from support.processes import CHUNK_SERVERS, Cluster, private_directory
@@ -51,44 +50,21 @@ async def serve_gateway(
     config: GatewayConfig, started: concurrent.futures.Future[str], stop: asyncio.Event
 ) -> None:
     """What `s3compat.gateway.serve` does, without its signal handlers and TCP site: the app
-    on a TestServer, the poller, settings follower, repairer and collector beside it, until
-    `stop` is set. `started` gets the endpoint."""
+    on a TestServer, its duties (poller, settings follower, repairer, collector) beside it,
+    until `stop` is set. `started` gets the endpoint."""
     async with open_services(config, role="gateway", shared_polling=True) as services:
-        app = gateway_app(config, services)
-        server = TestServer(app, host=config.host, port=config.port or None)
+        server = TestServer(
+            gateway_app(config, services), host=config.host, port=config.port or None
+        )
         await server.start_server(access_log=None)
         assert server.runner is not None
         answer_parser_errors_as_s3(server.runner)
         try:
             async with asyncio.TaskGroup() as tasks:
-                duties = [
-                    tasks.create_task(services.membership.run(config.poll_interval_seconds)),
-                    tasks.create_task(
-                        follow_settings(services.store, config.poll_interval_seconds)
-                    ),
-                    tasks.create_task(
-                        run_repairer(
-                            services.repairer,
-                            services.leases,
-                            services.process_id,
-                            interval=config.repair_interval_seconds,
-                            lease_seconds=config.lease_seconds,
-                        )
-                    ),
-                    tasks.create_task(
-                        run_collector(
-                            services.collector,
-                            services.leases,
-                            services.process_id,
-                            interval=config.sweep_interval_seconds,
-                            lease_seconds=config.lease_seconds,
-                        )
-                    ),
-                ]
+                duties = tasks.create_task(run_duties(services, config))
                 started.set_result(str(server.make_url("")).rstrip("/"))
                 await stop.wait()
-                for duty in duties:
-                    duty.cancel()
+                duties.cancel()
         finally:
             await server.close()
 
