@@ -267,18 +267,23 @@ def ssl_context(config: GatewayConfig) -> ssl.SSLContext | None:
     return context
 
 
+def gateway_app(config: GatewayConfig, services: Services) -> web.Application:
+    """The S3 application over opened services (what `serve` serves; tests serve it too)."""
+    return make_app(
+        config,
+        Stores(
+            services.store, services.uploads, services.buckets, ServerRegistry(services.catalog)
+        ),
+        all_handlers(),
+        services.cluster_secret,
+        gateway_metrics(services),
+    )
+
+
 async def serve(config: GatewayConfig) -> None:
     """Serve S3 until SIGTERM or SIGINT; background work runs beside the server."""
     async with open_services(config, role="gateway", shared_polling=True) as services:
-        app = make_app(
-            config,
-            Stores(
-                services.store, services.uploads, services.buckets, ServerRegistry(services.catalog)
-            ),
-            all_handlers(),
-            services.cluster_secret,
-            gateway_metrics(services),
-        )
+        app = gateway_app(config, services)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         answer_parser_errors_as_s3(runner)

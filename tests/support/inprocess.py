@@ -21,13 +21,11 @@ from pathlib import Path
 from aiohttp.test_utils import TestServer
 
 from s3compat.admin import init_cluster
-from s3compat.api.app import make_app
 from s3compat.api.framing import answer_parser_errors_as_s3
-from s3compat.api.ops import all_handlers
 from s3compat.cli import cluster_parity
 from s3compat.config import GatewayConfig
 from s3compat.duties import run_collector, run_repairer
-from s3compat.gateway import follow_settings, gateway_metrics, open_services
+from s3compat.gateway import follow_settings, gateway_app, open_services
 from support.catalog import catalog_backend, new_postgres_catalog
 from support.chunk_daemons import ChunkDaemon
 from support.processes import CHUNK_SERVERS, Cluster, private_directory
@@ -56,14 +54,7 @@ async def serve_gateway(
     on a TestServer, the poller, settings follower, repairer and collector beside it, until
     `stop` is set. `started` gets the endpoint."""
     async with open_services(config, role="gateway", shared_polling=True) as services:
-        app = make_app(
-            config,
-            services.store,
-            services.uploads,
-            all_handlers(),
-            services.cluster_secret,
-            gateway_metrics(services),
-        )
+        app = gateway_app(config, services)
         server = TestServer(app, host=config.host, port=config.port or None)
         await server.start_server(access_log=None)
         assert server.runner is not None
