@@ -1557,14 +1557,6 @@ def method_cases() -> list[Case]:
         Case(
             "subresource-unknown", "GET", "/{b}/obj?frobnicate", [(200, None)], check=_whole_object
         ),
-        Case(
-            "subresource-cors",
-            "PUT",
-            "/{b}?cors",
-            not_implemented,
-            {"Content-MD5": _md5_b64(b"<CORSConfiguration/>")},
-            b"<CORSConfiguration/>",
-        ),
         Case("subresource-policy", "PUT", "/{b}?policy", not_implemented, body=b"{}"),
         Case(
             "subresource-restore",
