@@ -23,7 +23,7 @@ from aiohttp.http import HttpVersion11
 from aiohttp.typedefs import Middleware
 from multidict import CIMultiDict
 
-from s3compat.api import errors, xml
+from s3compat.api import cors, errors, xml
 from s3compat.api.auth import access
 from s3compat.api.auth.model import AuthResult, RequestView
 from s3compat.api.auth.request import parse_auth, verify_auth
@@ -43,7 +43,7 @@ from s3compat.api.unsupported import refuse_unsupported
 from s3compat.config import GatewayConfig
 from s3compat.metrics import RequestMetrics
 from s3compat.records import BucketRecord
-from s3compat.store.buckets import BucketStore
+from s3compat.store.buckets import BucketDocument, BucketStore
 from s3compat.store.errors import StoreError
 from s3compat.store.objects import ObjectStore
 from s3compat.store.stores import Stores
@@ -124,6 +124,8 @@ CONFIG_KEY = web.AppKey("config", GatewayConfig)
 HANDLERS_KEY = web.AppKey("handlers", dict)
 # The request key under which the Expect: 100-continue check leaves the prepared context.
 PREPARED = "s3compat.prepared"
+# The request key naming the bucket whose CORS rules apply to the answer (a well-formed name).
+CORS_BUCKET = "s3compat.cors_bucket"
 
 
 def split_raw_query(raw_query: str) -> list[tuple[str, str]]:
@@ -187,6 +189,30 @@ async def add_request_id(request: web.Request, response: web.StreamResponse) -> 
     if request_id is not None:
         response.headers["x-amz-request-id"] = request_id
         response.headers["x-amz-id-2"] = request_id
+
+
+async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """A cross-origin request (Origin, not a preflight) to a bucket with CORS rules gets the
+    Access-Control-* headers of the first rule that matches, on every answer, errors included,
+    as S3 does. The rules are read once, and only for requests that carry Origin."""
+    origin = request.headers.get("Origin")
+    bucket = request.get(CORS_BUCKET)
+    if origin is None or not isinstance(bucket, str) or request.method == "OPTIONS":
+        return
+    try:
+        stored = await request.app[STORES_KEY].buckets.document(bucket, BucketDocument.CORS)
+    except Exception:
+        # The answer is on its way out; failing to read the rules must not replace it.
+        log.warning("request %s: CORS rules unreadable", request_id_of(request), exc_info=True)
+        return
+    if stored is None:
+        return
+    # S3 matches an actual request by Access-Control-Request-Method too when it carries one.
+    method = request.headers.get("Access-Control-Request-Method", request.method)
+    names = cors.requested_headers(request.headers.get("Access-Control-Request-Headers"))
+    rule = cors.match_rule(cors.rules_from_json(stored), origin, method, names)
+    if rule is not None:
+        response.headers.update(cors.response_headers(rule, origin, names))
 
 
 def _from_http_exception(http_error: web.HTTPException) -> errors.S3Error:
@@ -272,6 +298,7 @@ async def prepare(request: web.Request) -> Ctx:
         )
     if route.bucket is not None and route.operation != Op.CreateBucket:
         _check_bucket_name_shape(route.bucket)
+        request[CORS_BUCKET] = route.bucket
     if route.key is not None:
         validate_key(route.key)
     if any("\x00" in value for _, value in query_pairs):
@@ -396,6 +423,7 @@ def make_app(
         },
     )
     app.on_response_prepare.append(add_request_id)
+    app.on_response_prepare.append(add_cors_headers)
     app[CONFIG_KEY] = config
     if config.spool_dir is not None:
         app[SPOOL_DIR_KEY] = config.spool_dir

@@ -23,6 +23,14 @@ class S3Error(Exception):
 
 
 # 400
+class BadRequest(S3Error):
+    """S3's answer to a CORS preflight without an Origin header."""
+
+    code = "BadRequest"
+    status = 400
+    message = "Insufficient information. Origin request header needed."
+
+
 class BadDigest(S3Error):
     code = "BadDigest"
     status = 400
@@ -357,9 +365,22 @@ class NoSuchCORSConfiguration(S3Error):
 
 
 class CORSForbidden(S3Error):
+    """A preflight refused because the bucket has no CORS configuration (or, with the message
+    "CORSResponse: Bucket not found", no such bucket)."""
+
     code = "AccessForbidden"
     status = 403
     message = "CORSResponse: CORS is not enabled for this bucket."
+
+
+class CORSNotAllowed(CORSForbidden):
+    """A preflight that no rule of the bucket's CORS configuration allows (S3's own spelling)."""
+
+    message = (
+        "CORSResponse: This CORS request is not allowed. This is usually because the evalution "
+        "of Origin, request method / Access-Control-Request-Method or "
+        "Access-Control-Request-Headers are not whitelisted by the resource's CORS spec."
+    )
 
 
 class UnresolvableGrantByEmailAddress(S3Error):

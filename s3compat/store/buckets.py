@@ -1,8 +1,9 @@
 """The BucketStore: buckets, their ACLs and configuration documents, and the users who own them.
 
 The API's one door to everything about a bucket that is not an object: handlers call this and
-never the catalog. A configuration document (bucket tagging, lifecycle rules) is stored as one
-text value per (bucket, name); the store decides what the names are, the catalog keeps the text.
+never the catalog. A configuration document (bucket tagging, lifecycle and CORS rules) is stored
+as one text value per (bucket, name); the store decides what the names are, the catalog keeps
+the text.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class BucketDocument(StrEnum):
     TAGGING = "tagging"
     LIFECYCLE = "lifecycle"
     OBJECT_LOCK = "object-lock"
+    CORS = "cors"
 
 
 class BucketStore:

@@ -1,5 +1,6 @@
 """The aws CLI against the gateway: `aws s3` tree commands, a 100 MiB multipart round trip,
-`aws s3api` with metadata, ranges, copies and pagination, and presigned URLs fetched by curl.
+`aws s3api` with metadata, ranges, copies, pagination and bucket CORS, and presigned URLs
+fetched by curl.
 
 Runs with aws CLI v1 (the project's venv) and, when installed, v2 (Debian's `awscli` package,
 /usr/bin/aws). Credentials come from the environment; AWS_CONFIG_FILE=/dev/null.
@@ -232,6 +233,33 @@ def test_s3api_delete_objects_checksums(aws: AwsCli, s3: Any, bucket: str) -> No
             assert "x-amz-checksum-crc32" in headers, (checksum, headers)
         else:
             assert "content-md5" in headers or "x-amz-checksum-crc32" in headers, headers
+
+
+@BOTH_CLIS
+def test_s3api_bucket_cors(aws: AwsCli, bucket: str, tmp_path: Path) -> None:
+    """put-bucket-cors from a file (the CLI sends its checksum or Content-MD5), get-bucket-cors
+    gives it back, delete-bucket-cors removes it and get-bucket-cors then fails as on S3."""
+    rules = {
+        "CORSRules": [
+            {
+                "ID": "browser-uploads",
+                "AllowedOrigins": ["https://*.example.com"],
+                "AllowedMethods": ["PUT", "POST"],
+                "AllowedHeaders": ["*"],
+                "ExposeHeaders": ["ETag"],
+                "MaxAgeSeconds": 600,
+            },
+            {"AllowedOrigins": ["*"], "AllowedMethods": ["GET"]},
+        ]
+    }
+    (tmp_path / "cors.json").write_text(json.dumps(rules))
+    config = f"file://{tmp_path / 'cors.json'}"
+    api(aws, "put-bucket-cors", "--bucket", bucket, "--cors-configuration", config)
+    assert api(aws, "get-bucket-cors", "--bucket", bucket) == rules
+    api(aws, "delete-bucket-cors", "--bucket", bucket)
+    missing = aws("s3api", "get-bucket-cors", "--bucket", bucket, check=False)
+    assert missing.returncode != 0
+    assert b"NoSuchCORSConfiguration" in missing.stderr
 
 
 @V1_ONLY

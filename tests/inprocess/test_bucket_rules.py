@@ -95,10 +95,10 @@ def test_preflight_without_cors_configuration(
     s3: BaseClient, cluster: Cluster, bucket: str
 ) -> None:
     """OPTIONS needs no signature; without Origin it is a bad request, with one it is refused
-    because no bucket has a CORS configuration."""
+    because the bucket has no CORS configuration (or does not exist), as S3 answers."""
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")
     bare = raw_request(cluster, "OPTIONS", f"/{bucket}/k", signer=None)
-    assert (bare.status, bare.error_code()) == (400, "InvalidRequest")
+    assert (bare.status, bare.error_code()) == (400, "BadRequest")
     # A presigned GET's query does not make OPTIONS authenticated: it is still a preflight.
     presigned = s3.generate_presigned_url(
         "get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=100_000
@@ -121,7 +121,8 @@ def test_preflight_without_cors_configuration(
         {"Origin": "https://example.com", "Access-Control-Request-Method": "GET"},
         signer=None,
     )
-    assert (missing.status, missing.error_code()) == (404, "NoSuchBucket")
+    assert (missing.status, missing.error_code()) == (403, "AccessForbidden")
+    assert missing.xml().findtext("Message") == "CORSResponse: Bucket not found"
     # The presigned GET itself works (100000 s is within the 7-day limit).
     get = raw_request(cluster, "GET", target, signer=None)
     assert (get.status, get.body) == (200, b"x")

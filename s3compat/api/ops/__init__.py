@@ -9,6 +9,7 @@ from s3compat.api.ops import (
     attributes,
     bucket,
     copy,
+    cors,
     delete,
     lifecycle,
     listing,
@@ -36,6 +37,7 @@ def all_handlers() -> dict[Op, Handler]:
         versions,
         lifecycle,
         objectlock,
+        cors,
     ):
         overlap = table.keys() & module.HANDLERS.keys()
         assert not overlap, f"operations handled twice: {overlap}"

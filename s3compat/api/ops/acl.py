@@ -1,15 +1,13 @@
-"""Access control documents: Get/PutBucketAcl, Get/PutObjectAcl, and GetBucketPolicy/GetBucketCors.
+"""Access control documents: Get/PutBucketAcl, Get/PutObjectAcl, and GetBucketPolicy.
 
 ACLs are stored with their bucket or object and enforced by the access rule of
 `api/auth/access.py` (which also holds the ACL model: grants, canned ACLs, the stored form).
 Clients that read an ACL and write it back (s3cmd `cp`, `mv`, `modify`, `setacl`) and tools
 that set canned ACLs (`--acl-public`, `x-amz-acl`) read back what they set.
 
-Bucket policies and CORS configurations cannot be set (PutBucketPolicy/PutBucketCors are 501),
-so reading one answers what S3 answers for a bucket that has none: 404 `errors.NoSuchBucketPolicy` /
-`errors.NoSuchCORSConfiguration`. `s3cmd info` accepts 404 and 501 alike; aws CLI and SDK users get
-S3's own answer. A CORS preflight (OPTIONS) is answered as S3 answers it for a bucket without
-a CORS configuration.
+Bucket policies cannot be set (PutBucketPolicy is 501), so reading one answers what S3 answers
+for a bucket that has none: 404 `errors.NoSuchBucketPolicy`. `s3cmd info` accepts 404 and 501
+alike; aws CLI and SDK users get S3's own answer. (CORS configurations are in `ops/cors.py`.)
 """
 
 from __future__ import annotations
@@ -217,32 +215,10 @@ async def get_bucket_policy(ctx: Ctx) -> web.StreamResponse:
     raise errors.NoSuchBucketPolicy(BucketName=ctx.bucket)
 
 
-async def get_bucket_cors(ctx: Ctx) -> web.StreamResponse:
-    raise errors.NoSuchCORSConfiguration(BucketName=ctx.bucket)
-
-
-async def options_object(ctx: Ctx) -> web.StreamResponse:
-    """A CORS preflight: no bucket has a CORS configuration, so a well-formed preflight is
-    refused (403) and one without Origin or Access-Control-Request-Method is a bad request."""
-    headers = ctx.request.headers
-    if "Origin" not in headers or "Access-Control-Request-Method" not in headers:
-        raise errors.InvalidRequest(
-            "Insufficient information. Origin request header needed."
-            if "Origin" not in headers
-            else "Insufficient information. Access-Control-Request-Method header needed."
-        )
-    await ctx.buckets.get(ctx.bucket)
-    raise errors.CORSForbidden(
-        Method=headers["Access-Control-Request-Method"], ResourceType="BUCKET"
-    )
-
-
 HANDLERS: dict[Op, Handler] = {
     Op.GetBucketAcl: get_bucket_acl,
     Op.PutBucketAcl: put_bucket_acl,
     Op.GetObjectAcl: get_object_acl,
     Op.PutObjectAcl: put_object_acl,
     Op.GetBucketPolicy: get_bucket_policy,
-    Op.GetBucketCors: get_bucket_cors,
-    Op.OptionsObject: options_object,
 }
