@@ -19,7 +19,6 @@ from s3compat.api.auth.sigv4 import (
     check_signature,
     format_iso8601,
     parse_amz_date,
-    parse_http_date,
 )
 from s3compat.api.errors import (
     AccessDenied,
@@ -27,6 +26,7 @@ from s3compat.api.errors import (
     InvalidArgument,
     RequestTimeTooSkewed,
 )
+from s3compat.api.xml import parse_http_date
 
 # Query parameters that are part of the signed resource (the list botocore's HmacV1Auth signs,
 # which is the S3 documentation's list plus later additions).

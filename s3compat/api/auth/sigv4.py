@@ -13,7 +13,6 @@ import hmac
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote_to_bytes
 
 from s3compat.api.auth.model import (
@@ -34,6 +33,7 @@ from s3compat.api.errors import (
     SignatureDoesNotMatch,
     Unimplemented,
 )
+from s3compat.api.xml import parse_http_date
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "s3"
@@ -168,17 +168,6 @@ def parse_amz_date(text: str) -> datetime | None:
         return datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     except ValueError:
         return None
-
-
-def parse_http_date(text: str) -> datetime | None:
-    """Parse an RFC 1123 date (``Fri, 24 May 2013 00:00:00 GMT``); None if invalid."""
-    try:
-        moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment
 
 
 def _aware(now: datetime) -> datetime:
