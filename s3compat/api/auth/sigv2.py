@@ -103,6 +103,12 @@ def _amz_headers(req: RequestView, *, from_query: bool) -> dict[str, str]:
     return {name: ",".join(values) for name, values in collected.items()}
 
 
+def _bucket_only(req: RequestView) -> bool:
+    """A path-style request to a bucket itself: `/bucket` (with or without a query)."""
+    path = req.raw_path
+    return not req.virtual_host_bucket and path.count("/") == 1 and len(path) > 1
+
+
 def string_to_sign(req: RequestView, *, presigned: bool, date_line: str) -> str:
     """The SigV2 string to sign; ``date_line`` is the Date value (or Expires, presigned)."""
 
@@ -200,6 +206,14 @@ def verify(req: RequestView, parsed: ParsedAuth, secret: str, now: datetime) -> 
         date_line = "" if req.header("x-amz-date") is not None else (req.header("Date") or "")
         date_line = date_line.strip()
     to_sign = string_to_sign(req, presigned=parsed.kind == "sigv2-query", date_line=date_line)
+    if _bucket_only(req) and not hmac.compare_digest(
+        sign(secret, to_sign).encode(), parsed.signature.encode("utf-8", "replace")
+    ):
+        # botocore's SigV2 signer signs a path-style bucket request (CreateBucket,
+        # PutBucketCors, ...) as "/bucket/" and sends "/bucket": both name the same resource.
+        resource = canonical_resource(req)
+        head, bucket = to_sign[: -len(resource)], req.raw_path
+        to_sign = head + bucket + "/" + resource[len(bucket) :]
     to_sign_bytes = to_sign.encode("utf-8", "surrogateescape")
     check_signature(
         sign(secret, to_sign),
