@@ -256,6 +256,26 @@ class S3cmdSuite:
         grants = s3.get_object_acl(Bucket=bucket, Key="open.txt")["Grants"]
         assert all(grant["Grantee"].get("URI") != ALL_USERS for grant in grants), grants
 
+    def test_setcors_info_delcors(self, s3cmd: S3cmd, s3: Any, bucket: str, tmp_path: Path) -> None:
+        """s3cmd setcors FILE (PutBucketCors), info (shows the CORS rules), delcors."""
+        rules = tmp_path / "cors.xml"
+        rules.write_text(
+            "<CORSConfiguration><CORSRule><AllowedOrigin>https://app.example</AllowedOrigin>"
+            "<AllowedMethod>GET</AllowedMethod><MaxAgeSeconds>600</MaxAgeSeconds></CORSRule>"
+            "</CORSConfiguration>"
+        )
+        s3cmd("setcors", str(rules), f"s3://{bucket}")
+        [rule] = s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
+        assert (rule["AllowedOrigins"], rule["AllowedMethods"]) == (
+            ["https://app.example"],
+            ["GET"],
+        )
+        info = s3cmd("info", f"s3://{bucket}").stdout.decode()
+        assert "https://app.example" in info, info
+        s3cmd("delcors", f"s3://{bucket}")
+        with pytest.raises(ClientError):
+            s3.get_bucket_cors(Bucket=bucket)
+
     def test_acl_public_object_is_readable_anonymously(
         self, s3cmd: S3cmd, s3: Any, cluster: Any, bucket: str
     ) -> None:
