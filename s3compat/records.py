@@ -44,6 +44,9 @@ class BucketRecord:
     created_at: float
     region: str
     acl: str | None = None
+    # The bucket's policy document (JSON text), read with the row so that access control
+    # needs no second query; None when it has none.
+    policy: str | None = None
 
 
 @dataclass(frozen=True)
