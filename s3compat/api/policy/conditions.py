@@ -82,6 +82,7 @@ def _number(text: str) -> float | None:
         return None
 
 
+@lru_cache(maxsize=1024)
 def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     try:
         return ipaddress.ip_network(text.strip(), strict=False)
@@ -163,8 +164,18 @@ def wildcard_match(
 ) -> bool:
     """Whether `value` matches the IAM wildcard `pattern` (`*`, `?`, and variables if a
     `context` is given)."""
+    if context is None or "${" not in pattern:
+        return _static_pattern(pattern, ignore_case).fullmatch(value) is not None
     regex = pattern_regex(pattern, context)
     return regex is not None and _compiled(regex, ignore_case).fullmatch(value) is not None
+
+
+@lru_cache(maxsize=4096)
+def _static_pattern(pattern: str, ignore_case: bool) -> re.Pattern[str]:
+    """A pattern without variables, compiled once."""
+    regex = pattern_regex(pattern, None)
+    assert regex is not None
+    return _compiled(regex, ignore_case)
 
 
 def _arn_match(value: str, pattern: str, context: Context | None) -> bool:

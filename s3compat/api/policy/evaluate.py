@@ -14,7 +14,7 @@ from enum import Enum
 
 from s3compat.api.policy.actions import KNOWN_ACTIONS
 from s3compat.api.policy.conditions import Condition, wildcard_match
-from s3compat.api.policy.document import EVERYONE, Policy, Statement
+from s3compat.api.policy.document import Policy, Statement
 
 
 class Decision(Enum):
@@ -43,7 +43,7 @@ def _matches_action(statement: Statement, action: str) -> bool:
 def _matches_resource(statement: Statement, request: PolicyRequest, variables: bool) -> bool:
     context = request.context if variables else None
     matched = any(
-        pattern == EVERYONE or wildcard_match(pattern, request.resource, context=context)
+        wildcard_match(pattern, request.resource, context=context)
         for pattern in statement.resources
     )
     return matched != statement.not_resource
