@@ -30,6 +30,7 @@ from s3compat.api.errormap import to_s3_error
 from s3compat.api.framing import MAX_HEADER_BYTES, MAX_HEADERS
 from s3compat.api.internal import CLUSTER_SECRET_KEY, STORES_KEY, add_internal_routes
 from s3compat.api.operations import Op
+from s3compat.api.policy.context import RequestFacts
 from s3compat.api.router import (
     Route,
     bucket_from_host,
@@ -75,6 +76,21 @@ class Ctx:
     request_id: str
     # The addressed bucket as the access check found it (None for service operations).
     bucket_record: BucketRecord | None = None
+    # The requester's user name (None for an anonymous request), for `aws:username`.
+    principal_name: str | None = None
+
+    @property
+    def facts(self) -> RequestFacts:
+        """What a bucket policy may ask about this request (`aws:SourceIp`, headers, ...)."""
+        return RequestFacts(
+            principal=self.principal,
+            principal_name=self.principal_name,
+            source_ip=self.request.remote,
+            secure=self.request.secure,
+            headers=self.request.headers,
+            query=self.query,
+            now=datetime.now(UTC),
+        )
 
     @property
     def objects(self) -> ObjectStore:
@@ -285,10 +301,11 @@ async def prepare(request: web.Request) -> Ctx:
         host=host,
         virtual_host_bucket=bucket_from_host(host, config.domain),
     )
+    user_name = None
     if route.operation in UNAUTHENTICATED_OPERATIONS:
         auth = AuthResult(access_key=None, content_sha256=None, streaming=None)
     else:
-        auth = await authenticate(view, stores.buckets)
+        auth, user_name = await authenticate(view, stores.buckets)
     ctx = Ctx(
         _with_text_headers(request),
         route,
@@ -298,6 +315,7 @@ async def prepare(request: web.Request) -> Ctx:
         stores,
         config,
         request_id_of(request),
+        principal_name=user_name,
     )
     if route.operation not in UNAUTHENTICATED_OPERATIONS:
         ctx.bucket_record = await authorize(ctx)
@@ -336,15 +354,16 @@ def _check_bucket_name_shape(name: str) -> None:
         raise errors.NoSuchBucket(BucketName=name) from error
 
 
-async def authenticate(view: RequestView, buckets: BucketStore) -> AuthResult:
-    """Verify the request's signature; a request with no credentials at all is anonymous."""
+async def authenticate(view: RequestView, buckets: BucketStore) -> tuple[AuthResult, str | None]:
+    """Verify the request's signature; a request with no credentials at all is anonymous.
+    Also the requester's user name (None if anonymous)."""
     parsed = parse_auth(view)
     if parsed.access_key is None:
-        return verify_auth(view, parsed, "", datetime.now(UTC))
+        return verify_auth(view, parsed, "", datetime.now(UTC)), None
     user = await buckets.user(parsed.access_key)
     if user is None:
         raise errors.InvalidAccessKeyId(AWSAccessKeyId=parsed.access_key)
-    return verify_auth(view, parsed, user.secret_key, datetime.now(UTC))
+    return verify_auth(view, parsed, user.secret_key, datetime.now(UTC)), user.name
 
 
 async def authorize(ctx: Ctx) -> BucketRecord | None:
@@ -361,7 +380,7 @@ async def authorize(ctx: Ctx) -> BucketRecord | None:
     record = None
     if ctx.route.key is not None and access.needs_object(operation, ctx.principal, bucket):
         record = await ctx.objects.find_object(bucket.name, ctx.route.key)
-    access.check_access(operation, ctx.principal, bucket, record, ctx.route.key)
+    access.check_access(operation, ctx.principal, bucket, record, ctx.route.key, ctx.facts)
     return bucket
 
 

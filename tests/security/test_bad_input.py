@@ -1565,7 +1565,7 @@ def method_cases() -> list[Case]:
             {"Content-MD5": _md5_b64(b"<CORSConfiguration/>")},
             b"<CORSConfiguration/>",
         ),
-        Case("subresource-policy", "PUT", "/{b}?policy", not_implemented, body=b"{}"),
+        Case("subresource-policy", "PUT", "/{b}?policy", [(400, "MalformedPolicy")], body=b"{}"),
         Case(
             "subresource-restore",
             "POST",

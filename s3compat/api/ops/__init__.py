@@ -14,6 +14,7 @@ from s3compat.api.ops import (
     listing,
     multipart,
     object,
+    policy,
     tagging,
     versions,
 )
@@ -34,6 +35,7 @@ def all_handlers() -> dict[Op, Handler]:
         tagging,
         versions,
         lifecycle,
+        policy,
     ):
         overlap = table.keys() & module.HANDLERS.keys()
         assert not overlap, f"operations handled twice: {overlap}"

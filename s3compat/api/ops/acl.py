@@ -1,15 +1,14 @@
-"""Access control documents: Get/PutBucketAcl, Get/PutObjectAcl, and GetBucketPolicy/GetBucketCors.
+"""Access control documents: Get/PutBucketAcl, Get/PutObjectAcl, and GetBucketCors.
 
 ACLs are stored with their bucket or object and enforced by the access rule of
 `api/auth/access.py` (which also holds the ACL model: grants, canned ACLs, the stored form).
 Clients that read an ACL and write it back (s3cmd `cp`, `mv`, `modify`, `setacl`) and tools
 that set canned ACLs (`--acl-public`, `x-amz-acl`) read back what they set.
 
-Bucket policies and CORS configurations cannot be set (PutBucketPolicy/PutBucketCors are 501),
-so reading one answers what S3 answers for a bucket that has none: 404 `errors.NoSuchBucketPolicy` /
-`errors.NoSuchCORSConfiguration`. `s3cmd info` accepts 404 and 501 alike; aws CLI and SDK users get
-S3's own answer. A CORS preflight (OPTIONS) is answered as S3 answers it for a bucket without
-a CORS configuration.
+CORS configurations cannot be set (PutBucketCors is 501), so reading one answers what S3 answers
+for a bucket that has none: 404 `errors.NoSuchCORSConfiguration`. `s3cmd info` accepts 404 and
+501 alike; aws CLI and SDK users get S3's own answer. A CORS preflight (OPTIONS) is answered as
+S3 answers it for a bucket without a CORS configuration. Bucket policies are `ops/policy.py`.
 """
 
 from __future__ import annotations
@@ -214,10 +213,6 @@ async def put_object_acl(ctx: Ctx) -> web.StreamResponse:
     return web.Response(status=200)
 
 
-async def get_bucket_policy(ctx: Ctx) -> web.StreamResponse:
-    raise errors.NoSuchBucketPolicy(BucketName=ctx.bucket)
-
-
 async def get_bucket_cors(ctx: Ctx) -> web.StreamResponse:
     raise errors.NoSuchCORSConfiguration(BucketName=ctx.bucket)
 
@@ -243,7 +238,6 @@ HANDLERS: dict[Op, Handler] = {
     Op.PutBucketAcl: put_bucket_acl,
     Op.GetObjectAcl: get_object_acl,
     Op.PutObjectAcl: put_object_acl,
-    Op.GetBucketPolicy: get_bucket_policy,
     Op.GetBucketCors: get_bucket_cors,
     Op.OptionsObject: options_object,
 }

@@ -1,5 +1,6 @@
 """DeleteObjects: up to 1000 keys in one request, each optionally conditional on its current
-version's ETag, LastModifiedTime or Size (as DeleteObject's If-Match headers)."""
+version's ETag, LastModifiedTime or Size (as DeleteObject's If-Match headers). A bucket policy
+judges each key (s3:DeleteObject on it); a refused key is an AccessDenied entry."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from lxml import etree
 
 from s3compat.api import errors
 from s3compat.api.app import Ctx, Handler
+from s3compat.api.auth import access
 from s3compat.api.body import read_document
 from s3compat.api.errormap import to_s3_error
 from s3compat.api.operations import Op
@@ -51,6 +53,9 @@ async def _delete_one(
     """Delete one key; an <Error> entry if it could not be, None if it was."""
     try:
         validate_key(key)
+        bucket = ctx.bucket_record
+        if bucket is not None and bucket.policy is not None:
+            access.check_key_access(Op.DeleteObject, ctx.principal, bucket, key, ctx.facts)
         if version_id is not None and version_id != "null":
             raise errors.NoSuchVersion()
         etag = child_text(target, "ETag")
