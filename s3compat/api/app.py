@@ -380,7 +380,8 @@ async def authorize(ctx: Ctx) -> BucketRecord | None:
     record = None
     if ctx.route.key is not None and access.needs_object(operation, ctx.principal, bucket):
         record = await ctx.objects.find_object(bucket.name, ctx.route.key)
-    access.check_access(operation, ctx.principal, bucket, record, ctx.route.key, ctx.facts)
+    facts = ctx.facts if bucket.policy is not None else None
+    access.check_access(operation, ctx.principal, bucket, record, ctx.route.key, facts)
     return bucket
 
 
