@@ -46,6 +46,9 @@ class BucketRecord:
     acl: str | None = None
     # None while versioning was never enabled, else "Enabled" or "Suspended"
     versioning: str | None = None
+    # The bucket's policy document (JSON text), read with the row so that access control
+    # needs no second query; None when it has none.
+    policy: str | None = None
 
 
 @dataclass(frozen=True)

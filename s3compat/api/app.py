@@ -16,7 +16,6 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import unquote, unquote_to_bytes
 
 from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
@@ -31,10 +30,13 @@ from s3compat.api.errormap import to_s3_error
 from s3compat.api.framing import MAX_HEADER_BYTES, MAX_HEADERS
 from s3compat.api.internal import CLUSTER_SECRET_KEY, STORES_KEY, add_internal_routes
 from s3compat.api.operations import Op
+from s3compat.api.policy.context import RequestFacts
 from s3compat.api.router import (
     Route,
     bucket_from_host,
+    decode_path,
     resolve,
+    split_raw_query,
     validate_bucket_name,
     validate_key,
 )
@@ -76,6 +78,21 @@ class Ctx:
     request_id: str
     # The addressed bucket as the access check found it (None for service operations).
     bucket_record: BucketRecord | None = None
+    # The requester's user name (None for an anonymous request), for `aws:username`.
+    principal_name: str | None = None
+
+    @property
+    def facts(self) -> RequestFacts:
+        """What a bucket policy may ask about this request (`aws:SourceIp`, headers, ...)."""
+        return RequestFacts(
+            principal=self.principal,
+            principal_name=self.principal_name,
+            source_ip=self.request.remote,
+            secure=self.request.secure,
+            headers=self.request.headers,
+            query=self.query,
+            now=datetime.now(UTC),
+        )
 
     @property
     def objects(self) -> ObjectStore:
@@ -126,25 +143,6 @@ HANDLERS_KEY = web.AppKey("handlers", dict)
 PREPARED = "s3compat.prepared"
 # The request key naming the bucket whose CORS rules apply to the answer (a well-formed name).
 CORS_BUCKET = "s3compat.cors_bucket"
-
-
-def split_raw_query(raw_query: str) -> list[tuple[str, str]]:
-    """Decode a query string into (name, value) pairs in wire order; '+' stays '+'."""
-    pairs = []
-    for item in raw_query.split("&"):
-        if not item:
-            continue
-        name, _, value = item.partition("=")
-        pairs.append((unquote(name, errors="strict"), unquote(value, errors="strict")))
-    return pairs
-
-
-def decode_path(raw_path: str) -> str:
-    """Percent-decode the wire path as UTF-8 (invalid UTF-8 is a client error)."""
-    try:
-        return unquote_to_bytes(raw_path).decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise errors.InvalidArgument("The path is not valid UTF-8") from error
 
 
 @web.middleware
@@ -313,10 +311,11 @@ async def prepare(request: web.Request) -> Ctx:
         host=host,
         virtual_host_bucket=bucket_from_host(host, config.domain),
     )
+    user_name = None
     if route.operation in UNAUTHENTICATED_OPERATIONS:
         auth = AuthResult(access_key=None, content_sha256=None, streaming=None)
     else:
-        auth = await authenticate(view, stores.buckets)
+        auth, user_name = await authenticate(view, stores.buckets)
     ctx = Ctx(
         _with_text_headers(request),
         route,
@@ -326,6 +325,7 @@ async def prepare(request: web.Request) -> Ctx:
         stores,
         config,
         request_id_of(request),
+        principal_name=user_name,
     )
     if route.operation not in UNAUTHENTICATED_OPERATIONS:
         ctx.bucket_record = await authorize(ctx)
@@ -364,15 +364,16 @@ def _check_bucket_name_shape(name: str) -> None:
         raise errors.NoSuchBucket(BucketName=name) from error
 
 
-async def authenticate(view: RequestView, buckets: BucketStore) -> AuthResult:
-    """Verify the request's signature; a request with no credentials at all is anonymous."""
+async def authenticate(view: RequestView, buckets: BucketStore) -> tuple[AuthResult, str | None]:
+    """Verify the request's signature; a request with no credentials at all is anonymous.
+    Also the requester's user name (None if anonymous)."""
     parsed = parse_auth(view)
     if parsed.access_key is None:
-        return verify_auth(view, parsed, "", datetime.now(UTC))
+        return verify_auth(view, parsed, "", datetime.now(UTC)), None
     user = await buckets.user(parsed.access_key)
     if user is None:
         raise errors.InvalidAccessKeyId(AWSAccessKeyId=parsed.access_key)
-    return verify_auth(view, parsed, user.secret_key, datetime.now(UTC))
+    return verify_auth(view, parsed, user.secret_key, datetime.now(UTC)), user.name
 
 
 async def authorize(ctx: Ctx) -> BucketRecord | None:
@@ -396,7 +397,8 @@ async def authorize(ctx: Ctx) -> BucketRecord | None:
             # (the handler then answers why, if the requester may know).
             with contextlib.suppress(StoreError):
                 record = await ctx.objects.head_object(bucket.name, ctx.route.key, version)
-    access.check_access(operation, ctx.principal, bucket, record, ctx.route.key)
+    facts = ctx.facts if bucket.policy is not None else None
+    access.check_access(operation, ctx.principal, bucket, record, ctx.route.key, facts)
     return bucket
 
 

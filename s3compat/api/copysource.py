@@ -111,7 +111,8 @@ async def copy_source_blocks(ctx: Ctx, *, range_header: str | None = None) -> Co
             current = await ctx.objects.find_object(bucket, key)
         else:
             current = await ctx.objects.head_object(bucket, key, version)
-    access.check_access(Op.GetObject, ctx.principal, source_bucket, current, key)
+    facts = ctx.facts if source_bucket.policy is not None else None
+    access.check_access(Op.GetObject, ctx.principal, source_bucket, current, key, facts)
     record, chunks = await ctx.objects.open_object(bucket, key, version)
     check_copy_conditions(headers, record)
     start, end = _copy_range(headers.get(range_header) if range_header else None, record.size)

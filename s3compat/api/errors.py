@@ -352,6 +352,12 @@ class MalformedACLError(S3Error):
     )
 
 
+class MalformedPolicy(S3Error):
+    code = "MalformedPolicy"
+    status = 400
+    message = "Policies must be valid JSON and the first byte must be '{'"
+
+
 class NoSuchBucketPolicy(S3Error):
     code = "NoSuchBucketPolicy"
     status = 404

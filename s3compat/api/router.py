@@ -12,6 +12,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+from urllib.parse import unquote, unquote_to_bytes
 
 from s3compat.api.errors import (
     InvalidArgument,
@@ -336,3 +337,22 @@ def _is_xml_char(char: str) -> bool:
     if code < 0x20:
         return char in "\t\n\r"
     return not (0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF))
+
+
+def split_raw_query(raw_query: str) -> list[tuple[str, str]]:
+    """Decode a query string into (name, value) pairs in wire order; '+' stays '+'."""
+    pairs = []
+    for item in raw_query.split("&"):
+        if not item:
+            continue
+        name, _, value = item.partition("=")
+        pairs.append((unquote(name, errors="strict"), unquote(value, errors="strict")))
+    return pairs
+
+
+def decode_path(raw_path: str) -> str:
+    """Percent-decode the wire path as UTF-8 (invalid UTF-8 is a client error)."""
+    try:
+        return unquote_to_bytes(raw_path).decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidArgument("The path is not valid UTF-8") from error

@@ -10,6 +10,12 @@ from s3compat.catalog.chunkrows import queue_deletions
 from s3compat.records import BucketDeletion, BucketRecord
 
 BUCKET_COLUMNS = "name, owner, created_at, region, acl, versioning"
+# A bucket row with its policy document (bucket_config row `policy_document`, passed in by the
+# store, which names the documents), in one statement: access control reads both per request.
+_WITH_POLICY = (
+    "SELECT b.name, b.owner, b.created_at, b.region, b.acl, b.versioning, c.value FROM buckets b "
+    "LEFT JOIN bucket_config c ON c.bucket = b.name AND c.name = ?"
+)
 
 
 class BucketQueries(Queries):
@@ -48,15 +54,15 @@ class BucketQueries(Queries):
 
         return await self.db.retrying(body)
 
-    async def get_bucket(self, name: str) -> BucketRecord | None:
+    async def get_bucket(self, name: str, policy_document: str) -> BucketRecord | None:
         async with self.db.single() as tx:
-            row = await tx.one(f"SELECT {BUCKET_COLUMNS} FROM buckets WHERE name = ?", (name,))
+            row = await tx.one(f"{_WITH_POLICY} WHERE b.name = ?", (policy_document, name))
         return None if row is None else BucketRecord(*row)
 
-    async def list_buckets(self, owner: str) -> list[BucketRecord]:
+    async def list_buckets(self, owner: str, policy_document: str) -> list[BucketRecord]:
         async with self.db.single() as tx:
             rows = await tx.all(
-                f"SELECT {BUCKET_COLUMNS} FROM buckets WHERE owner = ? ORDER BY name", (owner,)
+                f"{_WITH_POLICY} WHERE b.owner = ? ORDER BY b.name", (policy_document, owner)
             )
         return [BucketRecord(*row) for row in rows]
 

@@ -1,9 +1,10 @@
 """The BucketStore: buckets, their ACLs and configuration documents, and the users who own them.
 
 The API's one door to everything about a bucket that is not an object: handlers call this and
-never the catalog. A configuration document (bucket tagging, lifecycle and CORS rules) is stored
-as one text value per (bucket, name); the store decides what the names are, the catalog keeps
-the text.
+never the catalog. A configuration document (bucket tagging, lifecycle and CORS rules, Object
+Lock, the bucket policy) is stored as one text value per (bucket, name); the store decides what
+the names are, the catalog keeps the text. The policy comes with the bucket's record, because
+every request to the bucket is judged by it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class BucketDocument(StrEnum):
     LIFECYCLE = "lifecycle"
     OBJECT_LOCK = "object-lock"
     CORS = "cors"
+    # JSON, not XML; read with the bucket's row (BucketRecord.policy) by `find` and `get`.
+    POLICY = "policy"
 
 
 class BucketStore:
@@ -70,7 +73,7 @@ class BucketStore:
 
     async def find(self, name: str) -> BucketRecord | None:
         """The bucket, or None if there is none of that name."""
-        return await self._catalog.get_bucket(name)
+        return await self._catalog.get_bucket(name, BucketDocument.POLICY)
 
     async def get(self, name: str) -> BucketRecord:
         """The bucket; NoSuchBucket if it does not exist."""
@@ -81,7 +84,7 @@ class BucketStore:
 
     async def owned_by(self, owner: str) -> list[BucketRecord]:
         """The owner's buckets, by name."""
-        return await self._catalog.list_buckets(owner)
+        return await self._catalog.list_buckets(owner, BucketDocument.POLICY)
 
     async def delete(self, name: str) -> None:
         """Delete an empty bucket (its unfinished uploads go with it, as on S3)."""

@@ -1,5 +1,6 @@
 """ACLs and tags against a real cluster (boto3, and raw requests shaped like s3cmd's), plus the
-pure ACL parsing and rendering they rest on; and the bucket policy read that answers 404."""
+pure ACL parsing and rendering they rest on; and the bucket policy read that answers 404
+when none is set."""
 
 from __future__ import annotations
 
@@ -457,14 +458,14 @@ def test_bucket_configuration_goes_with_the_bucket(s3: BaseClient) -> None:
 # --- what stays unset ---------------------------------------------------------------------
 
 
-def test_policy_is_never_set(s3: BaseClient, bucket: str) -> None:
+def test_no_policy_reads_404(s3: BaseClient, bucket: str) -> None:
     assert fails(lambda: s3.get_bucket_policy(Bucket=bucket)) == ("NoSuchBucketPolicy", 404)
     assert fails(lambda: s3.get_bucket_policy(Bucket=unique_bucket_name())) == (
         "NoSuchBucket",
         404,
     )
     assert fails(lambda: s3.put_bucket_policy(Bucket=bucket, Policy="{}")) == (
-        "NotImplemented",
-        501,
+        "MalformedPolicy",
+        400,
     )
     assert fails(lambda: s3.get_bucket_website(Bucket=bucket)) == ("NotImplemented", 501)

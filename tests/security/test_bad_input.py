@@ -1559,7 +1559,7 @@ def method_cases() -> list[Case]:
         Case(
             "subresource-unknown", "GET", "/{b}/obj?frobnicate", [(200, None)], check=_whole_object
         ),
-        Case("subresource-policy", "PUT", "/{b}?policy", not_implemented, body=b"{}"),
+        Case("subresource-policy", "PUT", "/{b}?policy", [(400, "MalformedPolicy")], body=b"{}"),
         Case(
             "subresource-restore",
             "POST",

@@ -16,6 +16,14 @@ The rule (S3's ACL semantics, with the bucket owner in full control of the bucke
   those who may list the bucket and 403 AccessDenied for the others, so that who cannot list
   cannot probe for keys either.
 
+A bucket policy (`api/policy/`), when the bucket has one, is combined with that as S3 does: a
+Deny statement that applies refuses the request whoever makes it, the bucket's owner included;
+otherwise an Allow statement that applies allows it (on an object, only one the bucket's owner
+owns: S3's Allow statements do not reach other accounts' objects), and otherwise the ACL rule
+above decides. The owner may always Get, Put and Delete the policy itself, even where it denies
+the owner (S3 keeps the owner from locking itself out); anyone else allowed to by the policy
+gets 405 MethodNotAllowed, as S3 answers an identity outside the owner's account.
+
 ACLs are kept in the `acl` column of a bucket or object: NULL (private), a canned ACL name, or
 a JSON list of grants. Canned ACLs are expanded against the current owners when evaluated.
 """
@@ -28,6 +36,10 @@ from dataclasses import dataclass
 
 from s3compat.api import errors
 from s3compat.api.operations import Op
+from s3compat.api.policy.actions import Scope, operation_action
+from s3compat.api.policy.context import RequestFacts, request_context
+from s3compat.api.policy.document import S3_ARN_PREFIX, stored_policy
+from s3compat.api.policy.evaluate import Decision, PolicyRequest, evaluate
 from s3compat.records import BucketRecord, ObjectRecord
 
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
@@ -94,6 +106,8 @@ EXPECTED_OWNER_HEADER = "x-amz-expected-bucket-owner"
 EXPECTED_SOURCE_OWNER_HEADER = "x-amz-source-expected-bucket-owner"
 # Operations that need credentials but no bucket.
 SERVICE_OPERATIONS = frozenset({Op.ListBuckets, Op.CreateBucket})
+# The operations on the policy itself: the bucket owner's alone, whatever the policy says.
+POLICY_OPERATIONS = frozenset({Op.GetBucketPolicy, Op.PutBucketPolicy, Op.DeleteBucketPolicy})
 
 
 @dataclass(frozen=True)
@@ -191,30 +205,111 @@ def check_expected_owner(expected: str | None, bucket: BucketRecord) -> None:
         raise errors.AccessDenied()
 
 
+def policy_decision(
+    bucket: BucketRecord,
+    action: str,
+    scope: Scope,
+    key: str | None,
+    facts: RequestFacts | None,
+    *,
+    prefix: str | None = None,
+) -> Decision:
+    """What the bucket's policy says about `action` on the bucket (Scope.BUCKET) or on `key`;
+    NoOpinion when the bucket has no policy."""
+    if bucket.policy is None:
+        return Decision.NO_OPINION
+    resource = S3_ARN_PREFIX + bucket.name
+    if scope is Scope.OBJECT:
+        resource += "/" + (key or "")
+    if facts is None:
+        principal, context = None, {}
+    else:
+        principal, context = facts.principal, request_context(facts, action, prefix=prefix)
+    request = PolicyRequest(principal, action, resource, context)
+    return evaluate(stored_policy(bucket.policy), request)
+
+
+def _operation_decision(
+    operation: Op, bucket: BucketRecord, key: str | None, facts: RequestFacts | None
+) -> Decision:
+    if bucket.policy is None:
+        return Decision.NO_OPINION
+    versioned = facts is not None and "versionId" in facts.query
+    found = operation_action(operation, versioned=versioned)
+    if found is None:
+        return Decision.NO_OPINION
+    action, scope = found
+    return policy_decision(bucket, action, scope, key, facts)
+
+
+def may_list(
+    principal: str | None, bucket: BucketRecord, key: str | None, facts: RequestFacts | None
+) -> bool:
+    """Whether the requester may list the bucket (for a missing key: its listing is judged
+    with `s3:prefix` set to the key)."""
+    decision = policy_decision(bucket, "s3:ListBucket", Scope.BUCKET, None, facts, prefix=key)
+    if decision is Decision.DENY:
+        return False
+    return decision is Decision.ALLOW or may_use_bucket(principal, bucket, READ)
+
+
 def check_access(
     operation: Op,
     principal: str | None,
     bucket: BucketRecord,
     record: ObjectRecord | None = None,
     key: str | None = None,
+    facts: RequestFacts | None = None,
 ) -> None:
     """Raise AccessDenied (or NoSuchKey) unless `principal` may do `operation` on `bucket`, and
     on `record`, the current version of the addressed `key` (None: there is none, or the
-    operation does not need it; see `needs_object`)."""
-    if principal is not None and principal == bucket.owner:
+    operation does not need it; see `needs_object`). `facts` are what the bucket's policy, if
+    it has one, may ask about the request."""
+    decision = _operation_decision(operation, bucket, key, facts)
+    is_owner = principal is not None and principal == bucket.owner
+    if operation in POLICY_OPERATIONS:
+        if is_owner:
+            return
+        if decision is Decision.ALLOW:
+            raise errors.MethodNotAllowed()
+        raise errors.AccessDenied()
+    if decision is Decision.DENY:
+        raise errors.AccessDenied()
+    if is_owner:
+        return
+    if operation == Op.DeleteObjects and bucket.policy is not None:
+        # The policy judges each key (s3:DeleteObject on it): see `check_key_access`.
         return
     if operation in OBJECT_PERMISSIONS or operation in OBJECT_OWNER_OPERATIONS:
         if record is None:
-            if may_use_bucket(principal, bucket, READ):
+            if may_list(principal, bucket, key, facts):
                 raise errors.NoSuchKey(Key=key or "")
             raise errors.AccessDenied()
+        if decision is Decision.ALLOW and record.owner == bucket.owner:
+            return
         if principal is not None and principal == record.owner:
             return
         permission = OBJECT_PERMISSIONS.get(operation)
         if permission is not None and may_use_object(principal, bucket, record, permission):
             return
         raise errors.AccessDenied()
+    if decision is Decision.ALLOW:
+        return
     permission = BUCKET_PERMISSIONS.get(operation)
     if permission is not None and may_use_bucket(principal, bucket, permission):
         return
     raise errors.AccessDenied()
+
+
+def check_key_access(
+    operation: Op, principal: str | None, bucket: BucketRecord, key: str, facts: RequestFacts
+) -> None:
+    """One key of a DeleteObjects: AccessDenied if the bucket's policy denies `operation` on
+    it, or neither the policy nor the bucket's ACL allows it."""
+    decision = _operation_decision(operation, bucket, key, facts)
+    if decision is Decision.DENY:
+        raise errors.AccessDenied()
+    if decision is Decision.ALLOW or (principal is not None and principal == bucket.owner):
+        return
+    if not may_use_bucket(principal, bucket, WRITE):
+        raise errors.AccessDenied()

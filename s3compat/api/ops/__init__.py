@@ -16,6 +16,7 @@ from s3compat.api.ops import (
     multipart,
     object,
     objectlock,
+    policy,
     tagging,
     versions,
 )
@@ -38,6 +39,7 @@ def all_handlers() -> dict[Op, Handler]:
         lifecycle,
         objectlock,
         cors,
+        policy,
     ):
         overlap = table.keys() & module.HANDLERS.keys()
         assert not overlap, f"operations handled twice: {overlap}"

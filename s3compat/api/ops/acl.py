@@ -1,13 +1,11 @@
-"""Access control documents: Get/PutBucketAcl, Get/PutObjectAcl, and GetBucketPolicy.
+"""Access control documents: Get/PutBucketAcl and Get/PutObjectAcl.
 
 ACLs are stored with their bucket or object and enforced by the access rule of
 `api/auth/access.py` (which also holds the ACL model: grants, canned ACLs, the stored form).
 Clients that read an ACL and write it back (s3cmd `cp`, `mv`, `modify`, `setacl`) and tools
 that set canned ACLs (`--acl-public`, `x-amz-acl`) read back what they set.
 
-Bucket policies cannot be set (PutBucketPolicy is 501), so reading one answers what S3 answers
-for a bucket that has none: 404 `errors.NoSuchBucketPolicy`. `s3cmd info` accepts 404 and 501
-alike; aws CLI and SDK users get S3's own answer. (CORS configurations are in `ops/cors.py`.)
+CORS configurations are in `ops/cors.py`, bucket policies in `ops/policy.py`.
 """
 
 from __future__ import annotations
@@ -211,14 +209,9 @@ async def put_object_acl(ctx: Ctx) -> web.StreamResponse:
     return web.Response(status=200)
 
 
-async def get_bucket_policy(ctx: Ctx) -> web.StreamResponse:
-    raise errors.NoSuchBucketPolicy(BucketName=ctx.bucket)
-
-
 HANDLERS: dict[Op, Handler] = {
     Op.GetBucketAcl: get_bucket_acl,
     Op.PutBucketAcl: put_bucket_acl,
     Op.GetObjectAcl: get_object_acl,
     Op.PutObjectAcl: put_object_acl,
-    Op.GetBucketPolicy: get_bucket_policy,
 }

@@ -1,6 +1,7 @@
 """DeleteObjects: up to 1000 keys (or versions of keys) in one request, each optionally
 conditional on its version's ETag, LastModifiedTime or Size (as DeleteObject's If-Match
-headers)."""
+headers). A bucket policy judges each key (s3:DeleteObject on it); a refused key is an
+AccessDenied entry."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from lxml import etree
 
 from s3compat.api import errors
 from s3compat.api.app import Ctx, Handler
+from s3compat.api.auth import access
 from s3compat.api.body import read_document
 from s3compat.api.errormap import to_s3_error
 from s3compat.api.lockheaders import bypass_governance
@@ -61,6 +63,9 @@ async def delete_objects(ctx: Ctx) -> web.StreamResponse:
 async def _delete_one(ctx: Ctx, key: str, version: str | None, target: etree._Element) -> Deleted:
     """Delete one key (or one version of it), as DeleteObject does."""
     validate_key(key)
+    bucket = ctx.bucket_record
+    if bucket is not None and bucket.policy is not None:
+        access.check_key_access(Op.DeleteObject, ctx.principal, bucket, key, ctx.facts)
     etag = child_text(target, "ETag")
     modified = child_text(target, "LastModifiedTime")
     size = child_text(target, "Size")

@@ -1,11 +1,11 @@
-"""Get/Put/Delete of a bucket configuration document (tagging, lifecycle, ...), one shape for
-all: the Put body is parsed and checked into the stored text, the Get renders that text back,
-a bucket without the document answers the operation's own "no such configuration" error, and
-Delete of an absent document is no error (as on S3)."""
+"""Get/Put/Delete of a bucket configuration document (tagging, lifecycle, policy, ...), one
+shape for all: the Put body is parsed and checked into the stored text, the Get renders that
+text back, a bucket without the document answers the operation's own "no such configuration"
+error, and Delete of an absent document is no error (as on S3)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -31,18 +31,26 @@ def document_handlers(
     render: Callable[[str], bytes],
     missing: type[S3Error],
     put_status: int,
+    check: Callable[[Ctx, str], Awaitable[None]] | None = None,
+    content_type: str = "application/xml",
 ) -> DocumentHandlers:
     """The three handlers of one document: `parse` turns a request body into the stored text
-    (raising the S3 error of a bad body), `render` the stored text into the response body."""
+    (raising the S3 error of a bad body), `check`, if given, checks that text against the
+    request (the bucket's name, the store's users), `render` turns the stored text into the
+    response body, of `content_type`."""
 
     async def get(ctx: Ctx) -> web.StreamResponse:
         stored = await ctx.buckets.document(ctx.bucket, document)
         if stored is None:
             raise missing(BucketName=ctx.bucket)
-        return xml_response(render(stored))
+        if content_type == "application/xml":
+            return xml_response(render(stored))
+        return web.Response(body=render(stored), content_type=content_type)
 
     async def put(ctx: Ctx) -> web.StreamResponse:
         text = parse(await read_document(ctx.request, ctx.auth))
+        if check is not None:
+            await check(ctx, text)
         await ctx.buckets.put_document(ctx.bucket, document, text)
         return web.Response(status=put_status)
 
