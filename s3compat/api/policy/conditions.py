@@ -21,6 +21,7 @@ have matches nothing.
 from __future__ import annotations
 
 import ipaddress
+import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -223,7 +224,26 @@ def _bool_value(text: str) -> bool:
     return text.lower() in ("true", "false")
 
 
-_numeric = _compare
+# The comparison operators of a family (Numeric..., Date...): name suffix -> (test, negated).
+_ORDERINGS: dict[str, tuple[Callable[[float, float], bool], bool]] = {
+    "Equals": (operator.eq, False),
+    "NotEquals": (operator.eq, True),
+    "LessThan": (operator.lt, False),
+    "LessThanEquals": (operator.le, False),
+    "GreaterThan": (operator.gt, False),
+    "GreaterThanEquals": (operator.ge, False),
+}
+
+
+def _ordered(
+    family: str, parse: Callable[[str], float | None], valid: Callable[[str], bool]
+) -> dict[str, Operator]:
+    return {
+        family + suffix: Operator(_plain(_compare(test, parse)), negated=negated, valid=valid)
+        for suffix, (test, negated) in _ORDERINGS.items()
+    }
+
+
 _is_number: Callable[[str], bool] = lambda text: _number(text) is not None  # noqa: E731
 _is_date: Callable[[str], bool] = lambda text: parse_date(text) is not None  # noqa: E731
 _is_network: Callable[[str], bool] = lambda text: _network(text) is not None  # noqa: E731
@@ -235,30 +255,8 @@ OPERATORS: dict[str, Operator] = {
     "StringNotEqualsIgnoreCase": Operator(_string_equals_ignore_case, negated=True),
     "StringLike": Operator(_string_like),
     "StringNotLike": Operator(_string_like, negated=True),
-    "NumericEquals": Operator(_plain(_numeric(lambda a, b: a == b, _number)), valid=_is_number),
-    "NumericNotEquals": Operator(
-        _plain(_numeric(lambda a, b: a == b, _number)), negated=True, valid=_is_number
-    ),
-    "NumericLessThan": Operator(_plain(_numeric(lambda a, b: a < b, _number)), valid=_is_number),
-    "NumericLessThanEquals": Operator(
-        _plain(_numeric(lambda a, b: a <= b, _number)), valid=_is_number
-    ),
-    "NumericGreaterThan": Operator(_plain(_numeric(lambda a, b: a > b, _number)), valid=_is_number),
-    "NumericGreaterThanEquals": Operator(
-        _plain(_numeric(lambda a, b: a >= b, _number)), valid=_is_number
-    ),
-    "DateEquals": Operator(_plain(_compare(lambda a, b: a == b, parse_date)), valid=_is_date),
-    "DateNotEquals": Operator(
-        _plain(_compare(lambda a, b: a == b, parse_date)), negated=True, valid=_is_date
-    ),
-    "DateLessThan": Operator(_plain(_compare(lambda a, b: a < b, parse_date)), valid=_is_date),
-    "DateLessThanEquals": Operator(
-        _plain(_compare(lambda a, b: a <= b, parse_date)), valid=_is_date
-    ),
-    "DateGreaterThan": Operator(_plain(_compare(lambda a, b: a > b, parse_date)), valid=_is_date),
-    "DateGreaterThanEquals": Operator(
-        _plain(_compare(lambda a, b: a >= b, parse_date)), valid=_is_date
-    ),
+    **_ordered("Numeric", _number, _is_number),
+    **_ordered("Date", parse_date, _is_date),
     "Bool": Operator(_plain(lambda a, b: a.lower() == b.lower()), valid=_bool_value),
     "BinaryEquals": Operator(_plain(lambda a, b: a == b)),
     "IpAddress": Operator(_plain(_in_network), valid=_is_network),
