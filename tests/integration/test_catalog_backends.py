@@ -76,9 +76,11 @@ async def test_racing_overwrites_leave_one_version_and_queue_every_other_chunk(
         catalog = catalogs[number % 2]
         chunks = chunks_for(f"v{number}")
         await catalog.record_intents(chunks, "gateway")
-        return await catalog.commit_object(
+        outcome = await catalog.commit_object(
             object_record("b", "k", f"etag-{number}"), chunks, grace_seconds=0
         )
+        # A commit answers the version it made (or a refusal, as a string).
+        return "committed" if isinstance(outcome, ObjectRecord) else outcome
 
     outcomes = await asyncio.gather(*(write(n) for n in range(RACERS)))
     assert outcomes == ["committed"] * RACERS
@@ -179,7 +181,7 @@ async def test_a_process_taken_for_dead_cannot_commit_its_collected_chunks(
     queued = {str(r[0]) for r in await rows(two_dbs[0], "SELECT chunk_id FROM deletions")}
     assert queued == {c.chunk_id for c in lost}
     committed = await catalog.commit_object(object_record("b", "kept", "e2"), kept, grace_seconds=0)
-    assert committed == "committed"
+    assert isinstance(committed, ObjectRecord) and committed.etag == "e2"
 
 
 async def test_retiring_frees_leases_and_intents(
