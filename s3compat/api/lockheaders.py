@@ -78,7 +78,4 @@ async def lock_for_write(ctx: Ctx, headers: Mapping[str, str]) -> dict[str, str]
         if mode is None or until is None
         else Retention(lock_mode(mode), future_time(until, now))
     )
-    stored = locks.lock_headers(retention, hold == "ON")
-    if hold == "OFF":
-        stored[locks.HOLD_HEADER] = "OFF"
-    return stored
+    return locks.lock_headers(retention, hold)

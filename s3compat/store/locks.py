@@ -90,9 +90,9 @@ def held(record: ObjectRecord) -> bool:
     return record.headers.get(HOLD_HEADER) == "ON"
 
 
-def lock_headers(retention: Retention | None, hold: bool) -> dict[str, str]:
-    """The headers a version keeps for its retention and legal hold."""
-    headers = {HOLD_HEADER: "ON"} if hold else {}
+def lock_headers(retention: Retention | None, hold: str | None) -> dict[str, str]:
+    """The headers a version keeps for its retention and legal hold ("ON", "OFF" or none)."""
+    headers = {} if hold is None else {HOLD_HEADER: hold}
     if retention is not None:
         headers[MODE_HEADER] = retention.mode
         headers[UNTIL_HEADER] = retention.header_value()

@@ -23,7 +23,7 @@ NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def version(retention: Retention | None = None, hold: bool = False) -> ObjectRecord:
-    headers = {"content-type": "text/plain", **lock_headers(retention, hold)}
+    headers = {"content-type": "text/plain", **lock_headers(retention, "ON" if hold else None)}
     return ObjectRecord("b", "k", 1, "e", 0.0, "o", headers, null_version=False)
 
 

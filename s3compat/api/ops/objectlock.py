@@ -115,7 +115,7 @@ async def put_object_retention(ctx: Ctx) -> web.StreamResponse:
             for k, v in record.headers.items()
             if k not in (locks.MODE_HEADER, locks.UNTIL_HEADER)
         }
-        return {**headers, **locks.lock_headers(wanted, False)}
+        return {**headers, **locks.lock_headers(wanted, None)}
 
     record = await ctx.objects.change_headers(ctx.bucket, ctx.key, version_asked(ctx), change)
     return web.Response(status=200, headers=version_header(record))
