@@ -84,10 +84,11 @@ async def resolve_grants(ctx: Ctx, grants: Iterable[Grant]) -> list[Grant]:
     return resolved
 
 
-async def requested_acl(ctx: Ctx) -> str | None:
+async def requested_acl(ctx: Ctx, headers: Mapping[str, str] | None = None) -> str | None:
     """The stored form (a canned name or a JSON grant list) of the ACL the request's headers
-    ask for; None if they ask for none."""
-    headers = ctx.request.headers
+    (or `headers`, a browser form's fields) ask for; None if they ask for none."""
+    if headers is None:
+        headers = ctx.request.headers
     canned = canned_acl(headers)
     grants = parse_grant_headers(headers)
     if canned is not None and grants:

@@ -59,8 +59,10 @@ SSE_C_HEADERS = (
 )
 
 
-# Operations answered without looking at credentials: a CORS preflight carries none.
-UNAUTHENTICATED_OPERATIONS = frozenset({Op.OptionsObject})
+# Operations answered without looking at the request's credentials: a CORS preflight carries
+# none, and a browser form (PostObject) carries its signature in the form, which its handler
+# reads and checks (api/ops/post.py).
+UNAUTHENTICATED_OPERATIONS = frozenset({Op.OptionsObject, Op.PostObject})
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Mapping
 
 from aiohttp import web
 
@@ -35,7 +36,7 @@ async def payload(
     """
     headers = request.headers
     content_sha256 = auth.content_sha256 or ""
-    checks = _header_checks(request, with_checksums=not object_checksums)
+    checks = header_checks(headers, with_checksums=not object_checksums)
     if content_sha256.startswith("STREAMING-"):
         size = _declared_length(headers.get("x-amz-decoded-content-length"))
         trailer_names = [
@@ -108,9 +109,9 @@ def _trailer_values(reader: AwsChunkedReader, algorithms: dict[str, str]) -> dic
     return values
 
 
-def _header_checks(request: web.Request, *, with_checksums: bool = True) -> WriteChecks:
-    """Content-MD5 and x-amz-checksum-* headers, validated for shape (not yet for value)."""
-    headers = request.headers
+def header_checks(headers: Mapping[str, str], *, with_checksums: bool = True) -> WriteChecks:
+    """Content-MD5 and x-amz-checksum-* headers (or a form's fields of those names),
+    validated for shape (not yet for value)."""
     content_md5 = None
     if "Content-MD5" in headers:
         content_md5 = decode_content_md5(headers["Content-MD5"])

@@ -73,6 +73,32 @@ class InvalidArgument(S3Error):
     message = "Invalid Argument"
 
 
+class InvalidPolicyDocument(S3Error):
+    """A browser form's POST policy that cannot be read (not base64, not JSON, a bad shape)."""
+
+    code = "InvalidPolicyDocument"
+    status = 400
+    message = "Invalid Policy: Invalid JSON."
+
+
+class MalformedPOSTRequest(S3Error):
+    code = "MalformedPOSTRequest"
+    status = 400
+    message = "The body of your POST request is not well-formed multipart/form-data."
+
+
+class MaxPostPreDataLengthExceeded(S3Error):
+    code = "MaxPostPreDataLengthExceededError"
+    status = 400
+    message = "Your POST request fields preceding the upload file were too large."
+
+
+class IncorrectNumberOfFilesInPostRequest(S3Error):
+    code = "IncorrectNumberOfFilesInPostRequest"
+    status = 400
+    message = "POST requires exactly one file upload per request."
+
+
 class InvalidBucketName(S3Error):
     code = "InvalidBucketName"
     status = 400

@@ -1,4 +1,5 @@
-"""Bodies sent with `Transfer-Encoding: chunked` and no length (`curl -T -`, some SDKs).
+"""Bodies sent with `Transfer-Encoding: chunked` and no length (`curl -T -`, some SDKs), and
+the file of a browser form (POST Object), whose length is known only at its end.
 
 Invariant: the 6-way split needs an object's size before its first byte is placed, and memory
 must not grow with the body. Such a body is therefore first copied, block by block, into an
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO
 
@@ -52,10 +54,18 @@ async def spool(request: web.Request, max_bytes: int) -> tuple[SpooledBody, int]
     A body over `max_bytes` is refused as soon as it passes the limit (EntityTooLarge), and a
     body cut short or malformed in its chunk framing is IncompleteBody.
     """
+    return await spool_from(request, request.content.read, max_bytes)
+
+
+async def spool_from(
+    request: web.Request, read: Callable[[int], Awaitable[bytes]], max_bytes: int
+) -> tuple[SpooledBody, int]:
+    """Copy what `read` yields until it answers b"" (a request body, or one part of a form)
+    to a temporary file in the request's spool folder; its reader and length."""
     folder = request.config_dict.get(SPOOL_DIR_KEY)
     file = await asyncio.to_thread(_anonymous_file, folder)
     try:
-        size = await _copy(request, file, max_bytes)
+        size = await _copy(read, file, max_bytes)
         await asyncio.to_thread(file.seek, 0)
     except BaseException:
         file.close()
@@ -72,11 +82,11 @@ def _anonymous_file(folder: Path | None) -> IO[bytes]:
         raise errors.ServiceUnavailable(f"cannot spool the body: {error.strerror}") from error
 
 
-async def _copy(request: web.Request, file: IO[bytes], max_bytes: int) -> int:
+async def _copy(read: Callable[[int], Awaitable[bytes]], file: IO[bytes], max_bytes: int) -> int:
     size = 0
     while True:
         try:
-            block = await request.content.read(BLOCK_BYTES)
+            block = await read(BLOCK_BYTES)
         except (http_exceptions.HttpProcessingError, ConnectionError) as error:
             raise errors.IncompleteBody() from error
         if not block:

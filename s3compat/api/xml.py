@@ -95,18 +95,29 @@ def format_timestamp(moment: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
-def to_xml(root: str, children: Iterable[tuple[str, Node]], *, text: str | None = None) -> bytes:
+def to_xml(
+    root: str,
+    children: Iterable[tuple[str, Node]],
+    *,
+    text: str | None = None,
+    namespaced: bool = True,
+) -> bytes:
     """Render an S3 response document: ``root`` in the S3 namespace holding ``children``.
 
     Each ``(name, node)`` pair is one element; repeat a name to repeat an element. A node is
     text, an int, a bool ("true"/"false"), a datetime (S3's timestamp form), ``None`` (the
     element is left out) or an iterable of further pairs (a nested element). ``text`` is the
-    root's own text (GetBucketLocation answers with a bare LocationConstraint).
+    root's own text (GetBucketLocation answers with a bare LocationConstraint). A document S3
+    sends without a namespace (POST Object's PostResponse) is ``namespaced=False``.
     """
-    # lxml-stubs types nsmap keys as str, but None is how lxml spells the default namespace.
-    element = etree.Element(f"{{{S3_NS}}}{root}", nsmap={None: S3_NS})  # type: ignore[dict-item]
+    if namespaced:
+        # lxml-stubs types nsmap keys as str, but None is how lxml spells the default namespace.
+        nsmap = {None: S3_NS}
+        element = etree.Element(f"{{{S3_NS}}}{root}", nsmap=nsmap)  # type: ignore[arg-type]
+    else:
+        element = etree.Element(root)
     element.text = text
-    _append_children(element, children, f"{{{S3_NS}}}")
+    _append_children(element, children, f"{{{S3_NS}}}" if namespaced else "")
     return XML_DECLARATION + etree.tostring(element, encoding="UTF-8", xml_declaration=False)
 
 

@@ -76,6 +76,7 @@ BUCKET_PERMISSIONS = {
     Op.ListObjectVersions: READ,
     Op.ListMultipartUploads: READ,
     Op.PutObject: WRITE,
+    Op.PostObject: WRITE,
     Op.CopyObject: WRITE,
     Op.DeleteObject: WRITE,
     Op.DeleteObjects: WRITE,

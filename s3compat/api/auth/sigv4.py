@@ -178,7 +178,7 @@ def _aware(now: datetime) -> datetime:
 # Parsing (no secret needed)
 
 
-def _parse_credential(credential: str, error: type[S3Error]) -> tuple[str, str, str]:
+def parse_credential(credential: str, error: type[S3Error]) -> tuple[str, str, str]:
     """Split ``AKID/date/region/service/aws4_request`` into (access key, scope date, region)."""
     parts = credential.rsplit("/", 4)
     if len(parts) != 5 or not parts[0]:
@@ -266,7 +266,7 @@ def parse_header_auth(req: RequestView, authorization: str) -> ParsedAuth:
             "The authorization header is malformed; it must contain exactly Credential, "
             "SignedHeaders and Signature."
         )
-    access_key, scope_date, region = _parse_credential(
+    access_key, scope_date, region = parse_credential(
         components["Credential"], AuthorizationHeaderMalformed
     )
     signed_headers = _parse_signed_headers(
@@ -325,7 +325,7 @@ def parse_query_auth(req: RequestView) -> ParsedAuth:
             "X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, "
             "and X-Amz-Expires parameters."
         )
-    access_key, scope_date, region = _parse_credential(
+    access_key, scope_date, region = parse_credential(
         found["X-Amz-Credential"], AuthorizationQueryParametersError
     )
     request_time = parse_amz_date(found["X-Amz-Date"])

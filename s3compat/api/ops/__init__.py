@@ -17,6 +17,7 @@ from s3compat.api.ops import (
     object,
     objectlock,
     policy,
+    post,
     tagging,
     versions,
 )
@@ -40,6 +41,7 @@ def all_handlers() -> dict[Op, Handler]:
         objectlock,
         cors,
         policy,
+        post,
     ):
         overlap = table.keys() & module.HANDLERS.keys()
         assert not overlap, f"operations handled twice: {overlap}"
