@@ -218,6 +218,29 @@ def test_delete_objects_is_judged_per_key(cluster: Cluster, s3: BaseClient, buck
     s3.delete_bucket_policy(Bucket=bucket)
 
 
+def test_delete_objects_by_version_is_judged_as_delete_object_version(
+    s3: BaseClient, bucket: str
+) -> None:
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    version = s3.put_object(Bucket=bucket, Key="v", Body=b"1")["VersionId"]
+    put_policy(s3, bucket, deny("*", "s3:DeleteObjectVersion", objects(bucket)))
+    try:
+        answer = s3.delete_objects(
+            Bucket=bucket, Delete={"Objects": [{"Key": "v", "VersionId": version}]}
+        )
+        assert [(e["Key"], e["Code"]) for e in answer["Errors"]] == [("v", "AccessDenied")]
+        assert s3.head_object(Bucket=bucket, Key="v", VersionId=version)["ContentLength"] == 1
+        # Without a version id it is s3:DeleteObject, which the policy leaves alone.
+        answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "v"}]})
+        assert answer["Deleted"][0]["DeleteMarker"] is True
+    finally:
+        s3.delete_bucket_policy(Bucket=bucket)
+        for entry in s3.list_object_versions(Bucket=bucket).get(
+            "Versions", []
+        ) + s3.list_object_versions(Bucket=bucket).get("DeleteMarkers", []):
+            s3.delete_object(Bucket=bucket, Key=entry["Key"], VersionId=entry["VersionId"])
+
+
 def test_copy_from_a_bucket_readable_by_policy(s3: BaseClient, bucket: str, other: Any) -> None:
     client, access_key, _ = other
     s3.put_object(Bucket=bucket, Key="src", Body=b"copy me")

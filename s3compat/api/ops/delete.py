@@ -1,9 +1,11 @@
 """DeleteObjects: up to 1000 keys (or versions of keys) in one request, each optionally
 conditional on its version's ETag, LastModifiedTime or Size (as DeleteObject's If-Match
-headers). A bucket policy judges each key (s3:DeleteObject on it); a refused key is an
-AccessDenied entry."""
+headers). A bucket policy judges each key (s3:DeleteObject on it, s3:DeleteObjectVersion on
+a version of it); a refused key is an AccessDenied entry."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from aiohttp import web
 from lxml import etree
@@ -65,7 +67,10 @@ async def _delete_one(ctx: Ctx, key: str, version: str | None, target: etree._El
     validate_key(key)
     bucket = ctx.bucket_record
     if bucket is not None and bucket.policy is not None:
-        access.check_key_access(Op.DeleteObject, ctx.principal, bucket, key, ctx.facts)
+        facts = ctx.facts
+        if version is not None:  # judged as s3:DeleteObjectVersion, as DeleteObject would be
+            facts = replace(facts, query={**facts.query, "versionId": version})
+        access.check_key_access(Op.DeleteObject, ctx.principal, bucket, key, facts)
     etag = child_text(target, "ETag")
     modified = child_text(target, "LastModifiedTime")
     size = child_text(target, "Size")
