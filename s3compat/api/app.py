@@ -25,7 +25,7 @@ from multidict import CIMultiDict
 from s3compat.api import cors, errors, xml
 from s3compat.api.auth import access
 from s3compat.api.auth.model import AuthResult, RequestView
-from s3compat.api.auth.request import parse_auth, verify_auth
+from s3compat.api.auth.request import check_region, parse_auth, verify_auth
 from s3compat.api.errormap import to_s3_error
 from s3compat.api.framing import MAX_HEADER_BYTES, MAX_HEADERS
 from s3compat.api.internal import CLUSTER_SECRET_KEY, STORES_KEY, add_internal_routes
@@ -381,13 +381,18 @@ async def authenticate(view: RequestView, buckets: BucketStore) -> tuple[AuthRes
 async def authorize(ctx: Ctx) -> BucketRecord | None:
     """Apply the access rule of `auth/access.py` to the request; the bucket it addresses."""
     operation = ctx.route.operation
+    region = ctx.config.region
     if ctx.route.bucket is None or operation == Op.CreateBucket:
         if ctx.principal is None:
             raise errors.AccessDenied()
+        if operation != Op.CreateBucket:  # CreateBucket's region is in its body
+            check_region(ctx.auth, (region,), region)
         return None
     bucket = await ctx.buckets.find(ctx.route.bucket)
     if bucket is None:
         raise errors.NoSuchBucket(BucketName=ctx.route.bucket)
+    # Signed for this store's region or the bucket's own (LocationConstraint).
+    check_region(ctx.auth, (region, bucket.region), bucket.region)
     access.check_expected_owner(ctx.request.headers.get(access.EXPECTED_OWNER_HEADER), bucket)
     record = None
     if ctx.route.key is not None and access.needs_object(operation, ctx.principal, bucket):

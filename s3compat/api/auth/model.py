@@ -103,6 +103,9 @@ class AuthResult:
     content_sha256: str | None
     # Set for STREAMING-AWS4-HMAC-SHA256-PAYLOAD and STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER.
     streaming: StreamingSigning | None
+    # SigV4: the region the request was signed for, and whether it was a presigned URL.
+    region: str | None = None
+    presigned: bool = False
 
 
 ANONYMOUS = ParsedAuth(kind="anonymous", access_key=None)

@@ -12,11 +12,16 @@ passed in).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from s3compat.api.auth import sigv2, sigv4
 from s3compat.api.auth.model import ANONYMOUS, AuthResult, ParsedAuth, RequestView
-from s3compat.api.errors import InvalidArgument
+from s3compat.api.errors import (
+    AuthorizationHeaderMalformed,
+    AuthorizationQueryParametersError,
+    InvalidArgument,
+)
 
 _SIGV4_QUERY_MARKERS = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature")
 _SIGV2_QUERY_MARKERS = ("AWSAccessKeyId", "Signature")
@@ -59,3 +64,26 @@ def verify_auth(req: RequestView, parsed: ParsedAuth, secret: str, now: datetime
     if parsed.kind in ("sigv2-header", "sigv2-query"):
         return sigv2.verify(req, parsed, secret, now)
     return AuthResult(access_key=None, content_sha256=None, streaming=None)
+
+
+def check_region(result: AuthResult, allowed: Collection[str], expected: str) -> None:
+    """A SigV4 request signed for a region other than `allowed` is refused as S3 refuses it,
+    naming the `expected` region (botocore re-signs for the region it is told and retries)."""
+    if result.region is None or result.region in allowed:
+        return
+    if result.presigned:
+        error: AuthorizationHeaderMalformed | AuthorizationQueryParametersError = (
+            AuthorizationQueryParametersError(
+                f"Error parsing the X-Amz-Credential parameter; the region '{result.region}' "
+                f"is wrong; expecting '{expected}'",
+                Region=expected,
+            )
+        )
+    else:
+        error = AuthorizationHeaderMalformed(
+            f"The authorization header is malformed; the region '{result.region}' is wrong; "
+            f"expecting '{expected}'",
+            Region=expected,
+        )
+    error.headers["x-amz-bucket-region"] = expected
+    raise error

@@ -439,5 +439,9 @@ def verify(req: RequestView, parsed: ParsedAuth, secret: str, now: datetime) -> 
             seed_signature=expected,
         )
     return AuthResult(
-        access_key=parsed.access_key, content_sha256=parsed.content_sha256, streaming=streaming
+        access_key=parsed.access_key,
+        content_sha256=parsed.content_sha256,
+        streaming=streaming,
+        region=region,
+        presigned=presigned,
     )

@@ -11,6 +11,7 @@ from aiohttp import web
 from s3compat.api import errors
 from s3compat.api.aclheaders import requested_acl
 from s3compat.api.app import Ctx, Handler
+from s3compat.api.auth.request import check_region
 from s3compat.api.operations import Op
 from s3compat.api.router import validate_bucket_name
 from s3compat.api.xml import Node, child_text, local, parse_xml, to_xml
@@ -110,6 +111,8 @@ async def create_bucket(ctx: Ctx) -> web.StreamResponse:
         region = constraint or None
     else:
         region = None
+    expected = region or ctx.config.region
+    check_region(ctx.auth, (ctx.config.region, expected), expected)
     acl = await requested_acl(ctx)
     lock = ctx.request.headers.get("x-amz-bucket-object-lock-enabled", "false")
     await ctx.buckets.create(
