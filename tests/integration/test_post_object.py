@@ -21,11 +21,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from botocore.client import BaseClient
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from lxml import etree
 from support.clients import client_for, empty_and_delete_bucket, unique_bucket_name
+from support.data import admin
 from support.processes import Cluster
 
 Fields = list[tuple[str, str]]
@@ -217,8 +220,6 @@ def test_anonymous_forms(cluster: Cluster, s3: BaseClient, bucket: str, public_b
 
 def test_signer_needs_write_access(cluster: Cluster, s3: BaseClient, bucket: str) -> None:
     """A form signed by a user who may not write the bucket stores nothing."""
-    from support.data import admin
-
     created = admin(cluster, "user", "add", f"form-{uuid.uuid4().hex[:6]}")
     other = client_for(cluster, created["access_key"], created["secret_key"])
     _, fields = presigned(other, bucket, "theirs.txt")
@@ -341,3 +342,16 @@ def test_expired_policy_and_not_a_form(cluster: Cluster, s3: BaseClient, bucket:
 def test_no_such_bucket(cluster: Cluster) -> None:
     status, _, body = post(cluster, unique_bucket_name("gone"), [("key", "a")])
     assert (status, error_of(body)) == (404, "NoSuchBucket")
+
+
+def test_sigv4_form_for_another_region(cluster: Cluster, s3: BaseClient, bucket: str) -> None:
+    elsewhere = boto3.session.Session(
+        aws_access_key_id=cluster.access_key,
+        aws_secret_access_key=cluster.secret_key,
+        region_name="ap-south-1",
+    ).client("s3", endpoint_url=cluster.endpoint, config=Config(signature_version="s3v4"))
+    _, fields = presigned(elsewhere, bucket, "far.txt")
+    status, _, body = post(cluster, bucket, fields)
+    assert (status, error_of(body)) == (400, "AuthorizationQueryParametersError")
+    assert missing(s3, bucket, "far.txt")
+    elsewhere.close()

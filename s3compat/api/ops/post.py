@@ -31,7 +31,9 @@ from s3compat.api import errors, xml
 from s3compat.api.aclheaders import requested_acl
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.auth import access
+from s3compat.api.auth.model import AuthResult
 from s3compat.api.auth.postform import V4_FIELDS, parse_form_signature, verify_form_signature
+from s3compat.api.auth.request import check_region
 from s3compat.api.body import MAX_SINGLE_PUT_BYTES, header_checks
 from s3compat.api.formdata import read_form
 from s3compat.api.lockheaders import lock_for_write
@@ -133,6 +135,11 @@ async def _authenticate(ctx: Ctx, fields: dict[str, str]) -> PostPolicy | None:
     if user is None:
         raise errors.InvalidAccessKeyId(AWSAccessKeyId=signature.access_key)
     verify_form_signature(signature, user.secret_key)
+    if signature.region:  # as for a presigned URL: the store's region or the bucket's
+        bucket = ctx.bucket_record
+        assert bucket is not None
+        signed = AuthResult(user.access_key, None, None, region=signature.region, presigned=True)
+        check_region(signed, (ctx.config.region, bucket.region), bucket.region)
     policy = parse_policy(signature.policy, datetime.now(UTC))
     check_fields(policy, fields, ctx.bucket)
     ctx.principal = user.access_key
