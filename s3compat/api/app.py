@@ -442,5 +442,6 @@ def make_app(
     add_internal_routes(app)
     if metrics is not None:
         app.router.add_get("/-/metrics", metrics.handle)
-    app.router.add_route("*", "/{tail:.*}", dispatch, expect_handler=expect_continue)
+    # `[\s\S]`, not `.`: a key may hold a line feed (%0A), which `.` would not match.
+    app.router.add_route("*", "/{tail:[\\s\\S]*}", dispatch, expect_handler=expect_continue)
     return app

@@ -321,22 +321,18 @@ def _looks_like_ipv4(name: str) -> bool:
 
 
 def validate_key(key: str) -> None:
-    """Refuse keys S3 cannot store: empty, over 1024 UTF-8 bytes, or not representable in XML."""
+    """Refuse keys S3 cannot store: empty, over 1024 UTF-8 bytes, or not UTF-8 at all.
+
+    Control characters are stored, as S3 stores them (XML answers carry them as character
+    references, and `encoding-type=url` as %XX); NUL is refused, since the PostgreSQL catalog
+    cannot hold it, and so is a lone surrogate, which no UTF-8 request can spell.
+    """
     if not key:
         raise InvalidArgument("Object key must not be empty")
-    if any(not _is_xml_char(char) for char in key):
-        # Such a key could never be listed: XML 1.0 cannot carry the character.
+    if "\x00" in key or any(0xD800 <= ord(char) <= 0xDFFF for char in key):
         raise InvalidArgument("Object key contains characters that cannot be stored")
     if len(key.encode("utf-8")) > MAX_KEY_BYTES:
         raise KeyTooLongError(Size=str(len(key.encode("utf-8"))), MaxSizeAllowed=str(MAX_KEY_BYTES))
-
-
-def _is_xml_char(char: str) -> bool:
-    """Whether XML 1.0 (§2.2 Char) can carry the character."""
-    code = ord(char)
-    if code < 0x20:
-        return char in "\t\n\r"
-    return not (0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF))
 
 
 def split_raw_query(raw_query: str) -> list[tuple[str, str]]:

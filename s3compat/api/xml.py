@@ -10,6 +10,8 @@ Rendering builds lxml trees, never strings, so every text is escaped.
 from __future__ import annotations
 
 import email.utils
+import re
+import secrets
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
@@ -117,19 +119,48 @@ def to_xml(
     else:
         element = etree.Element(root)
     element.text = text
-    _append_children(element, children, f"{{{S3_NS}}}" if namespaced else "")
-    return XML_DECLARATION + etree.tostring(element, encoding="UTF-8", xml_declaration=False)
+    references = _References()
+    _append_children(element, children, f"{{{S3_NS}}}" if namespaced else "", references)
+    rendered = etree.tostring(element, encoding="UTF-8", xml_declaration=False)
+    return XML_DECLARATION + references.restore(rendered)
+
+
+class _References:
+    """Characters XML 1.0 cannot carry as text (a key may hold U+0007), written as character
+    references (`&#x7;`) the way S3 writes them. lxml refuses such text, so each is first put
+    down as a mark made of a random token, then the marks become references."""
+
+    def __init__(self) -> None:
+        self.token: str | None = None
+
+    def text(self, value: str) -> str:
+        if all(_is_xml_char(char) for char in value):
+            return value
+        if self.token is None:
+            self.token = "ref" + secrets.token_hex(8)
+        return "".join(
+            char if _is_xml_char(char) else f"{self.token}{ord(char):x}." for char in value
+        )
+
+    def restore(self, rendered: bytes) -> bytes:
+        if self.token is None:
+            return rendered
+        mark = re.compile(re.escape(self.token.encode()) + rb"([0-9a-f]+)\.")
+        return mark.sub(rb"&#x\1;", rendered)
 
 
 def _append_children(
-    parent: etree._Element, pairs: Iterable[tuple[str, Node]], namespace: str
+    parent: etree._Element,
+    pairs: Iterable[tuple[str, Node]],
+    namespace: str,
+    references: _References,
 ) -> None:
     for name, node in pairs:
         if node is None:
             continue
         child = etree.SubElement(parent, namespace + name)
         if isinstance(node, str):
-            child.text = node
+            child.text = references.text(node)
         elif isinstance(node, bool):
             child.text = "true" if node else "false"
         elif isinstance(node, int):
@@ -137,7 +168,7 @@ def _append_children(
         elif isinstance(node, datetime):
             child.text = format_timestamp(node)
         else:
-            _append_children(child, node, namespace)
+            _append_children(child, node, namespace, references)
 
 
 def error_xml(

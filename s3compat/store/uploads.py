@@ -211,11 +211,10 @@ def plan_completion(
     if not requested:
         raise errors.InvalidPart("the request names no parts")
     numbers = [p.part_number for p in requested]
-    if any(b < a for a, b in pairwise(numbers)):
+    # Strictly ascending, as S3 requires: a part number listed twice is InvalidPartOrder too
+    # (which of the two would count is not something to guess).
+    if any(b <= a for a, b in pairwise(numbers)):
         raise errors.InvalidPartOrder()
-    # A part number listed more than once (a part sent again while its first upload was under
-    # way): the last listing is the one that counts.
-    requested = list({p.part_number: p for p in requested}.values())
     by_number = {p.part_number: p for p in stored}
     chosen: list[UploadPartRecord] = []
     for wanted in requested:

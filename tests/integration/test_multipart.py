@@ -246,6 +246,16 @@ def test_rules_and_errors(mp: BaseClient, mp_bucket: str) -> None:
         )
         == "InvalidPartOrder"
     )
+    assert (
+        _code_of(
+            complete,
+            Bucket=mp_bucket,
+            Key="r",
+            UploadId=upload_id,
+            MultipartUpload={"Parts": [parts[0], parts[0], parts[1]]},
+        )
+        == "InvalidPartOrder"
+    )
     wrong = [{"PartNumber": 1, "ETag": '"' + "0" * 32 + '"'}]
     assert (
         _code_of(

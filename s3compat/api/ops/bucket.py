@@ -15,6 +15,7 @@ from s3compat.api.auth.request import check_region
 from s3compat.api.operations import Op
 from s3compat.api.router import validate_bucket_name
 from s3compat.api.xml import Node, child_text, local, parse_xml, to_xml
+from s3compat.store.buckets import LEGACY_REGION
 
 # ListBuckets answers at most this many buckets per page (S3's limit for max-buckets).
 MAX_BUCKETS = 10_000
@@ -107,6 +108,10 @@ async def create_bucket(ctx: Ctx) -> web.StreamResponse:
         # `bucket_location`, e.g. EU): accept any well-formed name and answer it back from
         # GetBucketLocation, as S3's us-east-1 endpoint creates buckets in any region.
         if constraint and not _REGION_NAME.fullmatch(constraint):
+            raise errors.InvalidLocationConstraint()
+        if constraint == LEGACY_REGION == ctx.config.region:
+            # S3's us-east-1 makes a bucket there only without a constraint: naming the region
+            # is refused (a store configured for another region accepts its own name).
             raise errors.InvalidLocationConstraint()
         region = constraint or None
     else:
