@@ -32,6 +32,7 @@ from s3compat.store.conditions import Precondition
 from s3compat.store.listing import Walked, prefix_end, walk
 from s3compat.store.objects import ObjectStore
 from s3compat.store.pieces import ByteSource
+from s3compat.store.sse import Sealing
 from s3compat.store.writechecks import WriteChecks
 
 MAX_PART_NUMBER = 10_000
@@ -116,13 +117,17 @@ class UploadStore:
         source: ByteSource,
         size: int,
         checks: WriteChecks,
+        *,
+        sealing: Sealing | None = None,
     ) -> UploadPartRecord:
         """Store one part durably; it replaces an earlier part of the same number."""
         if upload.checksum_algorithm:
             # The part's stored checksum is always of the upload's algorithm (what Complete
             # combines); whatever else the request claims is verified too.
             checks = replace(checks, algorithm=upload.checksum_algorithm)
-        body = await self.objects.write_body(source, size, checks, part_number=part_number)
+        body = await self.objects.write_body(
+            source, size, checks, part_number=part_number, sealing=sealing
+        )
         checksum = None
         if (
             upload.checksum_algorithm

@@ -11,6 +11,7 @@ from s3compat.api.ops import (
     copy,
     cors,
     delete,
+    encryption,
     lifecycle,
     listing,
     multipart,
@@ -40,6 +41,7 @@ def all_handlers() -> dict[Op, Handler]:
         objectlock,
         cors,
         policy,
+        encryption,
     ):
         overlap = table.keys() & module.HANDLERS.keys()
         assert not overlap, f"operations handled twice: {overlap}"
