@@ -32,7 +32,7 @@ from s3compat.store.conditions import Precondition
 from s3compat.store.listing import Walked, prefix_end, walk
 from s3compat.store.objects import ObjectStore
 from s3compat.store.pieces import ByteSource
-from s3compat.store.sse import Sealing
+from s3compat.store.sse import CustomerKey, Sealing, sealing_for_part
 from s3compat.store.writechecks import WriteChecks
 
 MAX_PART_NUMBER = 10_000
@@ -161,6 +161,7 @@ class UploadStore:
         *,
         full_object_checksum: str | None = None,
         condition: Precondition | None = None,
+        customer: CustomerKey | None = None,
     ) -> ObjectRecord:
         """Make the upload the key's current version.
 
@@ -176,6 +177,8 @@ class UploadStore:
         def plan(upload: UploadRecord, stored: list[UploadPartRecord]) -> CompletionPlan:
             if upload.bucket != bucket or upload.key != key:
                 raise errors.NoSuchUpload(upload_id)
+            if customer is not None:  # S3 needs no key here, but one sent must be the upload's
+                sealing_for_part(upload.headers, customer, None)
             return plan_completion(
                 upload, stored, requested, self.min_part_bytes, digest, full_object_checksum
             )

@@ -211,6 +211,16 @@ def test_sse_c_multipart(s3: BaseClient, bucket: str) -> None:
         parts.append({"PartNumber": number, "ETag": answer["ETag"]})
     listed = s3.list_parts(Bucket=bucket, Key="mp", UploadId=upload_id)["Parts"]
     assert [p["Size"] for p in listed] == [len(d) for d in parts_data]
+    wrong_complete = fails(
+        lambda: s3.complete_multipart_upload(
+            Bucket=bucket,
+            Key="mp",
+            UploadId=upload_id,
+            MultipartUpload={"Parts": parts},
+            **sse_c(KEY_B),
+        )
+    )
+    assert wrong_complete[:2] == ("InvalidRequest", 400)
     done = s3.complete_multipart_upload(
         Bucket=bucket, Key="mp", UploadId=upload_id, MultipartUpload={"Parts": parts}, **sse_c()
     )

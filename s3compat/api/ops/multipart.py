@@ -173,7 +173,6 @@ def _requested_parts(document: bytes) -> list[RequestedPart]:
 
 async def complete_multipart_upload(ctx: Ctx) -> web.StreamResponse:
     condition = write_condition(ctx.request.headers)
-    customer_key(ctx.request.headers)  # a key sent here must be well-formed; parts were checked
     # x-amz-checksum-* here is the checksum of the object being completed, not of this body.
     requested = _requested_parts(await read_document(ctx.request, ctx.auth, object_checksums=True))
     upload_id = ctx.query.get("uploadId", "")
@@ -189,6 +188,7 @@ async def complete_multipart_upload(ctx: Ctx) -> web.StreamResponse:
         requested,
         full_object_checksum=full_object,
         condition=condition,
+        customer=customer_key(ctx.request.headers),
     )
     scheme = "https" if ctx.config.tls_cert else "http"
     body: list[tuple[str, Node]] = [
