@@ -100,6 +100,12 @@ def _gateway_options(parser: argparse.ArgumentParser) -> None:
         "many seconds (default 10)",
     )
     parser.add_argument(
+        "--sse-key-file",
+        type=Path,
+        help="the master key of SSE-S3 (64 hex digits; created with mode 0600 if missing; "
+        "every gateway of a cluster needs the same file; default DATA/sse-master.key)",
+    )
+    parser.add_argument(
         "--spool-dir",
         type=Path,
         help="where bodies sent chunked without a length wait for their size (anonymous "
@@ -123,6 +129,7 @@ _PASSED_ON = (
     "repair_concurrency",
     "lease_seconds",
     "spool_dir",
+    "sse_key_file",
 )
 
 
@@ -148,7 +155,15 @@ def _config(args: argparse.Namespace, catalog_url: str) -> GatewayConfig:
         repair_concurrency=args.repair_concurrency,
         lease_seconds=args.lease_seconds,
         spool_dir=_spool_dir(args),
+        sse_key_file=_sse_key_file(args),
     )
+
+
+def _sse_key_file(args: argparse.Namespace) -> Path | None:
+    if args.sse_key_file is not None:
+        return Path(args.sse_key_file)
+    data = getattr(args, "data", None)
+    return Path(data) / "sse-master.key" if data is not None else None
 
 
 def _spool_dir(args: argparse.Namespace) -> Path | None:

@@ -50,3 +50,6 @@ class GatewayConfig:
     # Bodies sent `Transfer-Encoding: chunked` without a length are spooled here (anonymous
     # temporary files) until their size is known; None: the system's temporary folder.
     spool_dir: Path | None = None
+    # The master key wrapping SSE-S3 object keys (created, mode 0600, when missing). Every
+    # gateway of a cluster must be given the same file; None: SSE-S3 answers 501.
+    sse_key_file: Path | None = None

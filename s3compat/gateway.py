@@ -44,6 +44,7 @@ from s3compat.store.lifecycle import LifecyclePass
 from s3compat.store.objects import ObjectStore
 from s3compat.store.repair import Repairer
 from s3compat.store.servers import ServerRegistry
+from s3compat.store.sse import MasterKey
 from s3compat.store.stores import Stores
 from s3compat.store.uploads import UploadStore
 
@@ -155,6 +156,7 @@ def _services(
         buckets,
         gateway_id=process_id,
         grace_seconds=config.gc_grace_seconds,
+        master_key=None if config.sse_key_file is None else MasterKey.load(config.sse_key_file),
     )
     uploads = UploadStore(store, UploadCatalog(db), min_part_bytes=config.min_part_bytes)
     lifecycle = LifecyclePass(

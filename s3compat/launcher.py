@@ -90,6 +90,8 @@ def gateway_children(options: ClusterOptions, catalog_url: str) -> list[Child]:
         ]  # fmt: skip
         if "--spool-dir" not in options.gateway_args:
             command += ["--spool-dir", str(options.data_dir / "spool")]
+        if "--sse-key-file" not in options.gateway_args:
+            command += ["--sse-key-file", str(options.data_dir / "sse-master.key")]
         # The catalog URL goes by environment too: it may carry a password.
         env = {**os.environ, "S3COMPAT_CATALOG": catalog_url}
         name = "gateway" if options.gateways == 1 else f"gateway-{number}"

@@ -53,12 +53,6 @@ from s3compat.store.uploads import UploadStore
 
 log = logging.getLogger(__name__)
 
-SSE_C_HEADERS = (
-    "x-amz-server-side-encryption-customer-algorithm",
-    "x-amz-copy-source-server-side-encryption-customer-algorithm",
-)
-
-
 # Operations answered without looking at the request's credentials: a CORS preflight carries
 # none, and a browser form (PostObject) carries its signature in the form, which its handler
 # reads and checks (api/ops/post.py).
@@ -291,11 +285,6 @@ async def prepare(request: web.Request) -> Ctx:
     handlers: dict[Op, Handler] = request.app[HANDLERS_KEY]
     if route.operation not in handlers:
         raise errors.Unimplemented()
-    if any(name in request.headers for name in SSE_C_HEADERS):
-        # Accepting a customer key and storing the bytes unencrypted would be a silent lie.
-        raise errors.Unimplemented(
-            "Server-side encryption with customer-provided keys is not implemented."
-        )
     if route.bucket is not None and route.operation != Op.CreateBucket:
         _check_bucket_name_shape(route.bucket)
         request[CORS_BUCKET] = route.bucket

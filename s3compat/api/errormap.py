@@ -32,6 +32,11 @@ _TABLE: dict[type[store.StoreError], type[s3.S3Error]] = {
     store.EntityTooSmall: s3.EntityTooSmall,
     store.CorruptChunk: s3.S3Error,
     store.MalformedChecksum: s3.InvalidRequest,
+    store.EncryptedObjectNeedsKey: s3.InvalidRequest,
+    store.CustomerKeyMismatch: s3.AccessDenied,
+    store.EncryptionNotApplicable: s3.InvalidRequest,
+    store.UploadEncryptionMismatch: s3.InvalidRequest,
+    store.NoMasterKey: s3.Unimplemented,
 }
 
 # Errors whose store message is meant for the client (the rest keep S3's standard wording).
@@ -41,6 +46,11 @@ _KEEP_MESSAGE = (
     store.MalformedChecksum,
     store.ObjectLocked,
     store.InvalidBucketState,
+    store.EncryptedObjectNeedsKey,
+    store.CustomerKeyMismatch,
+    store.EncryptionNotApplicable,
+    store.UploadEncryptionMismatch,
+    store.NoMasterKey,
 )
 
 

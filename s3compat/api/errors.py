@@ -126,6 +126,12 @@ class InvalidRequest(S3Error):
     message = "Invalid Request"
 
 
+class InvalidEncryptionAlgorithmError(S3Error):
+    code = "InvalidEncryptionAlgorithmError"
+    status = 400
+    message = "The Encryption request you specified is not valid. Supported value: AES256."
+
+
 class InvalidStorageClass(S3Error):
     code = "InvalidStorageClass"
     status = 400
@@ -278,6 +284,12 @@ class NoSuchLifecycleConfiguration(S3Error):
     code = "NoSuchLifecycleConfiguration"
     status = 404
     message = "The lifecycle configuration does not exist"
+
+
+class ServerSideEncryptionConfigurationNotFoundError(S3Error):
+    code = "ServerSideEncryptionConfigurationNotFoundError"
+    status = 404
+    message = "The server side encryption configuration was not found"
 
 
 class NoSuchTagSet(S3Error):

@@ -13,6 +13,7 @@ from s3compat.api import errors
 from s3compat.api.xml import format_http_date, parse_http_date
 from s3compat.records import ObjectRecord
 from s3compat.store.conditions import Precondition, etag_in
+from s3compat.store.sse import public_headers
 from s3compat.store.versions import version_token
 
 # Headers stored with an object and returned by GET/HEAD, lower-case.
@@ -95,7 +96,7 @@ def response_headers(record: ObjectRecord, *, checksum_mode: bool = False) -> CI
     headers["ETag"] = record.etag
     headers["Last-Modified"] = format_http_date(datetime.fromtimestamp(record.last_modified, UTC))
     headers["Accept-Ranges"] = "bytes"
-    for name, value in record.headers.items():
+    for name, value in public_headers(record.headers).items():
         headers[name] = value
     if record.tags:
         headers["x-amz-tagging-count"] = str(len(record.tags))

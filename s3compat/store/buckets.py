@@ -30,6 +30,8 @@ class BucketDocument(StrEnum):
     LIFECYCLE = "lifecycle"
     OBJECT_LOCK = "object-lock"
     CORS = "cors"
+    # JSON: {"algorithm": "AES256"}, the default encryption of new objects.
+    ENCRYPTION = "encryption"
     # JSON, not XML; read with the bucket's row (BucketRecord.policy) by `find` and `get`.
     POLICY = "policy"
 

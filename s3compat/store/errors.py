@@ -118,3 +118,31 @@ class MalformedChecksum(StoreError):
 
 class CorruptChunk(StoreError):
     """A chunk's bytes do not match their checksum."""
+
+
+# --- server-side encryption (`store/sse.py`) -------------------------------------------------
+
+
+class EncryptedObjectNeedsKey(StoreError):
+    """An SSE-C version read without its key."""
+
+
+class CustomerKeyMismatch(StoreError):
+    """An SSE-C version read with another key than it was written with."""
+
+
+class EncryptionNotApplicable(StoreError):
+    """An SSE-C key sent to read a version that is not SSE-C encrypted."""
+
+
+class UploadEncryptionMismatch(StoreError):
+    """A part sent with other encryption parameters than its upload began with."""
+
+
+class NoMasterKey(StoreError):
+    """SSE-S3 asked of a gateway configured without a master key."""
+
+
+class MasterKeyMismatch(StoreError):
+    """An SSE-S3 object key does not open with this gateway's master key (gateways of one
+    cluster given different key files)."""

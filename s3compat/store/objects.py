@@ -14,6 +14,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -24,18 +25,22 @@ from s3compat.records import ChunkRecord, ObjectRecord, ServerState
 from s3compat.store import errors, listing, segments
 from s3compat.store.buckets import BucketStore
 from s3compat.store.conditions import Precondition
+from s3compat.store.encryption import SealingSource, stored_length
 from s3compat.store.listing import ListPage
 from s3compat.store.locks import check_removable
 from s3compat.store.pieces import ByteSource
 from s3compat.store.placement import Candidate, Reservation, choose_servers
 from s3compat.store.service import ChunkService
+from s3compat.store.sse import MasterKey, Sealing
 from s3compat.store.stripe_write import required_pieces, write_striped
 from s3compat.store.stripes import BLOCK_BYTES, LAYOUT_STRIPED, Geometry
 from s3compat.store.versions import (
     Deleted,
     VersionListing,
     VersionPage,
+    found_version,
     list_versions_page,
+    missing_object,
     parse_version,
     version_token,
 )
@@ -56,6 +61,8 @@ class ObjectStore(ChunkService):
     buckets: BucketStore
     # Parity pieces of new writes (the catalog's setting, see `load_settings`).
     parity: int = 0
+    # Wraps the object keys of SSE-S3 (None: SSE-S3 is refused).
+    master_key: MasterKey | None = None
     _reserved: Counter[str] = field(default_factory=Counter, init=False)
     # chunk id -> number of readers streaming it now; the collector skips these
     reading: Counter[str] = field(default_factory=Counter, init=False)
@@ -69,24 +76,38 @@ class ObjectStore(ChunkService):
     # --- writes ---------------------------------------------------------------------------
 
     async def write_body(
-        self, source: ByteSource, size: int, checks: WriteChecks, *, part_number: int = 1
+        self,
+        source: ByteSource,
+        size: int,
+        checks: WriteChecks,
+        *,
+        part_number: int = 1,
+        sealing: Sealing | None = None,
     ) -> WrittenBody:
         """Store `size` bytes of `source` as 6 data pieces and the parity pieces; verify them;
-        return the uncommitted chunks.
+        return the uncommitted chunks. With a `sealing`, the pieces hold the segment encrypted
+        (`encryption.py`); sizes, digests and the ETag are still of the plaintext.
 
         The chunks stay intents until the caller commits them; on any error here they are
         handed to the collector before the error propagates. Pieces that could not be stored
         (their servers failed, but enough others did) are handed to the collector at once and
         left out: the segment is under-protected until the repairer rebuilds them.
         """
-        geometry = Geometry(size, BLOCK_BYTES, self.parity)
+        stored_size = size if sealing is None else stored_length(size)
+        geometry = Geometry(stored_size, BLOCK_BYTES, self.parity)
         chunks = self._place(geometry, part_number)
         await self.catalog.record_intents(chunks, self.gateway_id)
         hasher = checks.hasher()
+        # Sealed, the plaintext is hashed as it is encrypted; the pieces' bytes are not.
+        pieces: ByteSource = source
+        if sealing is not None:
+            pieces, hasher_of_pieces = SealingSource(source, sealing.key, size, hasher), None
+        else:
+            hasher_of_pieces = hasher
         try:
             with self._reservation(chunks):
                 stored = await write_striped(
-                    self.client, self.membership, source, chunks, geometry, hasher
+                    self.client, self.membership, pieces, chunks, geometry, hasher_of_pieces
                 )
             if len(stored) < len(chunks):
                 kept = {c.chunk_id for c in stored}
@@ -109,7 +130,8 @@ class ObjectStore(ChunkService):
         except BaseException:
             await asyncio.shield(self.catalog.abandon_chunks(c.chunk_id for c in chunks))
             raise
-        return WrittenBody(stored, size, hasher.md5_hex, hasher.md5_digest, checksum)
+        md5_hex = hasher.md5_hex if sealing is None else sealing.etag_hex(hasher.md5_digest)
+        return WrittenBody(stored, size, md5_hex, hasher.md5_digest, checksum)
 
     async def put_object(
         self,
@@ -118,6 +140,7 @@ class ObjectStore(ChunkService):
         checks: WriteChecks,
         *,
         condition: Precondition | None = None,
+        sealing: Sealing | None = None,
     ) -> ObjectRecord:
         """Write and commit a single-PUT object; `record`'s etag and checksum are filled in.
 
@@ -133,7 +156,7 @@ class ObjectStore(ChunkService):
                 if_none_match = True
             else:
                 if_match = current.etag
-        body = await self.write_body(source, record.size, checks)
+        body = await self.write_body(source, record.size, checks, sealing=sealing)
         committed = replace(
             record,
             etag=f'"{body.md5_hex}"',
@@ -215,9 +238,12 @@ class ObjectStore(ChunkService):
         """The key's current version, or (`version`: an S3 version id) that version."""
         if version is not None:
             record = await self.catalog.head_version(bucket, key, parse_version(version))
-            return await self._found(bucket, key, version, record)
+            return await found_version(self.buckets, bucket, key, version, record)
         found = await self.catalog.head_object(bucket, key)
-        return found if found is not None else await self._missing(bucket, key)
+        if found is None:
+            await missing_object(self.catalog, self.buckets, bucket, key)
+        assert found is not None
+        return found
 
     async def find_object(self, bucket: str, key: str) -> ObjectRecord | None:
         """The key's current version, or None (whether or not the bucket exists)."""
@@ -267,28 +293,6 @@ class ObjectStore(ChunkService):
             raise errors.NoSuchVersion(key, version_token(record))
         return changed
 
-    async def _found(
-        self, bucket: str, key: str, version: str, record: ObjectRecord | None
-    ) -> ObjectRecord:
-        """A version read by id, or the error saying why there is none to read."""
-        if record is None:
-            await self.buckets.get(bucket)
-            raise errors.NoSuchVersion(key, version)
-        if record.delete_marker:
-            raise errors.DeleteMarker(key, version, by_id=True, last_modified=record.last_modified)
-        return record
-
-    async def _missing(self, bucket: str, key: str) -> ObjectRecord:
-        """The key has no current object: NoSuchBucket, the delete marker that is its latest
-        version, or NoSuchKey."""
-        await self.buckets.get(bucket)
-        latest = await self.catalog.latest_version(bucket, key)
-        if latest is not None and latest.delete_marker:
-            raise errors.DeleteMarker(
-                key, version_token(latest), by_id=False, last_modified=latest.last_modified
-            )
-        raise errors.NoSuchKey(key)
-
     async def list_page(
         self, bucket: str, *, prefix: str, delimiter: str, marker: str, max_keys: int
     ) -> ListPage:
@@ -312,12 +316,12 @@ class ObjectStore(ChunkService):
         """The current version (or `version`) and its chunks, looked up once for a read."""
         if version is not None:
             found = await self.catalog.get_version(bucket, key, parse_version(version))
-            record = await self._found(bucket, key, version, found and found[0])
+            record = await found_version(self.buckets, bucket, key, version, found and found[0])
             assert found is not None
             return record, found[1]
         current = await self.catalog.get_object(bucket, key)
         if current is None:
-            await self._missing(bucket, key)
+            await missing_object(self.catalog, self.buckets, bucket, key)
         assert current is not None
         return current
 
@@ -330,14 +334,22 @@ class ObjectStore(ChunkService):
         segments.check_readable(chunks, start, end, self.unavailable_servers())
 
     async def stream(
-        self, chunks: Sequence[ChunkRecord], start: int, end: int
+        self,
+        chunks: Sequence[ChunkRecord],
+        start: int,
+        end: int,
+        sealing: Sealing | None = None,
     ) -> AsyncGenerator[bytes, None]:
-        """Bytes [start, end) of an opened object. Its chunks are not collected meanwhile;
-        pieces found missing or corrupt on the way are read around and noted for repair."""
+        """Bytes [start, end) of an opened object (of its plaintext, with the `sealing` of an
+        encrypted one). Its chunks are not collected meanwhile; pieces found missing or
+        corrupt on the way are read around and noted for repair."""
         ids = [c.chunk_id for c in chunks]
         self.reading.update(ids)
         try:
-            async for block in segments.read_range(
+            read = segments.read_range
+            if sealing is not None:
+                read = partial(segments.read_sealed_range, object_key=sealing.key)
+            blocks = read(
                 self.client,
                 self.membership,
                 chunks,
@@ -345,8 +357,10 @@ class ObjectStore(ChunkService):
                 end,
                 unavailable=self.unavailable_servers(),
                 on_damage=self._note_damage,
-            ):
-                yield block
+            )
+            async with aclosing(blocks):
+                async for block in blocks:
+                    yield block
         finally:
             self.reading.subtract(ids)
             for chunk_id in ids:

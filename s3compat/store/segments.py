@@ -13,6 +13,7 @@ from itertools import groupby
 
 from s3compat.cluster.client import ChunkClient
 from s3compat.records import ChunkRecord
+from s3compat.store.encryption import open_range, plain_length
 from s3compat.store.errors import BackendFailure
 from s3compat.store.pieces import ServerUrls
 from s3compat.store.pieces import read_range as read_contiguous
@@ -105,4 +106,44 @@ async def read_range(
             blocks = read_contiguous(client, servers, run, max(start, low), min(end, high))
         async with aclosing(blocks):
             async for block in blocks:
+                yield block
+
+
+async def read_sealed_range(
+    client: ChunkClient,
+    servers: ServerUrls,
+    chunks: Sequence[ChunkRecord],
+    start: int,
+    end: int,
+    *,
+    object_key: bytes,
+    unavailable: Collection[str] = (),
+    on_damage: OnDamage | None = None,
+) -> AsyncGenerator[bytes, None]:
+    """Plaintext [start, end) of an encrypted object. Its segments' chunk offsets are
+    plaintext offsets (each part's place in the object), their lengths stored ones, so the
+    spans of `_span` do not apply here."""
+    for run in runs(chunks):
+        if not isinstance(run, Segment):
+            raise BackendFailure("an encrypted object has a piece of layout 1")
+        stored = run.geometry.length
+        low = run.offset
+        high = low + plain_length(stored)
+        if not (low < end and start < high):
+            continue
+
+        def read(first: int, last: int, segment: Segment = run) -> AsyncGenerator[bytes, None]:
+            return read_striped(
+                client,
+                servers,
+                segment,
+                first,
+                last,
+                unavailable=unavailable,
+                on_damage=on_damage,
+            )
+
+        opened = open_range(read, object_key, stored, max(start, low) - low, min(end, high) - low)
+        async with aclosing(opened):
+            async for block in opened:
                 yield block

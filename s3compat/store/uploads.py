@@ -32,6 +32,7 @@ from s3compat.store.conditions import Precondition
 from s3compat.store.listing import Walked, prefix_end, walk
 from s3compat.store.objects import ObjectStore
 from s3compat.store.pieces import ByteSource
+from s3compat.store.sse import CustomerKey, Sealing, sealing_for_part
 from s3compat.store.writechecks import WriteChecks
 
 MAX_PART_NUMBER = 10_000
@@ -116,13 +117,17 @@ class UploadStore:
         source: ByteSource,
         size: int,
         checks: WriteChecks,
+        *,
+        sealing: Sealing | None = None,
     ) -> UploadPartRecord:
         """Store one part durably; it replaces an earlier part of the same number."""
         if upload.checksum_algorithm:
             # The part's stored checksum is always of the upload's algorithm (what Complete
             # combines); whatever else the request claims is verified too.
             checks = replace(checks, algorithm=upload.checksum_algorithm)
-        body = await self.objects.write_body(source, size, checks, part_number=part_number)
+        body = await self.objects.write_body(
+            source, size, checks, part_number=part_number, sealing=sealing
+        )
         checksum = None
         if (
             upload.checksum_algorithm
@@ -156,6 +161,7 @@ class UploadStore:
         *,
         full_object_checksum: str | None = None,
         condition: Precondition | None = None,
+        customer: CustomerKey | None = None,
     ) -> ObjectRecord:
         """Make the upload the key's current version.
 
@@ -171,6 +177,8 @@ class UploadStore:
         def plan(upload: UploadRecord, stored: list[UploadPartRecord]) -> CompletionPlan:
             if upload.bucket != bucket or upload.key != key:
                 raise errors.NoSuchUpload(upload_id)
+            if customer is not None:  # S3 needs no key here, but one sent must be the upload's
+                sealing_for_part(upload.headers, customer, None)
             return plan_completion(
                 upload, stored, requested, self.min_part_bytes, digest, full_object_checksum
             )

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from s3compat.catalog.catalog import Catalog
 from s3compat.records import ObjectRecord
 from s3compat.store import errors
 from s3compat.store.listing import prefix_end, walk
+
+if TYPE_CHECKING:
+    from s3compat.store.buckets import BucketStore
 
 NULL_VERSION = "null"
 _TOKEN_DIGITS = 16
@@ -116,3 +120,27 @@ async def list_versions_page(catalog: Catalog, bucket: str, asked: VersionListin
     if not page.truncated:
         page.next_key = page.next_version = None
     return page
+
+
+async def found_version(
+    buckets: BucketStore, bucket: str, key: str, version: str, record: ObjectRecord | None
+) -> ObjectRecord:
+    """A version read by id, or the error saying why there is none to read."""
+    if record is None:
+        await buckets.get(bucket)  # NoSuchBucket first
+        raise errors.NoSuchVersion(key, version)
+    if record.delete_marker:
+        raise errors.DeleteMarker(key, version, by_id=True, last_modified=record.last_modified)
+    return record
+
+
+async def missing_object(catalog: Catalog, buckets: BucketStore, bucket: str, key: str) -> None:
+    """The key has no current object: raise NoSuchBucket, the delete marker that is its
+    latest version, or NoSuchKey."""
+    await buckets.get(bucket)
+    latest = await catalog.latest_version(bucket, key)
+    if latest is not None and latest.delete_marker:
+        raise errors.DeleteMarker(
+            key, version_token(latest), by_id=False, last_modified=latest.last_modified
+        )
+    raise errors.NoSuchKey(key)

@@ -405,3 +405,60 @@ def test_s3api_versioning_round_trip(aws: AwsCli, bucket: str, tmp_path: Path) -
         "--version-id", marker["VersionId"])  # fmt: skip
     api(aws, "get-object", "--bucket", bucket, "--key", "doc", str(tmp_path / "now"))
     assert (tmp_path / "now").read_bytes() == b"version 1"
+
+
+@BOTH_CLIS
+def test_s3_cp_with_sse_s3_and_sse_c(aws: AwsCli, s3: Any, bucket: str, tmp_path: Path) -> None:
+    """`s3 cp --sse AES256` and `--sse-c` up and down (20 MiB: multipart and ranged GETs),
+    a copy between them, and a download without the key refused."""
+    source = tmp_path / "file.bin"
+    source.write_bytes(os.urandom(20 * MIB + 5))
+    key = "0123456789abcdef0123456789ABCDEF"  # 32 bytes, as the CLI takes it
+    aws("s3", "cp", str(source), f"s3://{bucket}/s3.bin", "--sse", "AES256")
+    assert s3.head_object(Bucket=bucket, Key="s3.bin")["ServerSideEncryption"] == "AES256"
+    sse_c = ["--sse-c", "AES256", "--sse-c-key", key]
+    aws("s3", "cp", str(source), f"s3://{bucket}/c.bin", *sse_c)
+    refused = aws("s3", "cp", f"s3://{bucket}/c.bin", str(tmp_path / "no.bin"), check=False)
+    assert refused.returncode != 0 and not (tmp_path / "no.bin").exists()
+    for name, extra in (("s3.bin", []), ("c.bin", sse_c)):
+        back = tmp_path / f"back-{name}"
+        aws("s3", "cp", f"s3://{bucket}/{name}", str(back), *extra)
+        assert sha256_of(back) == sha256_of(source)
+    copy_source = ["--sse-c-copy-source", "AES256", "--sse-c-copy-source-key", key]
+    aws(
+        "s3",
+        "cp",
+        f"s3://{bucket}/c.bin",
+        f"s3://{bucket}/copy.bin",
+        *copy_source,
+        "--sse",
+        "AES256",
+    )
+    assert s3.head_object(Bucket=bucket, Key="copy.bin")["ServerSideEncryption"] == "AES256"
+    aws("s3", "cp", f"s3://{bucket}/copy.bin", str(tmp_path / "copy.bin"))
+    assert sha256_of(tmp_path / "copy.bin") == sha256_of(source)
+
+
+@V1_ONLY
+def test_s3api_bucket_encryption(aws: AwsCli, bucket: str, tmp_path: Path) -> None:
+    missing = aws("s3api", "get-bucket-encryption", "--bucket", bucket, check=False)
+    assert b"ServerSideEncryptionConfigurationNotFoundError" in missing.stderr
+    config = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
+    api(
+        aws,
+        "put-bucket-encryption",
+        "--bucket",
+        bucket,
+        "--server-side-encryption-configuration",
+        json.dumps(config),
+    )
+    got = api(aws, "get-bucket-encryption", "--bucket", bucket)
+    rule = got["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    (tmp_path / "f").write_bytes(b"by default")
+    aws("s3", "cp", str(tmp_path / "f"), f"s3://{bucket}/f")
+    assert api(aws, "head-object", "--bucket", bucket, "--key", "f")["ServerSideEncryption"] == (
+        "AES256"
+    )
+    api(aws, "delete-bucket-encryption", "--bucket", bucket)
+    assert aws("s3api", "get-bucket-encryption", "--bucket", bucket, check=False).returncode != 0

@@ -1,10 +1,8 @@
-"""What the store refuses rather than pretends: customer-key encryption, object lock; and
-small S3 details."""
+"""What the store refuses rather than pretends: KMS encryption, object lock; and small S3
+details."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,19 +14,22 @@ from support.processes import Cluster
 from support.signing import raw_request
 
 
-def test_sse_c_is_refused_not_silently_ignored(
+def test_sse_kms_is_refused_not_silently_ignored(
     cluster: Cluster, s3: BaseClient, bucket: str
 ) -> None:
-    key = b"k" * 32
-    headers = {
-        "x-amz-server-side-encryption-customer-algorithm": "AES256",
-        "x-amz-server-side-encryption-customer-key": base64.b64encode(key).decode(),
-        "x-amz-server-side-encryption-customer-key-MD5": base64.b64encode(
-            hashlib.md5(key).digest()
-        ).decode(),
-    }
-    answer = raw_request(cluster, "PUT", f"/{bucket}/secret", headers, b"plain text")
-    assert answer.status == 501 and b"<Code>NotImplemented</Code>" in answer.body
+    """SSE-C and SSE-S3 are done (tests/integration/test_encryption.py); SSE-KMS is not, and
+    storing the bytes without it would mislead."""
+    # A first request through boto3 (which retries a 500): under aiohttp 3.14 the app's str
+    # request keys warn (NotAppKeyWarning), and with warnings as errors the first request of
+    # each test phase fails; that is not what this test looks at.
+    s3.head_bucket(Bucket=bucket)
+    for headers in (
+        {"x-amz-server-side-encryption": "aws:kms"},
+        {"x-amz-server-side-encryption": "aws:kms:dsse"},
+        {"x-amz-server-side-encryption-aws-kms-key-id": "some-key"},
+    ):
+        answer = raw_request(cluster, "PUT", f"/{bucket}/secret", headers, b"plain text")
+        assert answer.status == 501 and b"<Code>NotImplemented</Code>" in answer.body
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
 
 

@@ -355,3 +355,53 @@ def test_sigv4_form_for_another_region(cluster: Cluster, s3: BaseClient, bucket:
     assert (status, error_of(body)) == (400, "AuthorizationQueryParametersError")
     assert missing(s3, bucket, "far.txt")
     elsewhere.close()
+
+
+def test_encrypted_form_uploads(
+    cluster: Cluster, s3: BaseClient, s3v4: BaseClient, bucket: str
+) -> None:
+    """The encryption fields ask what PutObject's headers ask: SSE-S3, SSE-C, KMS refused."""
+    _, fields = presigned(
+        s3v4,
+        bucket,
+        "sse-s3.txt",
+        Fields={"x-amz-server-side-encryption": "AES256"},
+        Conditions=[{"x-amz-server-side-encryption": "AES256"}],
+    )
+    status, headers, body = post(cluster, bucket, fields, b"sealed")
+    assert status == 204, body
+    assert headers["x-amz-server-side-encryption"] == "AES256"
+    head = s3.head_object(Bucket=bucket, Key="sse-s3.txt")
+    assert head["ServerSideEncryption"] == "AES256"
+    key = bytes(range(32))
+    customer = {
+        "x-amz-server-side-encryption-customer-algorithm": "AES256",
+        "x-amz-server-side-encryption-customer-key": base64.b64encode(key).decode(),
+        "x-amz-server-side-encryption-customer-key-md5": base64.b64encode(
+            hashlib.md5(key).digest()
+        ).decode(),
+    }
+    _, fields = presigned(
+        s3v4,
+        bucket,
+        "sse-c.txt",
+        Fields=customer,
+        Conditions=[{name: value} for name, value in customer.items()],
+    )
+    assert post(cluster, bucket, fields, b"customer sealed")[0] == 204
+    got = s3.get_object(
+        Bucket=bucket, Key="sse-c.txt", SSECustomerAlgorithm="AES256", SSECustomerKey=key
+    )
+    assert got["Body"].read() == b"customer sealed"
+    with pytest.raises(ClientError):
+        s3.get_object(Bucket=bucket, Key="sse-c.txt")
+    _, fields = presigned(
+        s3v4,
+        bucket,
+        "kms.txt",
+        Fields={"x-amz-server-side-encryption": "aws:kms"},
+        Conditions=[{"x-amz-server-side-encryption": "aws:kms"}],
+    )
+    status, _, body = post(cluster, bucket, fields)
+    assert (status, error_of(body)) == (501, "NotImplemented")
+    assert missing(s3, bucket, "kms.txt")

@@ -43,6 +43,7 @@ def gateway_config(data_dir: Path, catalog_url: str) -> GatewayConfig:
         gc_grace_seconds=1.0,
         sweep_interval_seconds=0.5,
         spool_dir=data_dir / "spool",
+        sse_key_file=data_dir / "sse-master.key",
     )
 
 

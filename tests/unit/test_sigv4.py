@@ -96,7 +96,9 @@ def test_doc_get_object_with_range() -> None:
         "7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972"
     )
     result = verify_auth(req, parsed, SECRET, DOC_TIME)
-    assert result == AuthResult(access_key=AKID, content_sha256=EMPTY, streaming=None)
+    assert result == AuthResult(
+        access_key=AKID, content_sha256=EMPTY, streaming=None, region="us-east-1"
+    )
     assert parsed.region == "us-east-1"
 
 
@@ -194,7 +196,13 @@ def test_doc_presigned_url() -> None:
         "3bfa292879f6447bbcda7001decf97f4a54dc650c8942174ae0a9121cf58ad04"
     )
     result = verify_auth(req, parsed, SECRET, DOC_TIME + timedelta(hours=23))
-    assert result == AuthResult(access_key=AKID, content_sha256="UNSIGNED-PAYLOAD", streaming=None)
+    assert result == AuthResult(
+        access_key=AKID,
+        content_sha256="UNSIGNED-PAYLOAD",
+        streaming=None,
+        region="us-east-1",
+        presigned=True,
+    )
     expired = expect("AccessDenied", req, DOC_TIME + timedelta(seconds=86401))
     assert expired.message == "Request has expired"
     assert expired.fields["X-Amz-Expires"] == "86400"

@@ -11,6 +11,7 @@ from s3compat.api.ops import (
     copy,
     cors,
     delete,
+    encryption,
     lifecycle,
     listing,
     multipart,
@@ -41,6 +42,7 @@ def all_handlers() -> dict[Op, Handler]:
         objectlock,
         cors,
         policy,
+        encryption,
         post,
     ):
         overlap = table.keys() & module.HANDLERS.keys()

@@ -20,10 +20,12 @@ from s3compat.api.objectmeta import (
 )
 from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import xml_response
+from s3compat.api.sse import answer_headers, customer_key, write_encryption
 from s3compat.api.xml import Node, to_xml
 from s3compat.records import ObjectRecord
 from s3compat.store.locks import without_lock
 from s3compat.store.pieces import IteratorSource
+from s3compat.store.sse import SSE_HEADER, seal_new, without_encryption
 from s3compat.store.versions import version_token
 from s3compat.store.writechecks import WriteChecks
 
@@ -31,7 +33,11 @@ MAX_COPY_BYTES = 5 * 1024**3
 
 
 async def _target_record(
-    ctx: Ctx, source: ObjectRecord, acl: str | None, version: str | None
+    ctx: Ctx,
+    source: ObjectRecord,
+    acl: str | None,
+    version: str | None,
+    encryption: dict[str, str],
 ) -> ObjectRecord:
     headers = ctx.request.headers
     directive = headers.get("x-amz-metadata-directive", "COPY").upper()
@@ -40,15 +46,22 @@ async def _target_record(
         raise errors.InvalidArgument("Unknown metadata or tagging directive")
     # Copying a named version onto its own key is how a version is restored: allowed.
     same = (source.bucket, source.key) == (ctx.bucket, ctx.key) and version is None
-    if same and directive == "COPY" and tagging_directive == "COPY":
+    asks_encryption = SSE_HEADER in headers or customer_key(headers) is not None
+    if same and directive == "COPY" and tagging_directive == "COPY" and not asks_encryption:
         raise errors.InvalidRequest(
             "This copy request is illegal because it is trying to copy an object to itself "
             "without changing the object's metadata, storage class, website redirect location "
             "or encryption attributes."
         )
     # The copy's lock is its own (the request's or the bucket's default), never its source's.
-    metadata = stored_headers(headers) if directive == "REPLACE" else without_lock(source.headers)
+    # ... and so is its encryption.
+    metadata = (
+        stored_headers(headers)
+        if directive == "REPLACE"
+        else without_encryption(without_lock(source.headers))
+    )
     metadata.update(await lock_for_write(ctx, headers))
+    metadata.update(encryption)
     tags = (
         parse_tagging_header(headers.get("x-amz-tagging"))
         if tagging_directive == "REPLACE"
@@ -71,6 +84,8 @@ async def copy_object(ctx: Ctx) -> web.StreamResponse:
     # If-Match / If-None-Match are about the destination (x-amz-copy-source-if-* the source).
     condition = write_condition(ctx.request.headers)
     acl = await requested_acl(ctx)
+    customer, sse_s3 = await write_encryption(ctx.request.headers, ctx.buckets, ctx.bucket)
+    encryption, sealing = seal_new(customer, sse_s3, ctx.objects.master_key)
     copy = await copy_source_blocks(ctx)
     source = IteratorSource(copy.blocks)
     try:
@@ -79,12 +94,14 @@ async def copy_object(ctx: Ctx) -> web.StreamResponse:
                 "The specified copy source is larger than the maximum allowable size for a "
                 f"copy source: {MAX_COPY_BYTES}"
             )
-        target = await _target_record(ctx, copy.record, acl, copy.version)
+        target = await _target_record(ctx, copy.record, acl, copy.version, encryption)
         algorithm = (
             ctx.request.headers.get("x-amz-checksum-algorithm") or copy.record.checksum_algorithm
         )
         checks = WriteChecks(algorithm=algorithm.upper() if algorithm else None)
-        stored = await ctx.objects.put_object(target, source, checks, condition=condition)
+        stored = await ctx.objects.put_object(
+            target, source, checks, condition=condition, sealing=sealing
+        )
     finally:
         await source.aclose()
     body: list[tuple[str, Node]] = [
@@ -96,6 +113,7 @@ async def copy_object(ctx: Ctx) -> web.StreamResponse:
         body.append((f"Checksum{stored.checksum_algorithm}", stored.checksum_value))
     response = xml_response(to_xml("CopyObjectResult", body))
     response.headers.update(version_header(stored))
+    response.headers.update(answer_headers(stored.headers))
     if not copy.record.null_version:
         response.headers["x-amz-copy-source-version-id"] = version_token(copy.record)
     return response

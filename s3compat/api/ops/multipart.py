@@ -22,10 +22,12 @@ from s3compat.api.objectmeta import (
 from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import owner_xml, xml_response
 from s3compat.api.ops.listing import bounded_count, encoder
+from s3compat.api.sse import answer_headers, customer_key, write_encryption
 from s3compat.api.xml import Node, child_text, children, local, parse_xml, to_xml
 from s3compat.records import UploadPartRecord, UploadRecord
 from s3compat.store.checksums import ALGORITHMS, CRC_ALGORITHMS
 from s3compat.store.pieces import IteratorSource
+from s3compat.store.sse import Sealing, seal_new, sealing_for_part
 from s3compat.store.uploads import MAX_PART_BYTES, MAX_PART_NUMBER, RequestedPart
 from s3compat.store.writechecks import WriteChecks
 
@@ -71,6 +73,9 @@ async def create_multipart_upload(ctx: Ctx) -> web.StreamResponse:
     if algorithm is not None and kind is None:
         kind = "FULL_OBJECT" if algorithm == "CRC64NVME" else "COMPOSITE"
     acl = await requested_acl(ctx)
+    customer, sse_s3 = await write_encryption(headers, ctx.buckets, ctx.bucket)
+    # The upload keeps what its parts are sealed with (an SSE-S3 object key, wrapped).
+    encryption, _ = seal_new(customer, sse_s3, ctx.objects.master_key)
     upload = await ctx.uploads.create(
         UploadRecord(
             upload_id="",
@@ -78,7 +83,11 @@ async def create_multipart_upload(ctx: Ctx) -> web.StreamResponse:
             key=ctx.key,
             owner=ctx.writer,
             initiated_at=0.0,
-            headers={**stored_headers(headers), **await lock_for_write(ctx, headers)},
+            headers={
+                **stored_headers(headers),
+                **await lock_for_write(ctx, headers),
+                **encryption,
+            },
             checksum_algorithm=algorithm,
             checksum_type=kind,
             acl=acl,
@@ -94,15 +103,24 @@ async def create_multipart_upload(ctx: Ctx) -> web.StreamResponse:
     )
     response = xml_response(body)
     response.headers.update(answer)
+    response.headers.update(answer_headers(upload.headers))
     return response
+
+
+def _part_sealing(ctx: Ctx, upload: UploadRecord) -> Sealing | None:
+    """A part is sealed as its upload: with the SSE-C key the upload began with (the part
+    must carry it again), or the upload's SSE-S3 object key."""
+    customer = customer_key(ctx.request.headers)
+    return sealing_for_part(upload.headers, customer, ctx.objects.master_key)
 
 
 async def upload_part(ctx: Ctx) -> web.StreamResponse:
     number = _part_number(ctx)
     upload = await ctx.uploads.upload(ctx.bucket, ctx.key, ctx.query.get("uploadId", ""))
+    sealing = _part_sealing(ctx, upload)
     source, size, checks = await payload(ctx.request, ctx.auth, max_bytes=MAX_PART_BYTES)
-    part = await ctx.uploads.upload_part(upload, number, source, size, checks)
-    headers = {"ETag": part.etag}
+    part = await ctx.uploads.upload_part(upload, number, source, size, checks, sealing=sealing)
+    headers = {"ETag": part.etag, **answer_headers(upload.headers)}
     headers.update(_checksum_headers(upload.checksum_algorithm, part.checksum, None))
     return web.Response(status=200, headers=headers)
 
@@ -110,12 +128,15 @@ async def upload_part(ctx: Ctx) -> web.StreamResponse:
 async def upload_part_copy(ctx: Ctx) -> web.StreamResponse:
     number = _part_number(ctx)
     upload = await ctx.uploads.upload(ctx.bucket, ctx.key, ctx.query.get("uploadId", ""))
+    sealing = _part_sealing(ctx, upload)
     copy = await copy_source_blocks(ctx, range_header="x-amz-copy-source-range")
     if copy.size > MAX_PART_BYTES:
         raise errors.EntityTooLarge()
     source = IteratorSource(copy.blocks)
     try:
-        part = await ctx.uploads.upload_part(upload, number, source, copy.size, WriteChecks())
+        part = await ctx.uploads.upload_part(
+            upload, number, source, copy.size, WriteChecks(), sealing=sealing
+        )
     finally:
         await source.aclose()
     body: list[tuple[str, Node]] = [
@@ -124,7 +145,9 @@ async def upload_part_copy(ctx: Ctx) -> web.StreamResponse:
     ]
     if upload.checksum_algorithm and part.checksum:
         body.append((f"Checksum{upload.checksum_algorithm}", part.checksum))
-    return xml_response(to_xml("CopyPartResult", body))
+    response = xml_response(to_xml("CopyPartResult", body))
+    response.headers.update(answer_headers(upload.headers))
+    return response
 
 
 def _requested_parts(document: bytes) -> list[RequestedPart]:
@@ -165,6 +188,7 @@ async def complete_multipart_upload(ctx: Ctx) -> web.StreamResponse:
         requested,
         full_object_checksum=full_object,
         condition=condition,
+        customer=customer_key(ctx.request.headers),
     )
     scheme = "https" if ctx.config.tls_cert else "http"
     body: list[tuple[str, Node]] = [
@@ -178,6 +202,7 @@ async def complete_multipart_upload(ctx: Ctx) -> web.StreamResponse:
         body.append(("ChecksumType", record.checksum_type))
     response = xml_response(to_xml("CompleteMultipartUploadResult", body))
     response.headers.update(version_header(record))
+    response.headers.update(answer_headers(record.headers, customer=False))
     return response
 
 

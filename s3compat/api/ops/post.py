@@ -44,8 +44,10 @@ from s3compat.api.policy.context import RequestFacts
 from s3compat.api.postpolicy import PostPolicy, check_fields, check_length, parse_policy
 from s3compat.api.router import validate_key
 from s3compat.api.spool import spool_from
+from s3compat.api.sse import answer_headers, write_encryption
 from s3compat.api.unsupported import refuse_unsupported
 from s3compat.records import ObjectRecord
+from s3compat.store.sse import seal_new
 
 # Form fields that are not object headers: the form's own machinery.
 _MACHINERY = frozenset({*V4_FIELDS, "x-amz-security-token"})
@@ -83,8 +85,6 @@ async def post_object(ctx: Ctx) -> web.StreamResponse:
     validate_key(key)
     policy = await _authenticate(ctx, fields)
     headers = form_headers(fields)
-    if any(name.startswith("x-amz-server-side-encryption") for name in headers):
-        raise errors.Unimplemented("Server-side encryption is not implemented for POST uploads.")
     refuse_unsupported(Op.PutObject, headers)
     facts = None
     if bucket.policy is not None:
@@ -101,6 +101,8 @@ async def post_object(ctx: Ctx) -> web.StreamResponse:
     acl = await requested_acl(ctx, headers)
     checks = header_checks(headers)
     tags = parse_tagging(fields["tagging"].encode(), MAX_TAGS) if "tagging" in fields else None
+    customer, sse_s3 = await write_encryption(headers, ctx.buckets, ctx.bucket)
+    encryption, sealing = seal_new(customer, sse_s3, ctx.objects.master_key)
     record = ObjectRecord(
         bucket=ctx.bucket,
         key=key,
@@ -108,7 +110,7 @@ async def post_object(ctx: Ctx) -> web.StreamResponse:
         etag="",
         last_modified=0.0,
         owner=ctx.writer,
-        headers={**stored_headers(headers), **await lock_for_write(ctx, headers)},
+        headers={**stored_headers(headers), **await lock_for_write(ctx, headers), **encryption},
         acl=acl,
         tags=tags,
     )
@@ -119,7 +121,7 @@ async def post_object(ctx: Ctx) -> web.StreamResponse:
     try:
         check_length(policy, size)
         stored = await ctx.objects.put_object(
-            replace(record, size=size), source, checks, condition=None
+            replace(record, size=size), source, checks, condition=None, sealing=sealing
         )
     finally:
         source.close()
@@ -149,7 +151,12 @@ async def _authenticate(ctx: Ctx, fields: dict[str, str]) -> PostPolicy | None:
 
 def _answer(ctx: Ctx, fields: dict[str, str], stored: ObjectRecord) -> web.StreamResponse:
     location = _object_url(ctx, stored.key)
-    headers = {"ETag": stored.etag, "Location": location, **version_header(stored)}
+    headers = {
+        "ETag": stored.etag,
+        "Location": location,
+        **version_header(stored),
+        **answer_headers(stored.headers),
+    }
     redirect = fields.get("success_action_redirect") or fields.get("redirect")
     if redirect and urlsplit(redirect).scheme in ("http", "https"):
         query = urlencode(

@@ -1,0 +1,200 @@
+"""Server-side encryption keys: which key opens a version, and what a version stores about it.
+
+Two kinds, as S3 has them:
+- SSE-C: the client sends its 256-bit key with every request; the key is the object key (each
+  segment derives its own from it, `encryption.py`). Stored: the algorithm and the key's MD5,
+  the headers S3 answers on GET and HEAD, which is also how a request's key is checked (an
+  MD5 of a random 256-bit key tells nothing of the key). The key itself is never stored.
+- SSE-S3: a random object key per version (per upload for multipart), wrapped with AES-GCM
+  under the master key, which lives in a file outside the catalog (`MasterKey`); stored: the
+  `x-amz-server-side-encryption: AES256` header and the wrapped key under an internal header
+  that is never answered.
+
+Everything here computes; only `MasterKey.load` touches a file.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from s3compat.store import errors
+from s3compat.store.encryption import KEY_BYTES
+
+SSE_HEADER = "x-amz-server-side-encryption"
+CUSTOMER_ALGORITHM_HEADER = "x-amz-server-side-encryption-customer-algorithm"
+CUSTOMER_KEY_MD5_HEADER = "x-amz-server-side-encryption-customer-key-MD5"
+# Internal: the SSE-S3 object key wrapped under the master key. Never answered.
+WRAPPED_KEY_HEADER = "x-s3compat-sse-wrapped-key"
+INTERNAL_HEADERS = (WRAPPED_KEY_HEADER,)
+ENCRYPTION_HEADERS = (
+    SSE_HEADER,
+    CUSTOMER_ALGORITHM_HEADER,
+    CUSTOMER_KEY_MD5_HEADER.lower(),
+    WRAPPED_KEY_HEADER,
+)
+AES256 = "AES256"
+_NONCE_BYTES = 12
+_WRAP_LABEL = b"s3compat sse-s3 object key v1"
+_ETAG_LABEL = b"s3compat sse-c etag v1"
+
+
+@dataclass(frozen=True)
+class CustomerKey:
+    """An SSE-C key as a request carried it (already checked against its MD5)."""
+
+    key: bytes
+    md5: str
+
+
+@dataclass(frozen=True)
+class Sealing:
+    """What a write or read of an encrypted version needs: its object key, and (SSE-C) the
+    key that makes its ETag, which S3 does not make the MD5 of the plaintext."""
+
+    key: bytes
+    etag_key: bytes | None = None
+
+    def etag_hex(self, md5_digest: bytes) -> str:
+        """The ETag of a segment whose plaintext has this MD5."""
+        if self.etag_key is None:
+            return md5_digest.hex()
+        return hmac.new(self.etag_key, _ETAG_LABEL + md5_digest, hashlib.md5).hexdigest()
+
+
+class MasterKey:
+    """The key that wraps SSE-S3 object keys; every gateway of a cluster must hold the same."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_BYTES:
+            raise ValueError("a master key is 32 bytes")
+        self._aead = AESGCM(key)
+
+    @classmethod
+    def load(cls, path: Path) -> MasterKey:
+        """The key in `path` (64 hex digits), created with mode 0600 if there is none."""
+        try:
+            text = path.read_text().strip()
+        except FileNotFoundError:
+            text = secrets.token_hex(KEY_BYTES)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another gateway made it meanwhile
+                return cls.load(path)
+            with os.fdopen(descriptor, "w") as file:
+                file.write(text + "\n")
+                file.flush()
+                os.fsync(file.fileno())
+        try:
+            return cls(bytes.fromhex(text))
+        except ValueError as error:
+            raise ValueError(f"{path} does not hold a master key (64 hex digits)") from error
+
+    def wrap(self, object_key: bytes) -> str:
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        return base64.b64encode(nonce + self._aead.encrypt(nonce, object_key, _WRAP_LABEL)).decode()
+
+    def unwrap(self, wrapped: str) -> bytes:
+        try:
+            raw = base64.b64decode(wrapped, validate=True)
+            return self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _WRAP_LABEL)
+        except (ValueError, InvalidTag) as error:
+            raise errors.MasterKeyMismatch(
+                "an SSE-S3 object key does not open with this gateway's master key"
+            ) from error
+
+
+def customer_key_check(key: CustomerKey) -> dict[str, str]:
+    return {CUSTOMER_ALGORITHM_HEADER: AES256, CUSTOMER_KEY_MD5_HEADER: key.md5}
+
+
+def seal_new(
+    customer: CustomerKey | None, sse_s3: bool, master: MasterKey | None
+) -> tuple[dict[str, str], Sealing | None]:
+    """A new version's (or upload's) encryption: the headers it stores, and its sealing."""
+    if customer is not None:
+        return customer_key_check(customer), Sealing(customer.key, etag_key=customer.key)
+    if not sse_s3:
+        return {}, None
+    if master is None:
+        raise errors.NoMasterKey("this gateway has no master key for SSE-S3")
+    object_key = secrets.token_bytes(KEY_BYTES)
+    return {SSE_HEADER: AES256, WRAPPED_KEY_HEADER: master.wrap(object_key)}, Sealing(object_key)
+
+
+def _stored(headers: Mapping[str, str], name: str) -> str | None:
+    lower = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == lower), None)
+
+
+def is_customer_encrypted(headers: Mapping[str, str]) -> bool:
+    return _stored(headers, CUSTOMER_KEY_MD5_HEADER) is not None
+
+
+def sealing_for_read(
+    headers: Mapping[str, str], customer: CustomerKey | None, master: MasterKey | None
+) -> Sealing | None:
+    """The sealing that opens a version with these stored headers, given the request's
+    SSE-C key; the store error S3 answers when the request cannot open it."""
+    stored_md5 = _stored(headers, CUSTOMER_KEY_MD5_HEADER)
+    if stored_md5 is not None:
+        if customer is None:
+            raise errors.EncryptedObjectNeedsKey(
+                "The object was stored using a form of Server Side Encryption. The correct "
+                "parameters must be provided to retrieve the object."
+            )
+        if not hmac.compare_digest(stored_md5.encode(), customer.md5.encode()):
+            raise errors.CustomerKeyMismatch(
+                "Requests specifying Server Side Encryption with Customer provided keys must "
+                "provide the correct secret key."
+            )
+        return Sealing(customer.key, etag_key=customer.key)
+    if customer is not None:
+        raise errors.EncryptionNotApplicable(
+            "The encryption parameters are not applicable to this object."
+        )
+    wrapped = _stored(headers, WRAPPED_KEY_HEADER)
+    if wrapped is None:
+        return None
+    if master is None:
+        raise errors.NoMasterKey("this gateway has no master key for SSE-S3")
+    return Sealing(master.unwrap(wrapped))
+
+
+def sealing_for_part(
+    headers: Mapping[str, str], customer: CustomerKey | None, master: MasterKey | None
+) -> Sealing | None:
+    """UploadPart: the upload's sealing; the part must carry the key the upload began with."""
+    stored_md5 = _stored(headers, CUSTOMER_KEY_MD5_HEADER)
+    if (stored_md5 is None) != (customer is None):
+        raise errors.UploadEncryptionMismatch(
+            "The multipart upload initiate requested encryption. Subsequent part requests "
+            "must include the appropriate encryption parameters."
+        )
+    if stored_md5 is not None and customer is not None:
+        if not hmac.compare_digest(stored_md5.encode(), customer.md5.encode()):
+            raise errors.UploadEncryptionMismatch(
+                "The provided encryption parameters did not match the ones used originally."
+            )
+    return sealing_for_read(headers, customer, master)
+
+
+def without_encryption(headers: Mapping[str, str]) -> dict[str, str]:
+    """Stored headers less the encryption ones (a copy is encrypted as its request says)."""
+    names = {name.lower() for name in ENCRYPTION_HEADERS}
+    return {k: v for k, v in headers.items() if k.lower() not in names}
+
+
+def public_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Stored headers as they may be answered (without the internal ones)."""
+    return {k: v for k, v in headers.items() if k not in INTERNAL_HEADERS}
