@@ -136,9 +136,12 @@ Handler = Callable[[Ctx], Awaitable[web.StreamResponse]]
 CONFIG_KEY = web.AppKey("config", GatewayConfig)
 HANDLERS_KEY = web.AppKey("handlers", dict)
 # The request key under which the Expect: 100-continue check leaves the prepared context.
-PREPARED = "s3compat.prepared"
+PREPARED = web.RequestKey("s3compat.prepared", Ctx)
 # The request key naming the bucket whose CORS rules apply to the answer (a well-formed name).
-CORS_BUCKET = "s3compat.cors_bucket"
+CORS_BUCKET = web.RequestKey("s3compat.cors_bucket", str)
+REQUEST_ID = web.RequestKey("s3compat.request_id", str)
+# The operation's name, for the metrics' labels.
+OPERATION = web.RequestKey("s3compat.operation", str)
 
 
 @web.middleware
@@ -170,16 +173,16 @@ def as_s3_error(error: Exception, request: web.Request) -> errors.S3Error:
 
 def request_id_of(request: web.Request) -> str:
     """The request's id, made on first use."""
-    request_id = request.get("request_id")
-    if not isinstance(request_id, str):
+    request_id = request.get(REQUEST_ID)
+    if request_id is None:
         request_id = secrets.token_hex(8).upper()
-        request["request_id"] = request_id
+        request[REQUEST_ID] = request_id
     return request_id
 
 
 async def add_request_id(request: web.Request, response: web.StreamResponse) -> None:
     """Every response, streamed ones included, names its request (set before headers go out)."""
-    request_id = request.get("request_id")
+    request_id = request.get(REQUEST_ID)
     if request_id is not None:
         response.headers["x-amz-request-id"] = request_id
         response.headers["x-amz-id-2"] = request_id
@@ -281,7 +284,7 @@ async def prepare(request: web.Request) -> Ctx:
     route = resolve(
         request.method, decode_path(raw_path), query, host, config.domain, request.headers
     )
-    request["operation"] = route.operation
+    request[OPERATION] = route.operation
     handlers: dict[Op, Handler] = request.app[HANDLERS_KEY]
     if route.operation not in handlers:
         raise errors.Unimplemented()
@@ -408,7 +411,7 @@ def make_app(
     """The S3 application; its background work is started by the caller."""
     middlewares: list[Middleware] = [s3_middleware]
     if metrics is not None:
-        middlewares.insert(0, metrics.middleware(lambda r: r.get("operation", "other")))
+        middlewares.insert(0, metrics.middleware(lambda r: r.get(OPERATION, "other")))
     app = web.Application(
         middlewares=middlewares,
         client_max_size=0,
