@@ -14,7 +14,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from aiohttp import hdrs, web
@@ -387,7 +387,10 @@ async def authorize(ctx: Ctx) -> BucketRecord | None:
     check_region(ctx.auth, (region, bucket.region), bucket.region)
     access.check_expected_owner(ctx.request.headers.get(access.EXPECTED_OWNER_HEADER), bucket)
     record = None
-    if ctx.route.key is not None and access.needs_object(operation, ctx.principal, bucket):
+    # A policy testing s3:ExistingObjectTag/<key> needs the object's tags, whoever asks.
+    tags_asked = bucket.policy is not None and "existingobjecttag/" in bucket.policy.lower()
+    needed = tags_asked or access.needs_object(operation, ctx.principal, bucket)
+    if ctx.route.key is not None and needed:
         version = ctx.query.get("versionId")
         if not version:
             record = await ctx.objects.find_object(bucket.name, ctx.route.key)
@@ -397,6 +400,8 @@ async def authorize(ctx: Ctx) -> BucketRecord | None:
             with contextlib.suppress(StoreError):
                 record = await ctx.objects.head_object(bucket.name, ctx.route.key, version)
     facts = ctx.facts if bucket.policy is not None else None
+    if facts is not None and record is not None:
+        facts = replace(facts, object_tags=record.tags or {})
     access.check_access(operation, ctx.principal, bucket, record, ctx.route.key, facts)
     return bucket
 

@@ -218,6 +218,36 @@ def test_delete_objects_is_judged_per_key(cluster: Cluster, s3: BaseClient, buck
     s3.delete_bucket_policy(Bucket=bucket)
 
 
+def test_existing_object_tag_condition(s3: BaseClient, bucket: str, other: Any) -> None:
+    client, access_key, _ = other
+    s3.put_object(Bucket=bucket, Key="open", Body=b"o", Tagging="security=public")
+    s3.put_object(Bucket=bucket, Key="shut", Body=b"s", Tagging="security=secret")
+    s3.put_object(Bucket=bucket, Key="bare", Body=b"b")
+    condition = {"StringEquals": {"s3:ExistingObjectTag/security": "public"}}
+    put_policy(
+        s3,
+        bucket,
+        allow(
+            {"AWS": access_key},
+            ["s3:GetObject", "s3:GetObjectTagging"],
+            objects(bucket),
+            Condition=condition,
+        ),
+    )
+    try:
+        assert client.get_object(Bucket=bucket, Key="open")["Body"].read() == b"o"
+        assert client.get_object_tagging(Bucket=bucket, Key="open")["TagSet"]
+        refused(lambda: client.get_object(Bucket=bucket, Key="shut"))
+        refused(lambda: client.get_object(Bucket=bucket, Key="bare"))
+        # Retagging changes what the policy allows at once.
+        s3.put_object_tagging(
+            Bucket=bucket, Key="shut", Tagging={"TagSet": [{"Key": "security", "Value": "public"}]}
+        )
+        assert client.get_object(Bucket=bucket, Key="shut")["Body"].read() == b"s"
+    finally:
+        s3.delete_bucket_policy(Bucket=bucket)
+
+
 def test_delete_objects_by_version_is_judged_as_delete_object_version(
     s3: BaseClient, bucket: str
 ) -> None:

@@ -235,6 +235,17 @@ def test_every_filter_form_round_trips() -> None:
             "<StorageClass>GLACIER</StorageClass></Transition>",
             errors.Unimplemented,
         ),
+        # A malformed Date is 400 before a Transition is refused 501; so is a date in the
+        # basic ISO form, which S3 does not take.
+        (
+            "<Filter/><Status>Enabled</Status><Transition><Date>20220927</Date>"
+            "<StorageClass>GLACIER</StorageClass></Transition>",
+            errors.InvalidArgument,
+        ),
+        (
+            "<Filter/><Status>Enabled</Status><Expiration><Date>20220927</Date></Expiration>",
+            errors.InvalidArgument,
+        ),
     ],
 )
 def test_invalid_rules(rule: str, error: type[errors.S3Error]) -> None:

@@ -61,6 +61,7 @@ _FILTER_FORMS: dict[str, FilterForm] = {
     "And": "and",
 }
 _INTEGER = re.compile(r"^\s*-?[0-9]+\s*$")
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T|$)")
 
 
 # --- parsing ------------------------------------------------------------------------------
@@ -126,6 +127,8 @@ def _parse_rule(element: etree._Element) -> Rule:
     if unknown:
         raise errors.MalformedXML()
     for action in _UNSUPPORTED_ACTIONS:
+        for transition in children(element, action):
+            _parse_date(_text(transition, "Date"))  # a malformed one is 400, as on S3
         if action in names:
             raise errors.Unimplemented(
                 f"Lifecycle {action} actions are not implemented: there is one storage class."
@@ -253,6 +256,8 @@ def _parse_date(text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
+        if not _ISO_DATE.match(text.strip()):  # fromisoformat would take 20220927 too
+            raise ValueError(text)
         moment = datetime.fromisoformat(text.strip())
     except ValueError as error:
         raise errors.InvalidArgument("'Date' must be an ISO 8601 date") from error

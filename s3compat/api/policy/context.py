@@ -13,7 +13,9 @@ S3's keys, from the request's headers and query: `s3:prefix`, `s3:delimiter` and
 leading slash), `s3:x-amz-metadata-directive`, `s3:x-amz-storage-class`,
 `s3:x-amz-server-side-encryption`, `s3:x-amz-content-sha256`, `s3:versionid`,
 `s3:signatureversion` (`AWS` or `AWS4-HMAC-SHA256`) and `s3:authType` (`REST-HEADER` or
-`REST-QUERY-STRING`). `s3:ExistingObjectTag/<key>` and the object-lock keys are not given.
+`REST-QUERY-STRING`), and `s3:ExistingObjectTag/<key>` (the tags of the object addressed,
+when it exists; read only for buckets whose policy names the key). The object-lock keys are
+not given.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class RequestFacts:
     headers: Mapping[str, str]
     query: Mapping[str, str]
     now: datetime
+    # The addressed object's tags (None: no object, or not read).
+    object_tags: Mapping[str, str] | None = None
 
 
 def _auth_keys(facts: RequestFacts) -> dict[str, tuple[str, ...]]:
@@ -105,5 +109,7 @@ def request_context(
                 context[key] = (facts.query[parameter],)
         if prefix is not None:
             context["s3:prefix"] = (prefix,)
+    for tag, value in (facts.object_tags or {}).items():
+        context[f"s3:existingobjecttag/{tag.lower()}"] = (value,)
     context.update(_auth_keys(facts))
     return context
