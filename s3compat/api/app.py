@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from s3compat.api.framing import MAX_HEADER_BYTES, MAX_HEADERS
 from s3compat.api.internal import CLUSTER_SECRET_KEY, STORES_KEY, add_internal_routes
 from s3compat.api.operations import Op
 from s3compat.api.policy.context import RequestFacts
+from s3compat.api.request_ids import new_request_id
 from s3compat.api.router import (
     Route,
     bucket_from_host,
@@ -178,7 +178,7 @@ def request_id_of(request: web.Request) -> str:
     """The request's id, made on first use."""
     request_id = request.get("request_id")
     if not isinstance(request_id, str):
-        request_id = secrets.token_hex(8).upper()
+        request_id = new_request_id()
         request["request_id"] = request_id
     return request_id
 
