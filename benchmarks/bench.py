@@ -56,6 +56,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="64 MiB objects, 4 KiB GET/HEAD/DELETE of 200 objects (of 1,000 PUT), peers' "
         "big transfers capped at 10 s (< 3 min)",
     )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="seconds, not minutes, so that the run cannot rot (the test suite runs it): our "
+        "cluster alone, 4 MiB objects, 100 small objects, no peers, redundancy or profile; "
+        "the chart only if matplotlib is already installed. Its figures mean nothing.",
+    )
     parser.add_argument("--out", type=Path, default=systems.BENCH_DIR / "out")
     parser.add_argument(
         "--systems",
@@ -468,9 +475,9 @@ def start_all(names: list[str], work: Path) -> dict[str, Future[Server]]:
     return futures
 
 
-def draw_chart(results_path: Path, chart_path: Path) -> str | None:
+def draw_chart(results_path: Path, chart_path: Path, install: bool = True) -> str | None:
     try:
-        python = systems.ensure_matplotlib()
+        python = systems.ensure_matplotlib(install)
     except Unavailable as error:
         return f"no chart: matplotlib unavailable ({error})"
     script = Path(__file__).resolve().parent / "s3bench" / "chart.py"
@@ -494,6 +501,8 @@ def main(argv: list[str]) -> int:
     if not list_sizes or any(n <= 0 or n % 1000 for n in list_sizes):
         raise SystemExit("--list-keys takes multiples of 1000, as 1000,10000")
     peer_cap = args.peer_cap if args.peer_cap is not None else (10.0 if quick else 30.0)
+    if args.smoke:
+        names, quick, profile, args.redundancy = [report.OURS], True, False, False
     plan = {
         "mode": "quick" if quick else "full",
         "big_mib": 64 if quick else 1024,
@@ -509,6 +518,11 @@ def main(argv: list[str]) -> int:
         # Filling the list bucket is set-up, not measured.
         "populate_timeout": 90.0 if quick else 300.0,
     }
+    if args.smoke:
+        plan.update(
+            mode="smoke", big_mib=4, small_count=100, small_read_count=50, list_sizes=[100],
+            rounds=1, transfer_timeout=60.0, phase_timeout=60.0, populate_timeout=60.0,
+        )  # fmt: skip
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     work = out / "work"
@@ -571,7 +585,7 @@ def main(argv: list[str]) -> int:
     results_path = out / "results.json"
     with phase("chart"):
         results_path.write_text(json.dumps(results, indent=2) + "\n")
-        problem = draw_chart(results_path, out / "chart.png")
+        problem = draw_chart(results_path, out / "chart.png", install=not args.smoke)
     results["meta"]["phase_seconds"] = PHASE_SECONDS
     results["meta"]["seconds"] = round(time.monotonic() - STARTED, 1)
     results_path.write_text(json.dumps(results, indent=2) + "\n")

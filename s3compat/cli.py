@@ -130,7 +130,26 @@ _PASSED_ON = (
     "lease_seconds",
     "spool_dir",
     "sse_key_file",
+    "workers",
 )
+
+
+def _workers_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="gateway processes accepting on the one port, on the one catalog (default: one "
+        "per core; 1 serves in a single process)",
+    )
+
+
+def _workers(args: argparse.Namespace) -> int:
+    from s3compat.workers import default_workers
+
+    workers: int = default_workers() if args.workers is None else args.workers
+    if workers < 1:
+        raise SystemExit("--workers must be at least 1")
+    return workers
 
 
 def _config(args: argparse.Namespace, catalog_url: str) -> GatewayConfig:
@@ -213,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
         "postgresql:// catalog to scale; default 1)",
     )
     _gateway_options(cluster)
+    _workers_option(cluster)
 
     gateway = commands.add_parser("gateway", help="run one S3 gateway on an existing catalog")
     gateway.add_argument("--catalog", help=CATALOG_HELP)
@@ -220,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     gateway.add_argument("--host", default="127.0.0.1")
     gateway.add_argument("--port", type=int, default=9000)
     _gateway_options(gateway)
+    _workers_option(gateway)
 
     admin_parser = commands.add_parser("admin", help="administer a cluster through its catalog")
     admin_parser.add_argument("--data", type=Path)
@@ -303,9 +324,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "cluster":
         return _cluster(args)
     if args.command == "gateway":
+        config = _config(args, _catalog_url(args))
+        if _workers(args) > 1:
+            from s3compat.workers import serve_workers
+
+            return serve_workers(config, _workers(args))
         from s3compat.gateway import serve
 
-        asyncio.run(serve(_config(args, _catalog_url(args))))
+        asyncio.run(serve(config))
         return 0
     return _admin(args)
 

@@ -302,18 +302,30 @@ def ssl_context(config: GatewayConfig) -> ssl.SSLContext | None:
     return context
 
 
-async def serve(config: GatewayConfig) -> None:
-    """Serve S3 until SIGTERM or SIGINT; background work runs beside the server."""
-    async with open_services(config, role="gateway", shared_polling=True) as services:
+async def serve(
+    config: GatewayConfig, *, sock: socket.socket | None = None, worker: int | None = None
+) -> None:
+    """Serve S3 until SIGTERM or SIGINT; background work runs beside the server. `sock`: a
+    listening socket shared with other workers (`s3compat/workers.py`), else bind the port."""
+    role = "gateway" if worker is None else f"gateway worker {worker}"
+    async with open_services(config, role=role, shared_polling=True) as services:
         runner = web.AppRunner(gateway_app(config, services), access_log=None, handle_signals=False)
         await runner.setup()
         answer_parser_errors_as_s3(runner)
-        site = web.TCPSite(
-            runner, config.host, config.port, ssl_context=ssl_context(config), backlog=1024
-        )
+        site: web.BaseSite
+        if sock is None:
+            site = web.TCPSite(
+                runner, config.host, config.port, ssl_context=ssl_context(config), backlog=1024
+            )
+        else:
+            site = web.SockSite(runner, sock, ssl_context=ssl_context(config))
         await site.start()
-        scheme = "https" if config.tls_cert else "http"
-        print(f"s3compat gateway listening on {scheme}://{config.host}:{config.port}", flush=True)
+        if sock is None:
+            scheme = "https" if config.tls_cert else "http"
+            print(
+                f"s3compat gateway listening on {scheme}://{config.host}:{config.port}",
+                flush=True,
+            )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -151,9 +151,15 @@ def peers_python() -> Path:
     return python
 
 
-def ensure_matplotlib() -> Path:
+def ensure_matplotlib(install: bool = True) -> Path:
+    """The peers venv's python, with matplotlib (installed there if missing and `install`)."""
+    python = PEERS_VENV / "bin" / "python"
+    if not install and not python.exists():
+        raise Unavailable("not installed (a --smoke run installs nothing)")
     python = peers_python()
     probe = subprocess.run([str(python), "-c", "import matplotlib"], capture_output=True)
+    if probe.returncode != 0 and not install:
+        raise Unavailable("not installed (a --smoke run installs nothing)")
     if probe.returncode != 0:
         _run_install(
             [str(python), "-m", "pip", "install", "--quiet", "matplotlib"],
@@ -238,6 +244,10 @@ def start_s3compat(work: Path, name: str = "s3compat") -> Server:
         "--port", str(port),
         "--servers", str(servers),
         "--parity", str(parity),
+        # One gateway process, as the figures in the README were measured and as the profile
+        # pass expects (it records the gateway's one pid); the workers' scaling is not a
+        # phase of this run yet (issue #17 item 6).
+        "--workers", "1",
         *extra,
     ]  # fmt: skip
     secret = secrets.token_hex(32)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from s3compat.api.framing import MAX_HEADER_BYTES, MAX_HEADERS
 from s3compat.api.internal import CLUSTER_SECRET_KEY, STORES_KEY, add_internal_routes
 from s3compat.api.operations import Op
 from s3compat.api.policy.context import RequestFacts
+from s3compat.api.request_ids import new_request_id
 from s3compat.api.router import (
     Route,
     bucket_from_host,
@@ -175,7 +175,7 @@ def request_id_of(request: web.Request) -> str:
     """The request's id, made on first use."""
     request_id = request.get(REQUEST_ID)
     if request_id is None:
-        request_id = secrets.token_hex(8).upper()
+        request_id = new_request_id()
         request[REQUEST_ID] = request_id
     return request_id
 

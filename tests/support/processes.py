@@ -110,6 +110,10 @@ def start_cluster(
     ]  # fmt: skip
     if gateways != 1:
         command += ["--gateways", str(gateways)]
+    # One process per gateway unless a test asks for workers (tests/integration/test_workers.py):
+    # tests find, stop and kill "the gateway" by its pid.
+    if "--workers" not in extra_args:
+        command += ["--workers", "1"]
     if catalog_url is not None:
         command += ["--catalog", catalog_url]
     log_dir.mkdir(parents=True, exist_ok=True)

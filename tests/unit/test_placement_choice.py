@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from s3compat.store.placement import Candidate, choose_servers, fill_ratio
 from s3compat.store.split import split_sizes
+from s3compat.store.stripes import Geometry
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -28,12 +30,92 @@ def simulate(used: dict[str, int], objects: int, rng: random.Random) -> dict[str
     return used
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_fills_stay_even_on_nine_equal_servers(seed: int) -> None:
-    used = simulate({f"s{i}": 0 for i in range(9)}, 2000, random.Random(seed))
-    spread = max(used.values()) / min(used.values())
-    print(f"seed {seed}: max fill / min fill = {spread:.4f}")
-    assert spread <= 1.10
+def write_objects(
+    rooms: dict[str, int], used: dict[str, int], objects: int, parity: int, rng: random.Random
+) -> Counter[str]:
+    """Write `objects` objects of log-uniform sizes (1 KiB - 64 MiB), each as 6 + `parity`
+    pieces on distinct servers; `used` grows. How many writes each server was in."""
+    writes = Counter[str]()
+    for _ in range(objects):
+        geometry = Geometry(
+            int(math.exp(rng.uniform(math.log(KIB), math.log(64 * MIB)))), parity=parity
+        )
+        candidates = [Candidate(s, room, used[s], room - used[s]) for s, room in rooms.items()]
+        for role, server in enumerate(choose_servers(candidates, geometry.roles, rng=rng)):
+            used[server.server_id] += geometry.piece_length(role)
+            writes[server.server_id] += 1
+    return writes
+
+
+def fill_spread(rooms: dict[str, int], used: dict[str, int]) -> float:
+    fills = [used[s] / room for s, room in rooms.items()]
+    return max(fills) / min(fills)
+
+
+# Rooms as multiples of CAPACITY. A server takes at most one piece of a write, so an uneven
+# cluster can only be evenly filled if no server's share of the room exceeds 1 / pieces.
+ROOMS = {
+    "9 equal": [1.0] * 9,
+    "9, three of them 1.8x": [1.0] * 6 + [1.8] * 3,
+    "9, from 1x to 2x": [1 + i / 8 for i in range(9)],
+    "12, four of them 1.5x": [1.0] * 8 + [1.5] * 4,
+}
+
+
+@pytest.mark.parametrize(
+    ("layout", "parity"),
+    [
+        ("9 equal", 0),
+        ("9 equal", 2),
+        ("9, three of them 1.8x", 0),
+        ("9, from 1x to 2x", 0),
+        ("12, four of them 1.5x", 0),
+        ("12, four of them 1.5x", 2),
+    ],
+)
+@pytest.mark.parametrize("seed", range(3))
+def test_fills_stay_within_five_percent(layout: str, parity: int, seed: int) -> None:
+    rooms = {f"s{i}": int(CAPACITY * m) for i, m in enumerate(ROOMS[layout])}
+    used = dict.fromkeys(rooms, 0)
+    write_objects(rooms, used, 2000, parity, random.Random(seed))
+    spread = fill_spread(rooms, used)
+    print(f"{layout}, 6+{parity}, seed {seed}: max fill / min fill = {spread:.4f}")
+    assert spread <= 1.05
+
+
+def test_a_server_too_big_for_its_share_is_in_every_write() -> None:
+    """8 pieces on 9 servers, one of them twice as large: it cannot take more than one piece
+    a write, so it is in every write and stays the emptiest (the limit of any rule)."""
+    rooms = {f"s{i}": CAPACITY * (2 if i == 0 else 1) for i in range(9)}
+    used = dict.fromkeys(rooms, 0)
+    writes = write_objects(rooms, used, 500, 2, random.Random(4))
+    assert writes["s0"] == 500
+    assert min(rooms, key=lambda s: used[s] / rooms[s]) == "s0"
+
+
+@pytest.mark.parametrize("parity", [0, 2])
+def test_added_servers_catch_up_without_taking_every_write(parity: int) -> None:
+    rng = random.Random(11)
+    rooms = {f"s{i}": CAPACITY for i in range(9)}
+    used = dict.fromkeys(rooms, 0)
+    write_objects(rooms, used, 2000, parity, rng)
+    assert fill_spread(rooms, used) <= 1.05
+    new = [f"s{i}" for i in range(9, 12)]
+    for server in new:
+        rooms[server], used[server] = CAPACITY, 0
+    pieces = 6 + parity
+    fair = pieces / len(rooms)
+    writes = write_objects(rooms, used, 500, parity, rng)
+    for server in new:
+        share = writes[server] / 500
+        print(f"6+{parity}: {server} in {share:.2f} of the writes (fair share {fair:.2f})")
+        assert fair < share < 0.95
+    done = 500
+    while fill_spread(rooms, used) > 1.05:
+        write_objects(rooms, used, 250, parity, rng)
+        done += 250
+        assert done <= 8000, f"fills not within 5 % after {done} more objects"
+    print(f"6+{parity}: max fill / min fill within 1.05 after {done} more objects")
 
 
 def test_new_empty_servers_fill_gradually_and_catch_up() -> None:
