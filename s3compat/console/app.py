@@ -52,8 +52,9 @@ SECURITY_HEADERS = {
     ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    # Pages hold presigned links: never hand them on in a Referer.
-    "Referrer-Policy": "no-referrer",
+    # Pages hold presigned links: never hand them on to another site in a Referer. (Not
+    # no-referrer: with it, browsers send `Origin: null`, which the CSRF check refuses.)
+    "Referrer-Policy": "same-origin",
 }
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _LOGGED_OUT = {"code": "LoggedOut", "message": "Your session has ended: log in again."}

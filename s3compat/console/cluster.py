@@ -29,7 +29,7 @@ async def cluster_figures(request: web.Request) -> dict[str, Any]:
             "state": s.state,
             "capacity_bytes": s.capacity_bytes,
             "used_bytes": s.used_bytes,
-            "fill_percent": round(100 * fill_ratio(s), 2),
+            "fill_percent": round(100 * fill_ratio(s), 3),
             "chunk_count": s.chunk_count,
             "last_seen": s.last_seen,
             "seen_seconds_ago": None if s.last_seen is None else round(now - s.last_seen, 1),
