@@ -19,17 +19,17 @@ from s3compat.catalog.catalog import Catalog
 from s3compat.config import GatewayConfig
 from s3compat.duties import REBALANCE_LEASE, LeaseBusy, holding
 from s3compat.gateway import CLUSTER_SECRET, open_services
-from s3compat.records import ChunkRecord, UserRecord
+from s3compat.records import ROOT_USER, UserRecord
 from s3compat.store.coding import MAX_PARITY
 from s3compat.store.objects import PARITY_META
 from s3compat.store.rebalance import Rebalancer, print_progress
 from s3compat.store.scrub import collect_orphans
+from s3compat.store.status import piece_role
 from s3compat.store.stripes import DATA_PIECES, LAYOUT_STRIPED
 
 CATALOG_FILE = "catalog.db"
 CATALOG_URL_FILE = "catalog.url"
 CREDENTIALS_FILE = "credentials.json"
-ROOT_USER = "root"
 ACCESS_KEY_ENV = "S3COMPAT_ACCESS_KEY"
 SECRET_KEY_ENV = "S3COMPAT_SECRET_KEY"
 CLUSTER_SECRET_ENV = "S3COMPAT_CLUSTER_SECRET"
@@ -239,13 +239,6 @@ async def locate(catalog_url: str, bucket: str, key: str) -> dict[str, Any] | No
             for c in chunks
         ],
     }
-
-
-def piece_role(chunk: ChunkRecord) -> str:
-    """`data i` or `parity j`: what a piece holds of its segment."""
-    if chunk.layout == LAYOUT_STRIPED and chunk.piece >= DATA_PIECES:
-        return f"parity {chunk.piece - DATA_PIECES}"
-    return f"data {chunk.piece}"
 
 
 async def collect_garbage(config: GatewayConfig, orphan_age: float | None) -> dict[str, int]:

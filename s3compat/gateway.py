@@ -29,7 +29,9 @@ from s3compat.catalog.uploads import UploadCatalog
 from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.membership import Membership
 from s3compat.config import GatewayConfig
+from s3compat.console.app import add_console
 from s3compat.duties import (
+    REBALANCE_LEASE,
     Leaseholder,
     SharedMembership,
     keep_alive,
@@ -45,6 +47,7 @@ from s3compat.store.objects import ObjectStore
 from s3compat.store.repair import Repairer
 from s3compat.store.servers import ServerRegistry
 from s3compat.store.sse import MasterKey
+from s3compat.store.status import ClusterStatus
 from s3compat.store.stores import Stores
 from s3compat.store.uploads import UploadStore
 
@@ -256,15 +259,28 @@ def gateway_metrics(services: Services) -> RequestMetrics:
 
 
 def gateway_app(config: GatewayConfig, services: Services) -> web.Application:
-    """The S3 application over open services (its background work is `run_duties`)."""
-    return make_app(
-        config,
-        Stores(
-            services.store, services.uploads, services.buckets, ServerRegistry(services.catalog)
-        ),
-        all_handlers(),
-        services.cluster_secret,
-        gateway_metrics(services),
+    """The S3 application over open services (its background work is `run_duties`), with
+    the web console at /-/console."""
+    stores = Stores(
+        services.store, services.uploads, services.buckets, ServerRegistry(services.catalog)
+    )
+    app = make_app(
+        config, stores, all_handlers(), services.cluster_secret, gateway_metrics(services)
+    )
+    add_console(app, stores, cluster_status(services), config, services.cluster_secret)
+    return app
+
+
+def cluster_status(services: Services) -> ClusterStatus:
+    """What the console's cluster page shows, from this gateway's services."""
+    return ClusterStatus(
+        services.catalog,
+        services.maintenance,
+        services.repairer.repairs,
+        services.membership,
+        services.leases,
+        REBALANCE_LEASE,
+        parity_of=lambda: services.store.parity,
     )
 
 

@@ -18,6 +18,11 @@ BucketDeletion = Literal["deleted", "missing", "not-empty"]
 ServerState = Literal["up", "down", "draining", "lost", "removed"]
 
 
+# The user `s3compat cluster` and `admin init` create (names are unique: `admin user add root`
+# gives root new keys). It is the cluster's administrator, in the console too.
+ROOT_USER = "root"
+
+
 @dataclass(frozen=True)
 class UserRecord:
     access_key: str

@@ -47,3 +47,20 @@ need_postgresql() {
         echo "Debian's postgresql is not installable here" >&2
     return 0
 }
+
+# Debian's `chromium` for the console's browser tests (Playwright drives that executable and
+# never downloads a browser of its own). When it cannot be installed, those tests skip and
+# say why; the console's HTTP tests run all the same.
+need_chromium() {
+    command -v chromium >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "chromium is missing: install it (apt-get install chromium) or run as root;" \
+             "the console's browser tests will be skipped" >&2
+        return 0
+    fi
+    { apt-get update -qq >/dev/null && \
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+        echo "Debian's chromium is not installable here: the console's browser tests will be" \
+             "skipped" >&2
+    return 0
+}

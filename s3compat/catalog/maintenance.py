@@ -20,7 +20,35 @@ class PlacedChunk:
     sibling_servers: frozenset[str]
 
 
+@dataclass(frozen=True)
+class StoredTotals:
+    """How much the cluster holds: current objects and their bytes, and the bytes their
+    committed pieces (of every version) take, data pieces and all pieces with parity."""
+
+    objects: int
+    object_bytes: int
+    data_bytes: int
+    stored_bytes: int
+
+
 class MaintenanceCatalog(Queries):
+    async def stored_totals(self) -> StoredTotals:
+        """The cluster's totals (two scans: callers cache the answer)."""
+        async with self.db.snapshot() as tx:
+            objects = await tx.one("SELECT count(*), sum(size) FROM objects")
+            pieces = await tx.one(
+                # Striped pieces 6.. are parity (DATA_PIECES of store/stripes.py); contiguous
+                # pieces are all data.
+                "SELECT sum(length), sum(CASE WHEN layout = 2 AND piece >= 6 THEN 0 "
+                "ELSE length END) FROM chunks WHERE version_id IS NOT NULL"
+            )
+        return StoredTotals(
+            objects=int(objects[0] or 0) if objects else 0,
+            object_bytes=int(objects[1] or 0) if objects else 0,
+            data_bytes=int(pieces[1] or 0) if pieces else 0,
+            stored_bytes=int(pieces[0] or 0) if pieces else 0,
+        )
+
     async def bytes_per_server(self) -> dict[str, int]:
         """Bytes the catalog places on each server (committed and in open uploads)."""
         async with self.db.snapshot() as tx:
