@@ -54,6 +54,10 @@ from s3compat.store.uploads import UploadStore
 log = logging.getLogger(__name__)
 
 CLUSTER_SECRET = "cluster_secret"
+# On SIGTERM, how long requests under way may take to finish before their connections are
+# cut (aiohttp's default is 60 s): a client whose upload is cut retries, and nothing half
+# written is ever visible, so a stop need not wait a minute for a stalled client.
+SHUTDOWN_GRACE_SECONDS = 10.0
 
 
 @dataclass
@@ -325,7 +329,12 @@ async def serve(
     listening socket shared with other workers (`s3compat/workers.py`), else bind the port."""
     role = "gateway" if worker is None else f"gateway worker {worker}"
     async with open_services(config, role=role, shared_polling=True) as services:
-        runner = web.AppRunner(gateway_app(config, services), access_log=None, handle_signals=False)
+        runner = web.AppRunner(
+            gateway_app(config, services),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
+        )
         await runner.setup()
         answer_parser_errors_as_s3(runner)
         site: web.BaseSite

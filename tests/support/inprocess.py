@@ -32,6 +32,8 @@ from support.waiting import run_async
 
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
+# A request a test left hanging must not hold the stop for aiohttp's default minute.
+SHUTDOWN_GRACE_SECONDS = 3.0
 
 
 def gateway_config(data_dir: Path, catalog_url: str) -> GatewayConfig:
@@ -57,7 +59,7 @@ async def serve_gateway(
         server = TestServer(
             gateway_app(config, services), host=config.host, port=config.port or None
         )
-        await server.start_server(access_log=None)
+        await server.start_server(access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
         assert server.runner is not None
         answer_parser_errors_as_s3(server.runner)
         try:
