@@ -17,6 +17,7 @@ from s3compat.catalog.bucketconfig import BucketConfigCatalog
 from s3compat.catalog.catalog import Catalog
 from s3compat.records import BucketRecord, UserRecord
 from s3compat.store import errors
+from s3compat.store.lifecycle_rules import Rule, rules_from_json
 from s3compat.store.locks import LockConfiguration
 
 # The region where re-creating one's own bucket answers 200 (S3's legacy behaviour).
@@ -36,6 +37,11 @@ class BucketDocument(StrEnum):
     POLICY = "policy"
 
 
+# How long `lifecycle_rules` keeps a bucket's rules, and for how many buckets at most.
+RULES_CACHE_SECONDS = 2.0
+RULES_CACHE_BUCKETS = 10_000
+
+
 class BucketStore:
     """Buckets and users. No HTTP, no XML, no SQL."""
 
@@ -43,6 +49,8 @@ class BucketStore:
         self._catalog = catalog
         self._documents = documents
         self.region = region
+        # bucket -> (when read, its lifecycle rules), for `lifecycle_rules`.
+        self._rules: dict[str, tuple[float, list[Rule]]] = {}
 
     # --- buckets --------------------------------------------------------------------------
 
@@ -124,12 +132,30 @@ class BucketStore:
 
     async def put_document(self, bucket: str, name: BucketDocument, text: str) -> None:
         """Store (or replace) the document; NoSuchBucket if the bucket is gone."""
+        self._rules.pop(bucket, None)
         if not await self._documents.put(bucket, name, text):
             raise errors.NoSuchBucket(bucket)
 
     async def delete_document(self, bucket: str, name: BucketDocument) -> None:
         """Remove the document; removing one that is not there is no error (as on S3)."""
+        self._rules.pop(bucket, None)
         await self._documents.delete(bucket, name)
+
+    async def lifecycle_rules(self, bucket: str) -> list[Rule]:
+        """The bucket's lifecycle rules, for the x-amz-expiration header of PUT, HEAD and GET:
+        kept up to RULES_CACHE_SECONDS so that reads do not each cost a catalog query (a change
+        made through this gateway shows at once, through another within that time; the rules
+        themselves are carried out by the lifecycle pass, which always reads the catalog)."""
+        now = time.monotonic()
+        cached = self._rules.get(bucket)
+        if cached is not None and now - cached[0] < RULES_CACHE_SECONDS:
+            return cached[1]
+        text = await self._documents.get(bucket, BucketDocument.LIFECYCLE)
+        rules = [] if text is None else rules_from_json(text)
+        if len(self._rules) >= RULES_CACHE_BUCKETS:
+            self._rules.clear()
+        self._rules[bucket] = (now, rules)
+        return rules
 
     # --- users ------------------------------------------------------------------------------
 

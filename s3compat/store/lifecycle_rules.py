@@ -62,6 +62,9 @@ class Rule:
         return self.enabled and self.abort_days is not None
 
 
+DAY_SECONDS = 86_400.0
+
+
 # --- pure matching ------------------------------------------------------------------------
 
 
@@ -93,6 +96,21 @@ def object_expiry(rule: Rule, last_modified: float, day_seconds: float) -> float
     if rule.expiration_date is not None:
         return rule.expiration_date.timestamp()
     return None
+
+
+def expiration_of(
+    rules: Iterable[Rule], *, key: str, size: int, tags: Mapping[str, str] | None, written: float
+) -> tuple[float, str] | None:
+    """When the current version written at `written` will expire, and by which rule: the
+    earliest of the enabled Expiration rules that match it, in real days (None: never). What
+    S3 answers as `x-amz-expiration` on PUT, HEAD and GET."""
+    found = [
+        (expiry, rule.rule_id)
+        for rule in rules
+        if object_matches(rule.filter, key, size, tags)
+        and (expiry := object_expiry(rule, written, DAY_SECONDS)) is not None
+    ]
+    return min(found) if found else None
 
 
 def expiring_rule(

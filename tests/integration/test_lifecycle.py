@@ -7,7 +7,8 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import pytest
@@ -80,6 +81,49 @@ def test_put_get_delete(s3: BaseClient, bucket: str) -> None:
         "NoSuchLifecycleConfiguration",
         404,
     )
+
+
+def test_expiration_header_on_put_head_and_get(s3: BaseClient, bucket: str) -> None:
+    """x-amz-expiration names when a rule will expire the object (the day boundary after
+    written + Days, in real days) and the rule; objects no rule covers get none."""
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=bucket,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "short",
+                    "Filter": {"Prefix": "days1/"},
+                    "Status": "Enabled",
+                    "Expiration": {"Days": 1},
+                },
+                {
+                    "ID": 'tagged "x"',
+                    "Status": "Enabled",
+                    "Expiration": {"Days": 3},
+                    "Filter": {"Tag": {"Key": "keep", "Value": "no"}},
+                },
+            ]
+        },
+    )
+    before = datetime.now(UTC)
+    put = s3.put_object(Bucket=bucket, Key="days1/a", Body=b"a")
+    for answer in (
+        put,
+        s3.head_object(Bucket=bucket, Key="days1/a"),
+        s3.get_object(Bucket=bucket, Key="days1/a"),
+    ):
+        header = answer["ResponseMetadata"]["HTTPHeaders"]["x-amz-expiration"]
+        assert header.endswith(', rule-id="short"'), header
+        assert answer["Expiration"] == header  # boto3 reads it as Expiration
+        when = parsedate_to_datetime(header.split('"')[1])
+        assert (when.hour, when.minute, when.second) == (0, 0, 0)
+        assert timedelta(days=1) < when - before <= timedelta(days=2)
+    tagged = s3.put_object(Bucket=bucket, Key="other", Body=b"b", Tagging="keep=no")
+    assert tagged["Expiration"].endswith('rule-id="tagged \\"x\\""'), tagged["Expiration"]
+    plain = s3.put_object(Bucket=bucket, Key="other2", Body=b"c")
+    assert "Expiration" not in plain
+    s3.delete_bucket_lifecycle(Bucket=bucket)
+    assert "Expiration" not in s3.head_object(Bucket=bucket, Key="days1/a")
 
 
 def test_legacy_prefix_and_generated_id(s3: BaseClient, bucket: str) -> None:

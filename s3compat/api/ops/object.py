@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -24,10 +25,11 @@ from s3compat.api.objectmeta import (
 from s3compat.api.operations import Op
 from s3compat.api.ranges import parse_range
 from s3compat.api.sse import answer_headers, customer_key, write_encryption
-from s3compat.api.xml import parse_timestamp
+from s3compat.api.xml import format_http_date, parse_timestamp
 from s3compat.records import ObjectRecord
 from s3compat.store.conditions import Precondition
 from s3compat.store.errors import StoreError
+from s3compat.store.lifecycle_rules import expiration_of
 from s3compat.store.sse import seal_new, sealing_for_read
 
 log = logging.getLogger(__name__)
@@ -73,11 +75,35 @@ async def put_object(ctx: Ctx) -> web.StreamResponse:
     stored = await ctx.objects.put_object(
         record, source, checks, condition=condition, sealing=sealing
     )
-    answer = {"ETag": stored.etag, **version_header(stored), **answer_headers(stored.headers)}
+    answer = {
+        "ETag": stored.etag,
+        **version_header(stored),
+        **answer_headers(stored.headers),
+        **await expiration_header(ctx, stored),
+    }
     if stored.checksum_algorithm and stored.checksum_value:
         answer[f"x-amz-checksum-{stored.checksum_algorithm.lower()}"] = stored.checksum_value
         answer["x-amz-checksum-type"] = stored.checksum_type or "FULL_OBJECT"
     return web.Response(status=200, headers=answer)
+
+
+async def expiration_header(ctx: Ctx, record: ObjectRecord) -> dict[str, str]:
+    """`x-amz-expiration` for the current version, when a lifecycle rule will expire it."""
+    if "versionId" in ctx.query:
+        return {}
+    rules = await ctx.buckets.lifecycle_rules(record.bucket)
+    found = expiration_of(
+        rules, key=record.key, size=record.size, tags=record.tags, written=record.last_modified
+    )
+    if found is None:
+        return {}
+    moment, rule_id = found
+    date = format_http_date(datetime.fromtimestamp(moment, UTC))
+    # A rule id is any text: quoted as the header's syntax needs, control characters dropped.
+    quoted = (
+        "".join(c for c in rule_id if c.isprintable()).replace("\\", "\\\\").replace('"', '\\"')
+    )
+    return {"x-amz-expiration": f'expiry-date="{date}", rule-id="{quoted}"'}
 
 
 async def head_object(ctx: Ctx) -> web.StreamResponse:
@@ -87,6 +113,7 @@ async def head_object(ctx: Ctx) -> web.StreamResponse:
     check_conditions(ctx.request.headers, record)
     status, headers, start, end = _answer(ctx, record)
     headers["Content-Length"] = str(end - start)
+    headers.update(await expiration_header(ctx, record))
     return web.Response(status=status, headers=headers)
 
 
@@ -97,6 +124,7 @@ async def get_object(ctx: Ctx) -> web.StreamResponse:
     sealing = sealing_for_read(record.headers, customer, ctx.objects.master_key)
     check_conditions(ctx.request.headers, record)
     status, headers, start, end = _answer(ctx, record)
+    headers.update(await expiration_header(ctx, record))
     ctx.objects.check_readable(chunks, start, end)
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = end - start
