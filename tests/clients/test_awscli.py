@@ -379,6 +379,39 @@ def test_presigned_url_fetched_with_curl(
 
 
 @BOTH_CLIS
+def test_s3api_object_lock_round_trip(aws: AwsCli, s3: Any, tmp_path: Path) -> None:
+    """create-bucket --object-lock-enabled-for-bucket, put-object-retention (GOVERNANCE),
+    get-object-retention, put/get-object-legal-hold; a delete of the locked version refused,
+    then done with --bypass-governance-retention once the hold is off."""
+    bucket = f"lock-{os.urandom(6).hex()}"
+    api(aws, "create-bucket", "--bucket", bucket, "--object-lock-enabled-for-bucket")
+    (tmp_path / "body").write_bytes(b"kept")
+    put = api(aws, "put-object", "--bucket", bucket, "--key", "doc",
+              "--body", str(tmp_path / "body"))  # fmt: skip
+    version = put["VersionId"]
+    until = "2099-01-01T00:00:00Z"
+    api(aws, "put-object-retention", "--bucket", bucket, "--key", "doc",
+        "--retention", f"Mode=GOVERNANCE,RetainUntilDate={until}")  # fmt: skip
+    retention = api(aws, "get-object-retention", "--bucket", bucket, "--key", "doc")
+    assert retention["Retention"]["Mode"] == "GOVERNANCE"
+    assert retention["Retention"]["RetainUntilDate"].startswith("2099-01-01")
+    api(aws, "put-object-legal-hold", "--bucket", bucket, "--key", "doc",
+        "--legal-hold", "Status=ON")  # fmt: skip
+    assert api(aws, "get-object-legal-hold", "--bucket", bucket, "--key", "doc") == {
+        "LegalHold": {"Status": "ON"}
+    }
+    refused = aws("s3api", "delete-object", "--bucket", bucket, "--key", "doc",
+                  "--version-id", version, check=False)  # fmt: skip
+    assert refused.returncode != 0 and b"AccessDenied" in refused.stderr, refused.stderr
+    api(aws, "put-object-legal-hold", "--bucket", bucket, "--key", "doc",
+        "--legal-hold", "Status=OFF")  # fmt: skip
+    api(aws, "delete-object", "--bucket", bucket, "--key", "doc", "--version-id", version,
+        "--bypass-governance-retention")  # fmt: skip
+    assert "Versions" not in s3.list_object_versions(Bucket=bucket)
+    s3.delete_bucket(Bucket=bucket)
+
+
+@BOTH_CLIS
 def test_s3api_versioning_round_trip(aws: AwsCli, bucket: str, tmp_path: Path) -> None:
     """put-bucket-versioning, versions by put-object, list-object-versions, a delete marker,
     get-object of an old version by --version-id, and delete of the marker restoring the key."""

@@ -299,6 +299,26 @@ class S3cmdSuite:
         with pytest.raises(ClientError):
             s3.get_bucket_cors(Bucket=bucket)
 
+    def test_setpolicy_info_delpolicy(
+        self, s3cmd: S3cmd, s3: Any, cluster: Any, bucket: str, tmp_path: Path
+    ) -> None:
+        """s3cmd setpolicy FILE (PutBucketPolicy) makes a prefix public, info shows the
+        policy, delpolicy removes it and the objects are private again."""
+        s3.put_object(Bucket=bucket, Key="pub/page.html", Body=b"<p>hi</p>")
+        url = f"{cluster.endpoint}/{bucket}/pub/page.html"
+        assert anonymous_get(url)[0] == 403
+        policy = tmp_path / "policy.json"
+        policy.write_text(
+            '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", '
+            f'"Action": "s3:GetObject", "Resource": "arn:aws:s3:::{bucket}/pub/*"}}]}}'
+        )
+        s3cmd("setpolicy", str(policy), f"s3://{bucket}")
+        assert anonymous_get(url) == (200, b"<p>hi</p>")
+        info = s3cmd("info", f"s3://{bucket}").stdout.decode()
+        assert "s3:GetObject" in info, info
+        s3cmd("delpolicy", f"s3://{bucket}")
+        assert anonymous_get(url)[0] == 403
+
     def test_acl_public_object_is_readable_anonymously(
         self, s3cmd: S3cmd, s3: Any, cluster: Any, bucket: str
     ) -> None:
