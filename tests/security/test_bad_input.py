@@ -156,7 +156,8 @@ def build_request(case: Case, ctx: Ctx) -> tuple[bytes, str]:
     else:
         signed = sign(cluster, case.method, target, headers, static_body, case.signer)
     if isinstance(case.body, bytes):
-        body = case.body
+        # A form's fields may name the cluster's access key.
+        body = case.body.replace(b"{ak}", cluster.access_key.encode())
     else:
         body = case.body(Signed(signed, cluster.secret_key))
     pairs: Headers = [(name, value) for name, value in signed.items()]
@@ -1785,6 +1786,144 @@ def cors_cases() -> list[Case]:
     ]
 
 
+def _form(*parts: tuple[str, bytes], boundary: str = "XyZ") -> bytes:
+    """A multipart/form-data body of `(part header lines, content)` parts."""
+    body = b"".join(
+        f"--{boundary}\r\n".encode() + head.encode() + b"\r\n\r\n" + content + b"\r\n"
+        for head, content in parts
+    )
+    return body + f"--{boundary}--\r\n".encode()
+
+
+def _field(name: str, value: bytes) -> tuple[str, bytes]:
+    return (f'Content-Disposition: form-data; name="{name}"', value)
+
+
+_FILE = ('Content-Disposition: form-data; name="file"; filename="f.txt"', b"form body")
+
+
+def post_cases() -> list[Case]:
+    """Browser forms (POST Object) that are broken, too big, or signed wrongly: each the S3
+    error, and the key they name never stored."""
+    form_type = {"Content-Type": "multipart/form-data; boundary=XyZ"}
+    key = _field("key", b"post-bad")
+    policy = base64.b64encode(
+        b'{"expiration": "2099-01-01T00:00:00Z", "conditions": [{"bucket": "x"}]}'
+    )
+    signed = [_field("AWSAccessKeyId", b"{ak}"), _field("policy", policy)]
+    cases: list[tuple[str, dict[str, str], bytes, list[Expect]]] = [
+        (
+            "not-a-form",
+            {"Content-Type": "text/plain"},
+            b"key=post-bad",
+            [(412, "PreconditionFailed")],
+        ),
+        (
+            "no-boundary",
+            {"Content-Type": "multipart/form-data"},
+            _form(key, _FILE),
+            [(400, "MalformedPOSTRequest")],
+        ),
+        (
+            "garbage",
+            form_type,
+            b"\x00\xff" * 500,
+            [(400, "MalformedPOSTRequest"), (400, "IncorrectNumberOfFilesInPostRequest")],
+        ),
+        ("no-file", form_type, _form(key), [(400, "IncorrectNumberOfFilesInPostRequest")]),
+        (
+            "unnamed-part",
+            form_type,
+            _form(("Content-Disposition: form-data", b"x"), _FILE),
+            [(400, "MalformedPOSTRequest")],
+        ),
+        (
+            "field-not-utf8",
+            form_type,
+            _form(key, _field("x-amz-meta-a", b"\xff\xfe"), _FILE),
+            [(400, "InvalidArgument")],
+        ),
+        (
+            "fields-over-20k",
+            form_type,
+            _form(key, _field("x-ignore-pad", b"p" * 21_000), _FILE),
+            [(400, "MaxPostPreDataLengthExceededError")],
+        ),
+        ("field-twice", form_type, _form(key, key, _FILE), [(400, "InvalidArgument")]),
+        ("no-key", form_type, _form(_FILE), [(400, "InvalidArgument")]),
+        ("bad-key", form_type, _form(_field("key", b"a\x00b"), _FILE), [(400, "InvalidArgument")]),
+        (
+            "policy-unsigned",
+            form_type,
+            _form(key, _field("policy", policy), _FILE),
+            [(400, "InvalidArgument")],
+        ),
+        (
+            "signature-forged",
+            form_type,
+            _form(key, *signed, _field("signature", b"AAAAAAAAAAAAAAAAAAAAAAAAAAA="), _FILE),
+            [(403, "SignatureDoesNotMatch")],
+        ),
+        (
+            "unknown-access-key",
+            form_type,
+            _form(
+                key,
+                _field("AWSAccessKeyId", b"NOBODY"),
+                _field("policy", policy),
+                _field("signature", b"AAAA"),
+                _FILE,
+            ),
+            [(403, "InvalidAccessKeyId")],
+        ),
+        (
+            "sigv4-bad-credential",
+            form_type,
+            _form(
+                key,
+                _field("x-amz-algorithm", b"AWS4-HMAC-SHA256"),
+                _field("x-amz-credential", b"only-a-key"),
+                _field("x-amz-date", b"20260101T000000Z"),
+                _field("policy", policy),
+                _field("x-amz-signature", b"00"),
+                _FILE,
+            ),
+            [(400, "InvalidArgument")],
+        ),
+        ("anonymous-private-bucket", form_type, _form(key, _FILE), [(403, "AccessDenied")]),
+    ]
+    return [
+        Case(
+            f"post-{name}",
+            "POST",
+            "/{b}",
+            expect,
+            headers,
+            body,
+            signer=None,
+            absent_key="post-bad",
+        )
+        for name, headers, body, expect in cases
+    ] + [
+        Case(
+            "post-cut-short",
+            "POST",
+            "/{b}",
+            [
+                (400, "MalformedPOSTRequest"),
+                (400, "IncompleteBody"),
+                (400, "IncorrectNumberOfFilesInPostRequest"),
+            ],
+            form_type,
+            _form(key, _FILE)[:60],
+            signer=None,
+            content_length=5000,
+            half_close=True,
+            absent_key="post-bad",
+        ),
+    ]
+
+
 def _no_cors_configuration(ctx: Ctx, answer: HTTPResponse, body: bytes) -> None:
     with pytest.raises(ClientError) as caught:
         ctx.s3.get_bucket_cors(Bucket=ctx.bucket)
@@ -1806,6 +1945,7 @@ CASES: list[Case] = [
     *method_cases(),
     *copy_cases(),
     *cors_cases(),
+    *post_cases(),
 ]
 for _case in CASES:
     if _case.id in KNOWN_DEFECTS:
