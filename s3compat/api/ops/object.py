@@ -23,12 +23,11 @@ from s3compat.api.objectmeta import (
 )
 from s3compat.api.operations import Op
 from s3compat.api.ranges import parse_range
-from s3compat.api.sse import answer_headers, customer_key, write_encryption
+from s3compat.api.sse import answer_headers, customer_key, read_sealing, seal_write
 from s3compat.api.xml import parse_timestamp
 from s3compat.records import ObjectRecord
 from s3compat.store.conditions import Precondition
 from s3compat.store.errors import StoreError
-from s3compat.store.sse import seal_new, sealing_for_read
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +55,7 @@ async def put_object(ctx: Ctx) -> web.StreamResponse:
     headers = ctx.request.headers
     condition = write_condition(headers)
     acl = await requested_acl(ctx)
-    customer, sse_s3 = await write_encryption(headers, ctx.buckets, ctx.bucket)
-    encryption, sealing = seal_new(customer, sse_s3, ctx.objects.master_key)
+    encryption, sealing = await seal_write(headers, ctx.buckets, ctx.bucket, ctx.objects)
     source, size, checks = await payload(ctx.request, ctx.auth)
     record = ObjectRecord(
         bucket=ctx.bucket,
@@ -73,7 +71,11 @@ async def put_object(ctx: Ctx) -> web.StreamResponse:
     stored = await ctx.objects.put_object(
         record, source, checks, condition=condition, sealing=sealing
     )
-    answer = {"ETag": stored.etag, **version_header(stored), **answer_headers(stored.headers)}
+    answer = {
+        "ETag": stored.etag,
+        **version_header(stored),
+        **answer_headers(stored.headers, context=True),
+    }
     if stored.checksum_algorithm and stored.checksum_value:
         answer[f"x-amz-checksum-{stored.checksum_algorithm.lower()}"] = stored.checksum_value
         answer["x-amz-checksum-type"] = stored.checksum_type or "FULL_OBJECT"
@@ -83,7 +85,7 @@ async def put_object(ctx: Ctx) -> web.StreamResponse:
 async def head_object(ctx: Ctx) -> web.StreamResponse:
     check_overrides_signed(ctx)
     record = await ctx.objects.head_object(ctx.bucket, ctx.key, version_asked(ctx))
-    sealing_for_read(record.headers, customer_key(ctx.request.headers), ctx.objects.master_key)
+    read_sealing(record.headers, customer_key(ctx.request.headers), ctx.objects)
     check_conditions(ctx.request.headers, record)
     status, headers, start, end = _answer(ctx, record)
     headers["Content-Length"] = str(end - start)
@@ -94,7 +96,7 @@ async def get_object(ctx: Ctx) -> web.StreamResponse:
     check_overrides_signed(ctx)
     record, chunks = await ctx.objects.open_object(ctx.bucket, ctx.key, version_asked(ctx))
     customer = customer_key(ctx.request.headers)
-    sealing = sealing_for_read(record.headers, customer, ctx.objects.master_key)
+    sealing = read_sealing(record.headers, customer, ctx.objects)
     check_conditions(ctx.request.headers, record)
     status, headers, start, end = _answer(ctx, record)
     ctx.objects.check_readable(chunks, start, end)
