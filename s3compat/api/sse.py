@@ -128,7 +128,7 @@ def check_encryption_headers(operation: Op, headers: Mapping[str, str]) -> None:
     if sse is not None:
         if operation not in SSE_WRITES:
             raise errors.InvalidArgument(
-                "The x-amz-server-side-encryption header is not applicable to this request.",
+                "x-amz-server-side-encryption header is not supported for this operation.",
                 ArgumentName=SSE_HEADER,
                 ArgumentValue=sse[:100],
             )
