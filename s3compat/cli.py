@@ -19,6 +19,9 @@ from s3compat.store.stripes import DATA_PIECES
 # Parity of a local cluster with 8 servers or more: any two may be lost.
 DEFAULT_PARITY = 2
 
+# The KMS key a local cluster gets when no --kms-key is given.
+DEFAULT_KMS_KEY = "s3compat-default"
+
 # The catalog URL when no --catalog is given (keeps a password off the command line).
 CATALOG_ENV = "S3COMPAT_CATALOG"
 CATALOG_HELP = (
@@ -106,6 +109,19 @@ def _gateway_options(parser: argparse.ArgumentParser) -> None:
         "every gateway of a cluster needs the same file; default DATA/sse-master.key)",
     )
     parser.add_argument(
+        "--kms-keyring",
+        type=Path,
+        help="the SSE-KMS keyring, NAME:HEX lines (mode 0600; every gateway of a cluster "
+        "needs the same file; default DATA/kms-keyring, else beside --sse-key-file)",
+    )
+    parser.add_argument(
+        "--kms-key",
+        action="append",
+        metavar="NAME",
+        help="a KMS key of the keyring, made (random) if missing; repeatable; the first is "
+        "the default key of aws:kms without a key id (default: the keyring's first)",
+    )
+    parser.add_argument(
         "--spool-dir",
         type=Path,
         help="where bodies sent chunked without a length wait for their size (anonymous "
@@ -131,6 +147,7 @@ _PASSED_ON = (
     "spool_dir",
     "sse_key_file",
     "workers",
+    "kms_keyring",
 )
 
 
@@ -175,6 +192,8 @@ def _config(args: argparse.Namespace, catalog_url: str) -> GatewayConfig:
         lease_seconds=args.lease_seconds,
         spool_dir=_spool_dir(args),
         sse_key_file=_sse_key_file(args),
+        kms_keyring_file=_kms_keyring_file(args),
+        kms_keys=tuple(args.kms_key or ()),
     )
 
 
@@ -183,6 +202,13 @@ def _sse_key_file(args: argparse.Namespace) -> Path | None:
         return Path(args.sse_key_file)
     data = getattr(args, "data", None)
     return Path(data) / "sse-master.key" if data is not None else None
+
+
+def _kms_keyring_file(args: argparse.Namespace) -> Path | None:
+    if args.kms_keyring is not None:
+        return Path(args.kms_keyring)
+    key_file = _sse_key_file(args)
+    return key_file.parent / "kms-keyring" if key_file is not None else None
 
 
 def _spool_dir(args: argparse.Namespace) -> Path | None:
@@ -344,6 +370,9 @@ def _cluster(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None:
             passed += [f"--{name.replace('_', '-')}", str(value)]
+    # A local cluster has a default KMS key unless told which keys it has.
+    for name in args.kms_key or [DEFAULT_KMS_KEY]:
+        passed += ["--kms-key", name]
     if args.gateways < 1:
         raise SystemExit("--gateways must be at least 1")
     parity = cluster_parity(args.servers, args.parity)

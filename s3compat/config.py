@@ -53,3 +53,8 @@ class GatewayConfig:
     # The master key wrapping SSE-S3 object keys (created, mode 0600, when missing). Every
     # gateway of a cluster must be given the same file; None: SSE-S3 answers 501.
     sse_key_file: Path | None = None
+    # The SSE-KMS keyring (`NAME:HEX` lines, mode 0600) and the names it must hold (made when
+    # missing; the first is the default key of `aws:kms` without a key id). None: SSE-KMS
+    # answers 501.
+    kms_keyring_file: Path | None = None
+    kms_keys: tuple[str, ...] = ()

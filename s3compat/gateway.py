@@ -42,6 +42,7 @@ from s3compat.memory import tune_malloc
 from s3compat.metrics import GaugeCollector, RequestMetrics
 from s3compat.store.buckets import BucketStore
 from s3compat.store.gc import Collector
+from s3compat.store.kms import Keyring
 from s3compat.store.lifecycle import LifecyclePass
 from s3compat.store.objects import ObjectStore
 from s3compat.store.repair import Repairer
@@ -164,6 +165,7 @@ def _services(
         gateway_id=process_id,
         grace_seconds=config.gc_grace_seconds,
         master_key=None if config.sse_key_file is None else MasterKey.load(config.sse_key_file),
+        keyring=_keyring(config),
     )
     uploads = UploadStore(store, UploadCatalog(db), min_part_bytes=config.min_part_bytes)
     lifecycle = LifecyclePass(
@@ -206,6 +208,14 @@ def _services(
         process_id,
         repairer,
     )
+
+
+def _keyring(config: GatewayConfig) -> Keyring | None:
+    """The SSE-KMS keyring; None (SSE-KMS refused) without one and without keys asked for."""
+    path = config.kms_keyring_file
+    if path is None or (not config.kms_keys and not path.exists()):
+        return None
+    return Keyring.load(path, config.region, config.kms_keys)
 
 
 def gateway_metrics(services: Services) -> RequestMetrics:

@@ -92,6 +92,8 @@ def gateway_children(options: ClusterOptions, catalog_url: str) -> list[Child]:
             command += ["--spool-dir", str(options.data_dir / "spool")]
         if "--sse-key-file" not in options.gateway_args:
             command += ["--sse-key-file", str(options.data_dir / "sse-master.key")]
+        if "--kms-keyring" not in options.gateway_args:
+            command += ["--kms-keyring", str(options.data_dir / "kms-keyring")]
         # The catalog URL goes by environment too: it may carry a password.
         env = {**os.environ, "S3COMPAT_CATALOG": catalog_url}
         name = "gateway" if options.gateways == 1 else f"gateway-{number}"

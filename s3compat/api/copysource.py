@@ -13,11 +13,10 @@ from s3compat.api.app import Ctx
 from s3compat.api.auth import access
 from s3compat.api.operations import Op
 from s3compat.api.router import validate_key
-from s3compat.api.sse import COPY_SOURCE_PREFIX, customer_key
+from s3compat.api.sse import COPY_SOURCE_PREFIX, customer_key, read_sealing
 from s3compat.api.xml import parse_http_date
 from s3compat.records import ObjectRecord
 from s3compat.store.conditions import etag_in
-from s3compat.store.sse import sealing_for_read
 
 COPY_RANGE = re.compile(r"^bytes=(\d+)-(\d+)$")
 
@@ -117,7 +116,7 @@ async def copy_source_blocks(ctx: Ctx, *, range_header: str | None = None) -> Co
     access.check_access(Op.GetObject, ctx.principal, source_bucket, current, key, facts)
     record, chunks = await ctx.objects.open_object(bucket, key, version)
     source_key = customer_key(ctx.request.headers, COPY_SOURCE_PREFIX)
-    sealing = sealing_for_read(record.headers, source_key, ctx.objects.master_key)
+    sealing = read_sealing(record.headers, source_key, ctx.objects)
     check_copy_conditions(headers, record)
     start, end = _copy_range(headers.get(range_header) if range_header else None, record.size)
     blocks = ctx.objects.stream(chunks, start, end, sealing)

@@ -37,6 +37,8 @@ _TABLE: dict[type[store.StoreError], type[s3.S3Error]] = {
     store.EncryptionNotApplicable: s3.InvalidRequest,
     store.UploadEncryptionMismatch: s3.InvalidRequest,
     store.NoMasterKey: s3.Unimplemented,
+    store.KmsKeyNotFound: s3.KmsNotFound,
+    store.NoKeyring: s3.Unimplemented,
 }
 
 # Errors whose store message is meant for the client (the rest keep S3's standard wording).
@@ -51,6 +53,8 @@ _KEEP_MESSAGE = (
     store.EncryptionNotApplicable,
     store.UploadEncryptionMismatch,
     store.NoMasterKey,
+    store.KmsKeyNotFound,
+    store.NoKeyring,
 )
 
 

@@ -126,6 +126,14 @@ class InvalidRequest(S3Error):
     message = "Invalid Request"
 
 
+class KmsNotFound(S3Error):
+    """An SSE-KMS key id naming no key (AWS passes KMS's NotFoundException on this way)."""
+
+    code = "KMS.NotFoundException"
+    status = 400
+    message = "The KMS key was not found."
+
+
 class InvalidEncryptionAlgorithmError(S3Error):
     code = "InvalidEncryptionAlgorithmError"
     status = 400

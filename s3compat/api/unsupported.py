@@ -3,8 +3,8 @@ ignored (a user must not believe data is locked, or kept in another class, when 
 
 - Storage classes: there is one, STANDARD; a write naming another gets 400
   InvalidStorageClass, AWS's answer for a class the bucket cannot hold.
-- Encryption: SSE-KMS is refused 501, SSE headers where they mean nothing 400
-  (`api/sse.py`).
+- Encryption: DSSE-KMS is refused 501 (and SSE-KMS on a gateway without a keyring), SSE
+  headers where they mean nothing 400 (`api/sse.py`).
 """
 
 from __future__ import annotations

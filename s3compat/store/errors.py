@@ -146,3 +146,11 @@ class NoMasterKey(StoreError):
 class MasterKeyMismatch(StoreError):
     """An SSE-S3 object key does not open with this gateway's master key (gateways of one
     cluster given different key files)."""
+
+
+class KmsKeyNotFound(StoreError):
+    """An SSE-KMS key id that names no key of the gateway's keyring."""
+
+
+class NoKeyring(StoreError):
+    """SSE-KMS asked of a gateway without a KMS keyring (or without a default key)."""

@@ -26,6 +26,7 @@ from s3compat.store import errors, listing, segments
 from s3compat.store.buckets import BucketStore
 from s3compat.store.conditions import Precondition
 from s3compat.store.encryption import SealingSource, stored_length
+from s3compat.store.kms import Keyring
 from s3compat.store.listing import ListPage
 from s3compat.store.locks import check_removable
 from s3compat.store.pieces import ByteSource
@@ -63,6 +64,8 @@ class ObjectStore(ChunkService):
     parity: int = 0
     # Wraps the object keys of SSE-S3 (None: SSE-S3 is refused).
     master_key: MasterKey | None = None
+    # The named keys of SSE-KMS (None: SSE-KMS is refused).
+    keyring: Keyring | None = None
     _reserved: Counter[str] = field(default_factory=Counter, init=False)
     # chunk id -> number of readers streaming it now; the collector skips these
     reading: Counter[str] = field(default_factory=Counter, init=False)

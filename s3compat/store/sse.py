@@ -9,6 +9,9 @@ Two kinds, as S3 has them:
   under the master key, which lives in a file outside the catalog (`MasterKey`); stored: the
   `x-amz-server-side-encryption: AES256` header and the wrapped key under an internal header
   that is never answered.
+- SSE-KMS: the same envelope, the object key wrapped under a named key of the keyring
+  (`kms.py`); stored: `aws:kms`, the key's ARN, bucket keys if asked (all answered), the
+  wrapped key and the encryption context (internal headers).
 
 Everything here computes; only `MasterKey.load` touches a file.
 """
@@ -29,20 +32,30 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from s3compat.store import errors
 from s3compat.store.encryption import KEY_BYTES
+from s3compat.store.kms import Keyring, KmsChoice
 
 SSE_HEADER = "x-amz-server-side-encryption"
 CUSTOMER_ALGORITHM_HEADER = "x-amz-server-side-encryption-customer-algorithm"
 CUSTOMER_KEY_MD5_HEADER = "x-amz-server-side-encryption-customer-key-MD5"
-# Internal: the SSE-S3 object key wrapped under the master key. Never answered.
+KMS_KEY_ID_HEADER = "x-amz-server-side-encryption-aws-kms-key-id"
+KMS_CONTEXT_HEADER = "x-amz-server-side-encryption-context"
+BUCKET_KEY_HEADER = "x-amz-server-side-encryption-bucket-key-enabled"
+# Internal: the object key wrapped under the master key (SSE-S3) or a KMS key; the SSE-KMS
+# encryption context (S3 answers it on writes only, never on GET or HEAD). Never answered.
 WRAPPED_KEY_HEADER = "x-s3compat-sse-wrapped-key"
-INTERNAL_HEADERS = (WRAPPED_KEY_HEADER,)
+STORED_CONTEXT_HEADER = "x-s3compat-kms-context"
+INTERNAL_HEADERS = (WRAPPED_KEY_HEADER, STORED_CONTEXT_HEADER)
 ENCRYPTION_HEADERS = (
     SSE_HEADER,
     CUSTOMER_ALGORITHM_HEADER,
     CUSTOMER_KEY_MD5_HEADER.lower(),
+    KMS_KEY_ID_HEADER,
+    BUCKET_KEY_HEADER,
     WRAPPED_KEY_HEADER,
+    STORED_CONTEXT_HEADER,
 )
 AES256 = "AES256"
+AWS_KMS = "aws:kms"
 _NONCE_BYTES = 12
 _WRAP_LABEL = b"s3compat sse-s3 object key v1"
 _ETAG_LABEL = b"s3compat sse-c etag v1"
@@ -119,17 +132,39 @@ def customer_key_check(key: CustomerKey) -> dict[str, str]:
 
 
 def seal_new(
-    customer: CustomerKey | None, sse_s3: bool, master: MasterKey | None
+    customer: CustomerKey | None,
+    sse_s3: bool,
+    master: MasterKey | None,
+    kms: KmsChoice | None = None,
+    keyring: Keyring | None = None,
 ) -> tuple[dict[str, str], Sealing | None]:
     """A new version's (or upload's) encryption: the headers it stores, and its sealing."""
     if customer is not None:
         return customer_key_check(customer), Sealing(customer.key, etag_key=customer.key)
+    if kms is not None:
+        return _seal_kms(kms, keyring)
     if not sse_s3:
         return {}, None
     if master is None:
         raise errors.NoMasterKey("this gateway has no master key for SSE-S3")
     object_key = secrets.token_bytes(KEY_BYTES)
     return {SSE_HEADER: AES256, WRAPPED_KEY_HEADER: master.wrap(object_key)}, Sealing(object_key)
+
+
+def _seal_kms(kms: KmsChoice, keyring: Keyring | None) -> tuple[dict[str, str], Sealing]:
+    if keyring is None:
+        raise errors.NoKeyring("this gateway has no KMS keyring for SSE-KMS")
+    object_key = secrets.token_bytes(KEY_BYTES)
+    headers = {
+        SSE_HEADER: AWS_KMS,
+        KMS_KEY_ID_HEADER: keyring.arn(kms.key_name),
+        WRAPPED_KEY_HEADER: keyring.wrap(kms.key_name, object_key, kms.context),
+    }
+    if kms.context is not None:
+        headers[STORED_CONTEXT_HEADER] = kms.context
+    if kms.bucket_key:
+        headers[BUCKET_KEY_HEADER] = "true"
+    return headers, Sealing(object_key)
 
 
 def _stored(headers: Mapping[str, str], name: str) -> str | None:
@@ -142,7 +177,10 @@ def is_customer_encrypted(headers: Mapping[str, str]) -> bool:
 
 
 def sealing_for_read(
-    headers: Mapping[str, str], customer: CustomerKey | None, master: MasterKey | None
+    headers: Mapping[str, str],
+    customer: CustomerKey | None,
+    master: MasterKey | None,
+    keyring: Keyring | None = None,
 ) -> Sealing | None:
     """The sealing that opens a version with these stored headers, given the request's
     SSE-C key; the store error S3 answers when the request cannot open it."""
@@ -166,13 +204,22 @@ def sealing_for_read(
     wrapped = _stored(headers, WRAPPED_KEY_HEADER)
     if wrapped is None:
         return None
+    if _stored(headers, SSE_HEADER) == AWS_KMS:
+        if keyring is None:
+            raise errors.NoKeyring("this gateway has no KMS keyring for SSE-KMS")
+        name = (_stored(headers, KMS_KEY_ID_HEADER) or "").rpartition("key/")[2]
+        context = _stored(headers, STORED_CONTEXT_HEADER)
+        return Sealing(keyring.unwrap(name, wrapped, context))
     if master is None:
         raise errors.NoMasterKey("this gateway has no master key for SSE-S3")
     return Sealing(master.unwrap(wrapped))
 
 
 def sealing_for_part(
-    headers: Mapping[str, str], customer: CustomerKey | None, master: MasterKey | None
+    headers: Mapping[str, str],
+    customer: CustomerKey | None,
+    master: MasterKey | None,
+    keyring: Keyring | None = None,
 ) -> Sealing | None:
     """UploadPart: the upload's sealing; the part must carry the key the upload began with."""
     stored_md5 = _stored(headers, CUSTOMER_KEY_MD5_HEADER)
@@ -186,7 +233,7 @@ def sealing_for_part(
             raise errors.UploadEncryptionMismatch(
                 "The provided encryption parameters did not match the ones used originally."
             )
-    return sealing_for_read(headers, customer, master)
+    return sealing_for_read(headers, customer, master, keyring)
 
 
 def without_encryption(headers: Mapping[str, str]) -> dict[str, str]:

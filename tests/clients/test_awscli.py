@@ -472,6 +472,36 @@ def test_s3_cp_with_sse_s3_and_sse_c(aws: AwsCli, s3: Any, bucket: str, tmp_path
     assert sha256_of(tmp_path / "copy.bin") == sha256_of(source)
 
 
+@BOTH_CLIS
+def test_s3_cp_with_sse_kms(aws: AwsCli, s3: Any, bucket: str, tmp_path: Path) -> None:
+    """`s3 cp --sse aws:kms --sse-kms-key-id NAME` (20 MiB: multipart), without a key id (the
+    cluster's default key), back down, and an unknown key refused."""
+    source = tmp_path / "file.bin"
+    source.write_bytes(os.urandom(20 * MIB + 5))
+    arn = "arn:aws:kms:us-east-1:000000000000:key/s3compat-default"
+    kms = ["--sse", "aws:kms"]
+    aws(
+        "s3",
+        "cp",
+        str(source),
+        f"s3://{bucket}/k.bin",
+        *kms,
+        "--sse-kms-key-id",
+        "s3compat-default",
+    )
+    aws("s3", "cp", str(source), f"s3://{bucket}/d.bin", *kms)
+    for name in ("k.bin", "d.bin"):
+        head = s3.head_object(Bucket=bucket, Key=name)
+        assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", arn)
+        aws("s3", "cp", f"s3://{bucket}/{name}", str(tmp_path / name))
+        assert sha256_of(tmp_path / name) == sha256_of(source)
+    refused = aws(
+        "s3", "cp", str(source), f"s3://{bucket}/no.bin", *kms, "--sse-kms-key-id", "missing",
+        check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0 and b"KMS.NotFoundException" in refused.stderr
+
+
 @V1_ONLY
 def test_s3api_bucket_encryption(aws: AwsCli, bucket: str, tmp_path: Path) -> None:
     missing = aws("s3api", "get-bucket-encryption", "--bucket", bucket, check=False)

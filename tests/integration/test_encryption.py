@@ -1,6 +1,7 @@
 """Server-side encryption with boto3: SSE-C and SSE-S3 round trips (ranges, copies,
 multipart), the errors S3 gives for wrong, missing and malformed keys, bucket default
-encryption, SSE-KMS refused, and that the chunk daemons hold no plaintext."""
+encryption, DSSE-KMS refused, and that the chunk daemons hold no plaintext (SSE-KMS:
+test_encryption_kms.py)."""
 
 from __future__ import annotations
 
@@ -362,8 +363,8 @@ def test_bad_bucket_encryption_configurations(s3: BaseClient, bucket: str) -> No
             )
         )
 
-    kms = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}
-    assert put(kms)[:2] == ("NotImplemented", 501)
+    dsse = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms:dsse"}}
+    assert put(dsse)[:2] == ("NotImplemented", 501)
     with_key = {
         "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256", "KMSMasterKeyID": "k"}
     }
@@ -376,19 +377,17 @@ def test_bad_bucket_encryption_configurations(s3: BaseClient, bucket: str) -> No
     assert fails(lambda: s3.get_bucket_encryption(Bucket=bucket))[1] == 404
 
 
-def test_kms_and_unknown_algorithms_are_refused(s3: BaseClient, bucket: str) -> None:
-    for algorithm in ("aws:kms", "aws:kms:dsse"):
-        assert fails(
-            lambda algorithm=algorithm: s3.put_object(
-                Bucket=bucket, Key="k", Body=b"x", ServerSideEncryption=algorithm
-            )
-        )[:2] == ("NotImplemented", 501)
+def test_dsse_and_unknown_algorithms_are_refused(s3: BaseClient, bucket: str) -> None:
     assert fails(
-        lambda: s3.create_multipart_upload(Bucket=bucket, Key="k", ServerSideEncryption="aws:kms")
+        lambda: s3.put_object(
+            Bucket=bucket, Key="k", Body=b"x", ServerSideEncryption="aws:kms:dsse"
+        )
     )[:2] == ("NotImplemented", 501)
-    assert fails(lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"x", SSEKMSKeyId="some-key"))[
-        :2
-    ] == ("NotImplemented", 501)
+    assert fails(
+        lambda: s3.create_multipart_upload(
+            Bucket=bucket, Key="k", ServerSideEncryption="aws:kms:dsse"
+        )
+    )[:2] == ("NotImplemented", 501)
     bogus = fails(
         lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"x", ServerSideEncryption="AES512")
     )  # type: ignore[arg-type]
@@ -408,6 +407,17 @@ def test_chunk_daemons_never_hold_the_plaintext(
     body = marker * (400_000 // len(marker))
     s3.put_object(Bucket=bucket, Key="c", Body=body, **sse_c())
     s3.put_object(Bucket=bucket, Key="s", Body=body, ServerSideEncryption="AES256")
+    s3.put_object(Bucket=bucket, Key="k", Body=body, ServerSideEncryption="aws:kms")
+    kms_upload = s3.create_multipart_upload(Bucket=bucket, Key="km", ServerSideEncryption="aws:kms")
+    kms_etag = s3.upload_part(
+        Bucket=bucket, Key="km", UploadId=kms_upload["UploadId"], PartNumber=1, Body=body
+    )["ETag"]
+    s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="km",
+        UploadId=kms_upload["UploadId"],
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": kms_etag}]},
+    )
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key="m", **sse_c())["UploadId"]
     etag = s3.upload_part(
         Bucket=bucket, Key="m", UploadId=upload_id, PartNumber=1, Body=body, **sse_c()
@@ -422,5 +432,9 @@ def test_chunk_daemons_never_hold_the_plaintext(
     assert not disks_hold(cluster, marker)
     assert not disks_hold(cluster, KEY_A)
     assert s3.get_object(Bucket=bucket, Key="s")["Body"].read() == body
-    key_file = cluster.data_dir / "sse-master.key"
-    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert s3.get_object(Bucket=bucket, Key="km")["Body"].read() == body
+    for name in ("sse-master.key", "kms-keyring"):
+        assert (cluster.data_dir / name).stat().st_mode & 0o777 == 0o600
+        # The keys themselves are nowhere on the chunk daemons' disks.
+        for line in (cluster.data_dir / name).read_text().split():
+            assert not disks_hold(cluster, bytes.fromhex(line.rpartition(":")[2]))

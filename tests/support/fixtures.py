@@ -12,10 +12,13 @@ from botocore.client import BaseClient
 from support.clients import client_for, make_bucket
 from support.processes import Cluster, running_cluster
 
+# The session cluster's SSE-KMS keyring: the default key and a second one.
+SESSION_OPTIONS = ("--kms-key", "s3compat-default", "--kms-key", "it-second")
+
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
-    with running_cluster("s3compat-it-") as running:
+    with running_cluster("s3compat-it-", SESSION_OPTIONS) as running:
         yield running
 
 

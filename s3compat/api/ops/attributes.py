@@ -13,10 +13,9 @@ from s3compat.api.objectmeta import version_header
 from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import xml_response
 from s3compat.api.ops.object import version_asked
-from s3compat.api.sse import customer_key
+from s3compat.api.sse import customer_key, read_sealing
 from s3compat.api.xml import Node, format_http_date, to_xml
 from s3compat.records import ObjectRecord
-from s3compat.store.sse import sealing_for_read
 
 ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
 MAX_PARTS = 1000
@@ -35,7 +34,7 @@ async def get_object_attributes(ctx: Ctx) -> web.StreamResponse:
     max_parts = _count(headers.get("x-amz-max-parts"), "x-amz-max-parts", MAX_PARTS)
     marker = _count(headers.get("x-amz-part-number-marker"), "x-amz-part-number-marker", 0)
     record = await ctx.objects.head_object(ctx.bucket, ctx.key, version_asked(ctx))
-    sealing_for_read(record.headers, customer_key(ctx.request.headers), ctx.objects.master_key)
+    read_sealing(record.headers, customer_key(ctx.request.headers), ctx.objects)
     body: list[tuple[str, Node]] = []
     if "ETag" in wanted:
         body.append(("ETag", record.etag.strip('"')))

@@ -20,12 +20,12 @@ from s3compat.api.objectmeta import (
 )
 from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import xml_response
-from s3compat.api.sse import answer_headers, customer_key, write_encryption
+from s3compat.api.sse import answer_headers, customer_key, seal_write
 from s3compat.api.xml import Node, to_xml
 from s3compat.records import ObjectRecord
 from s3compat.store.locks import without_lock
 from s3compat.store.pieces import IteratorSource
-from s3compat.store.sse import SSE_HEADER, seal_new, without_encryption
+from s3compat.store.sse import SSE_HEADER, without_encryption
 from s3compat.store.versions import version_token
 from s3compat.store.writechecks import WriteChecks
 
@@ -84,8 +84,9 @@ async def copy_object(ctx: Ctx) -> web.StreamResponse:
     # If-Match / If-None-Match are about the destination (x-amz-copy-source-if-* the source).
     condition = write_condition(ctx.request.headers)
     acl = await requested_acl(ctx)
-    customer, sse_s3 = await write_encryption(ctx.request.headers, ctx.buckets, ctx.bucket)
-    encryption, sealing = seal_new(customer, sse_s3, ctx.objects.master_key)
+    encryption, sealing = await seal_write(
+        ctx.request.headers, ctx.buckets, ctx.bucket, ctx.objects
+    )
     copy = await copy_source_blocks(ctx)
     source = IteratorSource(copy.blocks)
     try:
@@ -113,7 +114,7 @@ async def copy_object(ctx: Ctx) -> web.StreamResponse:
         body.append((f"Checksum{stored.checksum_algorithm}", stored.checksum_value))
     response = xml_response(to_xml("CopyObjectResult", body))
     response.headers.update(version_header(stored))
-    response.headers.update(answer_headers(stored.headers))
+    response.headers.update(answer_headers(stored.headers, context=True))
     if not copy.record.null_version:
         response.headers["x-amz-copy-source-version-id"] = version_token(copy.record)
     return response

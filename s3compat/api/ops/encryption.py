@@ -1,21 +1,23 @@
 """Put/Get/DeleteBucketEncryption: a bucket's default encryption, kept as its `encryption`
-document ({"algorithm": "AES256", "bucket_key": bool}). New objects written without SSE
-headers get SSE-S3 when it is set (`api/sse.py`, `write_encryption`). A bucket without one
-answers GetBucketEncryption 404 ServerSideEncryptionConfigurationNotFoundError (objects are
-then stored as they are sent). SSE-KMS defaults are 501, as SSE-KMS is everywhere here."""
+document ({"algorithm": "AES256" or "aws:kms", "key_id": the KMSMasterKeyID as given or
+absent, "bucket_key": bool}). New objects written without SSE headers get it
+(`api/sse.py`, `write_encryption`). A bucket without one answers GetBucketEncryption 404
+ServerSideEncryptionConfigurationNotFoundError (objects are then stored as they are sent).
+A KMSMasterKeyID must name a key of the keyring when it is set (400 KMS.NotFoundException),
+not only when an object is written; DSSE-KMS defaults are 501, as DSSE-KMS is everywhere."""
 
 from __future__ import annotations
 
 import json
 
 from s3compat.api import errors
-from s3compat.api.app import Handler
+from s3compat.api.app import Ctx, Handler
 from s3compat.api.operations import Op
 from s3compat.api.ops.documents import document_handlers
-from s3compat.api.sse import KMS_ALGORITHMS
+from s3compat.api.sse import DSSE_KMS, DSSE_REFUSAL, kms_key_name
 from s3compat.api.xml import Node, child_text, children, local, parse_xml, to_xml
 from s3compat.store.buckets import BucketDocument
-from s3compat.store.sse import AES256
+from s3compat.store.sse import AES256, AWS_KMS
 
 MAX_DOCUMENT_BYTES = 64 * 1024
 
@@ -31,13 +33,12 @@ def parse_encryption(body: bytes) -> str:
     if len(defaults) != 1:
         raise errors.MalformedXML()
     algorithm = (child_text(defaults[0], "SSEAlgorithm") or "").strip()
-    if algorithm in KMS_ALGORITHMS:
-        raise errors.Unimplemented(
-            "Server-side encryption with AWS KMS keys is not implemented; use AES256."
-        )
-    if algorithm != AES256:
+    if algorithm == DSSE_KMS:
+        raise errors.Unimplemented(DSSE_REFUSAL)
+    if algorithm not in (AES256, AWS_KMS):
         raise errors.MalformedXML()
-    if child_text(defaults[0], "KMSMasterKeyID") is not None:
+    key_id = child_text(defaults[0], "KMSMasterKeyID")
+    if key_id is not None and algorithm != AWS_KMS:
         raise errors.InvalidArgument(
             "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms "
             "or aws:kms:dsse",
@@ -50,13 +51,26 @@ def parse_encryption(body: bytes) -> str:
         kinds = [(e.text or "").strip() for e in children(blocked, "EncryptionType")]
         if any(kind != "NONE" for kind in kinds):
             raise errors.Unimplemented("Blocking encryption types is not implemented.")
-    return json.dumps({"algorithm": algorithm, "bucket_key": bucket_key == "true"})
+    document: dict[str, object] = {"algorithm": algorithm, "bucket_key": bucket_key == "true"}
+    if key_id is not None and key_id.strip():
+        document["key_id"] = key_id.strip()
+    return json.dumps(document)
+
+
+async def check_key(ctx: Ctx, stored: str) -> None:
+    """An aws:kms default must name a key of the keyring (or have the keyring's default)."""
+    document = json.loads(stored)
+    if document["algorithm"] == AWS_KMS:
+        kms_key_name(ctx.objects.keyring, document.get("key_id"))
 
 
 def render_encryption(stored: str) -> bytes:
     document = json.loads(stored)
+    by_default: list[tuple[str, Node]] = [("SSEAlgorithm", str(document["algorithm"]))]
+    if document.get("key_id"):
+        by_default.append(("KMSMasterKeyID", str(document["key_id"])))
     rule: list[tuple[str, Node]] = [
-        ("ApplyServerSideEncryptionByDefault", [("SSEAlgorithm", str(document["algorithm"]))]),
+        ("ApplyServerSideEncryptionByDefault", by_default),
         ("BucketKeyEnabled", bool(document.get("bucket_key"))),
     ]
     return to_xml("ServerSideEncryptionConfiguration", [("Rule", rule)])
@@ -68,6 +82,7 @@ BUCKET_ENCRYPTION = document_handlers(
     render=render_encryption,
     missing=errors.ServerSideEncryptionConfigurationNotFoundError,
     put_status=200,
+    check=check_key,
 )
 
 HANDLERS: dict[Op, Handler] = {

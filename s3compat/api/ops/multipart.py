@@ -22,12 +22,12 @@ from s3compat.api.objectmeta import (
 from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import owner_xml, xml_response
 from s3compat.api.ops.listing import bounded_count, encoder
-from s3compat.api.sse import answer_headers, customer_key, write_encryption
+from s3compat.api.sse import answer_headers, customer_key, seal_write
 from s3compat.api.xml import Node, child_text, children, local, parse_xml, to_xml
 from s3compat.records import UploadPartRecord, UploadRecord
 from s3compat.store.checksums import ALGORITHMS, CRC_ALGORITHMS
 from s3compat.store.pieces import IteratorSource
-from s3compat.store.sse import Sealing, seal_new, sealing_for_part
+from s3compat.store.sse import Sealing, sealing_for_part
 from s3compat.store.uploads import MAX_PART_BYTES, MAX_PART_NUMBER, RequestedPart
 from s3compat.store.writechecks import WriteChecks
 
@@ -73,9 +73,9 @@ async def create_multipart_upload(ctx: Ctx) -> web.StreamResponse:
     if algorithm is not None and kind is None:
         kind = "FULL_OBJECT" if algorithm == "CRC64NVME" else "COMPOSITE"
     acl = await requested_acl(ctx)
-    customer, sse_s3 = await write_encryption(headers, ctx.buckets, ctx.bucket)
-    # The upload keeps what its parts are sealed with (an SSE-S3 object key, wrapped).
-    encryption, _ = seal_new(customer, sse_s3, ctx.objects.master_key)
+    # The upload keeps what its parts are sealed with (an SSE-S3 or SSE-KMS object key,
+    # wrapped).
+    encryption, _ = await seal_write(headers, ctx.buckets, ctx.bucket, ctx.objects)
     upload = await ctx.uploads.create(
         UploadRecord(
             upload_id="",
@@ -103,7 +103,7 @@ async def create_multipart_upload(ctx: Ctx) -> web.StreamResponse:
     )
     response = xml_response(body)
     response.headers.update(answer)
-    response.headers.update(answer_headers(upload.headers))
+    response.headers.update(answer_headers(upload.headers, context=True))
     return response
 
 
@@ -111,7 +111,7 @@ def _part_sealing(ctx: Ctx, upload: UploadRecord) -> Sealing | None:
     """A part is sealed as its upload: with the SSE-C key the upload began with (the part
     must carry it again), or the upload's SSE-S3 object key."""
     customer = customer_key(ctx.request.headers)
-    return sealing_for_part(upload.headers, customer, ctx.objects.master_key)
+    return sealing_for_part(upload.headers, customer, ctx.objects.master_key, ctx.objects.keyring)
 
 
 async def upload_part(ctx: Ctx) -> web.StreamResponse:

@@ -24,13 +24,12 @@ from s3compat.api.objectmeta import (
 )
 from s3compat.api.operations import Op
 from s3compat.api.ranges import parse_range
-from s3compat.api.sse import answer_headers, customer_key, write_encryption
+from s3compat.api.sse import answer_headers, customer_key, read_sealing, seal_write
 from s3compat.api.xml import format_http_date, parse_timestamp
 from s3compat.records import ObjectRecord
 from s3compat.store.conditions import Precondition
 from s3compat.store.errors import StoreError
 from s3compat.store.lifecycle_rules import expiration_of
-from s3compat.store.sse import seal_new, sealing_for_read
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +57,7 @@ async def put_object(ctx: Ctx) -> web.StreamResponse:
     headers = ctx.request.headers
     condition = write_condition(headers)
     acl = await requested_acl(ctx)
-    customer, sse_s3 = await write_encryption(headers, ctx.buckets, ctx.bucket)
-    encryption, sealing = seal_new(customer, sse_s3, ctx.objects.master_key)
+    encryption, sealing = await seal_write(headers, ctx.buckets, ctx.bucket, ctx.objects)
     source, size, checks = await payload(ctx.request, ctx.auth)
     record = ObjectRecord(
         bucket=ctx.bucket,
@@ -78,7 +76,7 @@ async def put_object(ctx: Ctx) -> web.StreamResponse:
     answer = {
         "ETag": stored.etag,
         **version_header(stored),
-        **answer_headers(stored.headers),
+        **answer_headers(stored.headers, context=True),
         **await expiration_header(ctx, stored),
     }
     if stored.checksum_algorithm and stored.checksum_value:
@@ -109,7 +107,7 @@ async def expiration_header(ctx: Ctx, record: ObjectRecord) -> dict[str, str]:
 async def head_object(ctx: Ctx) -> web.StreamResponse:
     check_overrides_signed(ctx)
     record = await ctx.objects.head_object(ctx.bucket, ctx.key, version_asked(ctx))
-    sealing_for_read(record.headers, customer_key(ctx.request.headers), ctx.objects.master_key)
+    read_sealing(record.headers, customer_key(ctx.request.headers), ctx.objects)
     check_conditions(ctx.request.headers, record)
     status, headers, start, end = _answer(ctx, record)
     headers["Content-Length"] = str(end - start)
@@ -121,7 +119,7 @@ async def get_object(ctx: Ctx) -> web.StreamResponse:
     check_overrides_signed(ctx)
     record, chunks = await ctx.objects.open_object(ctx.bucket, ctx.key, version_asked(ctx))
     customer = customer_key(ctx.request.headers)
-    sealing = sealing_for_read(record.headers, customer, ctx.objects.master_key)
+    sealing = read_sealing(record.headers, customer, ctx.objects)
     check_conditions(ctx.request.headers, record)
     status, headers, start, end = _answer(ctx, record)
     headers.update(await expiration_header(ctx, record))

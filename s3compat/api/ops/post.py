@@ -44,10 +44,9 @@ from s3compat.api.policy.context import RequestFacts
 from s3compat.api.postpolicy import PostPolicy, check_fields, check_length, parse_policy
 from s3compat.api.router import validate_key
 from s3compat.api.spool import spool_from
-from s3compat.api.sse import answer_headers, write_encryption
+from s3compat.api.sse import answer_headers, seal_write
 from s3compat.api.unsupported import refuse_unsupported
 from s3compat.records import ObjectRecord
-from s3compat.store.sse import seal_new
 
 # Form fields that are not object headers: the form's own machinery.
 _MACHINERY = frozenset({*V4_FIELDS, "x-amz-security-token"})
@@ -101,8 +100,7 @@ async def post_object(ctx: Ctx) -> web.StreamResponse:
     acl = await requested_acl(ctx, headers)
     checks = header_checks(headers)
     tags = parse_tagging(fields["tagging"].encode(), MAX_TAGS) if "tagging" in fields else None
-    customer, sse_s3 = await write_encryption(headers, ctx.buckets, ctx.bucket)
-    encryption, sealing = seal_new(customer, sse_s3, ctx.objects.master_key)
+    encryption, sealing = await seal_write(headers, ctx.buckets, ctx.bucket, ctx.objects)
     record = ObjectRecord(
         bucket=ctx.bucket,
         key=key,
