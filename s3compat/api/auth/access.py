@@ -6,7 +6,8 @@ The rule (S3's ACL semantics, with the bucket owner in full control of the bucke
 - A request without credentials (no Authorization header, no presigned query) is *anonymous*:
   it is in the AllUsers group and nothing else. An authenticated request is in AllUsers and
   AuthenticatedUsers, and is its own canonical user (our canonical user ID is the access key).
-- The owner of a bucket may do everything to the bucket and to every object in it.
+- The owner of a bucket may do everything to the bucket and to every object in it (but see
+  the ownership settings below).
 - Anyone else gets what the ACLs grant: the bucket's ACL for listing and writing
   (`BUCKET_PERMISSIONS`), the object's ACL for reading an object and its ACL
   (`OBJECT_PERMISSIONS`). FULL_CONTROL implies every permission. The owner of an object (who
@@ -23,6 +24,15 @@ owns: S3's Allow statements do not reach other accounts' objects), and otherwise
 above decides. The owner may always Get, Put and Delete the policy itself, even where it denies
 the owner (S3 keeps the owner from locking itself out); anyone else allowed to by the policy
 gets 405 MethodNotAllowed, as S3 answers an identity outside the owner's account.
+
+The bucket's public access block and object ownership (`auth/controls.py`) change this as on
+S3: under IgnorePublicAcls grants to AllUsers and AuthenticatedUsers count for nothing; under
+RestrictPublicBuckets a public policy allows no one but the bucket's owner (Deny still
+applies); BlockPublicAcls refuses setting a public ACL (`check_settable_acl`, as do the
+ownership rules for writes). With BucketOwnerEnforced no ACL counts and every object is the
+bucket owner's; under ObjectWriter and BucketOwnerPreferred an object another user owns is not
+the bucket owner's to read (its ACL decides), only to list, overwrite and delete; a bucket
+without the setting keeps the older rule above (the bucket owner may do everything).
 
 ACLs are kept in the `acl` column of a bucket or object: NULL (private), a canned ACL name, or
 a JSON list of grants. Canned ACLs are expanded against the current owners when evaluated.
