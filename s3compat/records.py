@@ -54,6 +54,10 @@ class BucketRecord:
     # The bucket's policy document (JSON text), read with the row so that access control
     # needs no second query; None when it has none.
     policy: str | None = None
+    # Its public access block (JSON of the four flags) and object ownership (the setting's
+    # name), read with the row for the same reason; None when unset.
+    public_access_block: str | None = None
+    ownership: str | None = None
 
 
 @dataclass(frozen=True)

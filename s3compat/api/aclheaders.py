@@ -24,9 +24,14 @@ from s3compat.api.auth.access import (
     WRITE,
     WRITE_ACP,
     Grant,
+    check_settable_acl,
+    decode_acl,
     encode_grants,
+    only_owner_full_control,
 )
+from s3compat.api.auth.controls import ObjectOwnership, owner_of_write
 
+OWNERSHIP_HEADER = "x-amz-object-ownership"
 # x-amz-grant-* header -> the permission it grants.
 GRANT_HEADERS = {
     "x-amz-grant-full-control": FULL_CONTROL,
@@ -96,3 +101,33 @@ async def requested_acl(ctx: Ctx, headers: Mapping[str, str] | None = None) -> s
     if grants:
         return encode_grants(await resolve_grants(ctx, grants))
     return canned
+
+
+async def write_acl(ctx: Ctx, headers: Mapping[str, str] | None = None) -> tuple[str | None, str]:
+    """An object write's ACL (as `requested_acl`, checked against the bucket's ownership
+    setting and public access block: `access.check_settable_acl`) and the object's owner."""
+    if headers is None:
+        headers = ctx.request.headers
+    acl = await requested_acl(ctx, headers)
+    bucket = ctx.bucket_record
+    assert bucket is not None
+    owner = owner_of_write(bucket, ctx.writer, canned_acl(headers))
+    return check_settable_acl(bucket, acl, owner), owner
+
+
+def creation_ownership(headers: Mapping[str, str], acl: str | None, owner: str) -> str | None:
+    """CreateBucket's `x-amz-object-ownership` (None: none asked), checked against the ACL
+    the bucket is created with (`acl`, stored form; `owner`: the creator)."""
+    setting = headers.get(OWNERSHIP_HEADER)
+    if setting is None:
+        return None
+    if setting not in tuple(ObjectOwnership):
+        raise errors.InvalidArgument(
+            "Invalid x-amz-object-ownership header",
+            ArgumentName=OWNERSHIP_HEADER,
+            ArgumentValue=setting,
+        )
+    if setting == ObjectOwnership.BUCKET_OWNER_ENFORCED and acl is not None:
+        if not only_owner_full_control(decode_acl(acl, owner, owner), owner):
+            raise errors.InvalidBucketAclWithObjectOwnership()
+    return setting

@@ -410,6 +410,30 @@ class NoSuchBucketPolicy(S3Error):
     message = "The bucket policy does not exist"
 
 
+class NoSuchPublicAccessBlockConfiguration(S3Error):
+    code = "NoSuchPublicAccessBlockConfiguration"
+    status = 404
+    message = "The public access block configuration was not found"
+
+
+class OwnershipControlsNotFoundError(S3Error):
+    code = "OwnershipControlsNotFoundError"
+    status = 404
+    message = "The bucket ownership controls were not found"
+
+
+class AccessControlListNotSupported(S3Error):
+    code = "AccessControlListNotSupported"
+    status = 400
+    message = "The bucket does not allow ACLs"
+
+
+class InvalidBucketAclWithObjectOwnership(S3Error):
+    code = "InvalidBucketAclWithObjectOwnership"
+    status = 400
+    message = "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
+
+
 class NoSuchCORSConfiguration(S3Error):
     code = "NoSuchCORSConfiguration"
     status = 404

@@ -10,12 +10,18 @@ from s3compat.catalog.chunkrows import queue_deletions
 from s3compat.records import BucketDeletion, BucketRecord
 
 BUCKET_COLUMNS = "name, owner, created_at, region, acl, versioning"
-# A bucket row with its policy document (bucket_config row `policy_document`, passed in by the
-# store, which names the documents), in one statement: access control reads both per request.
-_WITH_POLICY = (
-    "SELECT b.name, b.owner, b.created_at, b.region, b.acl, b.versioning, c.value FROM buckets b "
-    "LEFT JOIN bucket_config c ON c.bucket = b.name AND c.name = ?"
+# A bucket row with the documents access control reads on every request (the bucket policy,
+# the public access block, the object ownership: bucket_config rows named by the store, in the
+# order of BucketRecord's fields), in one statement: three LEFT JOINs on the primary key.
+_WITH_DOCUMENTS = (
+    "SELECT b.name, b.owner, b.created_at, b.region, b.acl, b.versioning, "
+    "c1.value, c2.value, c3.value FROM buckets b "
+    "LEFT JOIN bucket_config c1 ON c1.bucket = b.name AND c1.name = ? "
+    "LEFT JOIN bucket_config c2 ON c2.bucket = b.name AND c2.name = ? "
+    "LEFT JOIN bucket_config c3 ON c3.bucket = b.name AND c3.name = ?"
 )
+# The three document names _WITH_DOCUMENTS joins.
+RecordDocuments = tuple[str, str, str]
 
 
 class BucketQueries(Queries):
@@ -54,15 +60,15 @@ class BucketQueries(Queries):
 
         return await self.db.retrying(body)
 
-    async def get_bucket(self, name: str, policy_document: str) -> BucketRecord | None:
+    async def get_bucket(self, name: str, documents: RecordDocuments) -> BucketRecord | None:
         async with self.db.single() as tx:
-            row = await tx.one(f"{_WITH_POLICY} WHERE b.name = ?", (policy_document, name))
+            row = await tx.one(f"{_WITH_DOCUMENTS} WHERE b.name = ?", (*documents, name))
         return None if row is None else BucketRecord(*row)
 
-    async def list_buckets(self, owner: str, policy_document: str) -> list[BucketRecord]:
+    async def list_buckets(self, owner: str, documents: RecordDocuments) -> list[BucketRecord]:
         async with self.db.single() as tx:
             rows = await tx.all(
-                f"{_WITH_POLICY} WHERE b.owner = ? ORDER BY b.name", (policy_document, owner)
+                f"{_WITH_DOCUMENTS} WHERE b.owner = ? ORDER BY b.name", (*documents, owner)
             )
         return [BucketRecord(*row) for row in rows]
 

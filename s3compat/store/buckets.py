@@ -2,9 +2,10 @@
 
 The API's one door to everything about a bucket that is not an object: handlers call this and
 never the catalog. A configuration document (bucket tagging, lifecycle and CORS rules, Object
-Lock, the bucket policy) is stored as one text value per (bucket, name); the store decides what
-the names are, the catalog keeps the text. The policy comes with the bucket's record, because
-every request to the bucket is judged by it.
+Lock, the bucket policy, the public access block, the object ownership) is stored as one text
+value per (bucket, name); the store decides what the names are, the catalog keeps the text. The
+policy, the public access block and the ownership come with the bucket's record, because every
+request to the bucket is judged by them.
 """
 
 from __future__ import annotations
@@ -35,6 +36,18 @@ class BucketDocument(StrEnum):
     ENCRYPTION = "encryption"
     # JSON, not XML; read with the bucket's row (BucketRecord.policy) by `find` and `get`.
     POLICY = "policy"
+    # JSON of the four flags; read with the row (BucketRecord.public_access_block).
+    PUBLIC_ACCESS_BLOCK = "public-access-block"
+    # The ObjectOwnership setting's name; read with the row (BucketRecord.ownership).
+    OWNERSHIP = "ownership"
+
+
+# The documents read with the bucket's row, in BucketRecord's order.
+RECORD_DOCUMENTS = (
+    BucketDocument.POLICY,
+    BucketDocument.PUBLIC_ACCESS_BLOCK,
+    BucketDocument.OWNERSHIP,
+)
 
 
 # How long `lifecycle_rules` keeps a bucket's rules, and for how many buckets at most.
@@ -62,6 +75,7 @@ class BucketStore:
         *,
         region: str | None = None,
         object_lock: bool = False,
+        ownership: str | None = None,
     ) -> None:
         """Create a bucket. Creating one's own bucket again is BucketAlreadyOwnedByYou, except
         in us-east-1 without a LocationConstraint, where S3 keeps its legacy answer: 200, and
@@ -72,6 +86,8 @@ class BucketStore:
         documents: dict[str, str] = {}
         if object_lock:
             documents[BucketDocument.OBJECT_LOCK] = LockConfiguration().to_json()
+        if ownership is not None:
+            documents[BucketDocument.OWNERSHIP] = ownership
         existing_owner = await self._catalog.create_bucket(record, documents)
         if existing_owner == owner:
             if self.region == LEGACY_REGION and region is None:
@@ -83,7 +99,7 @@ class BucketStore:
 
     async def find(self, name: str) -> BucketRecord | None:
         """The bucket, or None if there is none of that name."""
-        return await self._catalog.get_bucket(name, BucketDocument.POLICY)
+        return await self._catalog.get_bucket(name, RECORD_DOCUMENTS)
 
     async def get(self, name: str) -> BucketRecord:
         """The bucket; NoSuchBucket if it does not exist."""
@@ -94,7 +110,7 @@ class BucketStore:
 
     async def owned_by(self, owner: str) -> list[BucketRecord]:
         """The owner's buckets, by name."""
-        return await self._catalog.list_buckets(owner, BucketDocument.POLICY)
+        return await self._catalog.list_buckets(owner, RECORD_DOCUMENTS)
 
     async def delete(self, name: str) -> None:
         """Delete an empty bucket (its unfinished uploads go with it, as on S3)."""

@@ -360,7 +360,7 @@ def test_sigv4_form_for_another_region(cluster: Cluster, s3: BaseClient, bucket:
 def test_encrypted_form_uploads(
     cluster: Cluster, s3: BaseClient, s3v4: BaseClient, bucket: str
 ) -> None:
-    """The encryption fields ask what PutObject's headers ask: SSE-S3, SSE-C, KMS refused."""
+    """The encryption fields ask as PutObject's headers do: SSE-S3, SSE-C, SSE-KMS; DSSE 501."""
     _, fields = presigned(
         s3v4,
         bucket,
@@ -402,6 +402,15 @@ def test_encrypted_form_uploads(
         Fields={"x-amz-server-side-encryption": "aws:kms"},
         Conditions=[{"x-amz-server-side-encryption": "aws:kms"}],
     )
+    assert post(cluster, bucket, fields)[0] == 204
+    assert s3.head_object(Bucket=bucket, Key="kms.txt")["ServerSideEncryption"] == "aws:kms"
+    _, fields = presigned(
+        s3v4,
+        bucket,
+        "dsse.txt",
+        Fields={"x-amz-server-side-encryption": "aws:kms:dsse"},
+        Conditions=[{"x-amz-server-side-encryption": "aws:kms:dsse"}],
+    )
     status, _, body = post(cluster, bucket, fields)
     assert (status, error_of(body)) == (501, "NotImplemented")
-    assert missing(s3, bucket, "kms.txt")
+    assert missing(s3, bucket, "dsse.txt")

@@ -6,7 +6,8 @@ The rule (S3's ACL semantics, with the bucket owner in full control of the bucke
 - A request without credentials (no Authorization header, no presigned query) is *anonymous*:
   it is in the AllUsers group and nothing else. An authenticated request is in AllUsers and
   AuthenticatedUsers, and is its own canonical user (our canonical user ID is the access key).
-- The owner of a bucket may do everything to the bucket and to every object in it.
+- The owner of a bucket may do everything to the bucket and to every object in it (but see
+  the ownership settings below).
 - Anyone else gets what the ACLs grant: the bucket's ACL for listing and writing
   (`BUCKET_PERMISSIONS`), the object's ACL for reading an object and its ACL
   (`OBJECT_PERMISSIONS`). FULL_CONTROL implies every permission. The owner of an object (who
@@ -24,6 +25,15 @@ above decides. The owner may always Get, Put and Delete the policy itself, even 
 the owner (S3 keeps the owner from locking itself out); anyone else allowed to by the policy
 gets 405 MethodNotAllowed, as S3 answers an identity outside the owner's account.
 
+The bucket's public access block and object ownership (`auth/controls.py`) change this as on
+S3: under IgnorePublicAcls grants to AllUsers and AuthenticatedUsers count for nothing; under
+RestrictPublicBuckets a public policy allows no one but the bucket's owner (Deny still
+applies); BlockPublicAcls refuses setting a public ACL (`check_settable_acl`, as do the
+ownership rules for writes). With BucketOwnerEnforced no ACL counts and every object is the
+bucket owner's; under ObjectWriter and BucketOwnerPreferred an object another user owns is not
+the bucket owner's to read (its ACL decides), only to list, overwrite and delete; a bucket
+without the setting keeps the older rule above (the bucket owner may do everything).
+
 ACLs are kept in the `acl` column of a bucket or object: NULL (private), a canned ACL name, or
 a JSON list of grants. Canned ACLs are expanded against the current owners when evaluated.
 """
@@ -35,11 +45,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from s3compat.api import errors
+from s3compat.api.auth.controls import (
+    BUCKET_OWNER_FULL_CONTROL,
+    acls_disabled,
+    is_public_grant,
+    object_owner,
+    owner_controls_objects,
+    public_access_block,
+)
 from s3compat.api.operations import Op
 from s3compat.api.policy.actions import Scope, operation_action
 from s3compat.api.policy.context import RequestFacts, request_context
 from s3compat.api.policy.document import S3_ARN_PREFIX, stored_policy
-from s3compat.api.policy.evaluate import Decision, PolicyRequest, evaluate
+from s3compat.api.policy.evaluate import Decision, PolicyRequest, evaluate, is_public
 from s3compat.records import BucketRecord, ObjectRecord
 
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
@@ -173,31 +191,71 @@ def grants_permission(grants: Sequence[Grant], principal: str | None, permission
     return False
 
 
+def effective_grants(bucket: BucketRecord, grants: list[Grant]) -> list[Grant]:
+    """The grants that count in the bucket (or on an object in it): none with ACLs disabled,
+    none to a public group under IgnorePublicAcls."""
+    if acls_disabled(bucket):
+        return []
+    if public_access_block(bucket).ignore_public_acls:
+        return [grant for grant in grants if not is_public_grant(grant.kind, grant.grantee)]
+    return grants
+
+
+def only_owner_full_control(grants: Sequence[Grant], owner: str) -> bool:
+    """Whether `grants` give `owner` FULL_CONTROL and nobody anything else: the one ACL a
+    bucket with ACLs disabled may have or be given."""
+    return all(grant == Grant(CANONICAL_USER, owner, FULL_CONTROL) for grant in grants)
+
+
 def may_use_bucket(principal: str | None, bucket: BucketRecord, permission: str) -> bool:
     """Whether `principal` holds `permission` on the bucket (its owner holds all)."""
     if principal is not None and principal == bucket.owner:
         return True
-    return grants_permission(
-        decode_acl(bucket.acl, bucket.owner, bucket.owner), principal, permission
-    )
+    grants = decode_acl(bucket.acl, bucket.owner, bucket.owner)
+    return grants_permission(effective_grants(bucket, grants), principal, permission)
 
 
 def may_use_object(
     principal: str | None, bucket: BucketRecord, record: ObjectRecord, permission: str
 ) -> bool:
-    """Whether `principal` holds `permission` on the object (its owner and the bucket's hold
-    all)."""
-    if principal is not None and principal in (bucket.owner, record.owner):
+    """Whether `principal` holds `permission` on the object (its owner holds all, and the
+    bucket's owner where it controls every object: `owner_controls_objects`)."""
+    owner = object_owner(bucket, record.owner)
+    if principal is not None and principal == owner:
+        return True
+    if principal is not None and principal == bucket.owner and owner_controls_objects(bucket):
         return True
     grants = decode_acl(record.acl, record.owner, bucket.owner)
-    return grants_permission(grants, principal, permission)
+    return grants_permission(effective_grants(bucket, grants), principal, permission)
 
 
 def needs_object(operation: Op, principal: str | None, bucket: BucketRecord) -> bool:
     """Whether deciding `operation` needs the object's record (its ACL or owner)."""
-    if principal is not None and principal == bucket.owner:
+    if principal is not None and principal == bucket.owner and owner_controls_objects(bucket):
         return False
     return operation in OBJECT_PERMISSIONS or operation in OBJECT_OWNER_OPERATIONS
+
+
+def check_settable_acl(bucket: BucketRecord, stored: str | None, owner: str) -> str | None:
+    """The ACL a request may set on the bucket or on an object in it (`stored`: its stored
+    form, None when none is asked; `owner`: who owns what it is set on), as S3 decides: with
+    ACLs disabled none or the bucket owner's full control alone (kept as None: no ACL), else
+    AccessControlListNotSupported; under BlockPublicAcls no public one (AccessDenied)."""
+    if stored is None:
+        return None
+    grants = decode_acl(stored, owner, bucket.owner)
+    if acls_disabled(bucket):
+        explicit = stored.startswith("[")
+        if stored == BUCKET_OWNER_FULL_CONTROL or (
+            explicit and only_owner_full_control(grants, bucket.owner)
+        ):
+            return None
+        raise errors.AccessControlListNotSupported()
+    if public_access_block(bucket).block_public_acls and any(
+        is_public_grant(grant.kind, grant.grantee) for grant in grants
+    ):
+        raise errors.AccessDenied()
+    return stored
 
 
 def check_expected_owner(expected: str | None, bucket: BucketRecord) -> None:
@@ -227,7 +285,17 @@ def policy_decision(
     else:
         principal, context = facts.principal, request_context(facts, action, prefix=prefix)
     request = PolicyRequest(principal, action, resource, context)
-    return evaluate(stored_policy(bucket.policy), request)
+    policy = stored_policy(bucket.policy)
+    decision = evaluate(policy, request)
+    if (
+        decision is Decision.ALLOW
+        and principal != bucket.owner
+        and public_access_block(bucket).restrict_public_buckets
+        and is_public(policy)
+    ):
+        # RestrictPublicBuckets: a public policy allows the owner's account alone.
+        return Decision.NO_OPINION
+    return decision
 
 
 def _operation_decision(
@@ -276,19 +344,21 @@ def check_access(
         raise errors.AccessDenied()
     if decision is Decision.DENY:
         raise errors.AccessDenied()
-    if is_owner:
+    on_object = operation in OBJECT_PERMISSIONS or operation in OBJECT_OWNER_OPERATIONS
+    if is_owner and (not on_object or owner_controls_objects(bucket)):
         return
     if operation == Op.DeleteObjects and bucket.policy is not None:
         # The policy judges each key (s3:DeleteObject on it): see `check_key_access`.
         return
-    if operation in OBJECT_PERMISSIONS or operation in OBJECT_OWNER_OPERATIONS:
+    if on_object:
         if record is None:
             if may_list(principal, bucket, key, facts):
                 raise errors.NoSuchKey(Key=key or "")
             raise errors.AccessDenied()
-        if decision is Decision.ALLOW and record.owner == bucket.owner:
+        owner = object_owner(bucket, record.owner)
+        if decision is Decision.ALLOW and owner == bucket.owner:
             return
-        if principal is not None and principal == record.owner:
+        if principal is not None and principal == owner:
             return
         permission = OBJECT_PERMISSIONS.get(operation)
         if permission is not None and may_use_object(principal, bucket, record, permission):

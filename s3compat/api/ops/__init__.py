@@ -8,6 +8,7 @@ from s3compat.api.ops import (
     acl,
     attributes,
     bucket,
+    controls,
     copy,
     cors,
     delete,
@@ -43,6 +44,7 @@ def all_handlers() -> dict[Op, Handler]:
         cors,
         policy,
         encryption,
+        controls,
         post,
     ):
         overlap = table.keys() & module.HANDLERS.keys()

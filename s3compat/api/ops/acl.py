@@ -33,9 +33,11 @@ from s3compat.api.auth.access import (
     PERMISSIONS,
     Grant,
     canned_grants,
+    check_settable_acl,
     decode_acl,
     encode_grants,
 )
+from s3compat.api.auth.controls import acls_disabled, object_owner
 from s3compat.api.body import read_document
 from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import xml_response
@@ -182,30 +184,41 @@ async def _acl_response(ctx: Ctx, owner: str, grants: Sequence[Grant]) -> web.Re
     return xml_response(render_policy(owner, names, listed))
 
 
+# With ACLs disabled (BucketOwnerEnforced) an ACL is read as the bucket owner's full control,
+# whatever is stored, and setting one is refused unless it is that (`check_settable_acl`), in
+# which case nothing is stored: the old ACL comes back if ACLs are enabled again, as on S3.
+
+
 async def get_bucket_acl(ctx: Ctx) -> web.StreamResponse:
-    bucket = await ctx.buckets.get(ctx.bucket)
-    return await _acl_response(
-        ctx, bucket.owner, decode_acl(bucket.acl, bucket.owner, bucket.owner)
-    )
+    bucket = ctx.bucket_record or await ctx.buckets.get(ctx.bucket)
+    stored = None if acls_disabled(bucket) else bucket.acl
+    return await _acl_response(ctx, bucket.owner, decode_acl(stored, bucket.owner, bucket.owner))
 
 
 async def put_bucket_acl(ctx: Ctx) -> web.StreamResponse:
-    bucket = await ctx.buckets.get(ctx.bucket)
-    await ctx.buckets.set_acl(ctx.bucket, await _requested_acl(ctx, bucket.owner))
+    bucket = ctx.bucket_record or await ctx.buckets.get(ctx.bucket)
+    acl = check_settable_acl(bucket, await _requested_acl(ctx, bucket.owner), bucket.owner)
+    if not acls_disabled(bucket):
+        await ctx.buckets.set_acl(ctx.bucket, acl)
     return web.Response(status=200)
 
 
 async def get_object_acl(ctx: Ctx) -> web.StreamResponse:
     record = await ctx.objects.head_object(ctx.bucket, ctx.key, version_asked(ctx))
-    grants = decode_acl(record.acl, record.owner, ctx.bucket_owner)
-    return await _acl_response(ctx, record.owner, grants)
+    bucket = ctx.bucket_record or await ctx.buckets.get(ctx.bucket)
+    owner = object_owner(bucket, record.owner)
+    stored = None if acls_disabled(bucket) else record.acl
+    return await _acl_response(ctx, owner, decode_acl(stored, owner, bucket.owner))
 
 
 async def put_object_acl(ctx: Ctx) -> web.StreamResponse:
     version = version_asked(ctx)
     record = await ctx.objects.head_object(ctx.bucket, ctx.key, version)
-    acl = await _requested_acl(ctx, record.owner)
-    await ctx.objects.set_acl(ctx.bucket, ctx.key, acl, version)
+    bucket = ctx.bucket_record or await ctx.buckets.get(ctx.bucket)
+    owner = object_owner(bucket, record.owner)
+    acl = check_settable_acl(bucket, await _requested_acl(ctx, owner), owner)
+    if not acls_disabled(bucket):
+        await ctx.objects.set_acl(ctx.bucket, ctx.key, acl, version)
     return web.Response(status=200)
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from s3compat.api import errors
-from s3compat.api.aclheaders import requested_acl
+from s3compat.api.aclheaders import creation_ownership, requested_acl
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.auth.request import check_region
 from s3compat.api.operations import Op
@@ -119,9 +119,15 @@ async def create_bucket(ctx: Ctx) -> web.StreamResponse:
     expected = region or ctx.config.region
     check_region(ctx.auth, (ctx.config.region, expected), expected)
     acl = await requested_acl(ctx)
+    ownership = creation_ownership(ctx.request.headers, acl, ctx.user)
     lock = ctx.request.headers.get("x-amz-bucket-object-lock-enabled", "false")
     await ctx.buckets.create(
-        ctx.bucket, ctx.user, acl, region=region, object_lock=lock.strip().lower() == "true"
+        ctx.bucket,
+        ctx.user,
+        acl,
+        region=region,
+        object_lock=lock.strip().lower() == "true",
+        ownership=ownership,
     )
     return web.Response(status=200, headers={"Location": f"/{ctx.bucket}"})
 

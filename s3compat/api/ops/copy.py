@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from s3compat.api import errors
-from s3compat.api.aclheaders import requested_acl
+from s3compat.api.aclheaders import write_acl
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.copysource import copy_source_blocks
 from s3compat.api.lockheaders import lock_for_write
@@ -36,6 +36,7 @@ async def _target_record(
     ctx: Ctx,
     source: ObjectRecord,
     acl: str | None,
+    owner: str,
     version: str | None,
     encryption: dict[str, str],
 ) -> ObjectRecord:
@@ -73,7 +74,7 @@ async def _target_record(
         size=source.size,
         etag="",
         last_modified=0.0,
-        owner=ctx.writer,
+        owner=owner,
         headers=metadata,
         acl=acl,
         tags=tags,
@@ -83,7 +84,7 @@ async def _target_record(
 async def copy_object(ctx: Ctx) -> web.StreamResponse:
     # If-Match / If-None-Match are about the destination (x-amz-copy-source-if-* the source).
     condition = write_condition(ctx.request.headers)
-    acl = await requested_acl(ctx)
+    acl, owner = await write_acl(ctx)
     encryption, sealing = await seal_write(
         ctx.request.headers, ctx.buckets, ctx.bucket, ctx.objects
     )
@@ -95,7 +96,7 @@ async def copy_object(ctx: Ctx) -> web.StreamResponse:
                 "The specified copy source is larger than the maximum allowable size for a "
                 f"copy source: {MAX_COPY_BYTES}"
             )
-        target = await _target_record(ctx, copy.record, acl, copy.version, encryption)
+        target = await _target_record(ctx, copy.record, acl, owner, copy.version, encryption)
         algorithm = (
             ctx.request.headers.get("x-amz-checksum-algorithm") or copy.record.checksum_algorithm
         )

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from s3compat.api import errors
-from s3compat.api.aclheaders import requested_acl
+from s3compat.api.aclheaders import write_acl
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.body import payload, read_document
 from s3compat.api.copysource import copy_source_blocks
@@ -72,7 +72,7 @@ async def create_multipart_upload(ctx: Ctx) -> web.StreamResponse:
             )
     if algorithm is not None and kind is None:
         kind = "FULL_OBJECT" if algorithm == "CRC64NVME" else "COMPOSITE"
-    acl = await requested_acl(ctx)
+    acl, owner = await write_acl(ctx)
     # The upload keeps what its parts are sealed with (an SSE-S3 or SSE-KMS object key,
     # wrapped).
     encryption, _ = await seal_write(headers, ctx.buckets, ctx.bucket, ctx.objects)
@@ -81,7 +81,7 @@ async def create_multipart_upload(ctx: Ctx) -> web.StreamResponse:
             upload_id="",
             bucket=ctx.bucket,
             key=ctx.key,
-            owner=ctx.writer,
+            owner=owner,
             initiated_at=0.0,
             headers={
                 **stored_headers(headers),

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from s3compat.api import errors
-from s3compat.api.aclheaders import requested_acl
+from s3compat.api.aclheaders import write_acl
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.body import payload
 from s3compat.api.lockheaders import bypass_governance, lock_for_write
@@ -56,7 +56,7 @@ def version_asked(ctx: Ctx) -> str | None:
 async def put_object(ctx: Ctx) -> web.StreamResponse:
     headers = ctx.request.headers
     condition = write_condition(headers)
-    acl = await requested_acl(ctx)
+    acl, owner = await write_acl(ctx)
     encryption, sealing = await seal_write(headers, ctx.buckets, ctx.bucket, ctx.objects)
     source, size, checks = await payload(ctx.request, ctx.auth)
     record = ObjectRecord(
@@ -65,7 +65,7 @@ async def put_object(ctx: Ctx) -> web.StreamResponse:
         size=size,
         etag="",
         last_modified=0.0,
-        owner=ctx.writer,
+        owner=owner,
         headers={**stored_headers(headers), **await lock_for_write(ctx, headers), **encryption},
         acl=acl,
         tags=parse_tagging_header(headers.get("x-amz-tagging")),

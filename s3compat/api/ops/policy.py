@@ -13,6 +13,7 @@ from aiohttp import web
 
 from s3compat.api import errors
 from s3compat.api.app import Ctx, Handler
+from s3compat.api.auth.controls import public_access_block
 from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import xml_response
 from s3compat.api.ops.documents import document_handlers
@@ -33,8 +34,12 @@ def policy_text(body: bytes) -> str:
 
 
 async def check_policy(ctx: Ctx, text: str) -> None:
-    """The policy is well-formed, about this bucket, and names only users of this store."""
+    """The policy is well-formed, about this bucket, and names only users of this store; under
+    BlockPublicPolicy it is not public (AccessDenied, as S3 answers)."""
     policy = parse_policy(text, ctx.bucket)
+    bucket = ctx.bucket_record
+    if bucket is not None and public_access_block(bucket).block_public_policy and is_public(policy):
+        raise errors.AccessDenied()
     for name in policy.principal_names():
         user = await ctx.buckets.user(name.access_key)
         if user is None or (name.user_name is not None and name.user_name != user.name):

@@ -28,7 +28,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from s3compat.api import errors, xml
-from s3compat.api.aclheaders import requested_acl
+from s3compat.api.aclheaders import write_acl
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.auth import access
 from s3compat.api.auth.model import AuthResult
@@ -97,7 +97,7 @@ async def post_object(ctx: Ctx) -> web.StreamResponse:
             now=datetime.now(UTC),
         )
     access.check_access(Op.PostObject, ctx.principal, bucket, None, key, facts)
-    acl = await requested_acl(ctx, headers)
+    acl, owner = await write_acl(ctx, headers)
     checks = header_checks(headers)
     tags = parse_tagging(fields["tagging"].encode(), MAX_TAGS) if "tagging" in fields else None
     encryption, sealing = await seal_write(headers, ctx.buckets, ctx.bucket, ctx.objects)
@@ -107,7 +107,7 @@ async def post_object(ctx: Ctx) -> web.StreamResponse:
         size=0,
         etag="",
         last_modified=0.0,
-        owner=ctx.writer,
+        owner=owner,
         headers={**stored_headers(headers), **await lock_for_write(ctx, headers), **encryption},
         acl=acl,
         tags=tags,
