@@ -108,9 +108,17 @@ def test_daemon_joins_goes_down_comes_back_is_drained_and_removed(
     data_dir = tmp_path / "extra"
     daemon = start_extra_daemon(small_cluster, data_dir, port)
     try:
+        # Joined: registered, up, and its first heartbeat has told its capacity (the row
+        # exists a moment before that).
         joined = wait_for(
             lambda: next(
-                (s for s in servers(small_cluster).values() if s["url"].endswith(f":{port}")),
+                (
+                    s
+                    for s in servers(small_cluster).values()
+                    if s["url"].endswith(f":{port}")
+                    and s["state"] == "up"
+                    and s["capacity_bytes"] > 0
+                ),
                 None,
             ),
             20,
@@ -121,8 +129,17 @@ def test_daemon_joins_goes_down_comes_back_is_drained_and_removed(
         # Once the gateway itself sees it (it reloads its view every 2 s), the empty newcomer
         # takes a share of new writes.
         wait_for(lambda: gateway_servers_up(small_cluster) == CHUNK_SERVERS + 1 or None, 20)
-        keys = put_objects(client, "members", "a", 30)
-        assert chunks_on(small_cluster, "members", keys, new_id) > 0
+        # Its capacity reaches the gateway's view with the next reload after that (a server
+        # whose room is not known yet takes no writes): write in rounds until it has some.
+        rounds = iter(range(10))
+        keys: list[str] = []
+
+        def newcomer_takes_writes() -> bool | None:
+            written = put_objects(client, "members", f"a{next(rounds)}-", 10)
+            keys.extend(written)
+            return chunks_on(small_cluster, "members", written, new_id) > 0 or None
+
+        wait_for(newcomer_takes_writes, 30)
         # Killed: marked down after the silence, no longer chosen for writes.
         daemon.kill()
         daemon.wait()
