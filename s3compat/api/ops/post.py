@@ -40,7 +40,6 @@ from s3compat.api.lockheaders import lock_for_write
 from s3compat.api.objectmeta import MAX_TAGS, STORED_HEADERS, stored_headers, version_header
 from s3compat.api.operations import Op
 from s3compat.api.ops.tagging import parse_tagging
-from s3compat.api.policy.context import RequestFacts
 from s3compat.api.postpolicy import PostPolicy, check_fields, check_length, parse_policy
 from s3compat.api.router import validate_key
 from s3compat.api.spool import spool_from
@@ -85,17 +84,8 @@ async def post_object(ctx: Ctx) -> web.StreamResponse:
     policy = await _authenticate(ctx, fields)
     headers = form_headers(fields)
     refuse_unsupported(Op.PutObject, headers)
-    facts = None
-    if bucket.policy is not None:
-        facts = RequestFacts(
-            principal=ctx.principal,
-            principal_name=ctx.principal_name,
-            source_ip=ctx.request.remote,
-            secure=ctx.request.secure,
-            headers=headers,
-            query=ctx.query,
-            now=datetime.now(UTC),
-        )
+    # The form's fields stand for the request's headers when the policy judges it.
+    facts = replace(ctx.facts, headers=headers) if bucket.policy is not None else None
     access.check_access(Op.PostObject, ctx.principal, bucket, None, key, facts)
     acl, owner = await write_acl(ctx, headers)
     checks = header_checks(headers)
