@@ -78,28 +78,18 @@ def render_ownership(stored: str) -> bytes:
     return to_xml("OwnershipControls", [("Rule", [("ObjectOwnership", stored)])])
 
 
-PUBLIC_ACCESS_BLOCK = document_handlers(
-    BucketDocument.PUBLIC_ACCESS_BLOCK,
-    parse=parse_public_access_block,
-    render=render_public_access_block,
-    missing=errors.NoSuchPublicAccessBlockConfiguration,
-    put_status=200,
-)
-
-OWNERSHIP_CONTROLS = document_handlers(
-    BucketDocument.OWNERSHIP,
-    parse=parse_ownership,
-    render=render_ownership,
-    missing=errors.OwnershipControlsNotFoundError,
-    put_status=200,
-    check=check_ownership,
-)
-
 HANDLERS: dict[Op, Handler] = {
-    Op.PutPublicAccessBlock: PUBLIC_ACCESS_BLOCK.put,
-    Op.GetPublicAccessBlock: PUBLIC_ACCESS_BLOCK.get,
-    Op.DeletePublicAccessBlock: PUBLIC_ACCESS_BLOCK.delete,
-    Op.PutBucketOwnershipControls: OWNERSHIP_CONTROLS.put,
-    Op.GetBucketOwnershipControls: OWNERSHIP_CONTROLS.get,
-    Op.DeleteBucketOwnershipControls: OWNERSHIP_CONTROLS.delete,
+    **document_handlers(
+        BucketDocument.PUBLIC_ACCESS_BLOCK,
+        parse_public_access_block,
+        render_public_access_block,
+        errors.NoSuchPublicAccessBlockConfiguration,
+    ),
+    **document_handlers(
+        BucketDocument.OWNERSHIP,
+        parse_ownership,
+        render_ownership,
+        errors.OwnershipControlsNotFoundError,
+        check=check_ownership,
+    ),
 }

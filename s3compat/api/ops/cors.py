@@ -34,13 +34,13 @@ from s3compat.api.operations import Op
 from s3compat.api.ops.documents import document_handlers
 from s3compat.store.buckets import BucketDocument
 
-BUCKET_CORS = document_handlers(
-    BucketDocument.CORS,
-    parse=lambda body: rules_to_json(parse_cors(body)),
-    render=lambda stored: cors_xml(rules_from_json(stored)),
-    missing=errors.NoSuchCORSConfiguration,
-    put_status=200,
-)
+
+def _stored(body: bytes) -> str:
+    return rules_to_json(parse_cors(body))
+
+
+def _rendered(stored: str) -> bytes:
+    return cors_xml(rules_from_json(stored))
 
 
 async def options_object(ctx: Ctx) -> web.StreamResponse:
@@ -66,8 +66,6 @@ async def options_object(ctx: Ctx) -> web.StreamResponse:
 
 
 HANDLERS: dict[Op, Handler] = {
-    Op.PutBucketCors: BUCKET_CORS.put,
-    Op.GetBucketCors: BUCKET_CORS.get,
-    Op.DeleteBucketCors: BUCKET_CORS.delete,
+    **document_handlers(BucketDocument.CORS, _stored, _rendered, errors.NoSuchCORSConfiguration),
     Op.OptionsObject: options_object,
 }

@@ -6,38 +6,58 @@ error, and Delete of an absent document is no error (as on S3)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from aiohttp import web
 
 from s3compat.api.app import Ctx, Handler
 from s3compat.api.body import read_document
 from s3compat.api.errors import S3Error
+from s3compat.api.operations import Op
 from s3compat.api.ops.bucket import xml_response
 from s3compat.store.buckets import BucketDocument
 
-
-@dataclass(frozen=True)
-class DocumentHandlers:
-    get: Handler
-    put: Handler
-    delete: Handler
+# The Put, Get and Delete operation of each document.
+OPERATIONS: dict[BucketDocument, tuple[Op, Op, Op]] = {
+    BucketDocument.TAGGING: (Op.PutBucketTagging, Op.GetBucketTagging, Op.DeleteBucketTagging),
+    BucketDocument.LIFECYCLE: (
+        Op.PutBucketLifecycleConfiguration,
+        Op.GetBucketLifecycleConfiguration,
+        Op.DeleteBucketLifecycle,
+    ),
+    BucketDocument.POLICY: (Op.PutBucketPolicy, Op.GetBucketPolicy, Op.DeleteBucketPolicy),
+    BucketDocument.CORS: (Op.PutBucketCors, Op.GetBucketCors, Op.DeleteBucketCors),
+    BucketDocument.ENCRYPTION: (
+        Op.PutBucketEncryption,
+        Op.GetBucketEncryption,
+        Op.DeleteBucketEncryption,
+    ),
+    BucketDocument.PUBLIC_ACCESS_BLOCK: (
+        Op.PutPublicAccessBlock,
+        Op.GetPublicAccessBlock,
+        Op.DeletePublicAccessBlock,
+    ),
+    BucketDocument.OWNERSHIP: (
+        Op.PutBucketOwnershipControls,
+        Op.GetBucketOwnershipControls,
+        Op.DeleteBucketOwnershipControls,
+    ),
+}
 
 
 def document_handlers(
     document: BucketDocument,
-    *,
     parse: Callable[[bytes], str],
     render: Callable[[str], bytes],
     missing: type[S3Error],
-    put_status: int,
+    *,
+    put_status: int = 200,
     check: Callable[[Ctx, str], Awaitable[None]] | None = None,
     content_type: str = "application/xml",
-) -> DocumentHandlers:
-    """The three handlers of one document: `parse` turns a request body into the stored text
-    (raising the S3 error of a bad body), `check`, if given, checks that text against the
-    request (the bucket's name, the store's users), `render` turns the stored text into the
-    response body, of `content_type`."""
+) -> dict[Op, Handler]:
+    """The three handlers of one document, by operation: `parse` turns a request body into the
+    stored text (raising the S3 error of a bad body), `check`, if given, checks that text
+    against the request (the bucket's name, the store's users), `render` turns the stored text
+    into the response body, of `content_type`."""
 
     async def get(ctx: Ctx) -> web.StreamResponse:
         stored = await ctx.buckets.document(ctx.bucket, document)
@@ -58,4 +78,5 @@ def document_handlers(
         await ctx.buckets.delete_document(ctx.bucket, document)
         return web.Response(status=204)
 
-    return DocumentHandlers(get, put, delete)
+    put_op, get_op, delete_op = OPERATIONS[document]
+    return {put_op: put, get_op: get, delete_op: delete}

@@ -76,17 +76,10 @@ def render_encryption(stored: str) -> bytes:
     return to_xml("ServerSideEncryptionConfiguration", [("Rule", rule)])
 
 
-BUCKET_ENCRYPTION = document_handlers(
+HANDLERS: dict[Op, Handler] = document_handlers(
     BucketDocument.ENCRYPTION,
-    parse=parse_encryption,
-    render=render_encryption,
-    missing=errors.ServerSideEncryptionConfigurationNotFoundError,
-    put_status=200,
+    parse_encryption,
+    render_encryption,
+    errors.ServerSideEncryptionConfigurationNotFoundError,
     check=check_key,
 )
-
-HANDLERS: dict[Op, Handler] = {
-    Op.PutBucketEncryption: BUCKET_ENCRYPTION.put,
-    Op.GetBucketEncryption: BUCKET_ENCRYPTION.get,
-    Op.DeleteBucketEncryption: BUCKET_ENCRYPTION.delete,
-}

@@ -325,17 +325,14 @@ def _filter_xml(rule_filter: RuleFilter) -> list[tuple[str, Node]]:
 # --- handlers -----------------------------------------------------------------------------
 
 
-LIFECYCLE = document_handlers(
-    BucketDocument.LIFECYCLE,
-    parse=lambda body: rules_to_json(parse_lifecycle(body)),
-    render=lambda stored: lifecycle_xml(rules_from_json(stored)),
-    missing=errors.NoSuchLifecycleConfiguration,
-    put_status=200,
+def _stored(body: bytes) -> str:
+    return rules_to_json(parse_lifecycle(body))
+
+
+def _rendered(stored: str) -> bytes:
+    return lifecycle_xml(rules_from_json(stored))
+
+
+HANDLERS: dict[Op, Handler] = document_handlers(
+    BucketDocument.LIFECYCLE, _stored, _rendered, errors.NoSuchLifecycleConfiguration
 )
-
-
-HANDLERS: dict[Op, Handler] = {
-    Op.PutBucketLifecycleConfiguration: LIFECYCLE.put,
-    Op.GetBucketLifecycleConfiguration: LIFECYCLE.get,
-    Op.DeleteBucketLifecycle: LIFECYCLE.delete,
-}

@@ -46,15 +46,8 @@ async def check_policy(ctx: Ctx, text: str) -> None:
             raise errors.MalformedPolicy("Invalid principal in policy")
 
 
-BUCKET_POLICY = document_handlers(
-    BucketDocument.POLICY,
-    parse=policy_text,
-    render=lambda stored: stored.encode("utf-8"),
-    missing=errors.NoSuchBucketPolicy,
-    put_status=204,
-    check=check_policy,
-    content_type="application/json",
-)
+def _rendered(stored: str) -> bytes:
+    return stored.encode("utf-8")
 
 
 async def get_bucket_policy_status(ctx: Ctx) -> web.StreamResponse:
@@ -67,8 +60,14 @@ async def get_bucket_policy_status(ctx: Ctx) -> web.StreamResponse:
 
 
 HANDLERS: dict[Op, Handler] = {
-    Op.GetBucketPolicy: BUCKET_POLICY.get,
-    Op.PutBucketPolicy: BUCKET_POLICY.put,
-    Op.DeleteBucketPolicy: BUCKET_POLICY.delete,
+    **document_handlers(
+        BucketDocument.POLICY,
+        policy_text,
+        _rendered,
+        errors.NoSuchBucketPolicy,
+        put_status=204,
+        check=check_policy,
+        content_type="application/json",
+    ),
     Op.GetBucketPolicyStatus: get_bucket_policy_status,
 }

@@ -81,20 +81,19 @@ async def delete_object_tagging(ctx: Ctx) -> web.StreamResponse:
     return web.Response(status=204)
 
 
-BUCKET_TAGGING = document_handlers(
-    BucketDocument.TAGGING,
-    parse=lambda body: json.dumps(parse_tagging(body, MAX_BUCKET_TAGS)),
-    render=lambda stored: tagging_xml(json.loads(stored)),
-    missing=errors.NoSuchTagSet,
-    put_status=204,
-)
+def _stored(body: bytes) -> str:
+    return json.dumps(parse_tagging(body, MAX_BUCKET_TAGS))
+
+
+def _rendered(stored: str) -> bytes:
+    return tagging_xml(json.loads(stored))
 
 
 HANDLERS: dict[Op, Handler] = {
     Op.GetObjectTagging: get_object_tagging,
     Op.PutObjectTagging: put_object_tagging,
     Op.DeleteObjectTagging: delete_object_tagging,
-    Op.GetBucketTagging: BUCKET_TAGGING.get,
-    Op.PutBucketTagging: BUCKET_TAGGING.put,
-    Op.DeleteBucketTagging: BUCKET_TAGGING.delete,
+    **document_handlers(
+        BucketDocument.TAGGING, _stored, _rendered, errors.NoSuchTagSet, put_status=204
+    ),
 }
