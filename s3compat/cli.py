@@ -12,7 +12,16 @@ from pathlib import Path
 
 from s3compat import admin, admin_repair
 from s3compat.catalog.backend import is_postgresql, sqlite_path
-from s3compat.config import DAY_SECONDS, MIB, GatewayConfig
+from s3compat.gateway_options import (
+    CATALOG_ENV,
+    CATALOG_HELP,
+    PASSED_ON,
+    catalog_url,
+    config_of,
+    gateway_options,
+    workers_of,
+    workers_option,
+)
 from s3compat.store.coding import MAX_PARITY
 from s3compat.store.stripes import DATA_PIECES
 
@@ -21,211 +30,6 @@ DEFAULT_PARITY = 2
 
 # The KMS key a local cluster gets when no --kms-key is given.
 DEFAULT_KMS_KEY = "s3compat-default"
-
-# The catalog URL when no --catalog is given (keeps a password off the command line).
-CATALOG_ENV = "S3COMPAT_CATALOG"
-CATALOG_HELP = (
-    "the catalog: sqlite:///FILE (or a file path) or postgresql://USER@HOST:PORT/DB "
-    f"(default: ${CATALOG_ENV}, else the --data folder's)"
-)
-
-
-def _gateway_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by `gateway` and `cluster` (which passes them on to its gateway)."""
-    parser.add_argument(
-        "--domain",
-        default="localhost",
-        help="virtual-hosted-style requests address BUCKET.DOMAIN (default localhost)",
-    )
-    parser.add_argument("--region", default="us-east-1")
-    parser.add_argument("--tls-cert", type=Path, help="serve https with this PEM certificate")
-    parser.add_argument("--tls-key", type=Path, help="the certificate's PEM private key")
-    parser.add_argument(
-        "--min-part-size",
-        type=int,
-        default=5 * MIB,
-        help="smallest multipart part other than the last, bytes (S3: 5 MiB)",
-    )
-    parser.add_argument(
-        "--upload-expiry",
-        type=float,
-        default=7 * DAY_SECONDS,
-        help="abort multipart uploads idle this many seconds (default 7 days)",
-    )
-    parser.add_argument(
-        "--gc-grace",
-        type=float,
-        default=60.0,
-        help="seconds a replaced version's chunks stay for readers (default 60)",
-    )
-    parser.add_argument(
-        "--sweep-interval",
-        type=float,
-        default=5.0,
-        help="seconds between garbage-collection and expiry passes",
-    )
-    parser.add_argument(
-        "--lifecycle-day",
-        type=float,
-        default=DAY_SECONDS,
-        help="seconds in a lifecycle-rule day (tests shorten it)",
-    )
-    parser.add_argument(
-        "--down-after",
-        type=float,
-        default=10.0,
-        help="mark a chunk server down after this many silent seconds (default 10)",
-    )
-    parser.add_argument(
-        "--lost-after",
-        type=float,
-        default=900.0,
-        help="declare a chunk server lost, and rebuild its pieces elsewhere, after this many "
-        "seconds down (default 900)",
-    )
-    parser.add_argument(
-        "--repair-interval",
-        type=float,
-        default=10.0,
-        help="seconds between background repair passes (default 10; sooner after damage)",
-    )
-    parser.add_argument(
-        "--repair-concurrency",
-        type=int,
-        default=2,
-        help="segments repaired at once, bounding repair traffic (default 2)",
-    )
-    parser.add_argument(
-        "--lease-seconds",
-        type=float,
-        default=10.0,
-        help="a dead gateway's duties and unfinished writes are taken over after this "
-        "many seconds (default 10)",
-    )
-    parser.add_argument(
-        "--sse-key-file",
-        type=Path,
-        help="the master key of SSE-S3 (64 hex digits; created with mode 0600 if missing; "
-        "every gateway of a cluster needs the same file; default DATA/sse-master.key)",
-    )
-    parser.add_argument(
-        "--kms-keyring",
-        type=Path,
-        help="the SSE-KMS keyring, NAME:HEX lines (mode 0600; every gateway of a cluster "
-        "needs the same file; default DATA/kms-keyring, else beside --sse-key-file)",
-    )
-    parser.add_argument(
-        "--kms-key",
-        action="append",
-        metavar="NAME",
-        help="a KMS key of the keyring, made (random) if missing; repeatable; the first is "
-        "the default key of aws:kms without a key id (default: the keyring's first)",
-    )
-    parser.add_argument(
-        "--spool-dir",
-        type=Path,
-        help="where bodies sent chunked without a length wait for their size (anonymous "
-        "files; default DATA/spool, else the system's temporary folder)",
-    )
-
-
-_PASSED_ON = (
-    "domain",
-    "region",
-    "tls_cert",
-    "tls_key",
-    "min_part_size",
-    "upload_expiry",
-    "gc_grace",
-    "sweep_interval",
-    "lifecycle_day",
-    "down_after",
-    "lost_after",
-    "repair_interval",
-    "repair_concurrency",
-    "lease_seconds",
-    "spool_dir",
-    "sse_key_file",
-    "workers",
-    "kms_keyring",
-)
-
-
-def _workers_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--workers",
-        type=int,
-        help="gateway processes accepting on the one port, on the one catalog (default: one "
-        "per core; 1 serves in a single process)",
-    )
-
-
-def _workers(args: argparse.Namespace) -> int:
-    from s3compat.workers import default_workers
-
-    workers: int = default_workers() if args.workers is None else args.workers
-    if workers < 1:
-        raise SystemExit("--workers must be at least 1")
-    return workers
-
-
-def _config(args: argparse.Namespace, catalog_url: str) -> GatewayConfig:
-    if (args.tls_cert is None) != (args.tls_key is None):
-        raise SystemExit("--tls-cert and --tls-key go together")
-    return GatewayConfig(
-        catalog_url=catalog_url,
-        host=getattr(args, "host", "127.0.0.1"),
-        port=getattr(args, "port", 9000),
-        domain=args.domain,
-        region=args.region,
-        tls_cert=args.tls_cert,
-        tls_key=args.tls_key,
-        min_part_bytes=args.min_part_size,
-        upload_expiry_seconds=args.upload_expiry,
-        gc_grace_seconds=args.gc_grace,
-        sweep_interval_seconds=args.sweep_interval,
-        lifecycle_day_seconds=args.lifecycle_day,
-        server_down_after_seconds=args.down_after,
-        server_lost_after_seconds=args.lost_after,
-        repair_interval_seconds=args.repair_interval,
-        repair_concurrency=args.repair_concurrency,
-        lease_seconds=args.lease_seconds,
-        spool_dir=_spool_dir(args),
-        sse_key_file=_sse_key_file(args),
-        kms_keyring_file=_kms_keyring_file(args),
-        kms_keys=tuple(args.kms_key or ()),
-    )
-
-
-def _sse_key_file(args: argparse.Namespace) -> Path | None:
-    if args.sse_key_file is not None:
-        return Path(args.sse_key_file)
-    data = getattr(args, "data", None)
-    return Path(data) / "sse-master.key" if data is not None else None
-
-
-def _kms_keyring_file(args: argparse.Namespace) -> Path | None:
-    if args.kms_keyring is not None:
-        return Path(args.kms_keyring)
-    key_file = _sse_key_file(args)
-    return key_file.parent / "kms-keyring" if key_file is not None else None
-
-
-def _spool_dir(args: argparse.Namespace) -> Path | None:
-    if args.spool_dir is not None:
-        return Path(args.spool_dir)
-    data = getattr(args, "data", None)
-    return Path(data) / "spool" if data is not None else None
-
-
-def _catalog_url(args: argparse.Namespace) -> str:
-    """--catalog, else $S3COMPAT_CATALOG, else the catalog of the --data folder."""
-    given = getattr(args, "catalog", None) or os.environ.get(CATALOG_ENV)
-    if given:
-        return str(given)
-    if getattr(args, "data", None):
-        return admin.catalog_url_of(Path(args.data))
-    raise SystemExit("give --data DIR (a cluster folder) or --catalog URL")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -257,16 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="gateways on the one catalog, on ports PORT, PORT+1, ... (several need a "
         "postgresql:// catalog to scale; default 1)",
     )
-    _gateway_options(cluster)
-    _workers_option(cluster)
+    gateway_options(cluster)
+    workers_option(cluster)
 
     gateway = commands.add_parser("gateway", help="run one S3 gateway on an existing catalog")
     gateway.add_argument("--catalog", help=CATALOG_HELP)
     gateway.add_argument("--data", type=Path)
     gateway.add_argument("--host", default="127.0.0.1")
     gateway.add_argument("--port", type=int, default=9000)
-    _gateway_options(gateway)
-    _workers_option(gateway)
+    gateway_options(gateway)
+    workers_option(gateway)
 
     admin_parser = commands.add_parser("admin", help="administer a cluster through its catalog")
     admin_parser.add_argument("--data", type=Path)
@@ -301,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="also delete chunks unknown to the catalog older than SECONDS",
     )
-    _gateway_options(gc)
+    gateway_options(gc)
     rebalance = admin_commands.add_parser("rebalance", help="even out fills; empty drained servers")
     rebalance.add_argument("--dry-run", action="store_true", help="plan only")
     rebalance.add_argument(
@@ -310,12 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.02,
         help="stop when max fill - min fill is at most this (default 0.02)",
     )
-    _gateway_options(rebalance)
+    gateway_options(rebalance)
     scrub = admin_commands.add_parser(
         "scrub", help="verify every chunk, say which objects are degraded or lost; exit 1 on damage"
     )
     scrub.add_argument("--repair", action="store_true", help="queue and repair what was found")
-    _gateway_options(scrub)
+    gateway_options(scrub)
     repair = admin_commands.add_parser(
         "repair", help="rebuild missing and damaged pieces now; exit 1 if some are left"
     )
@@ -327,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also rewrite objects stored with less parity than the cluster's (older layout)",
     )
-    _gateway_options(repair)
+    gateway_options(repair)
 
     commands.add_parser(
         "chunkd", help="run a chunk daemon (same as the `chunkd` command)", add_help=False
@@ -350,11 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "cluster":
         return _cluster(args)
     if args.command == "gateway":
-        config = _config(args, _catalog_url(args))
-        if _workers(args) > 1:
+        config = config_of(args, catalog_url(args))
+        if workers_of(args) > 1:
             from s3compat.workers import serve_workers
 
-            return serve_workers(config, _workers(args))
+            return serve_workers(config, workers_of(args))
         from s3compat.gateway import serve
 
         asyncio.run(serve(config))
@@ -366,7 +170,7 @@ def _cluster(args: argparse.Namespace) -> int:
     from s3compat.launcher import ClusterOptions, run_cluster
 
     passed: list[str] = []
-    for name in _PASSED_ON:
+    for name in PASSED_ON:
         value = getattr(args, name)
         if value is not None:
             passed += [f"--{name.replace('_', '-')}", str(value)]
@@ -413,7 +217,7 @@ def cluster_parity(servers: int, parity: int | None) -> int:
 
 
 def _admin(args: argparse.Namespace) -> int:
-    catalog = _catalog_url(args)
+    catalog = catalog_url(args)
     if args.admin_command == "init":
         if args.data is None and is_postgresql(catalog):
             raise SystemExit("give --data DIR for the credentials file")
@@ -441,23 +245,23 @@ def _admin(args: argparse.Namespace) -> int:
             return 1
         print(json.dumps(found, indent=2))
     elif args.admin_command == "gc":
-        report = asyncio.run(admin.collect_garbage(_config(args, catalog), args.orphans))
+        report = asyncio.run(admin.collect_garbage(config_of(args, catalog), args.orphans))
         print(json.dumps(report, indent=2))
     elif args.admin_command == "rebalance":
-        config = _config(args, catalog)
+        config = config_of(args, catalog)
         moved = asyncio.run(admin.rebalance(config, spread=args.spread, dry_run=args.dry_run))
         print("\n" + json.dumps(moved, indent=2))
     elif args.admin_command == "parity":
         print(json.dumps(asyncio.run(admin.parity_setting(catalog, args.count)), indent=2))
     elif args.admin_command == "scrub":
         damaged, found = asyncio.run(
-            admin_repair.scrub_cluster(_config(args, catalog), heal=args.repair)
+            admin_repair.scrub_cluster(config_of(args, catalog), heal=args.repair)
         )
         print(json.dumps(found, indent=2))
         return 1 if damaged else 0
     elif args.admin_command == "repair":
         repaired = asyncio.run(
-            admin_repair.repair(_config(args, catalog), wait=args.wait, reprotect=args.reprotect)
+            admin_repair.repair(config_of(args, catalog), wait=args.wait, reprotect=args.reprotect)
         )
         print(json.dumps(repaired, indent=2))
         return 0 if repaired["under_protected_segments"] == 0 else 1

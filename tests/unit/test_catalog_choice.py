@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from s3compat import admin
-from s3compat.cli import CATALOG_ENV, _catalog_url, build_parser
+from s3compat.cli import build_parser
+from s3compat.gateway_options import CATALOG_ENV, catalog_url
 from s3compat.launcher import ClusterOptions, chunk_urls, endpoints, gateway_children
 
 
@@ -24,11 +25,11 @@ def test_the_flag_beats_the_environment_which_beats_the_data_folder(
     parser = build_parser()
     monkeypatch.delenv(CATALOG_ENV, raising=False)
     from_data = parser.parse_args(["admin", "--data", str(tmp_path), "server", "list"])
-    assert _catalog_url(from_data) == str(tmp_path / "catalog.db")
+    assert catalog_url(from_data) == str(tmp_path / "catalog.db")
     monkeypatch.setenv(CATALOG_ENV, "postgresql://env@db/s3")
-    assert _catalog_url(from_data) == "postgresql://env@db/s3"
+    assert catalog_url(from_data) == "postgresql://env@db/s3"
     flagged = parser.parse_args(["gateway", "--catalog", "postgresql://flag@db/s3"])
-    assert _catalog_url(flagged) == "postgresql://flag@db/s3"
+    assert catalog_url(flagged) == "postgresql://flag@db/s3"
 
 
 def test_several_gateways_take_the_first_ports_and_get_the_url_by_environment() -> None:
