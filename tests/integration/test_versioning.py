@@ -268,6 +268,40 @@ def test_delete_objects_with_and_without_version_ids(
     ]
 
 
+def test_delete_objects_deletes_one_key_in_the_order_it_is_listed(
+    s3: BaseClient, bucket: str, cluster: Cluster
+) -> None:
+    """DeleteObjects deletes many keys at once, but the entries of one key in their order: a key
+    listed three times gets three markers, the last one listed the latest, and a key whose
+    version is deleted after a marker was put on it keeps that marker."""
+    enable(s3, bucket)
+    kept = s3.put_object(Bucket=bucket, Key="again", Body=b"1")["VersionId"]
+    gone = s3.put_object(Bucket=bucket, Key="then", Body=b"2")["VersionId"]
+    others = [{"Key": f"other-{n:02d}"} for n in range(40)]
+    answer = s3.delete_objects(
+        Bucket=bucket,
+        Delete={
+            "Objects": [
+                {"Key": "again"},
+                *others[:20],
+                {"Key": "again"},
+                {"Key": "then"},
+                {"Key": "then", "VersionId": gone},
+                *others[20:],
+                {"Key": "again"},
+            ]
+        },
+    )
+    assert "Errors" not in answer
+    markers = [d["DeleteMarkerVersionId"] for d in answer["Deleted"] if d["Key"] == "again"]
+    assert len(markers) == 3 and len(set(markers)) == 3
+    listed = [(k, v, latest, kind) for k, v, latest, kind in versions_of(cluster, bucket)]
+    again = [entry for entry in listed if entry[0] == "again"]
+    assert again[0] == ("again", markers[2], True, "marker")
+    assert [v for _, v, _, _ in again] == [*reversed(markers), kept]
+    assert [(kind, latest) for k, _, latest, kind in listed if k == "then"] == [("marker", True)]
+
+
 def test_bucket_with_versions_is_not_empty(s3: BaseClient, bucket: str, cluster: Cluster) -> None:
     enable(s3, bucket)
     version = s3.put_object(Bucket=bucket, Key="k", Body=b"x")["VersionId"]

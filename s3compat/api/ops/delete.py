@@ -5,6 +5,7 @@ a version of it); a refused key is an AccessDenied entry."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 from aiohttp import web
@@ -25,6 +26,9 @@ from s3compat.store.errors import StoreError
 from s3compat.store.versions import Deleted
 
 MAX_DELETE_KEYS = 1000
+# Keys deleted at once: their catalog commits share transactions (the catalog groups concurrent
+# commits) instead of paying one commit each. Entries of one key are deleted in their order.
+DELETE_CONCURRENCY = 16
 
 
 async def delete_objects(ctx: Ctx) -> web.StreamResponse:
@@ -35,19 +39,18 @@ async def delete_objects(ctx: Ctx) -> web.StreamResponse:
     targets = children(document, "Object")
     if not targets or len(targets) > MAX_DELETE_KEYS:
         raise errors.MalformedXML()
+    keys = [key for target in targets if (key := child_text(target, "Key")) is not None]
+    if len(keys) < len(targets):
+        raise errors.MalformedXML()  # before any key is deleted
+    versions = [child_text(target, "VersionId") for target in targets]
+    outcomes = await _delete_all(ctx, keys, versions, targets)
     results: list[tuple[str, Node]] = []
-    for target in targets:
-        key = child_text(target, "Key")
-        if key is None:
-            raise errors.MalformedXML()
-        version = child_text(target, "VersionId")
-        try:
-            deleted = await _delete_one(ctx, key, version, target)
-        except errors.S3Error as error:
+    for key, version, deleted in zip(keys, versions, outcomes, strict=True):
+        if isinstance(deleted, errors.S3Error):
             failed: list[tuple[str, Node]] = [("Key", key)]
             if version is not None:
                 failed.append(("VersionId", version))
-            failed += [("Code", error.code), ("Message", error.message)]
+            failed += [("Code", deleted.code), ("Message", deleted.message)]
             results.append(("Error", failed))
             continue
         if quiet:
@@ -60,6 +63,25 @@ async def delete_objects(ctx: Ctx) -> web.StreamResponse:
             entry.append(("DeleteMarkerVersionId", deleted.version))
         results.append(("Deleted", entry))
     return xml_response(to_xml("DeleteResult", results))
+
+
+async def _delete_all(
+    ctx: Ctx, keys: list[str], versions: list[str | None], targets: list[etree._Element]
+) -> list[Deleted | errors.S3Error]:
+    """Each entry's outcome, in the request's order."""
+    gate = asyncio.Semaphore(DELETE_CONCURRENCY)
+    per_key: dict[str, asyncio.Lock] = {}
+
+    async def one(
+        key: str, version: str | None, target: etree._Element
+    ) -> Deleted | errors.S3Error:
+        async with gate, per_key.setdefault(key, asyncio.Lock()):
+            try:
+                return await _delete_one(ctx, key, version, target)
+            except errors.S3Error as error:
+                return error
+
+    return await asyncio.gather(*map(one, keys, versions, targets))
 
 
 async def _delete_one(ctx: Ctx, key: str, version: str | None, target: etree._Element) -> Deleted:
