@@ -13,7 +13,7 @@ from support.processes import Cluster
 from support.signing import raw_request
 
 S3_NAMESPACE = "{http://s3.amazonaws.com/doc/2006-03-01/}"
-MANY_KEYS = [f"many/{n:05d}" for n in range(2500)]
+MANY_KEYS = [f"many/{n:05d}" for n in range(1100)]
 
 
 def utf8_order(keys: list[str]) -> list[str]:
@@ -27,7 +27,7 @@ def put_all(s3: BaseClient, bucket: str, keys: list[str]) -> None:
 
 @pytest.fixture(scope="module")
 def many(s3: BaseClient) -> Iterator[str]:
-    """A bucket with 2,500 empty objects, shared by the pagination tests."""
+    """A bucket with 1,100 empty objects (more than a page of 1,000), shared by the pagination tests."""
     name = unique_bucket_name("list")
     s3.create_bucket(Bucket=name)
     try:
@@ -77,12 +77,12 @@ def test_default_max_keys_is_1000(s3: BaseClient, many: str) -> None:
 
 
 def test_v1_marker_and_v2_start_after(s3: BaseClient, many: str) -> None:
-    v1 = s3.list_objects(Bucket=many, Marker="many/01234", MaxKeys=3)
-    assert [item["Key"] for item in v1["Contents"]] == ["many/01235", "many/01236", "many/01237"]
-    assert v1["Marker"] == "many/01234"
-    v2 = s3.list_objects_v2(Bucket=many, StartAfter="many/02497", MaxKeys=5)
-    assert [item["Key"] for item in v2["Contents"]] == ["many/02498", "many/02499"]
-    assert v2["StartAfter"] == "many/02497"
+    v1 = s3.list_objects(Bucket=many, Marker="many/00234", MaxKeys=3)
+    assert [item["Key"] for item in v1["Contents"]] == ["many/00235", "many/00236", "many/00237"]
+    assert v1["Marker"] == "many/00234"
+    v2 = s3.list_objects_v2(Bucket=many, StartAfter="many/01097", MaxKeys=5)
+    assert [item["Key"] for item in v2["Contents"]] == ["many/01098", "many/01099"]
+    assert v2["StartAfter"] == "many/01097"
     assert v2["IsTruncated"] is False
 
 
