@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from botocore.client import BaseClient
 from console_support import CONSOLE_PATH
 from support.clients import empty_and_delete_bucket, unique_bucket_name
@@ -27,32 +24,6 @@ UPLOAD_BYTES = 20 * 1024 * 1024
 PART_BYTES = 8 * 1024 * 1024
 SERVERS = 8
 PARITY = 2
-
-
-def chromium_executable() -> str | None:
-    """Debian's Chromium (scripts/test installs it), or S3COMPAT_CHROMIUM."""
-    named = os.environ.get("S3COMPAT_CHROMIUM")
-    if named:
-        return named
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = chromium_executable()
-    if executable is None:
-        pytest.skip("no Chromium installed (apt-get install chromium): browser tests skipped")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=executable,
-            # As root (CI), Chromium's sandbox cannot start; the page is our own.
-            args=["--no-sandbox", "--disable-dev-shm-usage"],
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def screenshot(page: Any, name: str) -> None:
