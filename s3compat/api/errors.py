@@ -1,4 +1,5 @@
-"""The S3 error hierarchy: one class per S3 error code, carrying its HTTP status and message.
+"""The S3 error hierarchy: one class per S3 error code, carrying its HTTP status and message;
+the class's name is its code (`code` is set only where S3's code cannot be a Python name).
 
 Everything that goes wrong in a request ends as one of these; the app's error middleware renders
 it as S3 XML. Names, codes and statuses follow the S3 API reference's error code list.
@@ -21,54 +22,53 @@ class S3Error(Exception):
         self.fields: dict[str, str] = fields
         self.headers: dict[str, str] = {}
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        """A direct subclass's S3 code is its name unless it says otherwise (a subclass of one
+        of those inherits its parent's code)."""
+        super().__init_subclass__(**kwargs)
+        if "code" not in cls.__dict__ and S3Error in cls.__bases__:
+            cls.code = cls.__name__
+
 
 # 400
 class BadRequest(S3Error):
     """S3's answer to a CORS preflight without an Origin header."""
 
-    code = "BadRequest"
     status = 400
     message = "Insufficient information. Origin request header needed."
 
 
 class BadDigest(S3Error):
-    code = "BadDigest"
     status = 400
     message = "The Content-MD5 you specified did not match what we received."
 
 
 class InvalidRetentionPeriod(S3Error):
-    code = "InvalidRetentionPeriod"
     status = 400
     message = "Default retention period must be a positive integer value."
 
 
 class InvalidDigest(S3Error):
-    code = "InvalidDigest"
     status = 400
     message = "The Content-MD5 you specified is not valid."
 
 
 class EntityTooSmall(S3Error):
-    code = "EntityTooSmall"
     status = 400
     message = "Your proposed upload is smaller than the minimum allowed object size."
 
 
 class EntityTooLarge(S3Error):
-    code = "EntityTooLarge"
     status = 400
     message = "Your proposed upload exceeds the maximum allowed object size."
 
 
 class IncompleteBody(S3Error):
-    code = "IncompleteBody"
     status = 400
     message = "You did not provide the number of bytes specified by the Content-Length HTTP header."
 
 
 class InvalidArgument(S3Error):
-    code = "InvalidArgument"
     status = 400
     message = "Invalid Argument"
 
@@ -76,13 +76,11 @@ class InvalidArgument(S3Error):
 class InvalidPolicyDocument(S3Error):
     """A browser form's POST policy that cannot be read (not base64, not JSON, a bad shape)."""
 
-    code = "InvalidPolicyDocument"
     status = 400
     message = "Invalid Policy: Invalid JSON."
 
 
 class MalformedPOSTRequest(S3Error):
-    code = "MalformedPOSTRequest"
     status = 400
     message = "The body of your POST request is not well-formed multipart/form-data."
 
@@ -94,19 +92,16 @@ class MaxPostPreDataLengthExceeded(S3Error):
 
 
 class IncorrectNumberOfFilesInPostRequest(S3Error):
-    code = "IncorrectNumberOfFilesInPostRequest"
     status = 400
     message = "POST requires exactly one file upload per request."
 
 
 class InvalidBucketName(S3Error):
-    code = "InvalidBucketName"
     status = 400
     message = "The specified bucket is not valid."
 
 
 class InvalidPart(S3Error):
-    code = "InvalidPart"
     status = 400
     message = (
         "One or more of the specified parts could not be found. The part may not have been "
@@ -115,13 +110,11 @@ class InvalidPart(S3Error):
 
 
 class InvalidPartOrder(S3Error):
-    code = "InvalidPartOrder"
     status = 400
     message = "The list of parts was not in ascending order. Parts must be ordered by part number."
 
 
 class InvalidRequest(S3Error):
-    code = "InvalidRequest"
     status = 400
     message = "Invalid Request"
 
@@ -135,31 +128,26 @@ class KmsNotFound(S3Error):
 
 
 class InvalidEncryptionAlgorithmError(S3Error):
-    code = "InvalidEncryptionAlgorithmError"
     status = 400
     message = "The Encryption request you specified is not valid. Supported value: AES256."
 
 
 class InvalidStorageClass(S3Error):
-    code = "InvalidStorageClass"
     status = 400
     message = "The storage class you specified is not valid"
 
 
 class RequestHeaderSectionTooLarge(S3Error):
-    code = "RequestHeaderSectionTooLarge"
     status = 400
     message = "Your request header section exceeds the maximum allowed size."
 
 
 class KeyTooLongError(S3Error):
-    code = "KeyTooLongError"
     status = 400
     message = "Your key is too long"
 
 
 class MalformedXML(S3Error):
-    code = "MalformedXML"
     status = 400
     message = (
         "The XML you provided was not well-formed or did not validate against our published schema."
@@ -167,68 +155,57 @@ class MalformedXML(S3Error):
 
 
 class MetadataTooLarge(S3Error):
-    code = "MetadataTooLarge"
     status = 400
     message = "Your metadata headers exceed the maximum allowed metadata size."
 
 
 class MissingContentLength(S3Error):
-    code = "MissingContentLength"
     status = 411
     message = "You must provide the Content-Length HTTP header."
 
 
 class XAmzContentSHA256Mismatch(S3Error):
-    code = "XAmzContentSHA256Mismatch"
     status = 400
     message = "The provided 'x-amz-content-sha256' header does not match what was computed."
 
 
 class AuthorizationHeaderMalformed(S3Error):
-    code = "AuthorizationHeaderMalformed"
     status = 400
     message = "The authorization header is malformed."
 
 
 class AuthorizationQueryParametersError(S3Error):
-    code = "AuthorizationQueryParametersError"
     status = 400
     message = "Error parsing the X-Amz-Credential parameter."
 
 
 class UnexpectedContent(S3Error):
-    code = "UnexpectedContent"
     status = 400
     message = "This request does not support content."
 
 
 class InvalidTag(S3Error):
-    code = "InvalidTag"
     status = 400
     message = "The tag provided was not a valid tag."
 
 
 class InvalidLocationConstraint(S3Error):
-    code = "InvalidLocationConstraint"
     status = 400
     message = "The specified location-constraint is not valid."
 
 
 # 403
 class AccessDenied(S3Error):
-    code = "AccessDenied"
     status = 403
     message = "Access Denied"
 
 
 class InvalidAccessKeyId(S3Error):
-    code = "InvalidAccessKeyId"
     status = 403
     message = "The AWS Access Key Id you provided does not exist in our records."
 
 
 class SignatureDoesNotMatch(S3Error):
-    code = "SignatureDoesNotMatch"
     status = 403
     message = (
         "The request signature we calculated does not match the signature you provided. Check "
@@ -237,7 +214,6 @@ class SignatureDoesNotMatch(S3Error):
 
 
 class RequestTimeTooSkewed(S3Error):
-    code = "RequestTimeTooSkewed"
     status = 403
     message = "The difference between the request time and the server's time is too large."
 
@@ -250,19 +226,16 @@ class ExpiredToken(S3Error):
 
 # 404
 class NoSuchBucket(S3Error):
-    code = "NoSuchBucket"
     status = 404
     message = "The specified bucket does not exist"
 
 
 class NoSuchKey(S3Error):
-    code = "NoSuchKey"
     status = 404
     message = "The specified key does not exist."
 
 
 class NoSuchUpload(S3Error):
-    code = "NoSuchUpload"
     status = 404
     message = (
         "The specified upload does not exist. The upload ID may be invalid, or the upload may "
@@ -271,50 +244,42 @@ class NoSuchUpload(S3Error):
 
 
 class NoSuchObjectLockConfiguration(S3Error):
-    code = "NoSuchObjectLockConfiguration"
     status = 404
     message = "The specified object does not have a ObjectLock configuration"
 
 
 class ObjectLockConfigurationNotFoundError(S3Error):
-    code = "ObjectLockConfigurationNotFoundError"
     status = 404
     message = "Object Lock configuration does not exist for this bucket"
 
 
 class NoSuchVersion(S3Error):
-    code = "NoSuchVersion"
     status = 404
     message = "The specified version does not exist."
 
 
 class NoSuchLifecycleConfiguration(S3Error):
-    code = "NoSuchLifecycleConfiguration"
     status = 404
     message = "The lifecycle configuration does not exist"
 
 
 class ServerSideEncryptionConfigurationNotFoundError(S3Error):
-    code = "ServerSideEncryptionConfigurationNotFoundError"
     status = 404
     message = "The server side encryption configuration was not found"
 
 
 class NoSuchTagSet(S3Error):
-    code = "NoSuchTagSet"
     status = 404
     message = "The TagSet does not exist"
 
 
 # 405, 409, 411, 412, 416
 class MethodNotAllowed(S3Error):
-    code = "MethodNotAllowed"
     status = 405
     message = "The specified method is not allowed against this resource."
 
 
 class BucketAlreadyExists(S3Error):
-    code = "BucketAlreadyExists"
     status = 409
     message = (
         "The requested bucket name is not available. The bucket namespace is shared by all "
@@ -323,37 +288,31 @@ class BucketAlreadyExists(S3Error):
 
 
 class BucketAlreadyOwnedByYou(S3Error):
-    code = "BucketAlreadyOwnedByYou"
     status = 409
     message = "Your previous request to create the named bucket succeeded and you already own it."
 
 
 class InvalidBucketState(S3Error):
-    code = "InvalidBucketState"
     status = 409
     message = "The request is not valid with the current state of the bucket."
 
 
 class BucketNotEmpty(S3Error):
-    code = "BucketNotEmpty"
     status = 409
     message = "The bucket you tried to delete is not empty"
 
 
 class PreconditionFailed(S3Error):
-    code = "PreconditionFailed"
     status = 412
     message = "At least one of the pre-conditions you specified did not hold"
 
 
 class InvalidRange(S3Error):
-    code = "InvalidRange"
     status = 416
     message = "The requested range is not satisfiable"
 
 
 class InvalidPartNumber(S3Error):
-    code = "InvalidPartNumber"
     status = 416
     message = "The requested partnumber is not satisfiable"
 
@@ -370,13 +329,11 @@ class Unimplemented(S3Error):
 
 
 class ServiceUnavailable(S3Error):
-    code = "ServiceUnavailable"
     status = 503
     message = "Please reduce your request rate."
 
 
 class SlowDown(S3Error):
-    code = "SlowDown"
     status = 503
     message = "Please reduce your request rate."
 
@@ -391,7 +348,6 @@ class NotModified(Exception):
 
 # Errors of ACLs and of the configurations answered as absent
 class MalformedACLError(S3Error):
-    code = "MalformedACLError"
     status = 400
     message = (
         "The XML you provided was not well-formed or did not validate against our published schema."
@@ -399,43 +355,36 @@ class MalformedACLError(S3Error):
 
 
 class MalformedPolicy(S3Error):
-    code = "MalformedPolicy"
     status = 400
     message = "Policies must be valid JSON and the first byte must be '{'"
 
 
 class NoSuchBucketPolicy(S3Error):
-    code = "NoSuchBucketPolicy"
     status = 404
     message = "The bucket policy does not exist"
 
 
 class NoSuchPublicAccessBlockConfiguration(S3Error):
-    code = "NoSuchPublicAccessBlockConfiguration"
     status = 404
     message = "The public access block configuration was not found"
 
 
 class OwnershipControlsNotFoundError(S3Error):
-    code = "OwnershipControlsNotFoundError"
     status = 404
     message = "The bucket ownership controls were not found"
 
 
 class AccessControlListNotSupported(S3Error):
-    code = "AccessControlListNotSupported"
     status = 400
     message = "The bucket does not allow ACLs"
 
 
 class InvalidBucketAclWithObjectOwnership(S3Error):
-    code = "InvalidBucketAclWithObjectOwnership"
     status = 400
     message = "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
 
 
 class NoSuchCORSConfiguration(S3Error):
-    code = "NoSuchCORSConfiguration"
     status = 404
     message = "The CORS configuration does not exist"
 
@@ -460,6 +409,5 @@ class CORSNotAllowed(CORSForbidden):
 
 
 class UnresolvableGrantByEmailAddress(S3Error):
-    code = "UnresolvableGrantByEmailAddress"
     status = 400
     message = "The e-mail address you provided does not match any account on record."
