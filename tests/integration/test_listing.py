@@ -27,7 +27,8 @@ def put_all(s3: BaseClient, bucket: str, keys: list[str]) -> None:
 
 @pytest.fixture(scope="module")
 def many(s3: BaseClient) -> Iterator[str]:
-    """A bucket with 1,100 empty objects (more than a page of 1,000), shared by the pagination tests."""
+    """A bucket with 1,100 empty objects (more than a page of 1,000), shared by the pagination
+    tests."""
     name = unique_bucket_name("list")
     s3.create_bucket(Bucket=name)
     try:
