@@ -8,13 +8,12 @@ import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from support.clients import (
-    client_for,
     empty_and_delete_bucket,
     error_code,
     http_status,
     unique_bucket_name,
 )
-from support.data import admin
+from support.data import new_user
 from support.processes import Cluster
 from support.signing import raw_request
 
@@ -62,8 +61,7 @@ def test_recreating_own_bucket_with_a_location_constraint_is_a_conflict(s3: Base
 
 
 def test_another_users_bucket_name_is_still_taken(s3: BaseClient, cluster: Cluster) -> None:
-    created = admin(cluster, "user", "add", f"taker-{unique_bucket_name('u')[-8:]}")
-    other = client_for(cluster, created["access_key"], created["secret_key"])
+    other = new_user(cluster, "taker").client
     name = unique_bucket_name("taken")
     s3.create_bucket(Bucket=name)
     try:
@@ -130,8 +128,8 @@ def test_preflight_without_cors_configuration(
 
 def test_list_buckets_in_pages(cluster: Cluster) -> None:
     """max-buckets pages, continued with the opaque ContinuationToken; prefix filters."""
-    created = admin(cluster, "user", "add", f"pager-{unique_bucket_name('u')[-8:]}")
-    client = client_for(cluster, created["access_key"], created["secret_key"])
+    pager = new_user(cluster, "pager")
+    client = pager.client
     names = sorted(unique_bucket_name("page") for _ in range(3))
     try:
         assert client.list_buckets(MaxBuckets=1)["Buckets"] == []
@@ -157,8 +155,8 @@ def test_list_buckets_in_pages(cluster: Cluster) -> None:
                 cluster,
                 "GET",
                 f"/?max-buckets={bad}",
-                access_key=created["access_key"],
-                secret_key=created["secret_key"],
+                access_key=pager.access_key,
+                secret_key=pager.secret_key,
             )
             assert (answer.status, answer.error_code()) == (400, "InvalidArgument"), bad
     finally:

@@ -5,7 +5,6 @@ x-amz-grant-* headers on PutObject and CreateBucket."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,13 +15,12 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from support.clients import (
-    client_for,
     empty_and_delete_bucket,
     error_code,
     http_status,
     unique_bucket_name,
 )
-from support.data import admin
+from support.data import new_user
 from support.processes import Cluster
 
 from s3compat.api import errors
@@ -36,11 +34,9 @@ ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 @pytest.fixture(scope="module")
 def other(cluster: Cluster) -> Iterator[tuple[BaseClient, str, str]]:
     """A second user's client, canonical ID (its access key) and display name."""
-    name = f"grantee-{uuid.uuid4().hex[:8]}"
-    created = admin(cluster, "user", "add", name)
-    client = client_for(cluster, created["access_key"], created["secret_key"])
-    yield client, created["access_key"], name
-    client.close()
+    user = new_user(cluster, "grantee")
+    yield user.client, user.access_key, user.name
+    user.client.close()
 
 
 def denied(call: Callable[[], Any]) -> None:

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
-from support.clients import client_for, error_code, http_status
-from support.data import admin
+from support.clients import error_code, http_status
+from support.data import new_user
 from support.processes import Cluster
 
 BAD_VERSION = "The policy must contain a valid version string"
@@ -26,11 +26,9 @@ BAD_VERSION = "The policy must contain a valid version string"
 @pytest.fixture(scope="module")
 def other(cluster: Cluster) -> Iterator[tuple[BaseClient, str, str]]:
     """A second user: its client, access key and name."""
-    name = f"pat-{uuid.uuid4().hex[:8]}"
-    created = admin(cluster, "user", "add", name)
-    client = client_for(cluster, created["access_key"], created["secret_key"])
-    yield client, created["access_key"], name
-    client.close()
+    user = new_user(cluster, "pat")
+    yield user.client, user.access_key, user.name
+    user.client.close()
 
 
 def put_policy(s3: BaseClient, bucket: str, *statements: dict[str, Any]) -> dict[str, Any]:

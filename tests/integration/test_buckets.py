@@ -8,13 +8,12 @@ import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from support.clients import (
-    client_for,
     empty_and_delete_bucket,
     error_code,
     http_status,
     unique_bucket_name,
 )
-from support.data import admin
+from support.data import new_user
 from support.processes import Cluster
 from support.signing import raw_request
 
@@ -118,8 +117,7 @@ def test_create_bucket_with_us_east_1_location_constraint(s3: BaseClient) -> Non
 
 @pytest.fixture(scope="module")
 def other_user(cluster: Cluster) -> BaseClient:
-    made = admin(cluster, "user", "add", f"other-{unique_bucket_name('u')}")
-    return client_for(cluster, made["access_key"], made["secret_key"])
+    return new_user(cluster, "other").client
 
 
 @pytest.fixture

@@ -11,13 +11,12 @@ import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from support.clients import (
-    client_for,
     empty_and_delete_bucket,
     error_code,
     http_status,
     unique_bucket_name,
 )
-from support.data import admin
+from support.data import new_user
 from support.processes import Cluster
 from support.signing import RawResponse, raw_request
 
@@ -74,8 +73,9 @@ def cors_bucket(s3: BaseClient, bucket: str) -> str:
 
 @pytest.fixture
 def other_user(cluster: Cluster) -> Iterator[BaseClient]:
-    created = admin(cluster, "user", "add", f"cors-{unique_bucket_name('u')[-10:]}")
-    yield client_for(cluster, created["access_key"], created["secret_key"])
+    user = new_user(cluster, "cors")
+    yield user.client
+    user.client.close()
 
 
 # --- Put/Get/DeleteBucketCors -----------------------------------------------------------------

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,13 +20,12 @@ import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from support.clients import (
-    client_for,
     empty_and_delete_bucket,
     error_code,
     http_status,
     unique_bucket_name,
 )
-from support.data import admin
+from support.data import new_user
 from support.processes import Cluster
 from support.signing import raw_request
 
@@ -38,10 +36,9 @@ ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 @pytest.fixture(scope="module")
 def other(cluster: Cluster) -> Iterator[tuple[BaseClient, str]]:
     """A second user: its client and access key."""
-    created = admin(cluster, "user", "add", f"own-{uuid.uuid4().hex[:8]}")
-    client = client_for(cluster, created["access_key"], created["secret_key"])
-    yield client, created["access_key"]
-    client.close()
+    user = new_user(cluster, "own")
+    yield user.client, user.access_key
+    user.client.close()
 
 
 @pytest.fixture

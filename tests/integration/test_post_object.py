@@ -28,7 +28,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from lxml import etree
 from support.clients import client_for, empty_and_delete_bucket, unique_bucket_name
-from support.data import admin
+from support.data import new_user
 from support.processes import Cluster
 
 Fields = list[tuple[str, str]]
@@ -220,8 +220,7 @@ def test_anonymous_forms(cluster: Cluster, s3: BaseClient, bucket: str, public_b
 
 def test_signer_needs_write_access(cluster: Cluster, s3: BaseClient, bucket: str) -> None:
     """A form signed by a user who may not write the bucket stores nothing."""
-    created = admin(cluster, "user", "add", f"form-{uuid.uuid4().hex[:6]}")
-    other = client_for(cluster, created["access_key"], created["secret_key"])
+    other = new_user(cluster, "form").client
     _, fields = presigned(other, bucket, "theirs.txt")
     status, _, body = post(cluster, bucket, fields)
     assert (status, error_of(body)) == (403, "AccessDenied")

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
-from support.clients import client_for, error_code, http_status
-from support.data import admin
+from support.clients import error_code, http_status
+from support.data import new_user
 from support.processes import Cluster
 from support.signing import raw_request
 
@@ -29,10 +29,9 @@ ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 @pytest.fixture(scope="module")
 def other(cluster: Cluster) -> Iterator[tuple[BaseClient, str]]:
     """A second user: its client and access key."""
-    created = admin(cluster, "user", "add", f"pab-{uuid.uuid4().hex[:8]}")
-    client = client_for(cluster, created["access_key"], created["secret_key"])
-    yield client, created["access_key"]
-    client.close()
+    user = new_user(cluster, "pab")
+    yield user.client, user.access_key
+    user.client.close()
 
 
 def block(s3: BaseClient, bucket: str, *flags: str) -> None:

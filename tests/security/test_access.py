@@ -32,7 +32,7 @@ from support.clients import (
     http_status,
     unique_bucket_name,
 )
-from support.data import admin, locate, read_chunk
+from support.data import locate, new_user, read_chunk
 from support.processes import child_pids
 from support.signing import connection_for, raw_request
 
@@ -156,10 +156,9 @@ def _chunks_of(located: dict[str, Any]) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def other_user(cluster: Cluster) -> Iterator[BaseClient]:
-    created = admin(cluster, "user", "add", f"mallory-{uuid.uuid4().hex[:8]}")
-    client = client_for(cluster, created["access_key"], created["secret_key"])
-    yield client
-    client.close()
+    user = new_user(cluster, "mallory")
+    yield user.client
+    user.client.close()
 
 
 def _denied(call: Callable[[], Any]) -> None:

@@ -10,13 +10,18 @@ import json
 import subprocess
 import sys
 import urllib.request
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from botocore.client import BaseClient
+
 from s3compat import admin as admin_calls
 from s3compat.gateway_options import catalog_url
 from s3compat.store.stripes import BLOCK_BYTES, Geometry
+from support.clients import client_for
 from support.processes import Cluster
 
 # The parity of the default cluster of 8 servers.
@@ -39,6 +44,24 @@ def admin(cluster: Cluster, *arguments: str) -> Any:
         f"admin {arguments} failed ({completed.returncode}): {completed.stderr[-3000:]}"
     )
     return json.loads(completed.stdout)
+
+
+@dataclass(frozen=True)
+class User:
+    """A user of the store made for a test, and a boto3 client signing as it."""
+
+    client: BaseClient
+    access_key: str  # also its canonical ID
+    secret_key: str
+    name: str
+
+
+def new_user(cluster: Cluster, prefix: str) -> User:
+    """`s3compat admin user add PREFIX-<random>`; the caller closes `client`."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    created = admin(cluster, "user", "add", name)
+    client = client_for(cluster, created["access_key"], created["secret_key"])
+    return User(client, created["access_key"], created["secret_key"], name)
 
 
 def locate(cluster: Cluster, bucket: str, key: str) -> dict[str, Any]:
