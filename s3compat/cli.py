@@ -155,10 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         return _cluster(args)
     if args.command == "gateway":
         config = config_of(args, catalog_url(args))
-        if workers_of(args) > 1:
+        workers = workers_of(args)
+        if workers > 1:
             from s3compat.workers import serve_workers
 
-            return serve_workers(config, workers_of(args))
+            return serve_workers(config, workers)
         from s3compat.gateway import serve
 
         asyncio.run(serve(config))
