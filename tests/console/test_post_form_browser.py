@@ -79,7 +79,7 @@ def test_a_presigned_post_form_uploads_from_a_real_browser(
     stored = cs3.get_object(Bucket=cbucket, Key=key)
     assert stored["Body"].read() == body
     assert stored["Metadata"] == {"origin": "html-form"}
-    assert f'"{stored["ETag"].strip(chr(34))}"' in html.unescape(text)
+    assert stored["ETag"] in html.unescape(text)  # the quoted ETag, as S3 answers it
 
 
 def test_a_file_over_the_policys_range_is_refused_in_the_browser(
