@@ -1,7 +1,8 @@
 """s3compat side by side with moto_server and s3rver, plus this machine's limits, in one run.
 
 Usage: benchmarks/run [--quick] [--out DIR] [--systems s3compat,s3compat-p0,moto,s3rver]
-                      [--[no-]profile] [--[no-]redundancy] [--list-keys 1000,10000]
+                      [--[no-]profile] [--[no-]redundancy] [--[no-]scaling]
+                      [--list-keys 1000,10000]
                       [--peer-cap SECONDS]
 Writes results.json, table.txt, chart.png and the gateway profiles into DIR (default
 benchmarks/out/). See benchmarks/README.md for what is measured and how to read it.
@@ -23,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from s3bench import limits, procs, profiling, redundancy, report, systems, workloads
+from s3bench import limits, procs, profiling, redundancy, report, scaling, systems, workloads
 from s3bench.limits import MIB
 from s3bench.systems import Server, Unavailable
 from s3bench.workloads import Outcome
@@ -83,6 +84,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=True,
         help="degraded GET (2 of 8 daemons stopped) and timed repair on a parity-2 cluster of "
         "its own, after the other systems (default: on)",
+    )
+    parser.add_argument(
+        "--scaling",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="4 KiB PUT/GET with --workers 1 and --workers <cores>, and the fill evenness of "
+        "9 daemons after objects of random sizes, each on a cluster of its own, last "
+        "(default: on)",
     )
     parser.add_argument(
         "--profile",
@@ -286,15 +295,15 @@ def profile_ours(
             if client.get_object(Bucket="bench-small", Key=key)["Body"].read() != small_body:
                 raise RuntimeError(f"{key}: wrong body")
 
-        seconds, done, errors = workloads.parallel(
+        run = workloads.parallel(
             clients,
             small_keys,
             put if action == "put" else get,
             time.monotonic() + plan["phase_timeout"],
         )
-        if errors:
-            raise RuntimeError(errors[0])
-        return done / seconds
+        if run.errors:
+            raise RuntimeError(run.errors[0])
+        return run.done / run.seconds
 
     def list_walks() -> float:
         # the bucket holds the largest listed size by now; 1,000 keys a page either way
@@ -463,6 +472,15 @@ def measure_redundancy(
     return found
 
 
+def guarded(measure: Callable[..., Any], work: Path, plan: dict[str, Any]) -> Any:
+    """A phase on a cluster of its own; its failure is recorded, not the run's end."""
+    try:
+        return measure(work, plan, say)
+    except Exception as error:
+        say(f"{measure.__name__}: FAILED: {error!r}")
+        return {"error": f"failed: {error!r}"[:500]}
+
+
 def profile_listing(results: dict[str, Any], *args: Any) -> None:
     with phase(f"{report.OURS}: profile pass (listing)"):
         results["profile"].update(guarded_profile(*args, AFTER))
@@ -510,6 +528,8 @@ def main(argv: list[str]) -> int:
         "small_count": 1000,
         "small_read_count": 200 if quick else 1000,
         "profile_small_count": 300,
+        # objects of random sizes written to 9 daemons for the evenness figure
+        "even_count": 500 if quick else 2000,
         "list_sizes": list_sizes,
         "peer_cap": peer_cap or None,
         "rounds": max(1, args.rounds if args.rounds is not None else (3 if quick else 2)),
@@ -521,6 +541,7 @@ def main(argv: list[str]) -> int:
     if args.smoke:
         plan.update(
             mode="smoke", big_mib=4, small_count=100, small_read_count=50, list_sizes=[100],
+            even_count=30,
             rounds=1, transfer_timeout=60.0, phase_timeout=60.0, populate_timeout=60.0,
         )  # fmt: skip
     out = args.out.resolve()
@@ -572,6 +593,11 @@ def main(argv: list[str]) -> int:
             )
         if args.redundancy:
             results["redundancy"] = measure_redundancy(plan, payload, payload_md5, work)
+        if args.scaling:
+            with phase("s3compat-workers: workers scaling"):
+                results["workers_scaling"] = guarded(scaling.measure_workers, work, plan)
+            with phase("s3compat-9: evenness"):
+                results["evenness"] = guarded(scaling.measure_evenness, work, plan)
     finally:
         for future in futures.values():  # stopping twice is harmless
             try:
@@ -581,6 +607,7 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(work, ignore_errors=True)
     results["ratios"] = report.ratios(results["systems"], results["limits"])
     results["targets"] = report.targets(results["systems"], results["limits"], results["ratios"])
+    results["targets"].append(report.evenness_target(results.get("evenness")))
     results["redundancy_goals"] = redundancy.ratios(results)
     results_path = out / "results.json"
     with phase("chart"):

@@ -228,12 +228,16 @@ S3COMPAT_LAYOUTS = {
     # the degraded-read and repair cluster: the default layout, with the gateway's background
     # repair passes held off (else one of them, not the timed `admin repair`, does the work)
     "s3compat-repair": (8, 2, ["--repair-interval", "3600"]),
+    # the workers-scaling clusters: the default layout (`--workers` given by the phase)
+    "s3compat-workers": (8, 2, []),
+    # the evenness cluster: 9 daemons, the default parity
+    "s3compat-9": (9, 2, []),
 }
 
 
-def start_s3compat(work: Path, name: str = "s3compat") -> Server:
-    """`s3compat cluster` of layout `name` (S3COMPAT_LAYOUTS) on 1 + N consecutive free ports;
-    waits for its credentials lines."""
+def start_s3compat(work: Path, name: str = "s3compat", workers: int = 1) -> Server:
+    """`s3compat cluster` of layout `name` (S3COMPAT_LAYOUTS) with `workers` gateway
+    processes on 1 + N consecutive free ports; waits for its credentials lines."""
     servers, parity, extra = S3COMPAT_LAYOUTS[name]
     data = work / f"{name}-data"
     log_path = work / f"{name}.log"
@@ -244,10 +248,9 @@ def start_s3compat(work: Path, name: str = "s3compat") -> Server:
         "--port", str(port),
         "--servers", str(servers),
         "--parity", str(parity),
-        # One gateway process, as the figures in the README were measured and as the profile
-        # pass expects (it records the gateway's one pid); the workers' scaling is not a
-        # phase of this run yet (issue #17 item 6).
-        "--workers", "1",
+        # One gateway process unless asked (the profile pass records the gateway's one pid);
+        # the workers-scaling phase (s3bench/scaling.py) asks for more.
+        "--workers", str(workers),
         *extra,
     ]  # fmt: skip
     secret = secrets.token_hex(32)

@@ -258,15 +258,32 @@ def quiesce(server: Server, idle_share: float = 0.1, max_seconds: float = 10.0) 
         before = now
 
 
+@dataclass
+class Phase:
+    """What one parallel run over its items did."""
+
+    seconds: float
+    done: int
+    errors: list[str]
+    # seconds of each successful item, in completion order
+    latencies: list[float]
+
+    def percentile_ms(self, share: float) -> float:
+        """The latency under which `share` of the successful items stayed (nearest rank)."""
+        ordered = sorted(self.latencies)
+        return 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * share))]
+
+
 def parallel(
     clients: list[Any], items: list[Any], work: Callable[[Any, Any], None], deadline: float
-) -> tuple[float, int, list[str]]:
-    """Run `work(client, item)` over items with one thread per client; wall seconds, done count,
-    first errors. Threads stop taking items at `deadline` (monotonic)."""
+) -> Phase:
+    """Run `work(client, item)` over items with one thread per client, timing each item.
+    Threads stop taking items at `deadline` (monotonic)."""
     lock = threading.Lock()
     queue = iter(items)
     done = [0]
     errors: list[str] = []
+    latencies: list[float] = []
 
     def worker(client: Any) -> None:
         while time.monotonic() < deadline:
@@ -274,6 +291,7 @@ def parallel(
                 item = next(queue, None)
             if item is None:
                 return
+            began = time.perf_counter()
             try:
                 work(client, item)
             except Exception as error:
@@ -281,13 +299,15 @@ def parallel(
                     if len(errors) < 5:
                         errors.append(repr(error)[:300])
                 continue
+            took = time.perf_counter() - began
             with lock:
                 done[0] += 1
+                latencies.append(took)
 
     start = time.perf_counter()
     with ThreadPoolExecutor(len(clients)) as pool:
         list(pool.map(worker, clients))
-    return time.perf_counter() - start, done[0], errors
+    return Phase(time.perf_counter() - start, done[0], errors, latencies)
 
 
 def small_objects(
@@ -345,14 +365,17 @@ def _timed_phase(
     work: Callable[[Any, Any], None],
     timeout: float,
 ) -> bool:
-    """One 4 KiB phase over `keys`; records its ops/s and whether every key succeeded."""
-    seconds, done, errors = parallel(clients, keys, work, time.monotonic() + timeout)
-    for error in errors:
+    """One 4 KiB phase over `keys`; records its ops/s, the p50 and p99 of its requests'
+    latencies, and whether every key succeeded."""
+    run = parallel(clients, keys, work, time.monotonic() + timeout)
+    for error in run.errors:
         outcome.fail(f"4 KiB {name.upper()}", error)
-    if done != len(keys):
-        outcome.fail(f"4 KiB {name.upper()}", f"only {done} of {len(keys)} succeeded")
+    if run.done != len(keys):
+        outcome.fail(f"4 KiB {name.upper()}", f"only {run.done} of {len(keys)} succeeded")
         return False
-    outcome.metrics[f"small_{name}_ops"] = len(keys) / seconds
+    outcome.metrics[f"small_{name}_ops"] = len(keys) / run.seconds
+    outcome.metrics[f"small_{name}_p50_ms"] = run.percentile_ms(0.50)
+    outcome.metrics[f"small_{name}_p99_ms"] = run.percentile_ms(0.99)
     return True
 
 
@@ -363,8 +386,7 @@ def populate(clients: list[Any], bucket: str, first: int, last: int, timeout: fl
     def put(client: Any, key: str) -> None:
         client.put_object(Bucket=bucket, Key=key, Body=b"")
 
-    _, done, _ = parallel(clients, keys, put, time.monotonic() + timeout)
-    return done
+    return parallel(clients, keys, put, time.monotonic() + timeout).done
 
 
 def _list_page(
