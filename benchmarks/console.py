@@ -94,9 +94,7 @@ def main() -> None:
         paths = {
             "bucket, first page": f"/buckets/{bucket}",
             "folder, first page": f"/buckets/{bucket}?prefix={quote('folder 050/')}",
-            "bucket, page after key 5000": (
-                f"/buckets/{bucket}?after={quote(keys[5000])}"
-            ),
+            "bucket, page after key 5000": (f"/buckets/{bucket}?after={quote(keys[5000])}"),
             "object details": f"/buckets/{bucket}/object?key={quote(keys[1234])}",
         }
         timings = asyncio.run(

@@ -8,7 +8,7 @@ from typing import Any
 from s3bench import scaling
 
 OURS = "s3compat"  # the default cluster: 8 chunk daemons, parity 2
-OURS_P0 = "s3compat-p0"  # 6 chunk daemons, parity 0: big transfers only
+OURS_P0 = "s3compat-p0"  # 6 chunk daemons, parity 0
 
 
 def is_ours(name: str) -> bool:
@@ -95,9 +95,12 @@ def best_peer(systems: dict[str, Any], metric: Metric) -> tuple[str, float] | No
     return pick(values, key=lambda item: item[1])
 
 
-def ratios(systems: dict[str, Any], limits: dict[str, float]) -> dict[str, dict[str, Any]]:
-    """Per metric: our value over the better peer's and over the machine limit."""
-    ours = systems.get(OURS, {}).get("metrics", {})
+def ratios(
+    systems: dict[str, Any], limits: dict[str, float], ours_name: str = OURS
+) -> dict[str, dict[str, Any]]:
+    """Per metric: the value of our cluster `ours_name` over the better peer's and over the
+    machine limit."""
+    ours = systems.get(ours_name, {}).get("metrics", {})
     found: dict[str, dict[str, Any]] = {}
     for metric in METRICS:
         if metric.key not in ours:
@@ -118,10 +121,16 @@ def ratios(systems: dict[str, Any], limits: dict[str, float]) -> dict[str, dict[
 
 
 def targets(
-    systems: dict[str, Any], limits: dict[str, float], found: dict[str, dict[str, Any]]
+    systems: dict[str, Any],
+    limits: dict[str, float],
+    found: dict[str, dict[str, Any]],
+    layout: str = "",
 ) -> list[dict[str, Any]]:
+    """The goals checked on one of our clusters' ratios (`layout` names it in each line;
+    the gateway's RSS goal is checked on the default cluster only)."""
     checked = []
     for description, key, against, threshold in TARGETS:
+        description += layout
         entry = found.get(key, {})
         ratio = entry.get("vs_better_peer" if against == "peer" else "vs_limit")
         bound = against == "peer" and entry.get("vs_better_peer_is_lower_bound", False)
@@ -136,6 +145,8 @@ def targets(
                 "met": None if bound and not met else met,
             }
         )
+    if layout:
+        return checked
     rss = systems.get(OURS, {}).get("metrics", {}).get("rss_big_gateway_mib")
     checked.append(
         {
@@ -179,8 +190,9 @@ def table(results: dict[str, Any]) -> str:
     systems = results["systems"]
     names = list(systems)
     found = results["ratios"]
+    found_p0 = results.get("ratios_p0", {})
     header = f"{'metric':<30} {'unit':<7}" + "".join(f"{n:>12}" for n in names)
-    header += f"{'ours/peer':>11}{'ours/limit':>11}"
+    header += f"{'ours/peer':>11}{'ours/limit':>11}{'p0/peer':>9}"
     lines = [header, "-" * len(header)]
     for metric in METRICS:
         values = [systems[n].get("metrics", {}).get(metric.key) for n in names]
@@ -197,6 +209,7 @@ def table(results: dict[str, Any]) -> str:
             f"{metric.label:<30} {metric.unit:<7}"
             + "".join(f"{cell:>12}" for cell in cells)
             + f"{peer_ratio:>11}{_ratio(entry.get('vs_limit')):>11}"
+            + f"{_ratio(found_p0.get(metric.key, {}).get('vs_better_peer')):>9}"
         )
     limits = results["limits"]
     lines += [
@@ -219,7 +232,7 @@ def table(results: dict[str, Any]) -> str:
             figure = f"{target['value']:.3f}"
         else:
             figure = "-"  # e.g. no peer ran
-        lines.append(f"  [{mark}] {target['target']:<58} measured {figure}")
+        lines.append(f"  [{mark}] {target['target']:<72} measured {figure}")
     lines += redundancy_table(results)
     lines += scaling.table_lines(results)
     if any(result.get("capped") for result in systems.values()):
