@@ -27,6 +27,9 @@ SHUTDOWN_TIMEOUT_SECONDS = 5.0
 # with asyncio's default (cores + 4) a burst of writes would queue every other request's
 # short file operations behind those fsyncs.
 IO_THREADS = 32
+# How often the packs are looked at for space to give back (a pack is rewritten once half
+# of it is deleted chunks).
+COMPACT_INTERVAL_SECONDS = 30.0
 
 log = logging.getLogger("chunkd")
 
@@ -124,12 +127,27 @@ async def serve(config: ChunkdConfig) -> None:
                         config.heartbeat_seconds,
                     )
                 )
+            compactor = tasks.create_task(compact_packs(store))
             await stop.wait()
+            compactor.cancel()
             if heartbeats is not None:
                 heartbeats.cancel()
         log.info("stopping")
     finally:
         await runner.cleanup()
+
+
+async def compact_packs(store: ChunkStore) -> None:
+    """Give back the space of deleted small chunks now and then (chunkd.packs)."""
+    while True:
+        await asyncio.sleep(COMPACT_INTERVAL_SECONDS)
+        try:
+            freed = await asyncio.to_thread(store.compact_packs)
+        except OSError as error:  # a full or failing disk: try again later
+            log.warning("pack compaction failed: %s", error)
+            continue
+        if freed:
+            log.info("pack compaction gave back %d bytes", freed)
 
 
 def _stop_on_signals() -> asyncio.Event:

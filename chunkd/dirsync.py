@@ -1,14 +1,17 @@
-"""Directory fsyncs, shared between the threads that need one.
+"""fsyncs shared between the threads that need one (group commit).
 
-A rename, unlink or mkdir is durable only once its directory has been fsynced. ``DirSyncer``
-keeps this invariant: a caller returns only after an fsync of the directory that *started after*
-it called, and concurrent callers share one such fsync instead of each issuing their own.
+A rename, unlink or mkdir is durable only once its directory has been fsynced; an append to a
+pack file once the file has been fdatasynced. ``SharedSyncs`` keeps this invariant for any
+such target: a caller returns only after a sync of its target that *started after* it called,
+and concurrent callers share one such sync instead of each issuing their own. ``DirSyncer`` is
+it for directories.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Hashable
 from pathlib import Path
 
 
@@ -21,12 +24,12 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class DirSyncer:
-    """fsyncs directories on behalf of many threads.
+class SharedSyncs:
+    """Syncs of targets (a directory, a file) on behalf of many threads.
 
-    A caller that changed a directory (a rename, an unlink, a mkdir in it) needs an fsync of it
-    that *started after* its change. One fsync serves every caller whose change came before it
-    started: callers arriving while one runs wait for it to end and share the next one.
+    A caller that changed a target needs a sync of it that *started after* its change. One
+    sync serves every caller whose change came before it started: callers arriving while one
+    runs wait for it to end and share the next one.
     """
 
     class _State:
@@ -39,14 +42,15 @@ class DirSyncer:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._states: dict[Path, DirSyncer._State] = {}
+        self._states: dict[Hashable, SharedSyncs._State] = {}
 
-    def sync(self, directory: Path) -> None:
-        """Return once an fsync of ``directory`` begun after this call has completed."""
+    def run(self, target: Hashable, sync: Callable[[], None]) -> None:
+        """Return once a `sync()` of ``target`` begun after this call has completed (an error
+        of that sync is raised in the thread that ran it; the others run the next one)."""
         with self._lock:
-            state = self._states.get(directory)
+            state = self._states.get(target)
             if state is None:
-                state = self._states[directory] = DirSyncer._State(self._lock)
+                state = self._states[target] = SharedSyncs._State(self._lock)
             state.users += 1
             needed = state.started + 1
             try:
@@ -59,7 +63,7 @@ class DirSyncer:
                     generation = state.started
                     self._lock.release()
                     try:
-                        fsync_dir(directory)
+                        sync()
                     finally:
                         self._lock.acquire()
                         state.running = False
@@ -68,4 +72,12 @@ class DirSyncer:
             finally:
                 state.users -= 1
                 if state.users == 0:
-                    del self._states[directory]
+                    del self._states[target]
+
+
+class DirSyncer(SharedSyncs):
+    """Directory fsyncs shared between threads (see SharedSyncs)."""
+
+    def sync(self, directory: Path) -> None:
+        """Return once an fsync of ``directory`` begun after this call has completed."""
+        self.run(directory, lambda: fsync_dir(directory))

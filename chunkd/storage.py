@@ -6,6 +6,10 @@ Layout (the paths are made in ``chunkd.layout``)::
     DIR/chunks/<id[0:2]>/<id[2:4]>/<id>  complete chunks: data, a table of one CRC32C per
                                          64 KiB block, a 32-byte footer (the file formats
                                          are in ``chunkd.footer``)
+    DIR/packs/<number>.pack              small chunks (up to 64 KiB, received whole) as
+                                         records of append-only packs, committed in groups
+                                         (``chunkd.packs``); everything below about files
+                                         is about the others
 
 A chunk becomes visible only by a rename after its file (data + footer) has been fsynced, and
 the rename is made durable by fsyncing the directory, so a crash at any moment leaves only
@@ -42,6 +46,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from awscrt import checksums
+
 from chunkd import layout
 from chunkd.chunkfile import (
     ChunkMeta,
@@ -49,31 +55,21 @@ from chunkd.chunkfile import (
     TempChunk,
     meta_of_file,
     raise_if_no_space,
-    status_and_tail,
 )
 from chunkd.deleted_ids import DeletedIds
 from chunkd.dirsync import DirSyncer, fsync_dir
 from chunkd.errors import (
     ChecksumMismatch,
-    ChunkCorrupt,
     ChunkDeleted,
     ChunkMismatch,
     ChunkMissing,
     StoreFull,
 )
-from chunkd.footer import BLOCK_BYTES, chunk_file_bytes, data_bytes_of_file
+from chunkd.footer import BLOCK_BYTES, chunk_file_bytes
+from chunkd.listing import ListedChunk, data_bytes_at, file_meta_if_present, merged
 from chunkd.locks import KeyedLocks
+from chunkd.packs import PACK_MAX_BYTES, Packed, PackedChunkReader, PackStore, meta_of
 from chunkd.verify import VerifyResult, verify_file
-
-
-@dataclass(frozen=True)
-class ListedChunk:
-    """One entry of a listing; ``crc32c`` is None when the chunk's footer is invalid."""
-
-    chunk_id: str
-    length: int
-    crc32c: int | None
-    mtime: float
 
 
 @dataclass(frozen=True)
@@ -94,7 +90,11 @@ class ChunkStore:
     """
 
     def __init__(
-        self, root: Path, capacity_bytes: int | None = None, block_bytes: int = BLOCK_BYTES
+        self,
+        root: Path,
+        capacity_bytes: int | None = None,
+        block_bytes: int = BLOCK_BYTES,
+        pack_small: bool = True,
     ) -> None:
         self.root = root
         self.block_bytes = block_bytes
@@ -112,6 +112,8 @@ class ChunkStore:
         # second-level fan-out directories known to exist durably (their parent was fsynced
         # after they were created, by this process); others get that fsync at their next write
         self._durable_dirs: set[str] = set()  # "abcd" for chunks/ab/cd
+        # chunks up to PACK_MAX_BYTES received whole (chunkd.packs); None: every chunk a file
+        self.packs: PackStore | None = PackStore(root / "packs") if pack_small else None
 
     # -- start-up -----------------------------------------------------------------------------
 
@@ -127,6 +129,10 @@ class ChunkStore:
         else:
             self.capacity_bytes = self._requested_capacity
         used_bytes, chunk_count = self._scan()
+        if self.packs is not None:
+            self.packs.open()
+            used_bytes += sum(where.length for where in self.packs.index.values())
+            chunk_count += len(self.packs.index)
         with self._counter_lock:
             self._used_bytes = used_bytes
             self._chunk_count = chunk_count
@@ -159,7 +165,7 @@ class ChunkStore:
         chunk_count = 0
         for chunk_path in layout.iter_chunk_paths(self.chunks_dir, after=""):
             with contextlib.suppress(FileNotFoundError):
-                used_bytes += self._data_bytes_at(chunk_path)[0]
+                used_bytes += data_bytes_at(chunk_path)[0]
                 chunk_count += 1
         return used_bytes, chunk_count
 
@@ -225,8 +231,11 @@ class ChunkStore:
     # -- writing ------------------------------------------------------------------------------
 
     def exists(self, chunk_id: str) -> bool:
-        """Whether a chunk file with this id is present (valid or not)."""
-        return self.chunk_path(chunk_id).exists()
+        """Whether a chunk with this id is present (valid or not)."""
+        return self._packed(chunk_id) is not None or self.chunk_path(chunk_id).exists()
+
+    def _packed(self, chunk_id: str) -> Packed | None:
+        return None if self.packs is None else self.packs.index.get(chunk_id)
 
     def create_temp(self, chunk_id: str) -> TempChunk:
         """Start receiving a chunk into a fresh temporary file."""
@@ -248,7 +257,7 @@ class ChunkStore:
         with self._id_locks.hold(temp.chunk_id):
             if temp.chunk_id in self._deleted_ids:
                 raise ChunkDeleted(temp.chunk_id)
-            existing = self._read_meta_if_present(chunk_path, temp.chunk_id)
+            existing = file_meta_if_present(chunk_path, temp.chunk_id)
             if existing is not None:
                 if (existing.length, existing.crc32c) != (temp.length, temp.crc32c):
                     raise ChunkMismatch(temp.chunk_id)
@@ -283,6 +292,8 @@ class ChunkStore:
     def _put_whole(
         self, chunk_id: str, data: bytes, declared_crc32c: int | None
     ) -> tuple[ChunkMeta, bool]:
+        if self.packs is not None and len(data) <= PACK_MAX_BYTES:
+            return self._put_packed(self.packs, chunk_id, data, declared_crc32c)
         temp = self.create_temp(chunk_id)
         try:
             temp.write(data)
@@ -292,13 +303,46 @@ class ChunkStore:
         finally:
             temp.discard()
 
+    def _put_packed(
+        self, packs: PackStore, chunk_id: str, data: bytes, declared_crc32c: int | None
+    ) -> tuple[ChunkMeta, bool]:
+        """A small chunk appended to the pack: the same checks and answers as a file's commit."""
+        self.chunk_path(chunk_id)  # validates the id
+        crc32c = checksums.crc32c(data)
+        if declared_crc32c is not None and declared_crc32c != crc32c:
+            raise ChecksumMismatch(chunk_id)
+        with self._id_locks.hold(chunk_id):
+            if chunk_id in self._deleted_ids:
+                raise ChunkDeleted(chunk_id)
+            existing = self._meta_if_present(chunk_id)
+            if existing is not None:
+                if (existing.length, existing.crc32c) != (len(data), crc32c):
+                    raise ChunkMismatch(chunk_id)
+                return existing, False
+            try:
+                where = packs.put(chunk_id, data, crc32c)
+            except OSError as exc:
+                raise_if_no_space(exc)
+                raise
+            self._count_added(len(data))
+        return meta_of(chunk_id, where), True
+
+    def compact_packs(self) -> int:
+        """Give back the space of deleted packed chunks (chunkd.packs); bytes freed."""
+        return 0 if self.packs is None else self.packs.compact()
+
     def delete(self, chunk_id: str) -> bool:
         """Remove a chunk durably; returns whether it existed."""
         chunk_path = self.chunk_path(chunk_id)
         with self._id_locks.hold(chunk_id):
             self._deleted_ids.remember(chunk_id)
+            if self.packs is not None:
+                removed = self.packs.delete(chunk_id)
+                if removed is not None:
+                    self._count_removed(removed.length)
+                    return True
             try:
-                length = self._data_bytes_at(chunk_path)[0]
+                length = data_bytes_at(chunk_path)[0]
                 os.unlink(chunk_path)
             except FileNotFoundError:
                 return False
@@ -310,13 +354,23 @@ class ChunkStore:
 
     def read_meta(self, chunk_id: str) -> ChunkMeta:
         """The chunk's footer-validated metadata; raises ChunkMissing or ChunkCorrupt."""
-        meta = self._read_meta_if_present(self.chunk_path(chunk_id), chunk_id)
+        meta = self._meta_if_present(chunk_id)
         if meta is None:
             raise ChunkMissing(chunk_id)
         return meta
 
+    def _meta_if_present(self, chunk_id: str) -> ChunkMeta | None:
+        where = self._packed(chunk_id)
+        if where is not None:
+            return meta_of(chunk_id, where)
+        return file_meta_if_present(self.chunk_path(chunk_id), chunk_id)
+
     def open_chunk(self, chunk_id: str) -> ChunkReader:
-        """Open a chunk for reading; raises ChunkMissing or ChunkCorrupt (bad footer)."""
+        """Open a chunk for reading; raises ChunkMissing or ChunkCorrupt (bad footer, or
+        packed data failing its CRC32C)."""
+        where = self._packed(chunk_id)
+        if self.packs is not None and where is not None:
+            return PackedChunkReader(meta_of(chunk_id, where), self.packs.read(chunk_id, where))
         try:
             chunk_file = open(self.chunk_path(chunk_id), "rb")
         except FileNotFoundError:
@@ -330,6 +384,12 @@ class ChunkStore:
     def verify(self, chunk_id: str) -> VerifyResult:
         """Re-read the chunk whole and check it against its footer and block table
         (``chunkd.verify``)."""
+        where = self._packed(chunk_id)
+        if self.packs is not None and where is not None:
+            data = self.packs.read_unchecked(chunk_id, where)
+            crc32c = checksums.crc32c(data)
+            ok = (len(data), crc32c) == (where.length, where.crc32c)
+            return VerifyResult(chunk_id, ok, len(data), crc32c)
         try:
             chunk_file = open(self.chunk_path(chunk_id), "rb")
         except FileNotFoundError:
@@ -339,43 +399,13 @@ class ChunkStore:
 
     def list_chunks(self, after: str, limit: int) -> tuple[list[ListedChunk], bool]:
         """Up to ``limit`` chunks with ids greater than ``after``, in id order, and whether
-        more follow. Chunks with an invalid footer are listed too (``crc32c`` None), so that a
-        garbage collector still sees their ids."""
-        listed: list[ListedChunk] = []
-        for chunk_path in layout.iter_chunk_paths(self.chunks_dir, after):
-            if len(listed) == limit:
-                return listed, True
-            entry = self._listing_entry(chunk_path)
-            if entry is not None:
-                listed.append(entry)
-        return listed, False
+        more follow (``chunkd.listing``)."""
+        packed = self.packs.sorted_ids(after) if self.packs is not None else []
+        files = layout.iter_chunk_paths(self.chunks_dir, after)
+        return merged(packed, self._packed_entry, files, limit)
 
-    def _listing_entry(self, chunk_path: Path) -> ListedChunk | None:
-        try:
-            meta = self._read_meta_if_present(chunk_path, chunk_path.name)
-        except ChunkCorrupt:
-            with contextlib.suppress(FileNotFoundError):
-                length, mtime = self._data_bytes_at(chunk_path)
-                return ListedChunk(chunk_path.name, length, None, mtime)
+    def _packed_entry(self, chunk_id: str) -> ListedChunk | None:
+        where = self._packed(chunk_id)
+        if where is None:  # deleted while we were listing
             return None
-        if meta is None:  # deleted while we were listing
-            return None
-        return ListedChunk(meta.chunk_id, meta.length, meta.crc32c, meta.mtime)
-
-    def _read_meta_if_present(self, chunk_path: Path, chunk_id: str) -> ChunkMeta | None:
-        try:
-            chunk_file = open(chunk_path, "rb")
-        except FileNotFoundError:
-            return None
-        with chunk_file:
-            return meta_of_file(chunk_file, chunk_id)
-
-    @staticmethod
-    def _data_bytes_at(chunk_path: Path) -> tuple[int, float]:
-        """The data length of a chunk file (its footer read, damaged or not) and its mtime."""
-        fd = os.open(chunk_path, os.O_RDONLY)
-        try:
-            status, raw_footer = status_and_tail(fd)
-        finally:
-            os.close(fd)
-        return data_bytes_of_file(status.st_size, raw_footer), status.st_mtime
+        return ListedChunk(chunk_id, where.length, where.crc32c, where.mtime)

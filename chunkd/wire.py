@@ -11,8 +11,8 @@ from aiohttp import web
 from chunkd.chunkfile import ChunkMeta
 from chunkd.footer import format_crc32c
 from chunkd.layout import is_chunk_id
+from chunkd.listing import ListedChunk
 from chunkd.protocol import CRC_HEADER, LENGTH_HEADER
-from chunkd.storage import ListedChunk
 
 LIST_DEFAULT_LIMIT = 1000
 LIST_MAX_LIMIT = 10_000

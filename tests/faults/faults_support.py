@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from support.catalog import catalog_rows
+from support.chunk_daemons import data_place, flip_in_place
 from support.data import locate
 from support.processes import Cluster, child_pid, chunkd_pid
 from support.signing import RawResponse, connection_for, sign
@@ -188,38 +189,26 @@ def pieces_of(cluster: Cluster, bucket: str, key: str) -> dict[int, dict[str, An
     return by_role
 
 
-def piece_path(cluster: Cluster, piece: dict[str, Any]) -> Path:
-    """Where a piece's file is on its daemon's disk."""
+def piece_byte(cluster: Cluster, piece: dict[str, Any], offset: int) -> tuple[Path, int]:
+    """Where byte `offset` of a piece is on its daemon's disk: (chunk file or pack, offset)."""
     number = cluster.chunk_urls.index(piece["url"]) + 1
-    chunk_id = str(piece["chunk_id"])
-    data_dir: Path = cluster.data_dir
-    path = data_dir / f"chunkd-{number}" / "chunks" / chunk_id[:2] / chunk_id[2:4] / chunk_id
-    assert path.is_file(), path
-    return path
+    return data_place(cluster.data_dir / f"chunkd-{number}", str(piece["chunk_id"]), offset)
 
 
 @contextlib.contextmanager
 def flipped_bytes(*places: tuple[Path, int]) -> Iterator[None]:
-    """Flip one byte at each (file, offset) (the data of a chunk file comes first, so a piece
-    offset is a file offset); put the files back on exit unless they are gone meanwhile (a
-    repairer replaced the piece and the collector deleted it)."""
-    saved: list[tuple[Path, bytes, int]] = []
+    """Flip one byte at each (file, offset), in place; flip them back on exit unless the file
+    is gone meanwhile (a repairer replaced the piece and the collector deleted it)."""
+    flipped: list[tuple[Path, int]] = []
     try:
         for path, offset in places:
-            original = path.read_bytes()
-            mode = path.stat().st_mode
-            saved.append((path, original, mode))
-            path.chmod(mode | 0o200)
-            corrupted = bytearray(original)
-            corrupted[offset] ^= 0xFF
-            path.write_bytes(bytes(corrupted))
+            flip_in_place(path, offset)
+            flipped.append((path, offset))
         yield
     finally:
-        for path, original, mode in saved:
-            if path.exists():
-                with contextlib.suppress(FileNotFoundError):
-                    path.write_bytes(original)
-                    path.chmod(mode)
+        for path, offset in flipped:
+            with contextlib.suppress(FileNotFoundError):
+                flip_in_place(path, offset)
 
 
 def damage_noted(cluster: Cluster, chunk_id: str) -> str | None:

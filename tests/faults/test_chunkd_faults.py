@@ -32,7 +32,7 @@ from faults_support import (
     kill_daemon,
     listening,
     never_wrong,
-    piece_path,
+    piece_byte,
     pieces_of,
     range_header,
     server_states,
@@ -356,7 +356,7 @@ def test_corrupted_piece_is_rebuilt_and_noted_for_repair(
     check_layout(pieces, ROT_BYTES, PARITY)
     bad = pieces[1]
     assert damage_noted(cluster, bad["chunk_id"]) is None
-    with flipped_bytes((piece_path(cluster, bad), 1234)):
+    with flipped_bytes(piece_byte(cluster, bad, 1234)):
         # The daemon itself refuses the bad block.
         status, _ = read_chunk(cluster, bad["url"], bad["chunk_id"])
         assert status != 200, status
@@ -389,7 +389,7 @@ def test_corrupted_piece_ranges_are_served_byte_exact(
         key = f"rot-{name}"
         _put_rot(fs3, fbucket, key, data)
         bad = pieces_of(cluster, fbucket, key)[1]
-        with flipped_bytes((piece_path(cluster, bad), flipped)):
+        with flipped_bytes(piece_byte(cluster, bad, flipped)):
             answer = get_answer(cluster, f"/{fbucket}/{key}", range_header(low, high))
             exact(answer, data[low : high + 1], 206)
             noted = damage_noted(cluster, bad["chunk_id"])
@@ -418,8 +418,8 @@ def test_three_corrupted_pieces_of_a_stripe_never_give_wrong_bytes(
     check_layout(large_pieces, len(large), PARITY)
     deep = MiB + 1000
     roles = (0, 1, 6)  # two data pieces and a parity piece
-    places = [(piece_path(cluster, small_pieces[role]), 1234) for role in roles]
-    places += [(piece_path(cluster, large_pieces[role]), deep) for role in roles]
+    places = [piece_byte(cluster, small_pieces[role], 1234) for role in roles]
+    places += [piece_byte(cluster, large_pieces[role], deep) for role in roles]
     with flipped_bytes(*places):
         answer = get_answer(cluster, f"/{fbucket}/rot3-small")
         assert never_wrong(answer, small) == "503"
@@ -464,7 +464,7 @@ def test_corrupted_block_deep_in_a_large_piece_degrades_mid_stream(
         fs3.put_object(Bucket=fbucket, Key=key, Body=data)
         bad = pieces_of(cluster, fbucket, key)[1]
         assert bad["length"] == piece_bytes
-        with flipped_bytes((piece_path(cluster, bad), flipped)):
+        with flipped_bytes(piece_byte(cluster, bad, flipped)):
             if span is None:
                 answer = get_answer(cluster, f"/{fbucket}/{key}")
                 exact(answer, data)

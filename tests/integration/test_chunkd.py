@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 from awscrt import checksums
-from support.chunk_daemons import SECRET, ChunkDaemon, new_chunk_id, wait_until
+from support.chunk_daemons import SECRET, ChunkDaemon, data_place, new_chunk_id, wait_until
 
 from chunkd.footer import encode_footer_v1
+from chunkd.packs import PACK_MAX_BYTES
 from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.errors import ChunkCorrupt, ChunkServerUnavailable
 
@@ -146,11 +147,13 @@ def test_reput_same_content_is_idempotent(daemon: ChunkDaemon) -> None:
     chunk_id = new_chunk_id()
     data = os.urandom(1000)
     first_status, first_body = put(daemon, chunk_id, data)
-    inode_before = daemon.chunk_path(chunk_id).stat().st_ino
+    place_before = data_place(daemon.data_dir, chunk_id)  # packed: it is small
+    pack_bytes_before = place_before[0].stat().st_size
     second_status, second_body = put(daemon, chunk_id, data)
     assert (first_status, second_status) == (201, 200)
     assert json.loads(first_body) == json.loads(second_body)
-    assert daemon.chunk_path(chunk_id).stat().st_ino == inode_before  # not rewritten
+    assert data_place(daemon.data_dir, chunk_id) == place_before  # not written again
+    assert place_before[0].stat().st_size == pack_bytes_before
     assert daemon.tmp_files() == []
 
 
@@ -405,7 +408,7 @@ def test_verify_detects_a_flipped_byte(daemon: ChunkDaemon) -> None:
 
 def test_corrupt_footer_is_422(daemon: ChunkDaemon) -> None:
     chunk_id = new_chunk_id()
-    assert put(daemon, chunk_id, b"some data")[0] == 201
+    assert put(daemon, chunk_id, os.urandom(PACK_MAX_BYTES + 1))[0] == 201  # a file
     path = daemon.chunk_path(chunk_id)
     path.write_bytes(path.read_bytes()[:-1])  # truncated: footer no longer matches the size
     status, _, body = daemon.request("GET", f"/chunks/{chunk_id}")

@@ -64,7 +64,14 @@ def with_headers(s3: BaseClient, event: str, headers: dict[str, str]) -> Callabl
 
 
 def stored_files(cluster: Cluster) -> list[Path]:
-    return [p for d in cluster.chunk_dirs for p in (d / "chunks").rglob("*") if p.is_file()]
+    """Every chunk file and pack (chunkd.packs) of every daemon."""
+    return [
+        path
+        for folder in cluster.chunk_dirs
+        for kind in ("chunks", "packs")
+        for path in (folder / kind).rglob("*")
+        if path.is_file()
+    ]
 
 
 def disks_hold(cluster: Cluster, needle: bytes) -> bool:

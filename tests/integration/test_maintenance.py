@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 from support.catalog import catalog_rows
+from support.chunk_daemons import data_place, flip_in_place
 from support.clients import client_for
-from support.data import locate
+from support.data import locate, remove_piece
 from support.ports import free_port_block
 from support.processes import CHUNK_SERVERS, Cluster, private_directory, start_cluster, stop_cluster
 from support.waiting import wait_for
@@ -118,10 +119,9 @@ def test_scrub_finds_corrupt_missing_and_orphan_chunks(maint_cluster: Cluster) -
     assert not any(f["corrupt"] or f["missing"] for f in clean["servers"].values())
     chunks = locate(maint_cluster, "scrub", "s0")["chunks"]
     corrupt, missing = chunks[0], chunks[1]
-    _chunk_file(maint_cluster, corrupt).write_bytes(
-        _flip_first_byte(_chunk_file(maint_cluster, corrupt).read_bytes())
-    )
-    _chunk_file(maint_cluster, missing).unlink()
+    number = maint_cluster.chunk_urls.index(corrupt["url"]) + 1
+    flip_in_place(*data_place(maint_cluster.data_dir / f"chunkd-{number}", corrupt["chunk_id"]))
+    remove_piece(maint_cluster, missing["url"], missing["chunk_id"])
     orphan_id = uuid.uuid4().hex
     request = urllib.request.Request(
         f"{chunks[2]['url']}/chunks/{orphan_id}",
@@ -201,15 +201,3 @@ def test_rebalance_onto_new_servers_while_reading(maint_cluster: Cluster, tmp_pa
         for daemon in daemons:
             daemon.kill()
             daemon.wait()
-
-
-def _chunk_file(cluster: Cluster, chunk: dict[str, Any]) -> Path:
-    number = cluster.chunk_urls.index(chunk["url"]) + 1
-    chunk_id = chunk["chunk_id"]
-    return (
-        cluster.data_dir / f"chunkd-{number}" / "chunks" / chunk_id[:2] / chunk_id[2:4] / chunk_id
-    )
-
-
-def _flip_first_byte(data: bytes) -> bytes:
-    return bytes([data[0] ^ 0xFF]) + data[1:]

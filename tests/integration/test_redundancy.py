@@ -24,7 +24,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from support.catalog import catalog_rows, catalog_url_for
 from support.clients import client_for, http_status, unique_bucket_name
-from support.data import admin, locate
+from support.data import admin, locate, remove_piece
 from support.ports import free_port_block
 from support.processes import Cluster, child_pids, running_cluster
 from support.signing import raw_request
@@ -323,15 +323,6 @@ def start_daemon(cluster: Cluster, data_dir: Path) -> subprocess.Popen[bytes]:
 # --- too many pieces gone ----------------------------------------------------------------------
 
 
-def piece_file(cluster: Cluster, server: str, chunk_id: str) -> Path:
-    """Where a chunk daemon keeps a chunk on disk."""
-    urls = {s["server_id"]: s["url"] for s in admin(cluster, "server", "list")}
-    folder = cluster.chunk_dirs[cluster.chunk_urls.index(urls[server])]
-    found = list(folder.glob(f"chunks/*/*/{chunk_id}"))
-    assert len(found) == 1, (server, chunk_id, found)
-    return found[0]
-
-
 @pytest.mark.parametrize("size", [1000, 5 * MiB])
 def test_three_pieces_of_a_stripe_gone_is_a_503_not_a_partial_body(
     cluster: Cluster, s3: BaseClient, bucket: str, size: int
@@ -341,7 +332,7 @@ def test_three_pieces_of_a_stripe_gone_is_a_503_not_a_partial_body(
     pieces = locate(cluster, bucket, "fragile")["chunks"]
     # Three are more than parity 2 makes up for (fewer are read around, and repaired at once).
     for piece in pieces[:3]:
-        piece_file(cluster, piece["server"], piece["chunk_id"]).unlink()
+        remove_piece(cluster, piece["url"], piece["chunk_id"])
     answer = raw_request(cluster, "GET", f"/{bucket}/fragile")
     assert answer.status == 503, (answer.status, answer.body[:300])
     assert answer.error_code() == "ServiceUnavailable", answer.body[:300]

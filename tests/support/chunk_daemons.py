@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from chunkd.packs import PUT, scan_pack
+
 SECRET = "test-cluster-secret"
 START_TIMEOUT_SECONDS = 15.0
 STOP_TIMEOUT_SECONDS = 10.0
@@ -96,12 +98,8 @@ class ChunkDaemon:
         return self.data_dir / "chunks" / chunk_id[0:2] / chunk_id[2:4] / chunk_id
 
     def flip_byte(self, chunk_id: str, offset: int) -> None:
-        """Corrupt one data byte on disk, as bit rot would."""
-        with open(self.chunk_path(chunk_id), "r+b") as chunk_file:
-            chunk_file.seek(offset)
-            original = chunk_file.read(1)
-            chunk_file.seek(offset)
-            chunk_file.write(bytes([original[0] ^ 0x01]))
+        """Corrupt one data byte on disk, as bit rot would (in its file or its pack)."""
+        flip_in_place(*data_place(self.data_dir, chunk_id, offset), 0x01)
 
     def tmp_files(self) -> list[str]:
         return sorted(os.listdir(self.data_dir / "tmp"))
@@ -149,3 +147,35 @@ def wait_until(condition: Callable[[], bool], timeout_seconds: float = 10.0) -> 
             return True
         time.sleep(0.02)
     return condition()
+
+
+def data_place(data_dir: Path, chunk_id: str, offset: int = 0) -> tuple[Path, int]:
+    """Where byte `offset` of a chunk's data is on a daemon's disk: (its file, offset) or, for
+    a small chunk, (its pack, the offset in the pack) (chunkd.packs)."""
+    path = data_dir / "chunks" / chunk_id[0:2] / chunk_id[2:4] / chunk_id
+    if path.is_file():
+        return path, offset
+    found: tuple[Path, int] | None = None
+    packs = sorted((data_dir / "packs").glob("*.pack"))
+    for pack in packs:
+        for kind, record_id, where in scan_pack(pack, int(pack.stem)):
+            if record_id == chunk_id:
+                assert offset < where.length, f"byte {offset} is past chunk {chunk_id}"
+                found = (pack, where.offset + offset) if kind == PUT else None
+    assert found is not None, f"chunk {chunk_id} is neither a file nor packed in {data_dir}"
+    return found
+
+
+def flip_in_place(path: Path, offset: int, mask: int = 0xFF) -> None:
+    """XOR one byte of a file with `mask`, in place (a pack's other records and the daemon's
+    appends to it are left alone; flipping again restores it)."""
+    mode = path.stat().st_mode
+    path.chmod(mode | 0o200)
+    try:
+        with open(path, "r+b") as stored:
+            stored.seek(offset)
+            original = stored.read(1)
+            stored.seek(offset)
+            stored.write(bytes([original[0] ^ mask]))
+    finally:
+        path.chmod(mode)

@@ -87,6 +87,23 @@ def chunk_stats(cluster: Cluster, url: str) -> dict[str, int]:
     return stats
 
 
+def remove_piece(cluster: Cluster, url: str, chunk_id: str) -> None:
+    """Make a piece gone from the daemon at `url`: its chunk file deleted behind the daemon's
+    back or, a small piece (packed, chunkd.packs), deleted through the daemon."""
+    folder = cluster.chunk_dirs[cluster.chunk_urls.index(url)]
+    path = folder / "chunks" / chunk_id[:2] / chunk_id[2:4] / chunk_id
+    if path.is_file():
+        path.unlink()
+        return
+    request = urllib.request.Request(
+        f"{url}/chunks/{chunk_id}",
+        method="DELETE",
+        headers={"Authorization": f"Bearer {cluster.cluster_secret}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 204
+
+
 def stored_bytes(size: int, parity: int = DEFAULT_PARITY) -> int:
     """Bytes the chunk daemons hold for one segment (a body or a part) of `size` bytes: its 6
     data pieces and `parity` parity pieces."""

@@ -543,8 +543,11 @@ def test_empty_chunk_is_a_footer_alone(big_store: ChunkStore) -> None:
     assert big_store.stats().chunk_count == 1
 
 
-def test_block_boundary_lengths(big_store: ChunkStore) -> None:
-    """A chunk of exactly one block has one entry; one byte more has two."""
+def test_block_boundary_lengths(tmp_path: Path) -> None:
+    """A chunk of exactly one block has one entry; one byte more has two (chunk files: with
+    packs on, a chunk of one block is packed, chunkd.packs)."""
+    big_store = ChunkStore(tmp_path / "files", pack_small=False)
+    big_store.open()
     for chunk_id, length, entries in ((CHUNK_A, BLOCK_BYTES, 1), (CHUNK_B, BLOCK_BYTES + 1, 2)):
         data = os.urandom(length)
         big_store.put_whole(chunk_id, data, None)
