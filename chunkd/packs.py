@@ -169,7 +169,9 @@ class PackStore:
                 if kind == PUT:
                     self.index[chunk_id] = where
                     self._live[number] += HEADER_BYTES + where.length
-        self._start_pack((numbers[-1] if numbers else 0) + 1)
+        # Created at the first append, so that a daemon on a full disk still starts (and
+        # serves reads).
+        self._current = (numbers[-1] if numbers else 0) + 1
 
     def close(self) -> None:
         with self._lock:
@@ -181,8 +183,7 @@ class PackStore:
         return self.directory / f"{number:08d}.pack"
 
     def _start_pack(self, number: int) -> None:
-        """A new empty pack for appends, its directory entry durable (called under the lock,
-        or before the store is shared)."""
+        """A new empty pack for appends, its directory entry durable (under the lock)."""
         fd = os.open(self._path(number), os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
         fsync_dir(self.directory)
         self._fds[number], self._sizes[number], self._live[number] = fd, 0, 0
@@ -218,7 +219,9 @@ class PackStore:
             return self._append_locked(kind, chunk_id, data, crc32c)
 
     def _append_locked(self, kind: int, chunk_id: str, data: bytes, crc32c: int) -> Packed:
-        if self._sizes[self._current] >= PACK_ROLL_BYTES:
+        if self._current not in self._fds:
+            self._start_pack(self._current)
+        elif self._sizes[self._current] >= PACK_ROLL_BYTES:
             self._start_pack(self._current + 1)
         number, fd = self._current, self._fds[self._current]
         mtime = time.time()
