@@ -30,7 +30,7 @@ from s3compat.store.kms import Keyring
 from s3compat.store.listing import ListPage
 from s3compat.store.locks import check_removable
 from s3compat.store.pieces import ByteSource
-from s3compat.store.placement import Candidate, Reservation, choose_servers
+from s3compat.store.placement import Candidate, RecentWrites, Reservation, choose_servers
 from s3compat.store.service import ChunkService
 from s3compat.store.sse import MasterKey, Sealing
 from s3compat.store.stripe_write import required_pieces, write_striped
@@ -67,6 +67,7 @@ class ObjectStore(ChunkService):
     # The named keys of SSE-KMS (None: SSE-KMS is refused).
     keyring: Keyring | None = None
     _reserved: Counter[str] = field(default_factory=Counter, init=False)
+    _recent: RecentWrites = field(default_factory=RecentWrites, init=False)
     # chunk id -> number of readers streaming it now; the collector skips these
     reading: Counter[str] = field(default_factory=Counter, init=False)
     # Set when a read or write left a segment short of pieces: wakes the repairer.
@@ -205,9 +206,11 @@ class ObjectStore(ChunkService):
         """Choose distinct servers for the segment's 6+M pieces. With fewer writable servers
         than that, the pieces there is room for (never fewer than `required_pieces`)."""
         servers = self.membership.writable()
-        candidates = [
-            Candidate(s.server_id, s.capacity_bytes, s.used_bytes, s.free_bytes) for s in servers
-        ]
+        candidates = []
+        for s in servers:
+            unreported = self._recent.unreported(s.server_id, s.last_seen)
+            used, free = s.used_bytes + unreported, max(s.free_bytes - unreported, 0)
+            candidates.append(Candidate(s.server_id, s.capacity_bytes, used, free))
         required = required_pieces(geometry.parity)
         if len(candidates) < required:
             raise errors.NotEnoughServers(
@@ -233,7 +236,7 @@ class ObjectStore(ChunkService):
         ]
 
     def _reservation(self, chunks: Sequence[ChunkRecord]) -> Reservation:
-        return Reservation(self._reserved, chunks)
+        return Reservation(self._reserved, chunks, self._recent)
 
     # --- reads ----------------------------------------------------------------------------
 

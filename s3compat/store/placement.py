@@ -1,4 +1,4 @@
-"""Placement: which chunk servers take the pieces of a write. Pure; no I/O.
+"""Placement: which chunk servers take the pieces of a write. Pure; no I/O (the clock only).
 
 Rule: fill levels (used / room, counting bytes of writes in flight) stay even, and no server
 takes much more than its share of the writes.
@@ -24,6 +24,7 @@ are 1.8 times larger, because the emptiest server lost every draw it was not in.
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ STORM_FACTOR = 1.3
 BEHIND = 0.05
 # Fills within this fraction of the mean fill are equal: their order is random.
 TIE_BAND = 0.01
+# A write is counted as unreported for at most this long (a server that stopped reporting
+# is not a placement candidate long after).
+RECENT_MAX_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -95,15 +99,46 @@ def choose_servers(
     return chosen
 
 
-class Reservation:
-    """Counts bytes being written to each server, so concurrent writes spread out."""
+class RecentWrites:
+    """Bytes this process wrote to each server that the server's last report (its used
+    bytes, recorded at its `last_seen`) does not count yet, so that writes between two
+    reports do not all go to the servers that looked emptiest at the first."""
 
-    def __init__(self, reserved: Counter[str], chunks: Sequence[ChunkRecord]) -> None:
+    def __init__(self) -> None:
+        self._writes: dict[str, list[tuple[float, int]]] = {}
+
+    def add(self, amounts: Mapping[str, int], when: float) -> None:
+        for server_id, length in amounts.items():
+            self._writes.setdefault(server_id, []).append((when, length))
+
+    def unreported(self, server_id: str, last_seen: float | None) -> int:
+        """Bytes written to the server after `last_seen` (forgetting the older ones)."""
+        writes = self._writes.get(server_id)
+        if not writes:
+            return 0
+        since = max(last_seen or 0.0, time.time() - RECENT_MAX_SECONDS)
+        writes[:] = [(when, length) for when, length in writes if when > since]
+        return sum(length for _, length in writes)
+
+
+class Reservation:
+    """Counts bytes being written to each server, so concurrent writes spread out; once the
+    write has succeeded, its bytes count in `recent` until the servers report them."""
+
+    def __init__(
+        self,
+        reserved: Counter[str],
+        chunks: Sequence[ChunkRecord],
+        recent: RecentWrites | None = None,
+    ) -> None:
         self._reserved = reserved
         self._amounts = Counter({c.server_id: c.length for c in chunks})
+        self._recent = recent
 
     def __enter__(self) -> None:
         self._reserved.update(self._amounts)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
         self._reserved.subtract(self._amounts)
+        if kind is None and self._recent is not None:
+            self._recent.add(self._amounts, time.time())

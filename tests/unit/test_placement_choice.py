@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from collections import Counter
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from s3compat.store.placement import Candidate, choose_servers, fill_ratio
+from s3compat.records import ChunkRecord
+from s3compat.store.placement import (
+    Candidate,
+    RecentWrites,
+    Reservation,
+    choose_servers,
+    fill_ratio,
+)
 from s3compat.store.split import split_sizes
 from s3compat.store.stripes import Geometry
 
@@ -169,3 +177,30 @@ def test_fill_ratio_counts_reservations() -> None:
     server = Candidate("a", 1000, 250, 750)
     assert fill_ratio(server) == 0.25
     assert fill_ratio(server, 250) == 0.5
+
+
+def test_recent_writes_count_until_the_server_reports_them() -> None:
+    recent = RecentWrites()
+    recent.add({"s1": 100, "s2": 50}, when=1000.0)
+    recent.add({"s1": 7}, when=1002.0)
+    assert recent.unreported("s1", last_seen=None) == 0  # older than RECENT_MAX_SECONDS
+    now = time.time()
+    recent.add({"s1": 100}, when=now - 2)
+    recent.add({"s1": 7}, when=now)
+    assert recent.unreported("s1", last_seen=now - 5) == 107
+    assert recent.unreported("s1", last_seen=now - 1) == 7  # the report counts the first
+    assert recent.unreported("s1", last_seen=now - 5) == 7  # and it is forgotten
+    assert recent.unreported("s3", last_seen=None) == 0
+
+
+def test_a_reservation_counts_its_bytes_as_recent_only_when_the_write_succeeded() -> None:
+    reserved = Counter[str]()
+    recent = RecentWrites()
+    chunks = [ChunkRecord(f"c{n}", f"s{n}", 0, n, 0, 10 * (n + 1), "") for n in range(3)]
+    with Reservation(reserved, chunks, recent):
+        assert reserved == Counter({"s0": 10, "s1": 20, "s2": 30})
+        assert recent.unreported("s1", None) == 0
+    assert +reserved == Counter() and recent.unreported("s1", None) == 20
+    with pytest.raises(RuntimeError), Reservation(reserved, chunks, recent):
+        raise RuntimeError("a piece failed")
+    assert +reserved == Counter() and recent.unreported("s1", None) == 20
