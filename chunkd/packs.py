@@ -152,7 +152,8 @@ class PackStore:
     # -- start-up -----------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Read every pack into the index and start a new pack for this run's appends."""
+        """Read every pack into the index; this run's appends go to a new pack, made at the
+        first of them."""
         self.directory.mkdir(parents=True, exist_ok=True)
         numbers = sorted(
             int(path.stem) for path in self.directory.glob("*.pack") if path.stem.isdigit()
@@ -302,7 +303,7 @@ class PackStore:
         records = scan_pack(path, number)
         older_exist = any(other < number for other in self._sizes)
         copied: list[tuple[str, Packed]] = []
-        last = None
+        appended_to: set[int] = set()  # packs the copies went to (a roll may split them)
         for kind, chunk_id, where in records:
             with self._lock:
                 live = self.index.get(chunk_id)
@@ -312,18 +313,16 @@ class PackStore:
                     data = os.pread(self._fds[number], where.length, where.offset)
                     moved = self._append_locked(PUT, chunk_id, data, where.crc32c)
                     copied.append((chunk_id, moved))
-                    last = moved.pack
+                    appended_to.add(moved.pack)
                 elif kind == DELETE and older_exist and chunk_id not in self.index:
-                    last = self._append_locked(DELETE, chunk_id, b"", 0).pack
-        if last is not None:
-            for pack in {where.pack for _, where in copied} | {last}:
-                self._sync(pack)
+                    appended_to.add(self._append_locked(DELETE, chunk_id, b"", 0).pack)
+        for pack in appended_to:
+            self._sync(pack)
         with self._lock:
             for chunk_id, moved in copied:
                 live = self.index.get(chunk_id)
                 if live is not None and live.pack == number:
                     self.index[chunk_id] = moved
-                    self._live[number] -= HEADER_BYTES + moved.length
                     self._live[moved.pack] += HEADER_BYTES + moved.length
             size = self._sizes.pop(number)
             self._live.pop(number)

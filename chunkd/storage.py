@@ -257,7 +257,7 @@ class ChunkStore:
         with self._id_locks.hold(temp.chunk_id):
             if temp.chunk_id in self._deleted_ids:
                 raise ChunkDeleted(temp.chunk_id)
-            existing = file_meta_if_present(chunk_path, temp.chunk_id)
+            existing = self._meta_if_present(temp.chunk_id)
             if existing is not None:
                 if (existing.length, existing.crc32c) != (temp.length, temp.crc32c):
                     raise ChunkMismatch(temp.chunk_id)

@@ -14,7 +14,7 @@ import pytest
 from awscrt import checksums
 
 from chunkd import packs
-from chunkd.errors import ChunkCorrupt, ChunkMissing
+from chunkd.errors import ChunkCorrupt, ChunkMismatch, ChunkMissing
 from chunkd.packs import HEADER_BYTES, PACK_MAX_BYTES
 from chunkd.storage import ChunkStore
 
@@ -241,3 +241,18 @@ def test_nothing_is_acknowledged_into_a_pack_removed_behind_the_daemon(tmp_path:
         pack.unlink()
     with pytest.raises(OSError):
         store.put_whole(new_id(), b"after", None)
+
+
+def test_a_streamed_put_of_a_packed_id_with_other_bytes_is_a_mismatch(tmp_path: Path) -> None:
+    store = opened(tmp_path)
+    chunk_id = new_id()
+    store.put_whole(chunk_id, b"small", None)
+    temp = store.create_temp(chunk_id)
+    try:
+        temp.write(os.urandom(PACK_MAX_BYTES + 1))
+        with pytest.raises(ChunkMismatch):
+            store.commit(temp)
+    finally:
+        temp.discard()
+    assert read_back(store, chunk_id) == b"small"
+    assert not store.chunk_path(chunk_id).exists()
