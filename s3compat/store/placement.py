@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -105,11 +105,15 @@ class RecentWrites:
     reports do not all go to the servers that looked emptiest at the first."""
 
     def __init__(self) -> None:
-        self._writes: dict[str, list[tuple[float, int]]] = {}
+        # per server: (when, bytes) in the order written, and their sum; every placement
+        # asks, so the reported ones are dropped from the front, never searched for
+        self._writes: dict[str, deque[tuple[float, int]]] = {}
+        self._totals: Counter[str] = Counter()
 
     def add(self, amounts: Mapping[str, int], when: float) -> None:
         for server_id, length in amounts.items():
-            self._writes.setdefault(server_id, []).append((when, length))
+            self._writes.setdefault(server_id, deque()).append((when, length))
+            self._totals[server_id] += length
 
     def unreported(self, server_id: str, last_seen: float | None) -> int:
         """Bytes written to the server after `last_seen` (forgetting the older ones)."""
@@ -117,8 +121,9 @@ class RecentWrites:
         if not writes:
             return 0
         since = max(last_seen or 0.0, time.time() - RECENT_MAX_SECONDS)
-        writes[:] = [(when, length) for when, length in writes if when > since]
-        return sum(length for _, length in writes)
+        while writes and writes[0][0] <= since:
+            self._totals[server_id] -= writes.popleft()[1]
+        return self._totals[server_id]
 
 
 class Reservation:
