@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from chunkd.batch import BATCH_PUT_PATH
 from chunkd.errors import HTTP_ANSWERS, ChunkCorrupt, StorageError
 from chunkd.handlers import (
     STORE_KEY,
@@ -22,6 +23,7 @@ from chunkd.handlers import (
     get_stats,
     head_chunk,
     list_chunks,
+    put_batch,
     put_chunk,
     verify_chunk,
 )
@@ -79,6 +81,7 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("DELETE", "/chunks/{chunk_id}", delete_chunk),
     ("POST", "/chunks/{chunk_id}/verify", verify_chunk),
     ("GET", "/chunks", list_chunks),
+    ("POST", BATCH_PUT_PATH, put_batch),
     ("GET", "/stats", get_stats),
 ]
 

@@ -1,6 +1,7 @@
-"""The chunk daemon's request handlers: PUT (streamed to a temporary file, then committed),
-GET (every byte checked before it is sent), HEAD, DELETE, verify, listing and stats, each over
-the app's ChunkStore. Blocking store calls run in threads."""
+"""The chunk daemon's request handlers: PUT (streamed to a temporary file, then committed), a
+batch of small PUTs (``chunkd.batch``), GET (every byte checked before it is sent), HEAD,
+DELETE, verify, listing and stats, each over the app's ChunkStore. Blocking store calls run in
+threads."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from typing import BinaryIO
 
 from aiohttp import web
 
+from chunkd.batch import BATCH_MAX_BYTES, BatchFormatError, decode_batch
 from chunkd.chunkfile import ChunkMeta, ChunkReader, TempChunk
-from chunkd.errors import ChecksumMismatch, ChunkCorrupt
+from chunkd.errors import ChecksumMismatch, ChunkCorrupt, StorageError
 from chunkd.footer import format_crc32c
 from chunkd.protocol import CRC_HEADER
 from chunkd.storage import ChunkStore
 from chunkd.wire import (
     ChunkdHTTPError,
+    batch_result,
     chunk_document,
     chunk_headers,
     chunk_id_of,
@@ -59,6 +62,31 @@ async def put_chunk(request: web.Request) -> web.Response:
         with store.reserve(length):
             meta, created = await receive_chunk(store, chunk_id, length, declared_crc32c, request)
     return web.json_response(chunk_document(meta), status=201 if created else 200)
+
+
+async def put_batch(request: web.Request) -> web.Response:
+    """Store every small chunk of a batch as its own PUT would (each in its own thread, so that
+    they share the pack's fdatasync) and answer each one's outcome."""
+    store = request.app[STORE_KEY]
+    length = request.content_length
+    if length is None:
+        raise ChunkdHTTPError(411, "Content-Length required")
+    if length > BATCH_MAX_BYTES:
+        raise ChunkdHTTPError(413, f"a batch is at most {BATCH_MAX_BYTES} bytes")
+    try:
+        items = decode_batch(await read_whole_body(request, length))
+    except BatchFormatError as exc:
+        raise ChunkdHTTPError(400, str(exc)) from None
+    outcomes = await asyncio.gather(
+        *(asyncio.to_thread(store.put_whole, i.chunk_id, i.data, i.crc32c) for i in items),
+        return_exceptions=True,
+    )
+    results = []
+    for item, outcome in zip(items, outcomes, strict=True):
+        if isinstance(outcome, BaseException) and not isinstance(outcome, StorageError):
+            raise outcome  # answered 500 for the whole batch by the middleware
+        results.append(batch_result(item.chunk_id, outcome))
+    return web.json_response({"results": results})
 
 
 async def receive_chunk(

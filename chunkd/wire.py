@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from chunkd.chunkfile import ChunkMeta
+from chunkd.errors import HTTP_ANSWERS, StorageError
 from chunkd.footer import format_crc32c
 from chunkd.layout import is_chunk_id
 from chunkd.listing import ListedChunk
@@ -102,6 +103,16 @@ def parse_list_query(request: web.Request) -> tuple[str, int]:
 def chunk_document(meta: ChunkMeta) -> dict[str, Any]:
     """The JSON answer describing a stored chunk."""
     return {"chunk_id": meta.chunk_id, "length": meta.length, "crc32c": meta.crc32c_hex}
+
+
+def batch_result(chunk_id: str, outcome: tuple[ChunkMeta, bool] | StorageError) -> dict[str, Any]:
+    """One item's entry in a batch answer: its chunk document, or the error its own PUT would
+    have answered."""
+    if isinstance(outcome, StorageError):
+        status, message = HTTP_ANSWERS[type(outcome)]
+        return {"chunk_id": chunk_id, "status": status, "error": message}
+    meta, created = outcome
+    return {**chunk_document(meta), "created": created}
 
 
 def chunk_headers(meta: ChunkMeta) -> dict[str, str]:

@@ -1,23 +1,28 @@
 """The gateway's pooled HTTP client for chunk daemons.
 
 One aiohttp ClientSession with keep-alive connections and a per-host limit serves every chunk
-daemon. Every failure leaves as a ``ChunkServerError`` subclass (see ``errors.py``), except an
-exception raised by a caller's own body iterable, which reaches the caller unchanged.
+daemon. Small chunks given as bytes travel in batches when several meet on their way to one
+daemon (``batching.py``). Every failure leaves as a ``ChunkServerError`` subclass (see
+``errors.py``), except an exception raised by a caller's own body iterable, which reaches the
+caller unchanged.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
+from awscrt import checksums
 
+from chunkd.batch import BATCH_ITEM_MAX_BYTES, BATCH_PUT_PATH, BatchItem, encode_batch
 from chunkd.protocol import CRC_HEADER, LENGTH_HEADER
+from s3compat.cluster.batching import PutBatcher
 from s3compat.cluster.errors import (
     ChunkServerError,
     ChunkServerUnavailable,
@@ -128,6 +133,7 @@ class ChunkClient:
         )
         self._limit_per_host = limit_per_host
         self._session: aiohttp.ClientSession | None = None
+        self._batchers: dict[str, PutBatcher[ChunkInfo]] = {}
 
     async def start(self) -> None:
         """Create the connection pool; must run inside the event loop that will use it."""
@@ -177,8 +183,13 @@ class ChunkClient:
     ) -> ChunkInfo:
         """Store ``length`` bytes from ``body`` (the bytes themselves, or blocks to stream) as
         chunk ``chunk_id``; the daemon checks the optional CRC32C (8 lowercase hex digits)
-        before making the chunk visible."""
+        before making the chunk visible. Small bytes bodies may share a request with others."""
         url = self._chunk_url(base_url, chunk_id)
+        if isinstance(body, bytes) and length <= BATCH_ITEM_MAX_BYTES:
+            if len(body) != length:
+                raise ValueError(f"chunk body has {len(body)} bytes, declared {length}")
+            declared = checksums.crc32c(body) if crc32c is None else int(crc32c, 16)
+            return await self._batcher(base_url).put(BatchItem(chunk_id, body, declared))
         headers = {"Content-Length": str(length), "Content-Type": "application/octet-stream"}
         if crc32c is not None:
             headers[CRC_HEADER] = crc32c
@@ -200,6 +211,55 @@ class ChunkClient:
                 relay.raise_if_failed()
             raise _translate(exc, url) from exc
         return self._chunk_info(document, url)
+
+    def _batcher(self, base_url: str) -> PutBatcher[ChunkInfo]:
+        base = base_url.rstrip("/")
+        batcher = self._batchers.get(base)
+        if batcher is None:
+            batcher = PutBatcher(lambda items: self._put_batch(base, items))
+            self._batchers[base] = batcher
+        return batcher
+
+    async def _put_batch(
+        self, base_url: str, items: Sequence[BatchItem]
+    ) -> list[ChunkInfo | Exception]:
+        """One request for several small chunks; each item's outcome, a whole request's
+        failure being every item's (with the item's own chunk URL, as its own PUT would)."""
+        url = base_url + BATCH_PUT_PATH
+        headers = {"Content-Type": "application/octet-stream"}
+        try:
+            with _translated(url):
+                session = self._require_session()
+                async with session.post(url, data=encode_batch(items), headers=headers) as answer:
+                    document = await self._json_answer(answer, url)
+            results = document.get("results")
+            if not isinstance(results, list) or len(results) != len(items):
+                raise ChunkServerError("bad batch answer", url=url)
+        except ChunkServerError as error:
+            return [
+                type(error)(
+                    error.message, url=self._chunk_url(base_url, item.chunk_id), status=error.status
+                )
+                for item in items
+            ]
+        return [
+            self._batch_outcome(base_url, item, entry)
+            for item, entry in zip(items, results, strict=True)
+        ]
+
+    def _batch_outcome(self, base_url: str, item: BatchItem, entry: Any) -> ChunkInfo | Exception:
+        url = self._chunk_url(base_url, item.chunk_id)
+        if not isinstance(entry, dict) or entry.get("chunk_id") != item.chunk_id:
+            return ChunkServerError("bad batch answer", url=url)
+        if "status" in entry:
+            try:
+                return error_for_status(int(entry["status"]), str(entry.get("error")), url)
+            except (TypeError, ValueError):
+                return ChunkServerError("bad batch answer", url=url)
+        try:
+            return self._chunk_info(entry, url)
+        except ChunkServerError as error:
+            return error
 
     async def get_chunk(
         self, base_url: str, chunk_id: str, start: int, end: int

@@ -1,0 +1,131 @@
+"""Small chunk PUTs in batches (``POST /batch/put``) against a real ``chunkd`` process: the
+daemon's per-item answers and the gateway client that sends them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import socket
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from awscrt import checksums
+from support.chunk_daemons import SECRET, ChunkDaemon, new_chunk_id
+
+from chunkd.batch import BATCH_MAX_BYTES, BATCH_PUT_PATH, BatchItem, encode_batch
+from s3compat.cluster.client import ChunkClient
+from s3compat.cluster.errors import ChunkConflict, ChunkCorrupt, ChunkServerUnavailable
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChunkDaemon]:
+    shared = ChunkDaemon(tmp_path_factory.mktemp("batches") / "data")
+    shared.start()
+    yield shared
+    shared.close()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[ChunkClient]:
+    async with ChunkClient(SECRET, connect_timeout=2.0, io_timeout=10.0) as started:
+        yield started
+
+
+def crc(data: bytes) -> int:
+    return checksums.crc32c(data)
+
+
+def batch_requests(daemon: ChunkDaemon) -> int:
+    _, _, body = daemon.request("GET", "/-/metrics")
+    found = re.search(rb'chunkd_request_seconds_count\{operation="POST /batch/put"\} (\d+)', body)
+    return int(float(found.group(1))) if found else 0
+
+
+def test_daemon_answers_each_item(daemon: ChunkDaemon) -> None:
+    stored, data = new_chunk_id(), b"first version"
+    assert daemon.request("PUT", f"/chunks/{stored}", data)[0] == 201
+    fresh, wrong_crc = new_chunk_id(), new_chunk_id()
+    items = [
+        BatchItem(fresh, b"fresh bytes", crc(b"fresh bytes")),
+        BatchItem(wrong_crc, b"bytes", crc(b"other")),
+        BatchItem(stored, b"second version", crc(b"second version")),
+        BatchItem(stored, data, crc(data)),
+    ]
+    status, _, body = daemon.request("POST", BATCH_PUT_PATH, encode_batch(items))
+    assert status == 200
+    results = json.loads(body)["results"]
+    assert results[0] == {
+        "chunk_id": fresh,
+        "length": 11,
+        "crc32c": f"{crc(b'fresh bytes'):08x}",
+        "created": True,
+    }
+    assert results[1] == {"chunk_id": wrong_crc, "status": 400, "error": "checksum mismatch"}
+    assert results[2]["status"] == 409
+    assert results[3]["created"] is False
+    # stored for good: readable on their own, the refused one absent
+    assert daemon.request("GET", f"/chunks/{fresh}")[2] == b"fresh bytes"
+    assert daemon.request("GET", f"/chunks/{wrong_crc}")[0] == 404
+    assert daemon.request("GET", f"/chunks/{stored}")[2] == data
+
+
+def test_daemon_refuses_a_malformed_or_oversized_batch(daemon: ChunkDaemon) -> None:
+    chunk_id = new_chunk_id()
+    body = encode_batch([BatchItem(chunk_id, b"abcdef", crc(b"abcdef"))])
+    assert daemon.request("POST", BATCH_PUT_PATH, body[:-1])[0] == 400
+    assert daemon.request("GET", f"/chunks/{chunk_id}")[0] == 404  # nothing half-stored
+    too_big = {"Content-Length": str(BATCH_MAX_BYTES + 1)}
+    connection = socket.create_connection(("127.0.0.1", daemon.port), timeout=10)
+    with connection:
+        head = f"POST {BATCH_PUT_PATH} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {SECRET}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in too_big.items()) + "\r\n"
+        connection.sendall(head.encode())
+        assert connection.recv(100).startswith(b"HTTP/1.1 413")
+    assert daemon.request("POST", BATCH_PUT_PATH, body, secret="wrong")[0] == 401
+
+
+async def test_concurrent_small_puts_share_requests(
+    client: ChunkClient, daemon: ChunkDaemon
+) -> None:
+    before = batch_requests(daemon)
+    bodies = {new_chunk_id(): os.urandom(100 + n) for n in range(60)}
+    infos = await asyncio.gather(
+        *(client.put_chunk(daemon.base_url, i, len(b), b) for i, b in bodies.items())
+    )
+    assert [info.chunk_id for info in infos] == list(bodies)
+    assert [info.crc32c for info in infos] == [f"{crc(b):08x}" for b in bodies.values()]
+    sent = batch_requests(daemon) - before
+    assert 1 <= sent < len(bodies)
+    for chunk_id, data in bodies.items():
+        assert await client.read_chunk(daemon.base_url, chunk_id, 0, len(data)) == data
+
+
+async def test_client_errors_are_the_items_own(client: ChunkClient, daemon: ChunkDaemon) -> None:
+    chunk_id = new_chunk_id()
+    await client.put_chunk(daemon.base_url, chunk_id, 3, b"abc")
+    outcomes = await asyncio.gather(
+        client.put_chunk(daemon.base_url, chunk_id, 3, b"xyz"),
+        client.put_chunk(daemon.base_url, new_chunk_id(), 3, b"abc", "00000000"),
+        client.put_chunk(daemon.base_url, chunk_id, 3, b"abc"),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[0], ChunkConflict)
+    assert outcomes[0].url == f"{daemon.base_url}/chunks/{chunk_id}"
+    assert isinstance(outcomes[1], ChunkCorrupt)
+    assert not isinstance(outcomes[2], BaseException)
+
+
+async def test_unreachable_daemon_fails_every_item(client: ChunkClient) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    ids = [new_chunk_id() for _ in range(4)]
+    outcomes = await asyncio.gather(
+        *(client.put_chunk(url, i, 1, b"x") for i in ids), return_exceptions=True
+    )
+    assert all(isinstance(o, ChunkServerUnavailable) for o in outcomes)
+    assert [o.url for o in outcomes if isinstance(o, ChunkServerUnavailable)] == [
+        f"{url}/chunks/{i}" for i in ids
+    ]
