@@ -14,11 +14,12 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from chunkd.batch import BATCH_PUT_PATH
+from chunkd.batch import BATCH_GET_PATH, BATCH_PUT_PATH
 from chunkd.errors import HTTP_ANSWERS, ChunkCorrupt, StorageError
 from chunkd.handlers import (
     STORE_KEY,
     delete_chunk,
+    get_batch,
     get_chunk,
     get_stats,
     head_chunk,
@@ -82,6 +83,7 @@ ROUTES: list[tuple[str, str, RouteHandler]] = [
     ("POST", "/chunks/{chunk_id}/verify", verify_chunk),
     ("GET", "/chunks", list_chunks),
     ("POST", BATCH_PUT_PATH, put_batch),
+    ("POST", BATCH_GET_PATH, get_batch),
     ("GET", "/stats", get_stats),
 ]
 

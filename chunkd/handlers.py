@@ -12,9 +12,18 @@ from typing import BinaryIO
 
 from aiohttp import web
 
-from chunkd.batch import BATCH_MAX_BYTES, BatchFormatError, decode_batch
+from chunkd.batch import (
+    BATCH_MAX_BYTES,
+    BATCH_MAX_ITEMS,
+    ITEM_HEADER_BYTES,
+    BatchFormatError,
+    BatchRead,
+    decode_batch,
+    decode_reads,
+    encode_answer,
+)
 from chunkd.chunkfile import ChunkMeta, ChunkReader, TempChunk
-from chunkd.errors import ChecksumMismatch, ChunkCorrupt, StorageError
+from chunkd.errors import HTTP_ANSWERS, ChecksumMismatch, ChunkCorrupt, StorageError
 from chunkd.footer import format_crc32c
 from chunkd.protocol import CRC_HEADER
 from chunkd.storage import ChunkStore
@@ -87,6 +96,44 @@ async def put_batch(request: web.Request) -> web.Response:
             raise outcome  # answered 500 for the whole batch by the middleware
         results.append(batch_result(item.chunk_id, outcome))
     return web.json_response({"results": results})
+
+
+async def get_batch(request: web.Request) -> web.Response:
+    """Read the ranges of several small chunks in one thread hop, each checked as its own GET
+    would be, and answer each one's bytes or error."""
+    store = request.app[STORE_KEY]
+    length = request.content_length
+    if length is None:
+        raise ChunkdHTTPError(411, "Content-Length required")
+    if length > BATCH_MAX_ITEMS * ITEM_HEADER_BYTES:
+        raise ChunkdHTTPError(413, f"a batch is at most {BATCH_MAX_ITEMS} items")
+    try:
+        reads = decode_reads(await read_whole_body(request, length))
+    except BatchFormatError as exc:
+        raise ChunkdHTTPError(400, str(exc)) from None
+    answers = await asyncio.to_thread(read_ranges, store, reads)
+    return web.Response(body=b"".join(answers), content_type="application/octet-stream")
+
+
+def read_ranges(store: ChunkStore, reads: list[BatchRead]) -> list[bytes]:
+    """Blocking: each read's answer item (``chunkd.batch``)."""
+    answers = []
+    for read in reads:
+        try:
+            reader = store.open_chunk(read.chunk_id)
+            try:
+                if read.end > reader.meta.length:
+                    answers.append(encode_answer(416, b"range not satisfiable"))
+                    continue
+                answers.append(encode_answer(200, reader.read(read.start, read.end)))
+            finally:
+                reader.close()
+        except StorageError as exc:
+            if isinstance(exc, ChunkCorrupt):
+                log.warning("batch read: corrupt chunk: %s", exc)
+            status, message = HTTP_ANSWERS[type(exc)]
+            answers.append(encode_answer(status, message.encode()))
+    return answers
 
 
 async def receive_chunk(

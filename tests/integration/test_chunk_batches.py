@@ -1,5 +1,5 @@
-"""Small chunk PUTs in batches (``POST /batch/put``) against a real ``chunkd`` process: the
-daemon's per-item answers and the gateway client that sends them."""
+"""Small chunk PUTs and range reads in batches (``POST /batch/put``, ``/batch/get``) against a
+real ``chunkd`` process: the daemon's per-item answers and the gateway client that sends them."""
 
 from __future__ import annotations
 
@@ -14,9 +14,24 @@ import pytest
 from awscrt import checksums
 from support.chunk_daemons import SECRET, ChunkDaemon, new_chunk_id
 
-from chunkd.batch import BATCH_MAX_BYTES, BATCH_PUT_PATH, BatchItem, encode_batch
+from chunkd.batch import (
+    BATCH_GET_PATH,
+    BATCH_MAX_BYTES,
+    BATCH_PUT_PATH,
+    BatchItem,
+    BatchRead,
+    decode_answers,
+    encode_batch,
+    encode_reads,
+)
 from s3compat.cluster.client import ChunkClient
-from s3compat.cluster.errors import ChunkConflict, ChunkCorrupt, ChunkServerUnavailable
+from s3compat.cluster.errors import (
+    ChunkConflict,
+    ChunkCorrupt,
+    ChunkNotFound,
+    ChunkRequestRejected,
+    ChunkServerUnavailable,
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +52,10 @@ def crc(data: bytes) -> int:
     return checksums.crc32c(data)
 
 
-def batch_requests(daemon: ChunkDaemon) -> int:
+def batch_requests(daemon: ChunkDaemon, path: str = BATCH_PUT_PATH) -> int:
     _, _, body = daemon.request("GET", "/-/metrics")
-    found = re.search(rb'chunkd_request_seconds_count\{operation="POST /batch/put"\} (\d+)', body)
+    operation = re.escape(f'operation="POST {path}"').encode()
+    found = re.search(rb"chunkd_request_seconds_count\{" + operation + rb"\} (\d+)", body)
     return int(float(found.group(1))) if found else 0
 
 
@@ -129,3 +145,63 @@ async def test_unreachable_daemon_fails_every_item(client: ChunkClient) -> None:
     assert [o.url for o in outcomes if isinstance(o, ChunkServerUnavailable)] == [
         f"{url}/chunks/{i}" for i in ids
     ]
+
+
+def test_daemon_reads_each_range(daemon: ChunkDaemon) -> None:
+    stored, bad = new_chunk_id(), new_chunk_id()
+    assert daemon.request("PUT", f"/chunks/{stored}", b"0123456789")[0] == 201
+    assert daemon.request("PUT", f"/chunks/{bad}", b"rotten bytes")[0] == 201
+    daemon.flip_byte(bad, 3)
+    reads = [
+        BatchRead(stored, 2, 5),
+        BatchRead(new_chunk_id(), 0, 1),
+        BatchRead(stored, 5, 11),
+        BatchRead(bad, 0, 4),
+        BatchRead(stored, 0, 10),
+    ]
+    status, _, body = daemon.request("POST", BATCH_GET_PATH, encode_reads(reads))
+    assert status == 200
+    assert decode_answers(body, len(reads)) == [
+        (200, b"234"),
+        (404, b"no such chunk"),
+        (416, b"range not satisfiable"),
+        (422, b"corrupt chunk"),
+        (200, b"0123456789"),
+    ]
+    assert daemon.request("POST", BATCH_GET_PATH, encode_reads(reads)[:-1])[0] == 400
+    empty_range = encode_reads([BatchRead(stored, 3, 3)])
+    assert daemon.request("POST", BATCH_GET_PATH, empty_range)[0] == 400
+
+
+async def test_concurrent_small_reads_share_requests(
+    client: ChunkClient, daemon: ChunkDaemon
+) -> None:
+    bodies = {new_chunk_id(): os.urandom(200 + n) for n in range(40)}
+    for chunk_id, data in bodies.items():
+        assert daemon.request("PUT", f"/chunks/{chunk_id}", data)[0] == 201
+    before = batch_requests(daemon, BATCH_GET_PATH)
+    got = await asyncio.gather(
+        *(client.read_chunk(daemon.base_url, i, 7, len(b)) for i, b in bodies.items())
+    )
+    assert got == [data[7:] for data in bodies.values()]
+    sent = batch_requests(daemon, BATCH_GET_PATH) - before
+    assert 1 <= sent < len(bodies)
+
+
+async def test_read_errors_are_the_items_own(client: ChunkClient, daemon: ChunkDaemon) -> None:
+    chunk_id, rotten = new_chunk_id(), new_chunk_id()
+    await client.put_chunk(daemon.base_url, chunk_id, 3, b"abc")
+    await client.put_chunk(daemon.base_url, rotten, 3, b"xyz")
+    daemon.flip_byte(rotten, 0)
+    outcomes = await asyncio.gather(
+        client.read_chunk(daemon.base_url, chunk_id, 0, 3),
+        client.read_chunk(daemon.base_url, new_chunk_id(), 0, 3),
+        client.read_chunk(daemon.base_url, chunk_id, 1, 4),
+        client.read_chunk(daemon.base_url, rotten, 0, 3),
+        return_exceptions=True,
+    )
+    assert outcomes[0] == b"abc"
+    assert isinstance(outcomes[1], ChunkNotFound)
+    assert isinstance(outcomes[2], ChunkRequestRejected) and outcomes[2].status == 416
+    assert isinstance(outcomes[3], ChunkCorrupt)
+    assert outcomes[3].url == f"{daemon.base_url}/chunks/{rotten}"

@@ -1,4 +1,4 @@
-"""Batching of small chunk PUTs: the framing (chunkd.batch) and the gateway's PutBatcher, whose
+"""Batching of small chunk requests: the framing (chunkd.batch) and the gateway's Batcher, whose
 sender here is a function under the test's control (the daemon side is in
 tests/integration/test_chunk_batches.py)."""
 
@@ -19,7 +19,7 @@ from chunkd.batch import (
     encode_batch,
 )
 from s3compat.cluster import batching
-from s3compat.cluster.batching import PutBatcher
+from s3compat.cluster.batching import Batcher
 
 
 def item(size: int = 10) -> BatchItem:
@@ -70,12 +70,12 @@ async def settle() -> None:
 
 async def test_a_lone_put_goes_at_once_and_later_ones_wait_for_a_free_slot() -> None:
     sender = Sender()
-    batcher: PutBatcher[str] = PutBatcher(sender)
-    first = [asyncio.ensure_future(batcher.put(item())) for _ in range(batching.MAX_IN_FLIGHT)]
+    batcher: Batcher[BatchItem, str] = Batcher(sender, lambda i: len(i.data))
+    first = [asyncio.ensure_future(batcher.run(item())) for _ in range(batching.MAX_IN_FLIGHT)]
     await settle()
     assert [len(b) for b in sender.batches] == [1] * batching.MAX_IN_FLIGHT
     waiting_items = [item() for _ in range(5)]
-    waiting = [asyncio.ensure_future(batcher.put(i)) for i in waiting_items]
+    waiting = [asyncio.ensure_future(batcher.run(i)) for i in waiting_items]
     await settle()
     assert len(sender.batches) == batching.MAX_IN_FLIGHT  # all slots busy: nothing sent
     sender.release.set()
@@ -88,35 +88,35 @@ async def test_a_lone_put_goes_at_once_and_later_ones_wait_for_a_free_slot() -> 
 async def test_each_item_gets_its_own_outcome() -> None:
     sender = Sender()
     sender.release.set()
-    batcher: PutBatcher[str] = PutBatcher(sender)
+    batcher: Batcher[BatchItem, str] = Batcher(sender, lambda i: len(i.data))
     good, bad = item(), BatchItem(os.urandom(16).hex(), b"x", 0)
-    outcomes = await asyncio.gather(batcher.put(good), batcher.put(bad), return_exceptions=True)
+    outcomes = await asyncio.gather(batcher.run(good), batcher.run(bad), return_exceptions=True)
     assert outcomes[0] == good.chunk_id
     assert isinstance(outcomes[1], ValueError)
 
 
 async def test_a_failed_request_fails_every_item_in_it_and_the_next_batch_goes() -> None:
     sender = Sender()
-    batcher: PutBatcher[str] = PutBatcher(sender)
+    batcher: Batcher[BatchItem, str] = Batcher(sender, lambda i: len(i.data))
     sender.fail_with = ConnectionError("gone")
-    doomed = [asyncio.ensure_future(batcher.put(item())) for _ in range(3)]
+    doomed = [asyncio.ensure_future(batcher.run(item())) for _ in range(3)]
     await settle()
     sender.release.set()
     outcomes = await asyncio.gather(*doomed, return_exceptions=True)
     assert all(isinstance(o, ConnectionError) for o in outcomes)
     sender.fail_with = None
     later = item()
-    assert await batcher.put(later) == later.chunk_id
+    assert await batcher.run(later) == later.chunk_id
 
 
 async def test_a_cancelled_caller_does_not_disturb_the_others() -> None:
     sender = Sender()
-    batcher: PutBatcher[str] = PutBatcher(sender)
-    blockers = [asyncio.ensure_future(batcher.put(item())) for _ in range(batching.MAX_IN_FLIGHT)]
+    batcher: Batcher[BatchItem, str] = Batcher(sender, lambda i: len(i.data))
+    blockers = [asyncio.ensure_future(batcher.run(item())) for _ in range(batching.MAX_IN_FLIGHT)]
     await settle()
     gone, kept = item(), item()
-    cancelled = asyncio.ensure_future(batcher.put(gone))
-    staying = asyncio.ensure_future(batcher.put(kept))
+    cancelled = asyncio.ensure_future(batcher.run(gone))
+    staying = asyncio.ensure_future(batcher.run(kept))
     await settle()
     cancelled.cancel()
     sender.release.set()
