@@ -194,15 +194,24 @@ class PackStore:
 
     def put(self, chunk_id: str, data: bytes, crc32c: int) -> Packed:
         """Append a chunk and return once it is durable; the index holds it from then on."""
-        where = self._append(PUT, chunk_id, data, crc32c)
-        self._sync(where.pack)
+        where = self.append(chunk_id, data, crc32c)
+        self.sync(where.pack)
+        self.index_put(chunk_id, where)
+        return where
+
+    def append(self, chunk_id: str, data: bytes, crc32c: int) -> Packed:
+        """The first step of ``put``, for a caller that appends several chunks, then has them
+        made durable by one ``sync`` of each pack written to, then indexes each."""
+        return self._append(PUT, chunk_id, data, crc32c)
+
+    def index_put(self, chunk_id: str, where: Packed) -> None:
+        """The last step of ``put``: only after the sync that made ``where`` durable."""
         with self._lock:
             old = self.index.get(chunk_id)
             if old is not None:
                 self._live[old.pack] -= HEADER_BYTES + old.length
             self.index[chunk_id] = where
             self._live[where.pack] += HEADER_BYTES + where.length
-        return where
 
     def delete(self, chunk_id: str) -> Packed | None:
         """Remove a chunk durably; what it was, or None if it was not packed."""
@@ -212,7 +221,7 @@ class PackStore:
                 return None
             self._live[old.pack] -= HEADER_BYTES + old.length
             where = self._append_locked(DELETE, chunk_id, b"", 0)
-        self._sync(where.pack)
+        self.sync(where.pack)
         return old
 
     def _append(self, kind: int, chunk_id: str, data: bytes, crc32c: int) -> Packed:
@@ -240,7 +249,8 @@ class PackStore:
         self._sizes[number] = start + len(record)
         return Packed(number, start + HEADER_BYTES, len(data), crc32c, mtime)
 
-    def _sync(self, number: int) -> None:
+    def sync(self, number: int) -> None:
+        """Return once an fdatasync of pack ``number`` begun after this call has completed."""
         fd = self._fds[number]
         path = self._path(number)
 
@@ -317,7 +327,7 @@ class PackStore:
                 elif kind == DELETE and older_exist and chunk_id not in self.index:
                     appended_to.add(self._append_locked(DELETE, chunk_id, b"", 0).pack)
         for pack in appended_to:
-            self._sync(pack)
+            self.sync(pack)
         with self._lock:
             for chunk_id, moved in copied:
                 live = self.index.get(chunk_id)

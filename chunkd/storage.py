@@ -29,11 +29,14 @@ commit usually covers both. Directory fsyncs are shared (``chunkd.dirsync``): co
 writers into one directory wait for one fsync that started after their rename instead of each
 issuing their own.
 
-Everything here is blocking file I/O: the HTTP layer calls it through ``asyncio.to_thread``.
-The store is thread-safe: counters sit behind a lock and operations on one chunk id are
-serialised by a per-id lock (``chunkd.locks``), so two concurrent writers of one id cannot both
-win. A deleted id is remembered for a while (``chunkd.deleted_ids``) so that a commit of it that
-was still being received fails with ChunkDeleted. The errors are in ``chunkd.errors``.
+A batch of small chunks (``put_many``) takes the locks of all its ids, in id order, appends
+every record and has them all made durable by one pack sync before any is indexed or answered.
+
+Everything here is blocking file I/O: the HTTP layer calls it through ``asyncio.to_thread``. The
+store is thread-safe: the usage counters (``chunkd.usage``) sit behind a lock and operations on one
+chunk id are serialised by a per-id lock (``chunkd.locks``), so two concurrent writers of one id
+cannot both win. A deleted id is remembered for a while (``chunkd.deleted_ids``) so that a commit
+of it that was still being received fails with ChunkDeleted. The errors are in ``chunkd.errors``.
 """
 
 from __future__ import annotations
@@ -41,9 +44,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from awscrt import checksums
@@ -63,23 +64,14 @@ from chunkd.errors import (
     ChunkDeleted,
     ChunkMismatch,
     ChunkMissing,
-    StoreFull,
+    StorageError,
 )
-from chunkd.footer import BLOCK_BYTES, chunk_file_bytes
+from chunkd.footer import BLOCK_BYTES
 from chunkd.listing import ListedChunk, data_bytes_at, file_meta_if_present, merged
 from chunkd.locks import KeyedLocks
 from chunkd.packs import PACK_MAX_BYTES, Packed, PackedChunkReader, PackStore, meta_of
+from chunkd.usage import StoreStats, Usage
 from chunkd.verify import VerifyResult, verify_file
-
-
-@dataclass(frozen=True)
-class StoreStats:
-    """Capacity and usage figures, all in bytes of chunk data (tables and footers excluded)."""
-
-    capacity_bytes: int
-    used_bytes: int
-    chunk_count: int
-    free_bytes: int
 
 
 class ChunkStore:
@@ -100,12 +92,7 @@ class ChunkStore:
         self.block_bytes = block_bytes
         self.chunks_dir = root / "chunks"
         self.tmp_dir = root / "tmp"
-        self._requested_capacity = capacity_bytes
-        self.capacity_bytes = 0
-        self._counter_lock = threading.Lock()
-        self._used_bytes = 0
-        self._chunk_count = 0
-        self._reserved_bytes = 0
+        self.usage = Usage(root, capacity_bytes)
         self._id_locks = KeyedLocks()
         self._deleted_ids = DeletedIds()
         self._dir_syncer = DirSyncer()
@@ -123,19 +110,12 @@ class ChunkStore:
             directory.mkdir(parents=True, exist_ok=True)
         self._create_fan_out_dirs()
         self._remove_leftover_temps()
-        if self._requested_capacity is None:
-            fs = os.statvfs(self.root)
-            self.capacity_bytes = fs.f_blocks * fs.f_frsize
-        else:
-            self.capacity_bytes = self._requested_capacity
         used_bytes, chunk_count = self._scan()
         if self.packs is not None:
             self.packs.open()
             used_bytes += sum(where.length for where in self.packs.index.values())
             chunk_count += len(self.packs.index)
-        with self._counter_lock:
-            self._used_bytes = used_bytes
-            self._chunk_count = chunk_count
+        self.usage.start(used_bytes, chunk_count)
 
     def _create_fan_out_dirs(self) -> None:
         """Create the 256 first-level directories now, so that writes never wait for one."""
@@ -191,42 +171,13 @@ class ChunkStore:
 
     # -- capacity -----------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def reserve(self, length: int) -> Iterator[None]:
+    def reserve(self, length: int) -> contextlib.AbstractContextManager[None]:
         """Hold ``length`` bytes of capacity while a chunk is received, or raise StoreFull."""
-        with self._counter_lock:
-            wanted = self._used_bytes + self._reserved_bytes + length
-            if wanted > self.capacity_bytes:
-                raise StoreFull("chunk would exceed the configured capacity")
-            if self._reserved_bytes + chunk_file_bytes(length) > self._disk_free_bytes():
-                raise StoreFull("not enough free space on the device")
-            self._reserved_bytes += length
-        try:
-            yield
-        finally:
-            with self._counter_lock:
-                self._reserved_bytes -= length
-
-    def _disk_free_bytes(self) -> int:
-        fs = os.statvfs(self.root)
-        return fs.f_bavail * fs.f_frsize
+        return self.usage.reserve(length)
 
     def stats(self) -> StoreStats:
         """Capacity, usage and the free space left for new chunks."""
-        with self._counter_lock:
-            used_bytes, chunk_count = self._used_bytes, self._chunk_count
-        free_bytes = min(self.capacity_bytes - used_bytes, self._disk_free_bytes())
-        return StoreStats(self.capacity_bytes, used_bytes, chunk_count, max(free_bytes, 0))
-
-    def _count_added(self, length: int) -> None:
-        with self._counter_lock:
-            self._used_bytes += length
-            self._chunk_count += 1
-
-    def _count_removed(self, length: int) -> None:
-        with self._counter_lock:
-            self._used_bytes -= length
-            self._chunk_count -= 1
+        return self.usage.stats()
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -274,7 +225,7 @@ class ChunkStore:
             except OSError as exc:
                 raise_if_no_space(exc)
                 raise
-            self._count_added(temp.length)
+            self.usage.added(temp.length)
             mtime = chunk_path.stat().st_mtime
         return ChunkMeta(temp.chunk_id, temp.length, temp.crc32c, mtime, temp.block_bytes), True
 
@@ -324,8 +275,58 @@ class ChunkStore:
             except OSError as exc:
                 raise_if_no_space(exc)
                 raise
-            self._count_added(len(data))
+            self.usage.added(len(data))
         return meta_of(chunk_id, where), True
+
+    def put_many(
+        self, items: Sequence[tuple[str, bytes, int]]
+    ) -> list[tuple[ChunkMeta, bool] | StorageError]:
+        """Store small chunks received whole (id, data, CRC32C) as ``put_whole`` would each,
+        with one pack sync for all: every id's lock (taken in id order) and room is held until
+        that sync has returned and the chunks are indexed. Each item's outcome, in order."""
+        ids = {chunk_id for chunk_id, _, _ in items}
+        packs = self.packs
+        if (
+            packs is None
+            or len(ids) < len(items)
+            or any(len(d) > PACK_MAX_BYTES for _, d, _ in items)
+        ):
+            return [_outcome(self.put_whole, *item) for item in items]
+        outcomes: dict[int, tuple[ChunkMeta, bool] | StorageError] = {}
+        appended: list[tuple[int, str, Packed]] = []
+        with contextlib.ExitStack() as held:
+            for chunk_id in sorted(ids):
+                self.chunk_path(chunk_id)  # validates the id
+                held.enter_context(self._id_locks.hold(chunk_id))
+            for number, (chunk_id, data, declared_crc32c) in enumerate(items):
+                try:
+                    if declared_crc32c != checksums.crc32c(data):
+                        raise ChecksumMismatch(chunk_id)
+                    if chunk_id in self._deleted_ids:
+                        raise ChunkDeleted(chunk_id)
+                    existing = self._meta_if_present(chunk_id)
+                    if existing is not None:
+                        if (existing.length, existing.crc32c) != (len(data), declared_crc32c):
+                            raise ChunkMismatch(chunk_id)
+                        outcomes[number] = (existing, False)
+                        continue
+                    held.enter_context(self.reserve(len(data)))
+                    appended.append(
+                        (number, chunk_id, _appended(packs, chunk_id, data, declared_crc32c))
+                    )
+                except StorageError as error:
+                    outcomes[number] = error
+            try:
+                for pack in sorted({where.pack for _, _, where in appended}):
+                    packs.sync(pack)
+            except OSError as exc:
+                raise_if_no_space(exc)
+                raise
+            for number, chunk_id, where in appended:
+                packs.index_put(chunk_id, where)
+                self.usage.added(where.length)
+                outcomes[number] = (meta_of(chunk_id, where), True)
+        return [outcomes[number] for number in range(len(items))]
 
     def compact_packs(self) -> int:
         """Give back the space of deleted packed chunks (chunkd.packs); bytes freed."""
@@ -339,7 +340,7 @@ class ChunkStore:
             if self.packs is not None:
                 removed = self.packs.delete(chunk_id)
                 if removed is not None:
-                    self._count_removed(removed.length)
+                    self.usage.removed(removed.length)
                     return True
             try:
                 length = data_bytes_at(chunk_path)[0]
@@ -347,7 +348,7 @@ class ChunkStore:
             except FileNotFoundError:
                 return False
             self._dir_syncer.sync(chunk_path.parent)
-            self._count_removed(length)
+            self.usage.removed(length)
         return True
 
     # -- reading ------------------------------------------------------------------------------
@@ -409,3 +410,23 @@ class ChunkStore:
         if where is None:  # deleted while we were listing
             return None
         return ListedChunk(chunk_id, where.length, where.crc32c, where.mtime)
+
+
+def _outcome(
+    put: Callable[[str, bytes, int | None], tuple[ChunkMeta, bool]],
+    chunk_id: str,
+    data: bytes,
+    crc32c: int,
+) -> tuple[ChunkMeta, bool] | StorageError:
+    try:
+        return put(chunk_id, data, crc32c)
+    except StorageError as error:
+        return error
+
+
+def _appended(packs: PackStore, chunk_id: str, data: bytes, crc32c: int) -> Packed:
+    try:
+        return packs.append(chunk_id, data, crc32c)
+    except OSError as exc:
+        raise_if_no_space(exc)
+        raise

@@ -256,3 +256,42 @@ def test_a_streamed_put_of_a_packed_id_with_other_bytes_is_a_mismatch(tmp_path: 
         temp.discard()
     assert read_back(store, chunk_id) == b"small"
     assert not store.chunk_path(chunk_id).exists()
+
+
+def test_a_batch_is_stored_with_one_sync_and_each_item_answered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ChunkStore(tmp_path, capacity_bytes=5_000)
+    store.open()
+    kept, other, gone = new_id(), new_id(), new_id()
+    store.put_whole(kept, b"kept", None)
+    store.put_whole(other, b"other", None)
+    store.delete(gone)  # remembered as deleted
+    syncs = count_calls(monkeypatch, "fdatasync")
+    fresh = {new_id(): os.urandom(100 + n) for n in range(5)}
+    items = [(chunk_id, data, checksums.crc32c(data)) for chunk_id, data in fresh.items()]
+    too_big = os.urandom(4_800)  # over what is left of the capacity once the rest is in
+    items += [
+        (kept, b"kept", checksums.crc32c(b"kept")),  # the same again: stored, not new
+        (other, b"OTHER", checksums.crc32c(b"OTHER")),  # other bytes under its id
+        (new_id(), b"bad", checksums.crc32c(b"bad") ^ 1),  # fails its CRC32C
+        (gone, b"late", checksums.crc32c(b"late")),  # deleted while on its way
+        (new_id(), too_big, checksums.crc32c(too_big)),
+    ]
+    outcomes = store.put_many(items)
+    assert syncs[0] == 1
+    assert [o[1] for o in outcomes[:6] if isinstance(o, tuple)] == [True] * 5 + [False]
+    kinds = [type(o).__name__ for o in outcomes[6:]]
+    assert kinds == ["ChunkMismatch", "ChecksumMismatch", "ChunkDeleted", "StoreFull"]
+    assert store.stats().chunk_count == 2 + 5
+    again = opened(tmp_path)  # durable: a new start finds them
+    assert all(read_back(again, chunk_id) == data for chunk_id, data in fresh.items())
+    assert not again.exists(gone) and read_back(again, other) == b"other"
+
+
+def test_a_batch_naming_an_id_twice_is_stored_item_by_item(tmp_path: Path) -> None:
+    store = opened(tmp_path)
+    chunk_id, crc = new_id(), checksums.crc32c(b"twice")
+    outcomes = store.put_many([(chunk_id, b"twice", crc), (chunk_id, b"twice", crc)])
+    assert [o[1] for o in outcomes if isinstance(o, tuple)] == [True, False]
+    assert read_back(store, chunk_id) == b"twice"
