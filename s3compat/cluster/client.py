@@ -9,6 +9,7 @@ reaches the caller unchanged.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -182,20 +183,28 @@ class ChunkClient:
     async def get_chunk(
         self, base_url: str, chunk_id: str, start: int, end: int
     ) -> AsyncGenerator[bytes, None]:
-        """Yield bytes ``[start, end)`` of a chunk in blocks of about 256 KiB.
+        """Yield bytes ``[start, end)`` of a chunk in blocks that end at multiples of
+        READ_BLOCK_BYTES of the chunk (the last one at ``end``), so that a reader taking the
+        striped layout's blocks (the same size) gets each as one object, never sliced or joined.
 
         Closing the generator early (``aclose()``) closes its connection instead of returning
         it to the pool, because the unread rest of the answer would poison the next request.
         """
         if start == end:
             return
-        received = 0
+        position = start
         async with self._range_answer(base_url, chunk_id, start, end) as (response, url):
-            async for block in response.content.iter_chunked(READ_BLOCK_BYTES):
-                received += len(block)
+            while position < end:
+                block_end = min(end, (position // READ_BLOCK_BYTES + 1) * READ_BLOCK_BYTES)
+                try:
+                    block = await response.content.readexactly(block_end - position)
+                except asyncio.IncompleteReadError as short:
+                    received = position - start + len(short.partial)
+                    raise ChunkServerUnavailable(
+                        f"answer ended after {received} bytes", url=url
+                    ) from None
+                position = block_end
                 yield block
-        if received != end - start:
-            raise ChunkServerUnavailable(f"answer ended after {received} bytes", url=url)
 
     async def read_chunk(self, base_url: str, chunk_id: str, start: int, end: int) -> bytes:
         """Bytes ``[start, end)`` of a chunk in one piece, for small reads (`get_chunk`
