@@ -93,8 +93,7 @@ def child_text(element: etree._Element, name: str, default: str | None = None) -
 
 def format_timestamp(moment: datetime) -> str:
     """ISO 8601 in UTC with milliseconds, as S3 writes times in XML: 2009-10-12T17:50:30.000Z."""
-    utc = _as_utc(moment)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return _as_utc(moment).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def to_xml(
@@ -134,13 +133,12 @@ class _References:
         self.token: str | None = None
 
     def text(self, value: str) -> str:
-        if all(_is_xml_char(char) for char in value):
+        if _NOT_XML_CHAR.search(value) is None:
             return value
         if self.token is None:
             self.token = "ref" + secrets.token_hex(8)
-        return "".join(
-            char if _is_xml_char(char) else f"{self.token}{ord(char):x}." for char in value
-        )
+        token = self.token
+        return _NOT_XML_CHAR.sub(lambda found: f"{token}{ord(found.group()):x}.", value)
 
     def restore(self, rendered: bytes) -> bytes:
         if self.token is None:
@@ -188,19 +186,14 @@ def error_xml(
 def xml_safe(text: str) -> str:
     """`text` with every character XML 1.0 cannot carry replaced by U+FFFD (an error document
     may quote a request's path or key, which can hold anything)."""
-    if all(_is_xml_char(char) for char in text):
+    if _NOT_XML_CHAR.search(text) is None:
         return text
-    return "".join(char if _is_xml_char(char) else "\ufffd" for char in text)
+    return _NOT_XML_CHAR.sub("\ufffd", text)
 
 
-def _is_xml_char(char: str) -> bool:
-    code = ord(char)
-    return (
-        code in (0x9, 0xA, 0xD)
-        or 0x20 <= code <= 0xD7FF
-        or 0xE000 <= code <= 0xFFFD
-        or 0x10000 <= code <= 0x10FFFF
-    )
+# Any character XML 1.0 cannot carry (the complement of its Char production): one C scan per
+# text instead of a Python test per character (profiled: a sixth of a 1,000-key listing).
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def format_http_date(moment: datetime) -> str:
