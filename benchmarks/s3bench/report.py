@@ -43,6 +43,16 @@ METRICS = [
         for op in ("put", "get", "head", "delete")
         for rank in ("p50", "p99")
     ),
+    *(
+        Metric(
+            f"small_{op}_{who}cpu_ms",
+            f"  4 KiB {op.upper()} {label} CPU/op",
+            "ms",
+            higher_is_better=False,
+        )
+        for op in ("put", "get", "head", "delete")
+        for who, label in (("", "server"), ("client_", "client"))
+    ),
     Metric("list_1k_pages", "ListObjectsV2, 1,000 keys", "pages/s"),
     Metric("list_10k_pages", "ListObjectsV2, 10,000 keys", "pages/s"),
     Metric("rss_big_mib", "peak RSS, big transfers", "MiB", higher_is_better=False),

@@ -344,13 +344,13 @@ def small_objects(
         client.delete_object(Bucket=bucket, Key=key)
 
     timeout = plan["phase_timeout"]
-    if not _timed_phase(outcome, "put", clients, keys, put, timeout):
+    if not _timed_phase(server, outcome, "put", clients, keys, put, timeout):
         return
     listing(server, clients, bucket, count, plan["list_sizes"], plan["populate_timeout"], outcome)
     if after_listing is not None:
         after_listing()
     for name, work in (("get", get), ("head", head), ("delete", delete)):
-        _timed_phase(outcome, name, clients, keys[:read_count], work, timeout)
+        _timed_phase(server, outcome, name, clients, keys[:read_count], work, timeout)
 
 
 def small_key(number: int) -> str:
@@ -358,6 +358,7 @@ def small_key(number: int) -> str:
 
 
 def _timed_phase(
+    server: Server,
     outcome: Outcome,
     name: str,
     clients: list[Any],
@@ -366,8 +367,13 @@ def _timed_phase(
     timeout: float,
 ) -> bool:
     """One 4 KiB phase over `keys`; records its ops/s, the p50 and p99 of its requests'
-    latencies, and whether every key succeeded."""
+    latencies, the CPU milliseconds per request of the server's processes (all of them: a
+    gateway and its chunk daemons) and of the client (this process, boto3 in threads), and
+    whether every key succeeded."""
+    pids = server.all_pids()
+    server_cpu, client_cpu = procs.cpu_seconds(pids), time.process_time()
     run = parallel(clients, keys, work, time.monotonic() + timeout)
+    server_cpu, client_cpu = procs.cpu_seconds(pids) - server_cpu, time.process_time() - client_cpu
     for error in run.errors:
         outcome.fail(f"4 KiB {name.upper()}", error)
     if run.done != len(keys):
@@ -376,6 +382,8 @@ def _timed_phase(
     outcome.metrics[f"small_{name}_ops"] = len(keys) / run.seconds
     outcome.metrics[f"small_{name}_p50_ms"] = run.percentile_ms(0.50)
     outcome.metrics[f"small_{name}_p99_ms"] = run.percentile_ms(0.99)
+    outcome.metrics[f"small_{name}_cpu_ms"] = 1000 * server_cpu / len(keys)
+    outcome.metrics[f"small_{name}_client_cpu_ms"] = 1000 * client_cpu / len(keys)
     return True
 
 
