@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from chunkd import layout
 from chunkd.packs import PUT, scan_pack
 
 SECRET = "test-cluster-secret"
@@ -95,7 +96,7 @@ class ChunkDaemon:
     # -- looking at the disk ------------------------------------------------------------------
 
     def chunk_path(self, chunk_id: str) -> Path:
-        return self.data_dir / "chunks" / chunk_id[0:2] / chunk_id[2:4] / chunk_id
+        return layout.chunk_path(self.data_dir / "chunks", chunk_id)
 
     def flip_byte(self, chunk_id: str, offset: int) -> None:
         """Corrupt one data byte on disk, as bit rot would (in its file or its pack)."""
@@ -152,7 +153,7 @@ def wait_until(condition: Callable[[], bool], timeout_seconds: float = 10.0) -> 
 def data_place(data_dir: Path, chunk_id: str, offset: int = 0) -> tuple[Path, int]:
     """Where byte `offset` of a chunk's data is on a daemon's disk: (its file, offset) or, for
     a small chunk, (its pack, the offset in the pack) (chunkd.packs)."""
-    path = data_dir / "chunks" / chunk_id[0:2] / chunk_id[2:4] / chunk_id
+    path = layout.chunk_path(data_dir / "chunks", chunk_id)
     if path.is_file():
         return path, offset
     found: tuple[Path, int] | None = None

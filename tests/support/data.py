@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from botocore.client import BaseClient
 
+from chunkd import layout
 from s3compat import admin as admin_calls
 from s3compat.gateway_options import catalog_url
 from s3compat.store.stripes import BLOCK_BYTES, Geometry
@@ -91,7 +92,7 @@ def remove_piece(cluster: Cluster, url: str, chunk_id: str) -> None:
     """Make a piece gone from the daemon at `url`: its chunk file deleted behind the daemon's
     back or, a small piece (packed, chunkd.packs), deleted through the daemon."""
     folder = cluster.chunk_dirs[cluster.chunk_urls.index(url)]
-    path = folder / "chunks" / chunk_id[:2] / chunk_id[2:4] / chunk_id
+    path = layout.chunk_path(folder / "chunks", chunk_id)
     if path.is_file():
         path.unlink()
         return
