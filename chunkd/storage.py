@@ -206,12 +206,8 @@ class ChunkStore:
         """
         chunk_path = self.chunk_path(temp.chunk_id)
         with self._id_locks.hold(temp.chunk_id):
-            if temp.chunk_id in self._deleted_ids:
-                raise ChunkDeleted(temp.chunk_id)
-            existing = self._meta_if_present(temp.chunk_id)
+            existing = self._stored_as(temp.chunk_id, temp.length, temp.crc32c)
             if existing is not None:
-                if (existing.length, existing.crc32c) != (temp.length, temp.crc32c):
-                    raise ChunkMismatch(temp.chunk_id)
                 return existing, False
             directory = chunk_path.parent
             try:
@@ -228,6 +224,17 @@ class ChunkStore:
             self.usage.added(temp.length)
             mtime = chunk_path.stat().st_mtime
         return ChunkMeta(temp.chunk_id, temp.length, temp.crc32c, mtime, temp.block_bytes), True
+
+    def _stored_as(self, chunk_id: str, length: int, crc32c: int) -> ChunkMeta | None:
+        """Under the id's lock, before a chunk is made visible: the chunk already stored with
+        this length and checksum (the write is then a no-op), or None if there is none; raises
+        ChunkDeleted if the id was deleted meanwhile, ChunkMismatch if it holds other bytes."""
+        if chunk_id in self._deleted_ids:
+            raise ChunkDeleted(chunk_id)
+        existing = self._meta_if_present(chunk_id)
+        if existing is not None and (existing.length, existing.crc32c) != (length, crc32c):
+            raise ChunkMismatch(chunk_id)
+        return existing
 
     def put_whole(
         self, chunk_id: str, data: bytes, declared_crc32c: int | None
@@ -263,12 +270,8 @@ class ChunkStore:
         if declared_crc32c is not None and declared_crc32c != crc32c:
             raise ChecksumMismatch(chunk_id)
         with self._id_locks.hold(chunk_id):
-            if chunk_id in self._deleted_ids:
-                raise ChunkDeleted(chunk_id)
-            existing = self._meta_if_present(chunk_id)
+            existing = self._stored_as(chunk_id, len(data), crc32c)
             if existing is not None:
-                if (existing.length, existing.crc32c) != (len(data), crc32c):
-                    raise ChunkMismatch(chunk_id)
                 return existing, False
             try:
                 where = packs.put(chunk_id, data, crc32c)
@@ -302,12 +305,8 @@ class ChunkStore:
                 try:
                     if declared_crc32c != checksums.crc32c(data):
                         raise ChecksumMismatch(chunk_id)
-                    if chunk_id in self._deleted_ids:
-                        raise ChunkDeleted(chunk_id)
-                    existing = self._meta_if_present(chunk_id)
+                    existing = self._stored_as(chunk_id, len(data), declared_crc32c)
                     if existing is not None:
-                        if (existing.length, existing.crc32c) != (len(data), declared_crc32c):
-                            raise ChunkMismatch(chunk_id)
                         outcomes[number] = (existing, False)
                         continue
                     held.enter_context(self.reserve(len(data)))
