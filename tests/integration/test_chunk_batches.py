@@ -8,9 +8,7 @@ import json
 import os
 import re
 import socket
-from collections.abc import AsyncIterator, Iterator
 
-import pytest
 from awscrt import checksums
 from support.chunk_daemons import SECRET, ChunkDaemon, new_chunk_id
 
@@ -32,20 +30,6 @@ from s3compat.cluster.errors import (
     ChunkRequestRejected,
     ChunkServerUnavailable,
 )
-
-
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChunkDaemon]:
-    shared = ChunkDaemon(tmp_path_factory.mktemp("batches") / "data")
-    shared.start()
-    yield shared
-    shared.close()
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[ChunkClient]:
-    async with ChunkClient(SECRET, connect_timeout=2.0, io_timeout=10.0) as started:
-        yield started
 
 
 def crc(data: bytes) -> int:
@@ -103,28 +87,30 @@ def test_daemon_refuses_a_malformed_or_oversized_batch(daemon: ChunkDaemon) -> N
 
 
 async def test_concurrent_small_puts_share_requests(
-    client: ChunkClient, daemon: ChunkDaemon
+    chunk_client: ChunkClient, daemon: ChunkDaemon
 ) -> None:
     before = batch_requests(daemon)
     bodies = {new_chunk_id(): os.urandom(100 + n) for n in range(60)}
     infos = await asyncio.gather(
-        *(client.put_chunk(daemon.base_url, i, len(b), b) for i, b in bodies.items())
+        *(chunk_client.put_chunk(daemon.base_url, i, len(b), b) for i, b in bodies.items())
     )
     assert [info.chunk_id for info in infos] == list(bodies)
     assert [info.crc32c for info in infos] == [f"{crc(b):08x}" for b in bodies.values()]
     sent = batch_requests(daemon) - before
     assert 1 <= sent < len(bodies)
     for chunk_id, data in bodies.items():
-        assert await client.read_chunk(daemon.base_url, chunk_id, 0, len(data)) == data
+        assert await chunk_client.read_chunk(daemon.base_url, chunk_id, 0, len(data)) == data
 
 
-async def test_client_errors_are_the_items_own(client: ChunkClient, daemon: ChunkDaemon) -> None:
+async def test_client_errors_are_the_items_own(
+    chunk_client: ChunkClient, daemon: ChunkDaemon
+) -> None:
     chunk_id = new_chunk_id()
-    await client.put_chunk(daemon.base_url, chunk_id, 3, b"abc")
+    await chunk_client.put_chunk(daemon.base_url, chunk_id, 3, b"abc")
     outcomes = await asyncio.gather(
-        client.put_chunk(daemon.base_url, chunk_id, 3, b"xyz"),
-        client.put_chunk(daemon.base_url, new_chunk_id(), 3, b"abc", "00000000"),
-        client.put_chunk(daemon.base_url, chunk_id, 3, b"abc"),
+        chunk_client.put_chunk(daemon.base_url, chunk_id, 3, b"xyz"),
+        chunk_client.put_chunk(daemon.base_url, new_chunk_id(), 3, b"abc", "00000000"),
+        chunk_client.put_chunk(daemon.base_url, chunk_id, 3, b"abc"),
         return_exceptions=True,
     )
     assert isinstance(outcomes[0], ChunkConflict)
@@ -133,13 +119,13 @@ async def test_client_errors_are_the_items_own(client: ChunkClient, daemon: Chun
     assert not isinstance(outcomes[2], BaseException)
 
 
-async def test_unreachable_daemon_fails_every_item(client: ChunkClient) -> None:
+async def test_unreachable_daemon_fails_every_item(chunk_client: ChunkClient) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{probe.getsockname()[1]}"
     ids = [new_chunk_id() for _ in range(4)]
     outcomes = await asyncio.gather(
-        *(client.put_chunk(url, i, 1, b"x") for i in ids), return_exceptions=True
+        *(chunk_client.put_chunk(url, i, 1, b"x") for i in ids), return_exceptions=True
     )
     assert all(isinstance(o, ChunkServerUnavailable) for o in outcomes)
     assert [o.url for o in outcomes if isinstance(o, ChunkServerUnavailable)] == [
@@ -174,30 +160,32 @@ def test_daemon_reads_each_range(daemon: ChunkDaemon) -> None:
 
 
 async def test_concurrent_small_reads_share_requests(
-    client: ChunkClient, daemon: ChunkDaemon
+    chunk_client: ChunkClient, daemon: ChunkDaemon
 ) -> None:
     bodies = {new_chunk_id(): os.urandom(200 + n) for n in range(40)}
     for chunk_id, data in bodies.items():
         assert daemon.request("PUT", f"/chunks/{chunk_id}", data)[0] == 201
     before = batch_requests(daemon, BATCH_GET_PATH)
     got = await asyncio.gather(
-        *(client.read_chunk(daemon.base_url, i, 7, len(b)) for i, b in bodies.items())
+        *(chunk_client.read_chunk(daemon.base_url, i, 7, len(b)) for i, b in bodies.items())
     )
     assert got == [data[7:] for data in bodies.values()]
     sent = batch_requests(daemon, BATCH_GET_PATH) - before
     assert 1 <= sent < len(bodies)
 
 
-async def test_read_errors_are_the_items_own(client: ChunkClient, daemon: ChunkDaemon) -> None:
+async def test_read_errors_are_the_items_own(
+    chunk_client: ChunkClient, daemon: ChunkDaemon
+) -> None:
     chunk_id, rotten = new_chunk_id(), new_chunk_id()
-    await client.put_chunk(daemon.base_url, chunk_id, 3, b"abc")
-    await client.put_chunk(daemon.base_url, rotten, 3, b"xyz")
+    await chunk_client.put_chunk(daemon.base_url, chunk_id, 3, b"abc")
+    await chunk_client.put_chunk(daemon.base_url, rotten, 3, b"xyz")
     daemon.flip_byte(rotten, 0)
     outcomes = await asyncio.gather(
-        client.read_chunk(daemon.base_url, chunk_id, 0, 3),
-        client.read_chunk(daemon.base_url, new_chunk_id(), 0, 3),
-        client.read_chunk(daemon.base_url, chunk_id, 1, 4),
-        client.read_chunk(daemon.base_url, rotten, 0, 3),
+        chunk_client.read_chunk(daemon.base_url, chunk_id, 0, 3),
+        chunk_client.read_chunk(daemon.base_url, new_chunk_id(), 0, 3),
+        chunk_client.read_chunk(daemon.base_url, chunk_id, 1, 4),
+        chunk_client.read_chunk(daemon.base_url, rotten, 0, 3),
         return_exceptions=True,
     )
     assert outcomes[0] == b"abc"

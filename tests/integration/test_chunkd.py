@@ -30,15 +30,6 @@ def put(daemon: ChunkDaemon, chunk_id: str, data: bytes, **headers: str) -> tupl
     return status, body
 
 
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChunkDaemon]:
-    """One daemon shared by the tests that only add chunks with fresh ids."""
-    shared = ChunkDaemon(tmp_path_factory.mktemp("shared") / "data")
-    shared.start()
-    yield shared
-    shared.close()
-
-
 @pytest.fixture
 def own_daemon(tmp_path: Path) -> Iterator[ChunkDaemon]:
     """A daemon with an empty data directory, for tests that count or kill."""
