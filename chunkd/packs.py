@@ -24,8 +24,11 @@ Invariants:
   compaction never copies a chunk whose delete record is already written.
 - Compaction rewrites a pack whose live data fell under half of it: its live records are
   appended to the current pack (synced) and the index repointed before the old pack is
-  unlinked. Its delete records are carried over (while an older pack may still hold the
-  id's put) unless the id is live again, whose newer put then wins anyway.
+  unlinked. Its delete records are carried over (while an older pack may still hold the id's
+  put) unless the id is live again, whose newer put then wins anyway. A pack holding a record
+  whose writer has not finished (a put not yet synced and indexed, a delete not yet synced) is
+  left alone until it has: such a record is in no index yet, and compaction, which copies only
+  what the index holds, would drop it (once a roll made its pack no longer the current one).
 
 Every read checks the data against its CRC32C. Everything here is blocking I/O, called from
 threads; one lock guards the index and the appends.
@@ -33,6 +36,7 @@ threads; one lock guards the index and the appends.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import mmap
 import os
@@ -146,6 +150,8 @@ class PackStore:
         self._fds: dict[int, int] = {}  # pack number -> its open descriptor (read + append)
         self._sizes: dict[int, int] = {}  # pack number -> bytes in it
         self._live: dict[int, int] = {}  # pack number -> bytes of live records in it
+        # pack number -> records appended whose writer has not finished (never compacted)
+        self._unfinished: collections.Counter[int] = collections.Counter()
         self._current = 0
         self._compacting = threading.Lock()  # one compaction at a time
 
@@ -195,14 +201,22 @@ class PackStore:
     def put(self, chunk_id: str, data: bytes, crc32c: int) -> Packed:
         """Append a chunk and return once it is durable; the index holds it from then on."""
         where = self.append(chunk_id, data, crc32c)
-        self.sync(where.pack)
+        try:
+            self.sync(where.pack)
+        except BaseException:
+            self.abandon(where)
+            raise
         self.index_put(chunk_id, where)
         return where
 
     def append(self, chunk_id: str, data: bytes, crc32c: int) -> Packed:
         """The first step of ``put``, for a caller that appends several chunks, then has them
-        made durable by one ``sync`` of each pack written to, then indexes each."""
-        return self._append(PUT, chunk_id, data, crc32c)
+        made durable by one ``sync`` of each pack written to, then indexes each; or, if that
+        fails, abandons each. Until then the pack is not compacted."""
+        with self._lock:
+            where = self._append_locked(PUT, chunk_id, data, crc32c)
+            self._unfinished[where.pack] += 1
+            return where
 
     def index_put(self, chunk_id: str, where: Packed) -> None:
         """The last step of ``put``: only after the sync that made ``where`` durable."""
@@ -212,6 +226,17 @@ class PackStore:
                 self._live[old.pack] -= HEADER_BYTES + old.length
             self.index[chunk_id] = where
             self._live[where.pack] += HEADER_BYTES + where.length
+            self._finished(where.pack)
+
+    def abandon(self, where: Packed) -> None:
+        """The end of an ``append`` that will not be indexed (its sync failed)."""
+        with self._lock:
+            self._finished(where.pack)
+
+    def _finished(self, number: int) -> None:
+        self._unfinished[number] -= 1
+        if self._unfinished[number] <= 0:
+            del self._unfinished[number]
 
     def delete(self, chunk_id: str) -> Packed | None:
         """Remove a chunk durably; what it was, or None if it was not packed."""
@@ -221,12 +246,12 @@ class PackStore:
                 return None
             self._live[old.pack] -= HEADER_BYTES + old.length
             where = self._append_locked(DELETE, chunk_id, b"", 0)
-        self.sync(where.pack)
+            self._unfinished[where.pack] += 1
+        try:
+            self.sync(where.pack)
+        finally:
+            self.abandon(where)  # nothing to index: the delete is done once synced
         return old
-
-    def _append(self, kind: int, chunk_id: str, data: bytes, crc32c: int) -> Packed:
-        with self._lock:
-            return self._append_locked(kind, chunk_id, data, crc32c)
 
     def _append_locked(self, kind: int, chunk_id: str, data: bytes, crc32c: int) -> Packed:
         if self._current not in self._fds:
@@ -304,7 +329,9 @@ class PackStore:
             sparse = [
                 number
                 for number, size in self._sizes.items()
-                if number != self._current and self._live[number] < COMPACT_BELOW_LIVE_SHARE * size
+                if number != self._current
+                and not self._unfinished[number]
+                and self._live[number] < COMPACT_BELOW_LIVE_SHARE * size
             ]
         return sum(self._compact_one(number) for number in sparse)
 

@@ -301,25 +301,27 @@ class ChunkStore:
             for chunk_id in sorted(ids):
                 self.chunk_path(chunk_id)  # validates the id
                 held.enter_context(self._id_locks.hold(chunk_id))
-            for number, (chunk_id, data, declared_crc32c) in enumerate(items):
-                try:
-                    if declared_crc32c != checksums.crc32c(data):
-                        raise ChecksumMismatch(chunk_id)
-                    existing = self._stored_as(chunk_id, len(data), declared_crc32c)
-                    if existing is not None:
-                        outcomes[number] = (existing, False)
-                        continue
-                    held.enter_context(self.reserve(len(data)))
-                    appended.append(
-                        (number, chunk_id, _appended(packs, chunk_id, data, declared_crc32c))
-                    )
-                except StorageError as error:
-                    outcomes[number] = error
             try:
+                for number, (chunk_id, data, declared_crc32c) in enumerate(items):
+                    try:
+                        if declared_crc32c != checksums.crc32c(data):
+                            raise ChecksumMismatch(chunk_id)
+                        existing = self._stored_as(chunk_id, len(data), declared_crc32c)
+                        if existing is not None:
+                            outcomes[number] = (existing, False)
+                            continue
+                        held.enter_context(self.reserve(len(data)))
+                        where = packs.append(chunk_id, data, declared_crc32c)
+                        appended.append((number, chunk_id, where))
+                    except StorageError as error:
+                        outcomes[number] = error
                 for pack in sorted({where.pack for _, _, where in appended}):
                     packs.sync(pack)
-            except OSError as exc:
-                raise_if_no_space(exc)
+            except BaseException as error:
+                for _, _, where in appended:
+                    packs.abandon(where)
+                if isinstance(error, OSError):
+                    raise_if_no_space(error)
                 raise
             for number, chunk_id, where in appended:
                 packs.index_put(chunk_id, where)
@@ -421,11 +423,3 @@ def _outcome(
         return put(chunk_id, data, crc32c)
     except StorageError as error:
         return error
-
-
-def _appended(packs: PackStore, chunk_id: str, data: bytes, crc32c: int) -> Packed:
-    try:
-        return packs.append(chunk_id, data, crc32c)
-    except OSError as exc:
-        raise_if_no_space(exc)
-        raise

@@ -295,3 +295,29 @@ def test_a_batch_naming_an_id_twice_is_stored_item_by_item(tmp_path: Path) -> No
     outcomes = store.put_many([(chunk_id, b"twice", crc), (chunk_id, b"twice", crc)])
     assert [o[1] for o in outcomes if isinstance(o, tuple)] == [True, False]
     assert read_back(store, chunk_id) == b"twice"
+
+
+def test_a_pack_is_not_compacted_under_a_put_still_on_its_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A put appended but not yet synced and indexed when its pack rolls over and falls under
+    half live must not lose its record to the compaction of that pack."""
+    store = opened(tmp_path)
+    pack_store = store.packs
+    assert pack_store is not None
+    neighbours = [new_id() for _ in range(10)]
+    for chunk_id in neighbours:
+        store.put_whole(chunk_id, os.urandom(1000), None)
+    late, data = new_id(), os.urandom(1000)
+    where = pack_store.append(late, data, checksums.crc32c(data))  # its writer: not done yet
+    for chunk_id in neighbours:
+        store.delete(chunk_id)  # the pack is now under half live
+    monkeypatch.setattr(packs, "PACK_ROLL_BYTES", 1)
+    store.put_whole(new_id(), b"rolls over to a new pack", None)
+    assert pack_store.compact() == 0  # the late put's pack is left alone
+    pack_store.sync(where.pack)
+    pack_store.index_put(late, where)
+    assert read_back(store, late) == data
+    assert pack_store.compact() > 0  # now it may go: the late put is copied out first
+    for reopened in (store, opened(tmp_path)):
+        assert read_back(reopened, late) == data
