@@ -198,28 +198,18 @@ class PackStore:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def put(self, chunk_id: str, data: bytes, crc32c: int) -> Packed:
-        """Append a chunk and return once it is durable; the index holds it from then on."""
-        where = self.append(chunk_id, data, crc32c)
-        try:
-            self.sync(where.pack)
-        except BaseException:
-            self.abandon(where)
-            raise
-        self.index_put(chunk_id, where)
-        return where
-
     def append(self, chunk_id: str, data: bytes, crc32c: int) -> Packed:
-        """The first step of ``put``, for a caller that appends several chunks, then has them
-        made durable by one ``sync`` of each pack written to, then indexes each; or, if that
-        fails, abandons each. Until then the pack is not compacted."""
+        """The first step of a put: the caller appends its chunks, has them made durable by one
+        ``sync`` of each pack written to, then indexes each (``index_put``); or, if that fails,
+        abandons each. Until then the pack is not compacted."""
         with self._lock:
             where = self._append_locked(PUT, chunk_id, data, crc32c)
             self._unfinished[where.pack] += 1
             return where
 
     def index_put(self, chunk_id: str, where: Packed) -> None:
-        """The last step of ``put``: only after the sync that made ``where`` durable."""
+        """The last step of a put: only after the sync that made ``where`` durable; the index
+        holds the chunk from then on."""
         with self._lock:
             old = self.index.get(chunk_id)
             if old is not None:

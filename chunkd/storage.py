@@ -240,18 +240,22 @@ class ChunkStore:
         self, chunk_id: str, data: bytes, declared_crc32c: int | None
     ) -> tuple[ChunkMeta, bool]:
         """Store a chunk received whole (a small one) in one call: capacity check, temporary
-        file, checksum check, commit. Returns its metadata and whether it is new."""
+        file (or pack record: a batch of one), checksum check, commit. Returns its metadata
+        and whether it is new."""
+        if self.packs is not None and len(data) <= PACK_MAX_BYTES:
+            outcome = self.put_many([(chunk_id, data, declared_crc32c)])[0]
+            if isinstance(outcome, StorageError):
+                raise outcome
+            return outcome
         if self.exists(chunk_id):
             # A re-put of an existing chunk takes no new space: never refused as full.
-            return self._put_whole(chunk_id, data, declared_crc32c)
+            return self._put_file(chunk_id, data, declared_crc32c)
         with self.reserve(len(data)):
-            return self._put_whole(chunk_id, data, declared_crc32c)
+            return self._put_file(chunk_id, data, declared_crc32c)
 
-    def _put_whole(
+    def _put_file(
         self, chunk_id: str, data: bytes, declared_crc32c: int | None
     ) -> tuple[ChunkMeta, bool]:
-        if self.packs is not None and len(data) <= PACK_MAX_BYTES:
-            return self._put_packed(self.packs, chunk_id, data, declared_crc32c)
         temp = self.create_temp(chunk_id)
         try:
             temp.write(data)
@@ -261,32 +265,13 @@ class ChunkStore:
         finally:
             temp.discard()
 
-    def _put_packed(
-        self, packs: PackStore, chunk_id: str, data: bytes, declared_crc32c: int | None
-    ) -> tuple[ChunkMeta, bool]:
-        """A small chunk appended to the pack: the same checks and answers as a file's commit."""
-        self.chunk_path(chunk_id)  # validates the id
-        crc32c = checksums.crc32c(data)
-        if declared_crc32c is not None and declared_crc32c != crc32c:
-            raise ChecksumMismatch(chunk_id)
-        with self._id_locks.hold(chunk_id):
-            existing = self._stored_as(chunk_id, len(data), crc32c)
-            if existing is not None:
-                return existing, False
-            try:
-                where = packs.put(chunk_id, data, crc32c)
-            except OSError as exc:
-                raise_if_no_space(exc)
-                raise
-            self.usage.added(len(data))
-        return meta_of(chunk_id, where), True
-
     def put_many(
-        self, items: Sequence[tuple[str, bytes, int]]
+        self, items: Sequence[tuple[str, bytes, int | None]]
     ) -> list[tuple[ChunkMeta, bool] | StorageError]:
-        """Store small chunks received whole (id, data, CRC32C) as ``put_whole`` would each,
-        with one pack sync for all: every id's lock (taken in id order) and room is held until
-        that sync has returned and the chunks are indexed. Each item's outcome, in order."""
+        """Store small chunks received whole (id, data, declared CRC32C or None) as
+        ``put_whole`` would each, with one pack sync for all: every id's lock (taken in id
+        order) and room is held until that sync has returned and the chunks are indexed. Each
+        item's outcome, in order. (A single small chunk is a batch of one.)"""
         ids = {chunk_id for chunk_id, _, _ in items}
         packs = self.packs
         if (
@@ -304,14 +289,15 @@ class ChunkStore:
             try:
                 for number, (chunk_id, data, declared_crc32c) in enumerate(items):
                     try:
-                        if declared_crc32c != checksums.crc32c(data):
+                        crc32c = checksums.crc32c(data)
+                        if declared_crc32c is not None and declared_crc32c != crc32c:
                             raise ChecksumMismatch(chunk_id)
-                        existing = self._stored_as(chunk_id, len(data), declared_crc32c)
+                        existing = self._stored_as(chunk_id, len(data), crc32c)
                         if existing is not None:
                             outcomes[number] = (existing, False)
                             continue
                         held.enter_context(self.reserve(len(data)))
-                        where = packs.append(chunk_id, data, declared_crc32c)
+                        where = packs.append(chunk_id, data, crc32c)
                         appended.append((number, chunk_id, where))
                     except StorageError as error:
                         outcomes[number] = error
@@ -417,7 +403,7 @@ def _outcome(
     put: Callable[[str, bytes, int | None], tuple[ChunkMeta, bool]],
     chunk_id: str,
     data: bytes,
-    crc32c: int,
+    crc32c: int | None,
 ) -> tuple[ChunkMeta, bool] | StorageError:
     try:
         return put(chunk_id, data, crc32c)
