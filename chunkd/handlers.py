@@ -1,14 +1,15 @@
-"""The chunk daemon's request handlers: PUT (streamed to a temporary file, then committed), a
-batch of small PUTs (``chunkd.batch``), GET (every byte checked before it is sent), HEAD,
-DELETE, verify, listing and stats, each over the app's ChunkStore. Blocking store calls run in
-threads."""
+"""The chunk daemon's request handlers: PUT (streamed to a temporary file, then committed),
+batches of small PUTs and range reads (``chunkd.batch``), GET (every byte checked before it is
+sent), HEAD, DELETE, verify, listing and stats, each over the app's ChunkStore. Blocking store
+calls run in threads."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from aiohttp import web
 
@@ -42,6 +43,8 @@ from chunkd.wire import (
 log = logging.getLogger(__name__)
 
 STORE_KEY = web.AppKey("store", ChunkStore)
+
+Decoded = TypeVar("Decoded")
 
 WRITE_BLOCK_BYTES = 1024 * 1024
 # Chunks up to this size are received whole and stored in one thread hop, and ranges up to
@@ -77,15 +80,9 @@ async def put_batch(request: web.Request) -> web.Response:
     """Store every small chunk of a batch as its own PUT would, in one thread hop and with one
     pack fdatasync for all (``ChunkStore.put_many``), and answer each one's outcome."""
     store = request.app[STORE_KEY]
-    length = request.content_length
-    if length is None:
-        raise ChunkdHTTPError(411, "Content-Length required")
-    if length > BATCH_MAX_BYTES:
-        raise ChunkdHTTPError(413, f"a batch is at most {BATCH_MAX_BYTES} bytes")
-    try:
-        items = decode_batch(await read_whole_body(request, length))
-    except BatchFormatError as exc:
-        raise ChunkdHTTPError(400, str(exc)) from None
+    items = await decoded_batch(
+        request, BATCH_MAX_BYTES, f"a batch is at most {BATCH_MAX_BYTES} bytes", decode_batch
+    )
     outcomes = await asyncio.to_thread(
         store.put_many, [(item.chunk_id, item.data, item.crc32c) for item in items]
     )
@@ -97,17 +94,28 @@ async def get_batch(request: web.Request) -> web.Response:
     """Read the ranges of several small chunks in one thread hop, each checked as its own GET
     would be, and answer each one's bytes or error."""
     store = request.app[STORE_KEY]
+    most = BATCH_MAX_ITEMS * ITEM_HEADER_BYTES
+    reads = await decoded_batch(
+        request, most, f"a batch is at most {BATCH_MAX_ITEMS} items", decode_reads
+    )
+    answers = await asyncio.to_thread(read_ranges, store, reads)
+    return web.Response(body=b"".join(answers), content_type="application/octet-stream")
+
+
+async def decoded_batch(
+    request: web.Request, most: int, too_large: str, decode: Callable[[bytes], Decoded]
+) -> Decoded:
+    """The decoded body of a batch request: 411 without a length, 413 (``too_large``) with
+    one over ``most`` bytes, 400 if it does not follow the framing."""
     length = request.content_length
     if length is None:
         raise ChunkdHTTPError(411, "Content-Length required")
-    if length > BATCH_MAX_ITEMS * ITEM_HEADER_BYTES:
-        raise ChunkdHTTPError(413, f"a batch is at most {BATCH_MAX_ITEMS} items")
+    if length > most:
+        raise ChunkdHTTPError(413, too_large)
     try:
-        reads = decode_reads(await read_whole_body(request, length))
+        return decode(await read_whole_body(request, length))
     except BatchFormatError as exc:
         raise ChunkdHTTPError(400, str(exc)) from None
-    answers = await asyncio.to_thread(read_ranges, store, reads)
-    return web.Response(body=b"".join(answers), content_type="application/octet-stream")
 
 
 def read_ranges(store: ChunkStore, reads: list[BatchRead]) -> list[bytes]:
