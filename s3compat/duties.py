@@ -5,7 +5,8 @@ cluster, not once per gateway, runs only in the process that holds its lease: th
 (dead processes' intents, the deletion queue, upload expiry, lifecycle rules), polling the
 chunk servers (recording their stats, marking them down or lost), repair, and rebalancing.
 Any gateway can hold any lease; when its holder dies, another gateway takes the duty over
-once the lease expires.
+once the lease expires. Every process also publishes the read holds of its long reads, which
+keep their chunks from whichever process collects (store/reads.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import KW_ONLY, dataclass
 from s3compat.catalog.leases import LeaseCatalog
 from s3compat.cluster.membership import Membership
 from s3compat.store.gc import Collector
+from s3compat.store.reads import OpenReads, hold_interval
 from s3compat.store.repair import Repairer
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,25 @@ async def keep_alive(
                 )
         except Exception:  # a failed renewal must not stop the next one
             log.exception("renewing process %s failed", process_id)
+
+
+async def publish_holds(
+    reads: OpenReads, leases: LeaseCatalog, process_id: str, grace_seconds: float
+) -> None:
+    """Keep this process's read holds in the catalog (forever; cancel to stop): every
+    `hold_interval`, the chunks of the reads that began more than that long ago."""
+    interval = hold_interval(grace_seconds)
+    published: set[str] = set()
+    while True:
+        await asyncio.sleep(interval)
+        wanted = reads.older_than(interval)
+        if wanted == published:
+            continue
+        try:
+            await leases.hold_reads(process_id, wanted - published, published - wanted)
+            published = wanted
+        except Exception:  # the next round tries again
+            log.exception("publishing the read holds of process %s failed", process_id)
 
 
 async def run_collector(collector: Collector, holder: Leaseholder, *, interval: float) -> None:

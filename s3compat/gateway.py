@@ -35,6 +35,7 @@ from s3compat.duties import (
     Leaseholder,
     SharedMembership,
     keep_alive,
+    publish_holds,
     run_collector,
     run_repairer,
 )
@@ -179,7 +180,7 @@ def _services(
         catalog,
         client,
         membership,
-        store.reading,
+        store.reads,
         expire_uploads=lambda: uploads.expire(config.upload_expiry_seconds),
         lifecycle=lifecycle.maybe_run,
     )
@@ -310,8 +311,8 @@ async def follow_settings(store: ObjectStore, interval: float) -> None:
 
 async def run_duties(services: Services, config: GatewayConfig) -> None:
     """The work beside the server, until cancelled: polling the chunk servers, following the
-    cluster's settings, and the repair and collector passes (each while this process holds
-    its lease)."""
+    cluster's settings, the repair and collector passes (each while this process holds its
+    lease), and publishing this process's read holds."""
     holder = Leaseholder(services.leases, services.process_id, config.lease_seconds)
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(services.membership.run(config.poll_interval_seconds))
@@ -321,6 +322,14 @@ async def run_duties(services: Services, config: GatewayConfig) -> None:
         )
         tasks.create_task(
             run_collector(services.collector, holder, interval=config.sweep_interval_seconds)
+        )
+        tasks.create_task(
+            publish_holds(
+                services.store.reads,
+                services.leases,
+                services.process_id,
+                config.gc_grace_seconds,
+            )
         )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from s3compat.catalog.backend import Queries, Transaction
+from s3compat.catalog.backend import DATABASE_NOW, Queries, Transaction
 from s3compat.records import ChunkRecord
 
 CHUNK_COLUMNS = (
@@ -168,9 +168,14 @@ class ChunkQueries(Queries):
         return await self.db.retrying(body)
 
     async def due_deletions(self, now: float, limit: int) -> list[PendingDeletion]:
+        """Deletions due at `now`, but for chunks a live process holds for a read."""
         async with self.db.single() as tx:
             rows = await tx.all(
                 "SELECT chunk_id, server_id FROM deletions WHERE not_before <= ? "
+                "AND NOT EXISTS (SELECT 1 FROM read_holds JOIN processes "
+                "ON processes.process_id = read_holds.holder "
+                "WHERE read_holds.chunk_id = deletions.chunk_id "
+                f"AND processes.expires_at > {DATABASE_NOW[self.db.dialect]}) "
                 "ORDER BY not_before LIMIT ?",
                 (now, limit),
             )

@@ -6,12 +6,17 @@ intents collected (turned into deletions). A process that lost its row while ali
 longer than its lifetime) is safe too: a commit needs every intent of its chunks to still be
 there (`chunkrows.attach_chunks`), so its write fails instead of committing collected chunks.
 
+A process also holds, in `read_holds`, the chunks its long reads stream (store/reads.py): no
+collector deletes them while the process's row is alive.
+
 A lease names the one process that does a background duty (the collector, polling the chunk
 servers, rebalancing) until it expires; its holder renews it on every round. Times come from
 the database's clock.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from s3compat.catalog.backend import DATABASE_NOW, CatalogDatabase, Queries, Transaction
 from s3compat.catalog.chunkrows import queue_deletions
@@ -53,7 +58,24 @@ class LeaseCatalog(Queries):
 
         async def body(tx: Transaction) -> None:
             await tx.execute("DELETE FROM leases WHERE holder = ?", (process_id,))
+            await tx.execute("DELETE FROM read_holds WHERE holder = ?", (process_id,))
             await tx.execute("DELETE FROM processes WHERE process_id = ?", (process_id,))
+
+        await self.db.retrying(body)
+
+    async def hold_reads(
+        self, process_id: str, held: Iterable[str], released: Iterable[str]
+    ) -> None:
+        """The process's reads now also hold the chunks `held`, and no longer `released`."""
+        new = [(process_id, chunk_id) for chunk_id in held]
+        gone = [(process_id, chunk_id) for chunk_id in released]
+
+        async def body(tx: Transaction) -> None:
+            await tx.many("DELETE FROM read_holds WHERE holder = ? AND chunk_id = ?", gone)
+            await tx.many(
+                "INSERT INTO read_holds (holder, chunk_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                new,
+            )
 
         await self.db.retrying(body)
 
@@ -101,6 +123,11 @@ class LeaseCatalog(Queries):
                 (now,),
             )
             await queue_deletions(tx, gone, now)
+            await tx.execute(
+                "DELETE FROM read_holds WHERE holder NOT IN "
+                "(SELECT process_id FROM processes WHERE expires_at > ?)",
+                (now,),
+            )
             await tx.execute(
                 "DELETE FROM processes WHERE expires_at < ?",
                 (now - FORGET_PROCESSES_AFTER_SECONDS,),

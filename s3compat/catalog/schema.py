@@ -196,6 +196,17 @@ _MIGRATIONS: list[str] = [
     );
     CREATE INDEX versions_by_key ON versions (bucket, key, version_id);
     """,
+    # 6: read holds. A process whose read of a chunk has lasted a while holds the chunk here;
+    # no collector deletes a held chunk while the holder's `processes` row is alive
+    # (store/reads.py).
+    """
+    CREATE TABLE read_holds (
+        holder TEXT NOT NULL,
+        chunk_id TEXT NOT NULL,
+        PRIMARY KEY (holder, chunk_id)
+    );
+    CREATE INDEX read_holds_by_chunk ON read_holds (chunk_id);
+    """,
 ]
 
 _SQLITE = {

@@ -4,7 +4,8 @@ Sources of garbage, all recorded in the catalog before the bytes exist or stop m
 - chunks of replaced or deleted versions (queued with a grace period for readers),
 - chunks of failed writes (abandoned intents, due at once),
 - intents left by a gateway process that died mid-write (another gateway id, or too old).
-Chunks that a reader of this process is streaming are skipped until the read ends.
+Chunks that a read of this process is streaming, or that a live process holds for a read of
+its own (store/reads.py), are skipped until the read ends.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import KW_ONLY, dataclass, field
 
@@ -22,6 +22,7 @@ from s3compat.cluster.client import ChunkClient
 from s3compat.cluster.errors import ChunkServerError
 from s3compat.cluster.membership import Membership
 from s3compat.records import ServerState
+from s3compat.store.reads import OpenReads
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class Collector:
     catalog: Catalog
     client: ChunkClient
     membership: Membership
-    reading: Counter[str]
+    reads: OpenReads
     _: KW_ONLY
     expire_uploads: Callable[[], Awaitable[int]] | None = None
     lifecycle: Callable[[], Awaitable[int]] | None = None
@@ -70,7 +71,7 @@ class Collector:
         )
         while True:
             due = await self.catalog.due_deletions(time.time(), BATCH)
-            due = [d for d in due if d.chunk_id not in self.reading]
+            due = [d for d in due if d.chunk_id not in self.reads]
             # A lost or removed server's files are gone, or never will be read again.
             gone = {s.server_id for s in self.membership.servers() if s.state in GONE_STATES}
             abandoned = [d.chunk_id for d in due if d.server_id in gone]

@@ -31,6 +31,7 @@ from s3compat.store.listing import ListPage
 from s3compat.store.locks import check_removable
 from s3compat.store.pieces import ByteSource
 from s3compat.store.placement import Candidate, RecentWrites, Reservation, choose_servers
+from s3compat.store.reads import OpenReads
 from s3compat.store.service import ChunkService
 from s3compat.store.sse import MasterKey, Sealing
 from s3compat.store.stripe_write import required_pieces, write_striped
@@ -68,8 +69,8 @@ class ObjectStore(ChunkService):
     keyring: Keyring | None = None
     _reserved: Counter[str] = field(default_factory=Counter, init=False)
     _recent: RecentWrites = field(default_factory=RecentWrites, init=False)
-    # chunk id -> number of readers streaming it now; the collector skips these
-    reading: Counter[str] = field(default_factory=Counter, init=False)
+    # The reads streaming now: the collectors skip their chunks (store/reads.py).
+    reads: OpenReads = field(default_factory=OpenReads, init=False)
     # Set when a read or write left a segment short of pieces: wakes the repairer.
     repair_wanted: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
@@ -349,9 +350,7 @@ class ObjectStore(ChunkService):
         """Bytes [start, end) of an opened object (of its plaintext, with the `sealing` of an
         encrypted one). Its chunks are not collected meanwhile; pieces found missing or
         corrupt on the way are read around and noted for repair."""
-        ids = [c.chunk_id for c in chunks]
-        self.reading.update(ids)
-        try:
+        with self.reads.streaming(c.chunk_id for c in chunks):
             read = segments.read_range
             if sealing is not None:
                 read = partial(segments.read_sealed_range, object_key=sealing.key)
@@ -367,11 +366,6 @@ class ObjectStore(ChunkService):
             async with aclosing(blocks):
                 async for block in blocks:
                     yield block
-        finally:
-            self.reading.subtract(ids)
-            for chunk_id in ids:
-                if self.reading[chunk_id] <= 0:
-                    del self.reading[chunk_id]
 
     async def _note_damage(self, chunk: ChunkRecord, reason: str) -> None:
         log.warning("piece %s on %s is %s: read around it", chunk.chunk_id, chunk.server_id, reason)

@@ -196,6 +196,39 @@ async def test_retiring_frees_leases_and_intents(
     assert await leases.collect_dead_intents() == 6
 
 
+async def test_a_chunk_held_for_a_read_is_not_due_while_its_holder_lives(
+    two_dbs: tuple[CatalogDatabase, CatalogDatabase],
+) -> None:
+    """One process holds chunks for a long read; the collector (another handle) is not handed
+    them while the holder's row is alive, and is once they are released, the holder retired,
+    or its row expired."""
+    catalog, leases = Catalog(two_dbs[0]), LeaseCatalog(two_dbs[1])
+    reader, paused, writer = (f"{name}-{uuid.uuid4().hex}" for name in ("reader", "paused", "w"))
+    await leases.keep_alive(reader, "test", 60)
+    await leases.keep_alive(paused, "test", 0.3)
+    chunks = chunks_for("read")
+    ids = [c.chunk_id for c in chunks]
+    await catalog.record_intents(chunks, writer)
+    await catalog.abandon_chunks(ids)
+
+    async def due() -> set[str]:
+        return {d.chunk_id for d in await catalog.due_deletions(time.time(), 100)}
+
+    assert await due() == set(ids)
+    await leases.hold_reads(reader, ids[:4], [])
+    await leases.hold_reads(paused, ids[4:], [])
+    assert await due() == set()
+    await leases.hold_reads(reader, [], ids[:2])  # the read of two of them ended
+    assert await due() == set(ids[:2])
+    await asyncio.sleep(0.5)  # the paused process's row expires: its holds no longer count
+    assert await due() == set(ids[:2]) | set(ids[4:])
+    await leases.collect_dead_intents()
+    assert await rows(two_dbs[0], "SELECT holder FROM read_holds") == [(reader,), (reader,)]
+    await leases.retire(reader)
+    assert await due() == set(ids)
+    assert await rows(two_dbs[0], "SELECT holder FROM read_holds") == []
+
+
 def test_both_schemas_have_the_same_tables_and_columns(tmp_path: Path) -> None:
     if catalog_backend() != "postgresql":
         pytest.skip("compares with PostgreSQL: runs in the PostgreSQL pass")

@@ -32,6 +32,7 @@ from support.waiting import wait_for
 
 # The cross-gateway tests, collected here as well (without that module's PostgreSQL-only mark).
 from test_two_gateways import (  # noqa: F401
+    test_a_long_read_through_either_gateway_outlives_an_overwrite,
     test_a_write_through_one_gateway_is_read_through_the_other_at_once,
     test_both_gateways_completing_one_upload_make_one_object,
     test_both_gateways_creating_one_bucket_make_one_bucket,
