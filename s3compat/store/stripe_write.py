@@ -5,9 +5,9 @@ coded off the event loop, and block i goes to piece i's chunk PUT through a queu
 blocks, so all 6+M PUTs stream in parallel and memory stays at a few stripes per write whatever
 the segment's size. A PUT that fails, or stalls longer than `WRITE_HEDGE_SECONDS` while enough
 others go on, is dropped: the write is acknowledged when at least `required` pieces are durable
-(6+1 with parity, as Swift and Ceph require k+1; all 6 without), and the missing ones are left
-to the repairer. A small segment is read whole and its pieces sent at once, each with its
-CRC32C for the daemon to check.
+(6+1 with parity, as Swift and Ceph require k+1; all 6 without), the others' answers are
+awaited `POST_QUORUM_SECONDS` more, and the missing pieces are left to the repairer. A small
+segment is read whole and its pieces sent at once, each with its CRC32C for the daemon to check.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from awscrt import checksums as crt_checksums
 
@@ -33,6 +34,10 @@ SMALL_WRITE_BYTES = 256 * 1024
 QUEUE_BLOCKS = 2
 # A piece that takes no block for this long is dropped, if the others are enough.
 WRITE_HEDGE_SECONDS = 10.0
+# Once `required` pieces are durable, the others' answers are awaited this much longer; a piece
+# still unanswered then is dropped (as Swift's proxy waits out its post-quorum timeout), so that
+# a daemon that hangs without failing holds a write up this long instead of its io timeout.
+POST_QUORUM_SECONDS = 2.0
 
 
 def required_pieces(parity: int) -> int:
@@ -110,7 +115,7 @@ async def write_striped(
         for piece in pieces:
             if not piece.dropped:
                 await _offer(piece, None, pieces, required, servers)
-        await asyncio.gather(*(p.task for p in pieces if p.task), return_exceptions=True)
+        await until_quorum([p.task for p in pieces if p.task], required)
         for piece in pieces:
             _settle(piece, servers)
         _check_enough(pieces, required)
@@ -157,12 +162,14 @@ async def _offer(
 
 
 def _settle(piece: _Piece, servers: ServerUrls) -> None:
-    """Look at a finished PUT: a failure drops the piece (and marks its server failed)."""
+    """Look at a finished PUT: a failure drops the piece (and marks its server failed if it
+    could not be reached or hung)."""
     task = piece.task
     if task is None or not task.done():
         return
-    if task.cancelled():
+    if task.cancelled():  # hung: dropped by a hedge
         piece.dropped = True
+        servers.mark_failed(piece.chunk.server_id)
         return
     error = task.exception()
     if error is not None:
@@ -229,8 +236,8 @@ async def _write_small(
         for role, block in enumerate(code_stripe(geometry, coder, stripe, data)):
             by_role[role] += block
     crcs = {c.chunk_id: f"{crt_checksums.crc32c(by_role[c.piece]):08x}" for c in chunks}
-    outcomes = await asyncio.gather(
-        *(
+    tasks = [
+        asyncio.ensure_future(
             client.put_chunk(
                 servers.url_of(c.server_id),
                 c.chunk_id,
@@ -238,22 +245,48 @@ async def _write_small(
                 by_role[c.piece],
                 crcs[c.chunk_id],
             )
-            for c in chunks
-        ),
-        return_exceptions=True,
-    )
+        )
+        for c in chunks
+    ]
+    await until_quorum(tasks, required)
     stored: list[ChunkRecord] = []
     failures: list[BaseException] = []
-    for chunk, outcome in zip(chunks, outcomes, strict=True):
-        if isinstance(outcome, BaseException):
-            failures.append(outcome)
-            if isinstance(outcome, ChunkServerUnavailable):
+    for chunk, task in zip(chunks, tasks, strict=True):
+        if task.cancelled():  # hung: dropped after the quorum
+            failures.append(BackendFailure(f"chunk server {chunk.server_id} did not answer"))
+            servers.mark_failed(chunk.server_id)
+        elif (error := task.exception()) is not None:
+            failures.append(error)
+            if isinstance(error, ChunkServerUnavailable):
                 servers.mark_failed(chunk.server_id)
-            elif not isinstance(outcome, Exception):
-                raise outcome  # cancellation
         else:
             stored.append(replace(chunk, crc32c=crcs[chunk.chunk_id]))
     if len(stored) < required:
         detail = f": {failures[0]}" if failures else ""
         raise BackendFailure(f"{len(stored)} pieces could be stored, {required} needed{detail}")
     return stored
+
+
+async def until_quorum(tasks: Sequence[asyncio.Task[Any]], required: int) -> None:
+    """Wait until every task is done or, from the moment `required` of them have succeeded,
+    `POST_QUORUM_SECONDS` more; cancel those still running then (and all of them if this
+    wait is cancelled)."""
+    pending = set(tasks)
+    succeeded = 0
+    deadline: float | None = None
+    loop = asyncio.get_running_loop()
+    try:
+        while pending:
+            timeout = None if deadline is None else max(deadline - loop.time(), 0.0)
+            done, pending = await asyncio.wait(
+                pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            if not done:
+                break
+            succeeded += sum(not t.cancelled() and t.exception() is None for t in done)
+            if deadline is None and succeeded >= required:
+                deadline = loop.time() + POST_QUORUM_SECONDS
+    finally:
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)

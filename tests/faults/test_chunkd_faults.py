@@ -16,6 +16,7 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -557,6 +558,56 @@ def test_too_few_daemons_refuse_writes_and_serve_reads(
     answer = put_raw(cluster, fbucket, "after-resume", b"back")
     assert answer.status == 200, answer.body
     assert len(pieces_of(cluster, fbucket, "after-resume")) == DATA_PIECES + PARITY
+
+
+# Far below the chunk client's io timeout (120 s), which a write used to wait out.
+HUNG_WRITE_TIMEOUT_SECONDS = 30.0
+
+
+def test_a_hung_daemon_does_not_hold_writes_up(
+    healthy_cluster: Cluster, fs3: BaseClient, fbucket: str
+) -> None:
+    """SIGSTOP one daemon and write at once, before any poll has marked it down, small and
+    large objects side by side. Each write is acknowledged while the daemon still hangs: its
+    piece is dropped a short while after the others are durable instead of being waited for
+    until the io timeout. The objects have 7 pieces, none on the stopped daemon, and read back
+    byte-exact; once it is back, the repairer gives every one its 8 pieces again."""
+    cluster = healthy_cluster
+    url = cluster.chunk_urls[0]
+    pid = chunkd_pid(cluster, url)
+    sizes = [4096, 100_000, 3 * MiB + 5, 4096, 64 * 1024]
+    objects = {f"hung-{n}": os.urandom(size) for n, size in enumerate(sizes)}
+
+    def put(key: str) -> RawResponse:
+        target = f"/{fbucket}/{key}"
+        return raw_request(
+            cluster, "PUT", target, body=objects[key], timeout=HUNG_WRITE_TIMEOUT_SECONDS
+        )
+
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(len(objects)) as pool:
+            answers = dict(zip(objects, pool.map(put, objects), strict=True))
+        assert process_state(pid) == "T", "the daemon was to be stopped all along"
+        for key, answer in answers.items():
+            assert answer.status == 200, (key, answer.status, answer.body[:300])
+            pieces = pieces_of(cluster, fbucket, key)
+            assert len(pieces) == DATA_PIECES + PARITY - 1, (key, sorted(pieces))
+            assert all(p["url"] != url for p in pieces.values()), (key, pieces)
+            exact(get_answer(cluster, f"/{fbucket}/{key}"), objects[key])
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_for(
+        lambda: all(len(pieces_of(cluster, fbucket, k)) == DATA_PIECES + PARITY for k in objects),
+        timeout=RECOVERY_SECONDS,
+        interval=0.5,
+    )
+    for key, data in objects.items():
+        exact(get_answer(cluster, f"/{fbucket}/{key}"), data)
+
+
+def process_state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
 def test_health_notices_a_stopped_daemon_in_time() -> None:

@@ -120,14 +120,16 @@ def raw_request(
     signer: str | SigV4Auth | HmacV1Auth | None = "sigv4",
     access_key: str | None = None,
     secret_key: str | None = None,
+    timeout: float = HTTP_TIMEOUT_SECONDS,
 ) -> RawResponse:
-    """Send one request to the gateway (signed unless `signer` is None) and read the answer."""
+    """Send one request to the gateway (signed unless `signer` is None) and read the answer
+    (TimeoutError if the gateway is silent for `timeout` seconds)."""
     all_headers = dict(headers or {})
     if signer is not None:
         all_headers = sign(
             cluster, method, target, all_headers, body, signer, access_key, secret_key
         )
-    connection = connection_for(cluster)
+    connection = connection_for(cluster, timeout)
     try:
         connection.request(
             method,
