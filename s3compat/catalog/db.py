@@ -12,7 +12,8 @@ Two connections to one file:
   not yet committed (even one whose group is open) is invisible to it.
 
 Where statements run: what can wait (``BEGIN IMMEDIATE`` for another process's write lock, up
-to the busy timeout; ``COMMIT`` for its fsync; connecting) runs on the connection's own thread.
+to the busy timeout, trying again every millisecond; ``COMMIT`` for its fsync; connecting) runs
+on the connection's own thread.
 Everything else (the queries, savepoints) runs on the event loop: it only touches pages of a
 small, hot catalog in memory, tens of microseconds, where a hop to a thread and back costs
 more than the statement (and, on a busy machine, milliseconds of wake-up latency). So a member
@@ -28,86 +29,36 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from s3compat.catalog.schema import MIGRATIONS
+from s3compat.catalog.sqlite_connection import (
+    BUSY_TIMEOUT_MS,
+    SAVEPOINT,
+    Connection,
+    Row,
+    begin_immediate,
+    end_read,
+    end_savepoint,
+    executemany,
+    fetchall,
+    fetchone,
+    lastrowid,
+    rollback_if_open,
+    rowcount,
+    run_statement,
+)
 
-Row = sqlite3.Row
-T = TypeVar("T")
-
-BUSY_TIMEOUT_MS = 10_000
 # A group stops taking members at this size and commits; the rest form the next group.
 MAX_GROUP_MEMBERS = 128
-_SAVEPOINT = "member"
 
 
 class CommitFailed(sqlite3.OperationalError):
     """The shared transaction this caller's statements were in was not committed."""
-
-
-class _Connection:
-    """One sqlite3 connection, used by one caller at a time, on the event loop (`now`) or on
-    its own thread (`call`) for what may wait."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-        self._executor: ThreadPoolExecutor | None = None
-        self._sqlite: sqlite3.Connection | None = None
-        self._in_flight: asyncio.Future[Any] | None = None
-
-    async def open(self, path: Path, pragmas: Iterable[str]) -> None:
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"catalog-{self._name}")
-
-        def connect() -> sqlite3.Connection:
-            connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            connection.row_factory = sqlite3.Row
-            for pragma in pragmas:
-                connection.execute(pragma).close()
-            return connection
-
-        self._sqlite = await self._submit(connect)
-
-    async def close(self) -> None:
-        await self.settle()
-        if self._sqlite is not None:
-            await self._submit(self._sqlite.close)
-            self._sqlite = None
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
-            self._executor = None
-
-    def now(self, function: Callable[..., T], *args: Any) -> T:
-        """Run ``function(connection, *args)`` here, on the event loop."""
-        if self._sqlite is None:
-            raise RuntimeError("catalog is not open")
-        return function(self._sqlite, *args)
-
-    async def call(self, function: Callable[..., T], *args: Any) -> T:
-        """Run ``function(connection, *args)`` on the connection's thread."""
-        if self._sqlite is None:
-            raise RuntimeError("catalog is not open")
-        return await self._submit(partial(function, self._sqlite, *args))
-
-    async def settle(self) -> None:
-        """Until nothing runs on the connection's thread (a call whose caller was cancelled
-        goes on), so that the connection is never used by two threads at once."""
-        in_flight = self._in_flight
-        if in_flight is not None and not in_flight.done():
-            await asyncio.wait([in_flight])
-
-    async def _submit(self, function: Callable[[], T]) -> T:
-        if self._executor is None:
-            raise RuntimeError("catalog is not open")
-        future = asyncio.get_running_loop().run_in_executor(self._executor, function)
-        self._in_flight = future
-        # What is handed to the thread runs even if the caller is cancelled meanwhile, so what
-        # the connection did never depends on when a caller gave up.
-        return await asyncio.shield(future)
 
 
 @dataclass(eq=False)
@@ -126,8 +77,8 @@ class Database:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._writer = _Connection("writer")
-        self._reader = _Connection("reader")
+        self._writer = Connection("writer")
+        self._reader = Connection("reader")
         self._write_lock = asyncio.Lock()
         self._read_lock = asyncio.Lock()
         self._waiting = 0  # transaction() callers waiting for the write lock
@@ -141,8 +92,16 @@ class Database:
         common = (f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS:d}", "PRAGMA foreign_keys=ON")
         # FULL: a commit is on disk before we answer the client (WAL + NORMAL may lose the
         # last transactions on power loss).
+        # The writer waits for the write lock itself (`begin_immediate`); nothing else it runs
+        # in WAL mode waits for another process (a COMMIT does not, its checkpoint is passive).
         await self._writer.open(
-            self.path, ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", *common)
+            self.path,
+            (
+                "PRAGMA journal_mode=WAL",
+                "PRAGMA synchronous=FULL",
+                *common,
+                "PRAGMA busy_timeout=0",
+            ),
         )
         self._open = True
         try:
@@ -219,8 +178,8 @@ class Database:
         run anything (on the thread: it may wait for another process), and its SAVEPOINT."""
         if not group.begun:
             group.begun = True
-            await self._writer.call(_run_statement, "BEGIN IMMEDIATE")
-        self._writer.now(_run_statement, f"SAVEPOINT {_SAVEPOINT}")
+            await self._writer.call(begin_immediate)
+        self._writer.now(run_statement, f"SAVEPOINT {SAVEPOINT}")
 
     async def _leave(self, group: _Group, tx: Tx, *, failed: bool) -> None:
         """End a member: release (or roll back) its savepoint, then hand the lock to the next
@@ -229,7 +188,7 @@ class Database:
         await self._writer.settle()  # the BEGIN of a member cancelled while it ran
         last = not self._waiting or group.members >= MAX_GROUP_MEMBERS
         try:
-            if tx.started and not self._writer.now(_end_savepoint, failed):
+            if tx.started and not self._writer.now(end_savepoint, failed):
                 group.broken = group.broken or sqlite3.OperationalError(
                     "SQLite rolled the transaction back"
                 )
@@ -251,13 +210,13 @@ class Database:
         error = group.broken
         if error is None and group.begun:
             try:
-                await self._writer.call(_run_statement, "COMMIT")
+                await self._writer.call(run_statement, "COMMIT")
             except BaseException as commit_error:
                 error = commit_error
         if error is not None:
             try:
                 await self._writer.settle()
-                self._writer.now(_rollback_if_open)
+                self._writer.now(rollback_if_open)
             finally:
                 group.done.set_exception(
                     _commit_failed(f"the shared transaction was rolled back: {error!r}", error)
@@ -308,18 +267,16 @@ class Database:
                 yield tx
             finally:
                 if tx.started:
-                    self._reader.now(_end_read)
+                    self._reader.now(end_read)
 
     async def _begin_read(self) -> None:
-        self._reader.now(_run_statement, "BEGIN")
+        self._reader.now(run_statement, "BEGIN")
 
 
 class Tx:
     """Query helpers bound to one connection inside a transaction (or a single read)."""
 
-    def __init__(
-        self, connection: _Connection, start: Callable[[], Awaitable[None]] | None
-    ) -> None:
+    def __init__(self, connection: Connection, start: Callable[[], Awaitable[None]] | None) -> None:
         self._connection = connection
         self._start = start
         self.started = False
@@ -327,24 +284,24 @@ class Tx:
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run a statement; return the number of rows it changed."""
         await self._begin()
-        return self._connection.now(_rowcount, sql, tuple(params))
+        return self._connection.now(rowcount, sql, tuple(params))
 
     async def insert(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run an INSERT; return the new row id."""
         await self._begin()
-        return self._connection.now(_lastrowid, sql, tuple(params))
+        return self._connection.now(lastrowid, sql, tuple(params))
 
     async def many(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
         await self._begin()
-        self._connection.now(_executemany, sql, [tuple(r) for r in rows])
+        self._connection.now(executemany, sql, [tuple(r) for r in rows])
 
     async def one(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
         await self._begin()
-        return self._connection.now(_fetchone, sql, tuple(params))
+        return self._connection.now(fetchone, sql, tuple(params))
 
     async def all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         await self._begin()
-        return self._connection.now(_fetchall, sql, tuple(params))
+        return self._connection.now(fetchall, sql, tuple(params))
 
     async def _begin(self) -> None:
         if not self.started:
@@ -354,69 +311,6 @@ class Tx:
 
 
 # -- what runs on a connection ----------------------------------------------------------------
-
-
-def _run_statement(connection: sqlite3.Connection, sql: str) -> None:
-    connection.execute(sql).close()
-
-
-def _rowcount(connection: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> int:
-    cursor = connection.execute(sql, params)
-    try:
-        return cursor.rowcount
-    finally:
-        cursor.close()
-
-
-def _lastrowid(connection: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> int:
-    cursor = connection.execute(sql, params)
-    try:
-        return int(cursor.lastrowid or 0)
-    finally:
-        cursor.close()
-
-
-def _executemany(connection: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
-    connection.executemany(sql, rows).close()
-
-
-def _fetchone(connection: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> Row | None:
-    cursor = connection.execute(sql, params)
-    try:
-        row: Row | None = cursor.fetchone()
-        return row
-    finally:
-        cursor.close()
-
-
-def _fetchall(connection: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[Row]:
-    cursor = connection.execute(sql, params)
-    try:
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
-
-
-def _end_savepoint(connection: sqlite3.Connection, failed: bool) -> bool:
-    """Release a member's savepoint, first undoing its statements if it failed; whether the
-    group's transaction is still open (SQLite rolls back the whole transaction on some errors,
-    e.g. a full disk, and a failed BEGIN leaves none)."""
-    if not connection.in_transaction:
-        return False
-    if failed:
-        connection.execute(f"ROLLBACK TO {_SAVEPOINT}").close()
-    connection.execute(f"RELEASE {_SAVEPOINT}").close()
-    return connection.in_transaction
-
-
-def _end_read(connection: sqlite3.Connection) -> None:
-    if connection.in_transaction:
-        connection.execute("COMMIT").close()
-
-
-def _rollback_if_open(connection: sqlite3.Connection) -> None:
-    if connection.in_transaction:
-        connection.execute("ROLLBACK").close()
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:

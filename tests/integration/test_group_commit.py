@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from s3compat.catalog import sqlite_connection
 from s3compat.catalog.db import Database
 
 SETTLE_SECONDS = 0.3
@@ -148,3 +149,46 @@ async def test_a_snapshot_sees_one_committed_state(db: Database) -> None:
     assert [row["name"] for row in first] == ["before"]
     assert [row["name"] for row in second] == ["before"]
     assert await catalog_view(db, "during") == "v-during"  # the next read sees the commit
+
+
+async def test_a_write_waits_for_another_process_lock_then_goes_on(db: Database) -> None:
+    """Another connection (as another gateway worker would) holds the write lock: a write
+    waits, then commits as soon as the lock is free."""
+    other = sqlite3.connect(db.path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO meta (name, value) VALUES ('other', 'first')")
+
+        async def write() -> None:
+            async with db.transaction() as tx:
+                await tx.execute("INSERT INTO meta (name, value) VALUES ('mine', 'second')")
+
+        waiting = asyncio.ensure_future(write())
+        await asyncio.sleep(SETTLE_SECONDS)
+        assert not waiting.done()
+        other.execute("COMMIT")
+        await asyncio.wait_for(waiting, 10)
+    finally:
+        other.close()
+    assert await catalog_view(db, "other") == "first"
+    assert outside_view(db, "mine") == "second"
+
+
+async def test_a_write_gives_up_when_the_lock_stays_taken(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_connection, "BUSY_TIMEOUT_MS", 300)
+    other = sqlite3.connect(db.path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.OperationalError) as raised:
+            async with db.transaction() as tx:
+                await tx.execute("INSERT INTO meta (name, value) VALUES ('mine', 'lost')")
+        assert "locked" in str(raised.value)
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    assert outside_view(db, "mine") is None
+    async with db.transaction() as tx:  # the catalog goes on once the lock is free
+        await tx.execute("INSERT INTO meta (name, value) VALUES ('mine', 'later')")
+    assert outside_view(db, "mine") == "later"
