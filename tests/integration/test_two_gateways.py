@@ -49,6 +49,11 @@ CLIENTS = 16
 OPERATIONS_PER_CLIENT = 40
 KEYS = [f"shared-{n}" for n in range(4)]
 LEASE_SECONDS = 2.0
+# Longer than the 1 s of other test clusters: a read is only sure to be protected from the
+# collector when it starts streaming within half a grace of looking its version up
+# (store/reads.py), and the journal's GETs of overwritten keys took up to 3 s on a loaded
+# CI machine.
+GRACE_SECONDS = 4.0
 SETTLE_TIMEOUT_SECONDS = 60.0
 NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
@@ -58,7 +63,10 @@ def pair() -> Iterator[Cluster]:
     """Two gateways (and 6 chunk daemons) on a fresh PostgreSQL catalog, short leases."""
     with private_directory("s3compat-two-") as root:
         cluster, process = start_cluster(
-            root / "data", root, ["--lease-seconds", str(LEASE_SECONDS)], gateways=2
+            root / "data",
+            root,
+            ["--lease-seconds", str(LEASE_SECONDS), "--gc-grace", str(GRACE_SECONDS)],
+            gateways=2,
         )
         try:
             assert len(cluster.endpoints) == 2
@@ -111,6 +119,18 @@ def settle_and_scrub(cluster: Cluster) -> dict[str, Any]:
     )
     findings: dict[str, Any] = json.loads(answer.stdout)
     return findings
+
+
+def logged(cluster: Cluster, lines: int = 20) -> str:
+    """The cluster's last warnings and errors (its log is beside its data folder), for a
+    failure's message: the folder is gone once the test ends."""
+    log = cluster.data_dir.parent / "cluster.stderr.log"
+    found = [
+        line
+        for line in log.read_text(errors="replace").splitlines()
+        if " WARNING " in line or " ERROR " in line
+    ]
+    return "cluster log:\n" + "\n".join(found[-lines:])
 
 
 def assert_clean(findings: dict[str, Any]) -> None:
@@ -235,7 +255,7 @@ def test_sixteen_clients_on_two_gateways_read_only_current_versions(pair: Cluste
     puts = [e for e in journal if e.kind == "put"]
     reads = [e for e in journal if e.kind == "get"]
     failed = [e for e in journal if e.error is not None]
-    assert failed == [], f"{len(failed)} requests failed, e.g. {failed[:3]}"
+    assert failed == [], f"{len(failed)} requests failed, e.g. {failed[:3]}; {logged(pair)}"
     writes = {e.version: e for e in puts if e.version is not None}
     wrong = [why for why in (check_read(r, writes) for r in reads) if why]
     assert wrong == [], f"{len(wrong)} of {len(reads)} reads were wrong: {wrong[:5]}"
@@ -287,7 +307,7 @@ def put_in_parts(client: BaseClient, bucket: str, key: str, parts: list[bytes]) 
 
 def test_a_long_read_through_either_gateway_outlives_an_overwrite(pair: Cluster) -> None:
     """Slow readers through every gateway hold their version's chunks past the grace period
-    (1 s here) while their keys are overwritten and the collector (in one of the processes)
+    while their keys are overwritten and the collector (in one of the processes)
     runs; each read ends with every byte of the version it began, and the chunks go
     afterwards. Each reader has a key of its own, so that no reader is protected by another
     one's read in the collecting process."""
@@ -309,10 +329,10 @@ def test_a_long_read_through_either_gateway_outlives_an_overwrite(pair: Cluster)
         readers.append((key, answer, answer.read(256 * 1024)))
     for key in bodies:
         gateways[1].put_object(Bucket=bucket, Key=key, Body=b"the next version")
-    # The replaced chunks are due after the 1 s grace; the collector sweeps every 0.5 s. Reads
+    # The replaced chunks are due after the grace; the collector sweeps every 0.5 s. Reads
     # older than a quarter of the grace are held in the catalog meanwhile.
     wait_for(lambda: catalog_rows(pair, "SELECT count(*) FROM read_holds")[0][0] > 0, 10)
-    time.sleep(3.0)
+    time.sleep(GRACE_SECONDS + 2.0)
     for key, answer, start in readers:
         with answer:
             got = start + answer.read()

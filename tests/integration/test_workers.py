@@ -32,6 +32,7 @@ from support.waiting import wait_for
 
 # The cross-gateway tests, collected here as well (without that module's PostgreSQL-only mark).
 from test_two_gateways import (  # noqa: F401
+    GRACE_SECONDS,
     test_a_long_read_through_either_gateway_outlives_an_overwrite,
     test_a_write_through_one_gateway_is_read_through_the_other_at_once,
     test_both_gateways_completing_one_upload_make_one_object,
@@ -50,7 +51,16 @@ def workers_cluster() -> Iterator[Cluster]:
         cluster, process = start_cluster(
             root / "data",
             root,
-            ["--workers", str(WORKERS), "--lease-seconds", str(LEASE_SECONDS), "--servers", "6"],
+            [
+                "--workers",
+                str(WORKERS),
+                "--lease-seconds",
+                str(LEASE_SECONDS),
+                "--gc-grace",
+                str(GRACE_SECONDS),
+                "--servers",
+                "6",
+            ],
         )
         try:
             wait_for(lambda: len(worker_pids(cluster)) == WORKERS, 30)
