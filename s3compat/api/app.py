@@ -44,6 +44,7 @@ from s3compat.api.spool import SPOOL_DIR_KEY
 from s3compat.api.unsupported import refuse_unsupported
 from s3compat.config import GatewayConfig
 from s3compat.metrics import RequestMetrics
+from s3compat.outage import Unavailable
 from s3compat.records import BucketRecord
 from s3compat.store.buckets import BucketDocument, BucketStore
 from s3compat.store.errors import StoreError
@@ -165,6 +166,9 @@ def as_s3_error(error: Exception, request: web.Request) -> errors.S3Error:
         return error
     if isinstance(error, StoreError):
         return to_s3_error(error)
+    if isinstance(error, Unavailable):
+        log.warning("request %s: %s", request_id_of(request), error)
+        return errors.ServiceUnavailable()
     if isinstance(error, web.HTTPException):
         return _from_http_exception(error)
     log.exception("request %s failed: %s %s", request_id_of(request), request.method, request.path)

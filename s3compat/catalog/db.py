@@ -48,6 +48,7 @@ from s3compat.catalog.sqlite_connection import (
     fetchall,
     fetchone,
     lastrowid,
+    raise_if_outage,
     rollback_if_open,
     rowcount,
     run_statement,
@@ -137,19 +138,22 @@ class Database:
 
         Its statements run inside a SAVEPOINT of the shared group transaction; the ``async
         with`` returns once the group's COMMIT has. An error inside rolls back this caller's
-        statements only and propagates unchanged.
+        statements only and propagates unchanged; one of the database file (locked past the
+        busy timeout, full, unreadable) propagates as `Unavailable`.
         """
         group = await self._join()
         tx = Tx(self._writer, partial(self._start_member, group))
         try:
             yield tx
-        except BaseException:
+        except BaseException as error:
             await self._run_owned(self._leave(group, tx, failed=True))
+            raise_if_outage(error)
             raise
         await self._run_owned(self._leave(group, tx, failed=False))
         try:
             await asyncio.shield(group.done)
         except CommitFailed as error:
+            raise_if_outage(error)
             raise CommitFailed(str(error)) from error.__cause__
 
     async def _join(self) -> _Group:

@@ -27,6 +27,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from s3compat.catalog.schema import POSTGRESQL_MIGRATIONS
+from s3compat.outage import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,15 @@ RETRYABLE = (
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
     asyncpg.UniqueViolationError,
+)
+# The server cannot be reached, is shutting down or restarting, or is out of connections or
+# room: the request is answered 503 (s3compat/outage.py). Catalog bodies run nothing but SQL,
+# so an OSError inside one is the connection's.
+UNREACHABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
 )
 
 
@@ -160,7 +170,7 @@ class PgDatabase:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgTx]:
         """A write transaction (READ COMMITTED): committed on success, rolled back on error."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with _reachable(), self.pool.acquire() as conn, conn.transaction():
             yield PgTx(conn)
 
     async def retrying(self, body: Callable[[PgTx], Awaitable[T]]) -> T:
@@ -183,14 +193,24 @@ class PgDatabase:
     @asynccontextmanager
     async def single(self) -> AsyncIterator[PgTx]:
         """For one read statement: it is its own transaction."""
-        async with self.pool.acquire() as conn:
+        async with _reachable(), self.pool.acquire() as conn:
             yield PgTx(conn)
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[PgTx]:
         """A read transaction: every query inside sees one committed state."""
         async with (
+            _reachable(),
             self.pool.acquire() as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
             yield PgTx(conn)
+
+
+@asynccontextmanager
+async def _reachable() -> AsyncIterator[None]:
+    """Turn the server's unreachability into `Unavailable`."""
+    try:
+        yield
+    except UNREACHABLE as error:
+        raise Unavailable(f"the catalog database cannot be reached: {error!r}") from error

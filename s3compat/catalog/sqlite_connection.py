@@ -16,6 +16,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from s3compat.outage import Unavailable
+
 Row = sqlite3.Row
 T = TypeVar("T")
 
@@ -25,6 +27,17 @@ BUSY_TIMEOUT_MS = 10_000
 # steady writes from two workers a waiter kept losing the lock to the other's next group.
 BUSY_RETRY_SECONDS = 0.001
 SAVEPOINT = "member"
+# Errors of the database file rather than of a statement: locked past the busy timeout, out of
+# room, unreadable. The request is answered 503 (s3compat/outage.py).
+OUTAGE_CODES = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+    }
+)
 
 
 class Connection:
@@ -137,7 +150,7 @@ def begin_immediate(connection: sqlite3.Connection) -> None:
             connection.execute("BEGIN IMMEDIATE").close()
             return
         except sqlite3.OperationalError as error:
-            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+            if _primary_code(error) != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
                 raise
         time.sleep(BUSY_RETRY_SECONDS)
 
@@ -162,3 +175,16 @@ def end_read(connection: sqlite3.Connection) -> None:
 def rollback_if_open(connection: sqlite3.Connection) -> None:
     if connection.in_transaction:
         connection.execute("ROLLBACK").close()
+
+
+def raise_if_outage(error: BaseException) -> None:
+    """Raise `Unavailable` for an error (or the cause of one) that is the database file's."""
+    for found in (error, error.__cause__):
+        if isinstance(found, sqlite3.Error) and _primary_code(found) in OUTAGE_CODES:
+            raise Unavailable(f"the catalog database cannot be used: {found}") from error
+
+
+def _primary_code(error: sqlite3.Error) -> int | None:
+    """SQLite's primary result code of an error (None for the sqlite3 module's own errors)."""
+    code: int | None = getattr(error, "sqlite_errorcode", None)
+    return None if code is None else code & 0xFF

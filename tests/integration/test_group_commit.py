@@ -17,6 +17,7 @@ import pytest
 
 from s3compat.catalog import sqlite_connection
 from s3compat.catalog.db import Database
+from s3compat.outage import Unavailable
 
 SETTLE_SECONDS = 0.3
 
@@ -181,7 +182,7 @@ async def test_a_write_gives_up_when_the_lock_stays_taken(
     other = sqlite3.connect(db.path, isolation_level=None)
     try:
         other.execute("BEGIN IMMEDIATE")
-        with pytest.raises(sqlite3.OperationalError) as raised:
+        with pytest.raises(Unavailable) as raised:  # answered 503, not 500
             async with db.transaction() as tx:
                 await tx.execute("INSERT INTO meta (name, value) VALUES ('mine', 'lost')")
         assert "locked" in str(raised.value)

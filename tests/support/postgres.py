@@ -47,9 +47,33 @@ class PostgresServer:
     data_dir: Path | None = None
     bin_dir: Path | None = None
     run_as: list[str] | None = None
+    # The server's command-line options, for `resume`.
+    options: str = ""
 
     def url_for(self, database: str) -> str:
         return self.admin_url.rsplit("/", 1)[0] + "/" + database
+
+    def halt(self) -> None:
+        """Shut the server down (fast: clients are disconnected), keeping its data."""
+        self._pg_ctl("-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        """Start a halted server again, on the same port."""
+        assert self.data_dir is not None
+        self._pg_ctl("-l", str(self.data_dir / "server.log"), "-o", self.options, "-w", "start")
+
+    def _pg_ctl(self, *args: str) -> None:
+        if self.data_dir is None or self.bin_dir is None:
+            raise RuntimeError("only a server started here can be halted and resumed")
+        pg_ctl = [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir / "data")]
+        # stdout to /dev/null: a started server would keep a pipe open.
+        subprocess.run(
+            [*(self.run_as or []), *pg_ctl, *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=POSTGRES_START_TIMEOUT_SECONDS,
+            check=True,
+        )
 
     def stop(self) -> None:
         if self.data_dir is None or self.bin_dir is None:
@@ -98,7 +122,7 @@ def start_postgres(*, durable: bool = False) -> PostgresServer:
         timeout=POSTGRES_START_TIMEOUT_SECONDS + 10,
     )
     server = PostgresServer(
-        f"postgresql://postgres@127.0.0.1:{port}/postgres", root, bin_dir, run_as
+        f"postgresql://postgres@127.0.0.1:{port}/postgres", root, bin_dir, run_as, options
     )
     if started.returncode != 0:
         log = (

@@ -89,14 +89,17 @@ def start_cluster(
     *,
     gateways: int = 1,
     backend: str | None = None,
+    catalog_url: str | None = None,
 ) -> tuple[Cluster, subprocess.Popen[bytes]]:
     """Run `s3compat cluster` on a free port block and wait for its ready lines on stdout.
 
     The catalog is `backend` ("sqlite" or "postgresql"; default: S3COMPAT_TEST_CATALOG); a
-    PostgreSQL catalog is a new database. `gateways` gateways take the first ports of the block.
+    PostgreSQL catalog is a new database, unless `catalog_url` names one. `gateways` gateways
+    take the first ports of the block.
     """
     backend = backend or catalog_backend()
-    catalog_url = new_postgres_catalog() if backend == "postgresql" else None
+    if catalog_url is None and backend == "postgresql":
+        catalog_url = new_postgres_catalog()
     extra_args = list(extra_args)
     servers = _servers_in(extra_args)
     port = free_port_block(servers + gateways)
