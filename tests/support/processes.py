@@ -82,6 +82,14 @@ def stop_cluster(process: subprocess.Popen[bytes]) -> None:
         process.stdout.close()
 
 
+# Port blocks tried before a cluster that cannot bind is a failure.
+PORT_ATTEMPTS = 3
+
+
+class PortTaken(RuntimeError):
+    """A port of the block was bound by another process before the cluster bound it."""
+
+
 def start_cluster(
     data_dir: Path,
     log_dir: Path,
@@ -102,7 +110,46 @@ def start_cluster(
         catalog_url = new_postgres_catalog()
     extra_args = list(extra_args)
     servers = _servers_in(extra_args)
-    port = free_port_block(servers + gateways)
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        port = free_port_block(servers + gateways)
+        try:
+            process, found = _launch(
+                data_dir, log_dir, port, extra_args, gateways=gateways, catalog_url=catalog_url
+            )
+            break
+        except PortTaken:
+            # Another test's process took a port of the block between the probe and the bind
+            # (the passes run side by side): the cluster moves its servers to a new block.
+            if attempt == PORT_ATTEMPTS:
+                raise
+    endpoint = found["S3COMPAT_ENDPOINT"]
+    cluster = Cluster(
+        endpoint=endpoint,
+        access_key=found["AWS_ACCESS_KEY_ID"],
+        secret_key=found["AWS_SECRET_ACCESS_KEY"],
+        data_dir=data_dir,
+        cluster_secret="",
+        chunk_urls=tuple(
+            f"http://127.0.0.1:{port + gateways - 1 + n}" for n in range(1, servers + 1)
+        ),
+        pid=process.pid,
+        catalog_url=catalog_url,
+        endpoints=tuple(found.get("S3COMPAT_ENDPOINTS", endpoint).split(",")),
+    )
+    return Cluster(**{**cluster.__dict__, "cluster_secret": read_cluster_secret(cluster)}), process
+
+
+def _launch(
+    data_dir: Path,
+    log_dir: Path,
+    port: int,
+    extra_args: list[str],
+    *,
+    gateways: int,
+    catalog_url: str | None,
+) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    """Start `s3compat cluster` on the port block at `port`; the process and its ready lines.
+    PortTaken if a port of the block was taken meanwhile."""
     command = [
         sys.executable, "-m", "s3compat", "cluster",
         "--data", str(data_dir),
@@ -148,24 +195,14 @@ def start_cluster(
     except Exception as error:
         stop_cluster(process)
         stderr_tail = stderr_path.read_text(errors="replace")[-6000:]
+        if "address already in use" in stderr_tail:
+            raise PortTaken(
+                f"`{' '.join(command)}` found a port taken\n--- stderr ---\n{stderr_tail}"
+            ) from error
         raise RuntimeError(
             f"`{' '.join(command)}` did not become ready: {error}\n--- stderr ---\n{stderr_tail}"
         ) from error
-    endpoint = found["S3COMPAT_ENDPOINT"]
-    cluster = Cluster(
-        endpoint=endpoint,
-        access_key=found["AWS_ACCESS_KEY_ID"],
-        secret_key=found["AWS_SECRET_ACCESS_KEY"],
-        data_dir=data_dir,
-        cluster_secret="",
-        chunk_urls=tuple(
-            f"http://127.0.0.1:{port + gateways - 1 + n}" for n in range(1, servers + 1)
-        ),
-        pid=process.pid,
-        catalog_url=catalog_url,
-        endpoints=tuple(found.get("S3COMPAT_ENDPOINTS", endpoint).split(",")),
-    )
-    return Cluster(**{**cluster.__dict__, "cluster_secret": read_cluster_secret(cluster)}), process
+    return process, found
 
 
 @contextlib.contextmanager
