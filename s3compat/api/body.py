@@ -13,6 +13,7 @@ from s3compat.api import errors
 from s3compat.api.auth.chunked import AwsChunkedReader
 from s3compat.api.auth.model import AuthResult
 from s3compat.api.spool import sends_chunked, spool
+from s3compat.api.stalls import PacedBody
 from s3compat.api.xml import MAX_XML_BYTES
 from s3compat.store.checksums import ALGORITHMS, from_b64, header_name
 from s3compat.store.pieces import ByteSource
@@ -45,7 +46,7 @@ async def payload(
             if name.strip()
         ]
         reader = AwsChunkedReader(
-            request.content,
+            PacedBody(request.content),
             decoded_length=size,
             signing=auth.streaming,
             trailer_names=trailer_names,
@@ -68,7 +69,7 @@ async def payload(
             raise errors.MissingContentLength()
         else:
             size = request.content_length
-            source = request.content
+            source = PacedBody(request.content)
         if HEX_SHA256.match(content_sha256):
             checks = WriteChecks(
                 content_md5=checks.content_md5,

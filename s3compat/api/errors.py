@@ -68,6 +68,14 @@ class IncompleteBody(S3Error):
     message = "You did not provide the number of bytes specified by the Content-Length HTTP header."
 
 
+class RequestTimeout(S3Error):
+    status = 400
+    message = (
+        "Your socket connection to the server was not read from or written to within the "
+        "timeout period."
+    )
+
+
 class InvalidArgument(S3Error):
     status = 400
     message = "Invalid Argument"

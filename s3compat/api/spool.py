@@ -19,6 +19,7 @@ from typing import IO
 from aiohttp import http_exceptions, web
 
 from s3compat.api import errors
+from s3compat.api.stalls import PacedBody
 
 SPOOL_DIR_KEY = web.AppKey("spool_dir", Path)
 BLOCK_BYTES = 1024 * 1024
@@ -54,7 +55,7 @@ async def spool(request: web.Request, max_bytes: int) -> tuple[SpooledBody, int]
     A body over `max_bytes` is refused as soon as it passes the limit (EntityTooLarge), and a
     body cut short or malformed in its chunk framing is IncompleteBody.
     """
-    return await spool_from(request, request.content.read, max_bytes)
+    return await spool_from(request, PacedBody(request.content).read, max_bytes)
 
 
 async def spool_from(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 
@@ -26,6 +25,7 @@ from s3compat.api.objectmeta import (
 from s3compat.api.operations import Op
 from s3compat.api.ranges import parse_range
 from s3compat.api.sse import answer_headers, customer_key, read_sealing, seal_write
+from s3compat.api.stalls import send
 from s3compat.api.xml import format_http_date, parse_timestamp
 from s3compat.records import ObjectRecord
 from s3compat.store.conditions import Precondition
@@ -33,11 +33,6 @@ from s3compat.store.errors import StoreError
 from s3compat.store.lifecycle_rules import expiration_of
 
 log = logging.getLogger(__name__)
-
-# A GET whose client does not take a block (up to 256 KiB) in this long is cut: a reader that
-# stalls with the connection open would otherwise hold its task, its buffers and its version's
-# chunks (which no collector deletes while a read streams them) for as long as it likes.
-SEND_STALL_SECONDS = 120.0
 
 
 def check_overrides_signed(ctx: Ctx) -> None:
@@ -143,9 +138,9 @@ async def get_object(ctx: Ctx) -> web.StreamResponse:
     await response.prepare(ctx.request)
     try:
         if first:
-            await _send(response, first)
+            await send(response, first)
         async for block in stream:
-            await _send(response, block)
+            await send(response, block)
     except (StoreError, OSError) as error:
         # Headers are gone: all that is left is to cut the connection so the client sees a
         # short body rather than a complete-looking wrong one.
@@ -159,16 +154,6 @@ async def get_object(ctx: Ctx) -> web.StreamResponse:
         await stream.aclose()
     await response.write_eof()
     return response
-
-
-async def _send(response: web.StreamResponse, block: bytes) -> None:
-    try:
-        async with asyncio.timeout(SEND_STALL_SECONDS):
-            await response.write(block)
-    except TimeoutError:
-        raise ConnectionError(
-            f"the client did not take {len(block)} bytes in {SEND_STALL_SECONDS:.0f} s"
-        ) from None
 
 
 def _answer(ctx: Ctx, record: ObjectRecord) -> tuple[int, dict[str, str], int, int]:

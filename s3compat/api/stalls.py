@@ -1,0 +1,47 @@
+"""Clients that stall: a request body that stops arriving, an answer that stops being taken.
+
+A stalled client would otherwise keep what its request holds for as long as it keeps the
+connection open: an upload its handler, its write's intents and the chunk PUTs open to the
+daemons; a download its handler, buffers, and its version's chunks, which no collector deletes
+while a read streams them. S3 answers an upload that stops sending `RequestTimeout` (400).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from s3compat.api import errors
+from s3compat.store.pieces import ByteSource
+
+# A body that brings no byte for this long is refused.
+RECEIVE_STALL_SECONDS = 60.0
+# An answer whose client does not take a block (up to 256 KiB) in this long is cut.
+SEND_STALL_SECONDS = 120.0
+
+
+class PacedBody:
+    """A request body that raises RequestTimeout when no byte arrives for
+    RECEIVE_STALL_SECONDS."""
+
+    def __init__(self, body: ByteSource) -> None:
+        self._body = body
+
+    async def read(self, n: int = -1) -> bytes:
+        try:
+            async with asyncio.timeout(RECEIVE_STALL_SECONDS):
+                return await self._body.read(n)
+        except TimeoutError:
+            raise errors.RequestTimeout() from None
+
+
+async def send(response: web.StreamResponse, block: bytes) -> None:
+    """Write a block of an answer; ConnectionError if the client does not take it in time."""
+    try:
+        async with asyncio.timeout(SEND_STALL_SECONDS):
+            await response.write(block)
+    except TimeoutError:
+        raise ConnectionError(
+            f"the client did not take {len(block)} bytes in {SEND_STALL_SECONDS:.0f} s"
+        ) from None
