@@ -72,7 +72,7 @@ class RequestTimeout(S3Error):
     status = 400
     message = (
         "Your socket connection to the server was not read from or written to within the "
-        "timeout period."
+        "timeout period. Idle connections will be closed."
     )
 
 
