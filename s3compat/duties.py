@@ -80,10 +80,12 @@ async def publish_holds(
     while True:
         await asyncio.sleep(interval)
         wanted = reads.older_than(interval)
-        if wanted == published:
+        if not wanted and not published:
             continue
         try:
-            await leases.hold_reads(process_id, wanted - published, published - wanted)
+            # Every hold each round, not only the new ones: a process taken for dead (paused
+            # past its lifetime) has had its holds collected with its intents.
+            await leases.hold_reads(process_id, wanted, published - wanted)
             published = wanted
         except Exception:  # the next round tries again
             log.exception("publishing the read holds of process %s failed", process_id)
