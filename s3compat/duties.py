@@ -88,6 +88,8 @@ async def publish_holds(
             await leases.hold_reads(process_id, wanted, published - wanted)
             published = wanted
         except Exception:  # the next round tries again
+            # It may have committed all the same: whatever it held is released later.
+            published |= wanted
             log.exception("publishing the read holds of process %s failed", process_id)
 
 

@@ -34,9 +34,10 @@ SMALL_WRITE_BYTES = 256 * 1024
 QUEUE_BLOCKS = 2
 # A piece that takes no block for this long is dropped, if the others are enough.
 WRITE_HEDGE_SECONDS = 10.0
-# Once `required` pieces are durable, the others' answers are awaited this much longer; a piece
-# still unanswered then is dropped (as Swift's proxy waits out its post-quorum timeout), so that
-# a daemon that hangs without failing holds a write up this long instead of its io timeout.
+# Once `required` pieces are durable, the others' answers are awaited this much longer (or as
+# long again as the write took until then, if that is longer); a piece still unanswered then
+# is dropped (as Swift's proxy waits out its post-quorum timeout), so that a daemon that hangs
+# without failing holds a write up this long instead of its io timeout.
 POST_QUORUM_SECONDS = 2.0
 
 
@@ -99,6 +100,7 @@ async def write_striped(
             client, servers, source, chunks, geometry, hasher, coder, required
         )
     pieces = [_Piece(chunk) for chunk in chunks]
+    began = asyncio.get_running_loop().time()
     try:
         for piece in pieces:
             url = servers.url_of(piece.chunk.server_id)
@@ -115,7 +117,10 @@ async def write_striped(
         for piece in pieces:
             if not piece.dropped:
                 await _offer(piece, None, pieces, required, servers)
-        await until_quorum([p.task for p in pieces if p.task], required)
+        # Pieces dropped on the way do not count towards the quorum, even if their PUT ended.
+        await until_quorum(
+            [p.task for p in pieces if p.task and not p.dropped], required, began=began
+        )
         for piece in pieces:
             _settle(piece, servers)
         _check_enough(pieces, required)
@@ -267,14 +272,19 @@ async def _write_small(
     return stored
 
 
-async def until_quorum(tasks: Sequence[asyncio.Task[Any]], required: int) -> None:
+async def until_quorum(
+    tasks: Sequence[asyncio.Task[Any]], required: int, *, began: float | None = None
+) -> None:
     """Wait until every task is done or, from the moment `required` of them have succeeded,
-    `POST_QUORUM_SECONDS` more; cancel those still running then (and all of them if this
-    wait is cancelled)."""
+    `POST_QUORUM_SECONDS` more, or as long again as the write had taken until then (since
+    `began`, loop time), whichever is longer: a large piece's last fsync may lag its peers'
+    by seconds. Cancel those still running then (and all of them if this wait is
+    cancelled)."""
     pending = set(tasks)
     succeeded = 0
     deadline: float | None = None
     loop = asyncio.get_running_loop()
+    began = loop.time() if began is None else began
     try:
         while pending:
             timeout = None if deadline is None else max(deadline - loop.time(), 0.0)
@@ -285,7 +295,8 @@ async def until_quorum(tasks: Sequence[asyncio.Task[Any]], required: int) -> Non
                 break
             succeeded += sum(not t.cancelled() and t.exception() is None for t in done)
             if deadline is None and succeeded >= required:
-                deadline = loop.time() + POST_QUORUM_SECONDS
+                now = loop.time()
+                deadline = now + max(POST_QUORUM_SECONDS, now - began)
     finally:
         for task in pending:
             task.cancel()

@@ -59,3 +59,14 @@ async def test_cancelling_the_wait_cancels_every_piece() -> None:
     with pytest.raises(asyncio.CancelledError):
         await waiting
     assert all(t.cancelled() for t in tasks)
+
+
+async def test_a_long_write_waits_as_long_again_for_its_last_pieces() -> None:
+    """A write that took a while before its quorum (large pieces) gives the rest that long
+    again, not just POST_QUORUM_SECONDS: a large piece's fsync may lag its peers'."""
+    loop = asyncio.get_running_loop()
+    began = loop.time() - 1.0  # the write has been going for a second
+    tasks = [asyncio.ensure_future(answer(0.01)) for _ in range(7)]
+    lagging = asyncio.ensure_future(answer(0.6))  # later than 0.2 s, within 1 s
+    await until_quorum([*tasks, lagging], 7, began=began)
+    assert lagging.result() == "stored"
