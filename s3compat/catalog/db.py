@@ -106,6 +106,10 @@ class Database:
         )
         self._open = True
         try:
+            mode = self._writer.now(fetchone, "PRAGMA journal_mode", ())
+            if mode is None or str(mode[0]).lower() != "wal":
+                # Outside WAL a COMMIT waits for readers, which busy_timeout=0 does not allow.
+                raise RuntimeError(f"{self.path}: SQLite would not use WAL here (got {mode})")
             await self._migrate()
             await self._reader.open(self.path, (*common, "PRAGMA query_only=ON"))
         except BaseException:
@@ -146,7 +150,7 @@ class Database:
         try:
             yield tx
         except BaseException as error:
-            await self._run_owned(self._leave(group, tx, failed=True))
+            await self._run_owned(self._leave(group, tx, failed=True, cause=error))
             raise_if_outage(error)
             raise
         await self._run_owned(self._leave(group, tx, failed=False))
@@ -185,7 +189,9 @@ class Database:
             await self._writer.call(begin_immediate)
         self._writer.now(run_statement, f"SAVEPOINT {SAVEPOINT}")
 
-    async def _leave(self, group: _Group, tx: Tx, *, failed: bool) -> None:
+    async def _leave(
+        self, group: _Group, tx: Tx, *, failed: bool, cause: BaseException | None = None
+    ) -> None:
         """End a member: release (or roll back) its savepoint, then hand the lock to the next
         waiting caller, who joins the same group, or, if none waits, commit the group. Runs
         as a task of its own, so that a cancelled caller cannot leave the lock held."""
@@ -193,9 +199,10 @@ class Database:
         last = not self._waiting or group.members >= MAX_GROUP_MEMBERS
         try:
             if tx.started and not self._writer.now(end_savepoint, failed):
-                group.broken = group.broken or sqlite3.OperationalError(
-                    "SQLite rolled the transaction back"
-                )
+                # The member's error (a full disk, say) is why: every member learns it.
+                rolled_back = sqlite3.OperationalError("SQLite rolled the transaction back")
+                rolled_back.__cause__ = cause
+                group.broken = group.broken or rolled_back
         except BaseException as error:
             group.broken = group.broken or error
         if not last and group.broken is None and self._waiting:
@@ -260,7 +267,11 @@ class Database:
         """For one read statement: it is its own transaction (autocommit), so no BEGIN/COMMIT
         round trips."""
         async with self._read_lock:
-            yield Tx(self._reader, None)
+            try:
+                yield Tx(self._reader, None)
+            except BaseException as error:
+                raise_if_outage(error)
+                raise
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[Tx]:
@@ -269,6 +280,9 @@ class Database:
             tx = Tx(self._reader, self._begin_read)
             try:
                 yield tx
+            except BaseException as error:
+                raise_if_outage(error)
+                raise
             finally:
                 if tx.started:
                     self._reader.now(end_read)

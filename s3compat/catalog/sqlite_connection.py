@@ -27,15 +27,17 @@ BUSY_TIMEOUT_MS = 10_000
 # steady writes from two workers a waiter kept losing the lock to the other's next group.
 BUSY_RETRY_SECONDS = 0.001
 SAVEPOINT = "member"
+# How far down a chain of causes an outage is looked for (CommitFailed <- rolled back <- why).
+CAUSES_LOOKED_AT = 4
 # Errors of the database file rather than of a statement: locked past the busy timeout, out of
-# room, unreadable. The request is answered 503 (s3compat/outage.py).
+# room, unreadable, read-only. The request is answered 503 (s3compat/outage.py).
 OUTAGE_CODES = frozenset(
     {
         sqlite3.SQLITE_BUSY,
-        sqlite3.SQLITE_LOCKED,
         sqlite3.SQLITE_IOERR,
         sqlite3.SQLITE_FULL,
         sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_READONLY,
     }
 )
 
@@ -178,10 +180,15 @@ def rollback_if_open(connection: sqlite3.Connection) -> None:
 
 
 def raise_if_outage(error: BaseException) -> None:
-    """Raise `Unavailable` for an error (or the cause of one) that is the database file's."""
-    for found in (error, error.__cause__):
+    """Raise `Unavailable` for an error (or one in its chain of causes) that is the database
+    file's."""
+    found: BaseException | None = error
+    for _ in range(CAUSES_LOOKED_AT):  # the error, its cause, the cause's cause ...
+        if found is None:
+            return
         if isinstance(found, sqlite3.Error) and _primary_code(found) in OUTAGE_CODES:
             raise Unavailable(f"the catalog database cannot be used: {found}") from error
+        found = found.__cause__
 
 
 def _primary_code(error: sqlite3.Error) -> int | None:
