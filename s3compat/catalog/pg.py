@@ -37,6 +37,9 @@ POOL_MIN_CONNECTIONS = 2
 POOL_MAX_CONNECTIONS = 16
 STATEMENT_CACHE_SIZE = 512
 CONNECT_TIMEOUT_SECONDS = 10.0
+# A statement unanswered this long (a hung server, a lost network) fails, and its request is
+# answered 503, instead of waiting for ever.
+COMMAND_TIMEOUT_SECONDS = 60.0
 # A body is run again after it lost a race, at most this often, after a random pause that
 # doubles up to the cap (the racers then rarely collide again).
 MAX_ATTEMPTS = 30
@@ -130,6 +133,7 @@ class PgDatabase:
             max_size=self.max_connections,
             statement_cache_size=STATEMENT_CACHE_SIZE,
             timeout=CONNECT_TIMEOUT_SECONDS,
+            command_timeout=COMMAND_TIMEOUT_SECONDS,
         )
         try:
             await self._migrate()
