@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from aiohttp import BodyPartReader, web
 
 from s3compat.api import errors
+from s3compat.api.stalls import received
 
 MAX_FIELD_BYTES = 20 * 1024
 FILE_FIELD = "file"
@@ -40,7 +41,7 @@ async def read_form(request: web.Request) -> Form:
         fields: dict[str, str] = {}
         budget = MAX_FIELD_BYTES
         while True:
-            part = await reader.next()
+            part = await received(reader.next())
             if part is None:
                 raise errors.IncorrectNumberOfFilesInPostRequest()
             if not isinstance(part, BodyPartReader) or not part.name:
@@ -63,7 +64,7 @@ async def read_form(request: web.Request) -> Form:
 async def _field_value(part: BodyPartReader, budget: int) -> tuple[str, int]:
     blocks = []
     while True:
-        block = await part.read_chunk(_READ_BYTES)
+        block = await received(part.read_chunk(_READ_BYTES))
         if not block:
             break
         budget -= len(block)

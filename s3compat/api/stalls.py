@@ -9,11 +9,15 @@ while a read streams them. S3 answers an upload that stops sending `RequestTimeo
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from aiohttp import web
 
 from s3compat.api import errors
 from s3compat.store.pieces import ByteSource
+
+T = TypeVar("T")
 
 # A body that brings no byte for this long is refused.
 RECEIVE_STALL_SECONDS = 60.0
@@ -21,19 +25,34 @@ RECEIVE_STALL_SECONDS = 60.0
 SEND_STALL_SECONDS = 120.0
 
 
+async def received(waiting: Awaitable[T]) -> T:
+    """What a read of the request body gives; RequestTimeout if nothing comes for
+    RECEIVE_STALL_SECONDS."""
+    try:
+        async with asyncio.timeout(RECEIVE_STALL_SECONDS):
+            return await waiting
+    except TimeoutError:
+        raise errors.RequestTimeout() from None
+
+
 class PacedBody:
-    """A request body that raises RequestTimeout when no byte arrives for
+    """A request body whose reads raise RequestTimeout when no byte arrives for
     RECEIVE_STALL_SECONDS."""
 
     def __init__(self, body: ByteSource) -> None:
         self._body = body
 
     async def read(self, n: int = -1) -> bytes:
-        try:
-            async with asyncio.timeout(RECEIVE_STALL_SECONDS):
-                return await self._body.read(n)
-        except TimeoutError:
-            raise errors.RequestTimeout() from None
+        return await received(self._body.read(n))
+
+
+def paced(read: Callable[[int], Awaitable[bytes]]) -> Callable[[int], Awaitable[bytes]]:
+    """`read` with the same limit (a form's file part)."""
+
+    async def read_paced(n: int) -> bytes:
+        return await received(read(n))
+
+    return read_paced
 
 
 async def send(response: web.StreamResponse, block: bytes) -> None:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
+from support.processes import Cluster
 
 from s3compat.api import stalls
 
@@ -63,3 +64,23 @@ def test_an_upload_that_stops_sending_is_a_request_timeout(
     with pytest.raises(ClientError) as missing:
         s3.head_object(Bucket=bucket, Key="half")
     assert missing.value.response["Error"]["Code"] == "404"
+
+
+def test_a_browser_form_that_stops_sending_is_a_request_timeout(
+    cluster: Cluster, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A POST form whose fields stop arriving: 400 RequestTimeout, as for an upload."""
+    monkeypatch.setattr(stalls, "RECEIVE_STALL_SECONDS", STALL_SECONDS)
+    host, port = cluster.host_port
+    head = b'--b0undary\r\nContent-Disposition: form-data; name="key"\r\n\r\nhalf'
+    with socket.create_connection((host, port), timeout=30) as connection:
+        connection.sendall(
+            f"POST /{bucket} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            "Content-Type: multipart/form-data; boundary=b0undary\r\n"
+            f"Content-Length: {len(head) + 10_000}\r\n\r\n".encode()
+            + head
+        )
+        answer = http.client.HTTPResponse(connection)
+        answer.begin()
+        assert answer.status == 400
+        assert b"<Code>RequestTimeout</Code>" in answer.read()
