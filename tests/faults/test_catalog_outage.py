@@ -1,8 +1,9 @@
 """The PostgreSQL catalog goes away and comes back while the cluster runs.
 
-While the catalog cannot be reached every request is answered 503 ServiceUnavailable (which
-S3 clients retry), never a 500; once it is back, requests succeed again without a restart, and
-no acknowledged write is lost while a refused one left no object.
+While the catalog cannot be reached (the server stopped, or hung) every request is answered 503
+ServiceUnavailable (which S3 clients retry), never a 500 and never a hang; once it is back,
+requests succeed again without a restart, and no acknowledged write is lost while a refused one
+left no object.
 """
 
 from __future__ import annotations
@@ -72,3 +73,28 @@ def test_a_catalog_outage_is_a_503_and_the_cluster_comes_back(
     assert raw_request(cluster, "GET", "/outage/during").status == 404
     assert raw_request(cluster, "PUT", "/outage/after", body=b"back").status == 200
     assert raw_request(cluster, "GET", "/outage/after").body == b"back"
+
+
+# The gateway's statement timeout (catalog/pg.py COMMAND_TIMEOUT_SECONDS, 30 s) twice over (the
+# pool resets the broken connection with the same timeout), and a margin; far below forever.
+HUNG_ANSWER_WITHIN_SECONDS = 100.0
+
+
+def test_a_hung_catalog_is_a_503_not_a_hang(
+    own_postgres: PostgresServer, cluster_on: Cluster
+) -> None:
+    cluster = cluster_on
+    assert raw_request(cluster, "PUT", "/hung").status == 200
+    assert raw_request(cluster, "PUT", "/hung/kept", body=b"kept").status == 200
+    own_postgres.freeze()
+    try:
+        answer = raw_request(cluster, "GET", "/hung/kept", timeout=HUNG_ANSWER_WITHIN_SECONDS)
+        assert (answer.status, answer.error_code()) == (503, "ServiceUnavailable")
+    finally:
+        own_postgres.freeze(stop=False)
+    wait_for(
+        lambda: raw_request(cluster, "GET", "/hung/kept").status == 200,
+        BACK_WITHIN_SECONDS,
+        interval=0.5,
+    )
+    assert raw_request(cluster, "GET", "/hung/kept").body == b"kept"

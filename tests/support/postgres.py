@@ -11,6 +11,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -61,6 +62,15 @@ class PostgresServer:
         """Start a halted server again, on the same port."""
         assert self.data_dir is not None
         self._pg_ctl("-l", str(self.data_dir / "server.log"), "-o", self.options, "-w", "start")
+
+    def freeze(self, stop: bool = True) -> None:
+        """SIGSTOP the server and its backends (a hung server: connections stay open but
+        nothing answers); `stop=False` sends SIGCONT."""
+        assert self.data_dir is not None, "only a server started here can be frozen"
+        postmaster = int((self.data_dir / "data" / "postmaster.pid").read_text().split()[0])
+        children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+        for pid in [postmaster, *map(int, children)]:
+            os.kill(pid, signal.SIGSTOP if stop else signal.SIGCONT)
 
     def _pg_ctl(self, *args: str) -> None:
         if self.data_dir is None or self.bin_dir is None:
