@@ -19,6 +19,7 @@ Everything here computes; only `MasterKey.load` touches a file.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
@@ -84,6 +85,30 @@ class Sealing:
         return hmac.new(self.etag_key, _ETAG_LABEL + md5_digest, hashlib.md5).hexdigest()
 
 
+def _create_key_file(path: Path) -> None:
+    """Make `path` hold a new random key, unless another gateway made it first. The key is
+    written whole under another name, then linked into place (which never replaces a file), so
+    that a gateway starting beside this one never reads it half written, and both end up with
+    the key that won."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_hex(KEY_BYTES) + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, path)
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+    finally:
+        draft.unlink(missing_ok=True)
+
+
 class MasterKey:
     """The key that wraps SSE-S3 object keys; every gateway of a cluster must hold the same."""
 
@@ -98,16 +123,8 @@ class MasterKey:
         try:
             text = path.read_text().strip()
         except FileNotFoundError:
-            text = secrets.token_hex(KEY_BYTES)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:  # another gateway made it meanwhile
-                return cls.load(path)
-            with os.fdopen(descriptor, "w") as file:
-                file.write(text + "\n")
-                file.flush()
-                os.fsync(file.fileno())
+            _create_key_file(path)
+            text = path.read_text().strip()
         try:
             return cls(bytes.fromhex(text))
         except ValueError as error:
