@@ -136,7 +136,12 @@ def start_cluster(
         catalog_url=catalog_url,
         endpoints=tuple(found.get("S3COMPAT_ENDPOINTS", endpoint).split(",")),
     )
-    return Cluster(**{**cluster.__dict__, "cluster_secret": read_cluster_secret(cluster)}), process
+    try:
+        secret = read_cluster_secret(cluster)
+    except BaseException:  # a cluster that started but cannot be read is not left running
+        stop_cluster(process)
+        raise
+    return Cluster(**{**cluster.__dict__, "cluster_secret": secret}), process
 
 
 def _launch(
