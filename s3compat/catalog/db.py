@@ -48,7 +48,7 @@ from s3compat.catalog.sqlite_connection import (
     fetchall,
     fetchone,
     lastrowid,
-    raise_if_outage,
+    outages_unavailable,
     rollback_if_open,
     rowcount,
     run_statement,
@@ -147,18 +147,17 @@ class Database:
         """
         group = await self._join()
         tx = Tx(self._writer, partial(self._start_member, group))
-        try:
-            yield tx
-        except BaseException as error:
-            await self._run_owned(self._leave(group, tx, failed=True, cause=error))
-            raise_if_outage(error)
-            raise
-        await self._run_owned(self._leave(group, tx, failed=False))
-        try:
-            await asyncio.shield(group.done)
-        except CommitFailed as error:
-            raise_if_outage(error)
-            raise CommitFailed(str(error)) from error.__cause__
+        with outages_unavailable():
+            try:
+                yield tx
+            except BaseException as error:
+                await self._run_owned(self._leave(group, tx, failed=True, cause=error))
+                raise
+            await self._run_owned(self._leave(group, tx, failed=False))
+            try:
+                await asyncio.shield(group.done)
+            except CommitFailed as error:
+                raise CommitFailed(str(error)) from error.__cause__
 
     async def _join(self) -> _Group:
         """Take the write lock and return the open group (a new one if none is open)."""
@@ -267,25 +266,20 @@ class Database:
         """For one read statement: it is its own transaction (autocommit), so no BEGIN/COMMIT
         round trips."""
         async with self._read_lock:
-            try:
+            with outages_unavailable():
                 yield Tx(self._reader, None)
-            except BaseException as error:
-                raise_if_outage(error)
-                raise
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[Tx]:
         """A read transaction: every query inside sees one committed state."""
         async with self._read_lock:
             tx = Tx(self._reader, self._begin_read)
-            try:
-                yield tx
-            except BaseException as error:
-                raise_if_outage(error)
-                raise
-            finally:
-                if tx.started:
-                    self._reader.now(end_read)
+            with outages_unavailable():
+                try:
+                    yield tx
+                finally:
+                    if tx.started:
+                        self._reader.now(end_read)
 
     async def _begin_read(self) -> None:
         self._reader.now(run_statement, "BEGIN")

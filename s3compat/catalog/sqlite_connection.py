@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -179,9 +180,18 @@ def rollback_if_open(connection: sqlite3.Connection) -> None:
         connection.execute("ROLLBACK").close()
 
 
-def raise_if_outage(error: BaseException) -> None:
-    """Raise `Unavailable` for an error (or one in its chain of causes) that is the database
-    file's."""
+@contextmanager
+def outages_unavailable() -> Iterator[None]:
+    """Let an error of the body out as `Unavailable` if it (or one in its chain of causes) is
+    the database file's, else unchanged."""
+    try:
+        yield
+    except BaseException as error:
+        _raise_if_outage(error)
+        raise
+
+
+def _raise_if_outage(error: BaseException) -> None:
     found: BaseException | None = error
     for _ in range(CAUSES_LOOKED_AT):  # the error, its cause, the cause's cause ...
         if found is None:
