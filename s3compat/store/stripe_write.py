@@ -130,6 +130,11 @@ async def write_striped(
                 piece.task.cancel()
         await asyncio.gather(*(p.task for p in pieces if p.task), return_exceptions=True)
         raise
+    return _stored(pieces)
+
+
+def _stored(pieces: Sequence[_Piece]) -> list[ChunkRecord]:
+    """The chunk rows of the pieces that were stored, with their CRC32C."""
     return [replace(p.chunk, crc32c=f"{p.crc32c:08x}") for p in pieces if not p.dropped]
 
 
@@ -240,36 +245,23 @@ async def _write_small(
         data = body[start : start + geometry.stripe_data_bytes(stripe)]
         for role, block in enumerate(code_stripe(geometry, coder, stripe, data)):
             by_role[role] += block
-    crcs = {c.chunk_id: f"{crt_checksums.crc32c(by_role[c.piece]):08x}" for c in chunks}
-    tasks = [
-        asyncio.ensure_future(
+    pieces = [_Piece(chunk, crc32c=crt_checksums.crc32c(by_role[chunk.piece])) for chunk in chunks]
+    for piece in pieces:
+        chunk = piece.chunk
+        piece.task = asyncio.ensure_future(
             client.put_chunk(
-                servers.url_of(c.server_id),
-                c.chunk_id,
-                c.length,
-                by_role[c.piece],
-                crcs[c.chunk_id],
+                servers.url_of(chunk.server_id),
+                chunk.chunk_id,
+                chunk.length,
+                by_role[chunk.piece],
+                f"{piece.crc32c:08x}",
             )
         )
-        for c in chunks
-    ]
-    await until_quorum(tasks, required)
-    stored: list[ChunkRecord] = []
-    failures: list[BaseException] = []
-    for chunk, task in zip(chunks, tasks, strict=True):
-        if task.cancelled():  # hung: dropped after the quorum
-            failures.append(BackendFailure(f"chunk server {chunk.server_id} did not answer"))
-            servers.mark_failed(chunk.server_id)
-        elif (error := task.exception()) is not None:
-            failures.append(error)
-            if isinstance(error, ChunkServerUnavailable):
-                servers.mark_failed(chunk.server_id)
-        else:
-            stored.append(replace(chunk, crc32c=crcs[chunk.chunk_id]))
-    if len(stored) < required:
-        detail = f": {failures[0]}" if failures else ""
-        raise BackendFailure(f"{len(stored)} pieces could be stored, {required} needed{detail}")
-    return stored
+    await until_quorum([p.task for p in pieces if p.task], required)
+    for piece in pieces:
+        _settle(piece, servers)
+    _check_enough(pieces, required)
+    return _stored(pieces)
 
 
 async def until_quorum(
