@@ -46,7 +46,7 @@ async def payload(
             if name.strip()
         ]
         reader = AwsChunkedReader(
-            PacedBody(request.content),
+            PacedBody(request.content.read),
             decoded_length=size,
             signing=auth.streaming,
             trailer_names=trailer_names,
@@ -69,7 +69,7 @@ async def payload(
             raise errors.MissingContentLength()
         else:
             size = request.content_length
-            source = PacedBody(request.content)
+            source = PacedBody(request.content.read)
         if HEX_SHA256.match(content_sha256):
             checks = WriteChecks(
                 content_md5=checks.content_md5,

@@ -55,7 +55,7 @@ async def spool(request: web.Request, max_bytes: int) -> tuple[SpooledBody, int]
     A body over `max_bytes` is refused as soon as it passes the limit (EntityTooLarge), and a
     body cut short or malformed in its chunk framing is IncompleteBody.
     """
-    return await spool_from(request, PacedBody(request.content).read, max_bytes)
+    return await spool_from(request, PacedBody(request.content.read).read, max_bytes)
 
 
 async def spool_from(

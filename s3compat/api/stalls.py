@@ -15,7 +15,6 @@ from typing import TypeVar
 from aiohttp import web
 
 from s3compat.api import errors
-from s3compat.store.pieces import ByteSource
 
 T = TypeVar("T")
 
@@ -36,23 +35,14 @@ async def received(waiting: Awaitable[T]) -> T:
 
 
 class PacedBody:
-    """A request body whose reads raise RequestTimeout when no byte arrives for
-    RECEIVE_STALL_SECONDS."""
+    """A request body (its `read`, or a form part's `read_chunk`) whose reads raise
+    RequestTimeout when no byte arrives for RECEIVE_STALL_SECONDS."""
 
-    def __init__(self, body: ByteSource) -> None:
-        self._body = body
+    def __init__(self, read: Callable[[int], Awaitable[bytes]]) -> None:
+        self._read = read
 
-    async def read(self, n: int = -1) -> bytes:
-        return await received(self._body.read(n))
-
-
-def paced(read: Callable[[int], Awaitable[bytes]]) -> Callable[[int], Awaitable[bytes]]:
-    """`read` with the same limit (a form's file part)."""
-
-    async def read_paced(n: int) -> bytes:
-        return await received(read(n))
-
-    return read_paced
+    async def read(self, n: int) -> bytes:
+        return await received(self._read(n))
 
 
 async def send(response: web.StreamResponse, block: bytes) -> None:

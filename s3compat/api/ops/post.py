@@ -44,7 +44,7 @@ from s3compat.api.postpolicy import PostPolicy, check_fields, check_length, pars
 from s3compat.api.router import validate_key
 from s3compat.api.spool import spool_from
 from s3compat.api.sse import answer_headers, seal_write
-from s3compat.api.stalls import paced
+from s3compat.api.stalls import PacedBody
 from s3compat.api.unsupported import refuse_unsupported
 from s3compat.records import ObjectRecord
 
@@ -106,7 +106,7 @@ async def post_object(ctx: Ctx) -> web.StreamResponse:
     most = MAX_SINGLE_PUT_BYTES
     if policy is not None and policy.max_length is not None:
         most = min(most, policy.max_length)
-    source, size = await spool_from(ctx.request, paced(form.file.read_chunk), most)
+    source, size = await spool_from(ctx.request, PacedBody(form.file.read_chunk).read, most)
     try:
         check_length(policy, size)
         stored = await ctx.objects.put_object(
