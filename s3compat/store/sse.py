@@ -31,6 +31,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from chunkd.dirsync import fsync_dir
 from s3compat.store import errors
 from s3compat.store.encryption import KEY_BYTES
 from s3compat.store.kms import Keyring, KmsChoice
@@ -100,11 +101,7 @@ def _create_key_file(path: Path) -> None:
             os.fsync(file.fileno())
         with contextlib.suppress(FileExistsError):
             os.link(draft, path)
-        folder = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+        fsync_dir(path.parent)
     finally:
         draft.unlink(missing_ok=True)
 
