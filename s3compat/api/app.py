@@ -25,7 +25,7 @@ from s3compat.api import cors, errors, xml
 from s3compat.api.auth import access
 from s3compat.api.auth.model import AuthResult, RequestView
 from s3compat.api.auth.request import check_region, parse_auth, verify_auth
-from s3compat.api.errormap import to_s3_error
+from s3compat.api.errormap import as_s3_error
 from s3compat.api.framing import MAX_HEADER_BYTES, MAX_HEADERS
 from s3compat.api.internal import CLUSTER_SECRET_KEY, STORES_KEY, add_internal_routes
 from s3compat.api.operations import Op
@@ -44,7 +44,6 @@ from s3compat.api.spool import SPOOL_DIR_KEY
 from s3compat.api.unsupported import refuse_unsupported
 from s3compat.config import GatewayConfig
 from s3compat.metrics import RequestMetrics
-from s3compat.outage import Unavailable
 from s3compat.records import BucketRecord
 from s3compat.store.buckets import BucketDocument, BucketStore
 from s3compat.store.errors import StoreError
@@ -156,23 +155,8 @@ async def s3_middleware(
     except errors.NotModified as not_modified:
         response = web.Response(status=304, headers=not_modified.headers)
     except Exception as error:
-        response = error_response(as_s3_error(error, request), request, request_id)
+        response = error_response(as_s3_error(error, request, request_id), request, request_id)
     return response
-
-
-def as_s3_error(error: Exception, request: web.Request) -> errors.S3Error:
-    """The S3 error to answer for an exception; an unexpected one is logged and InternalError."""
-    if isinstance(error, errors.S3Error):
-        return error
-    if isinstance(error, StoreError):
-        return to_s3_error(error)
-    if isinstance(error, Unavailable):
-        log.warning("request %s: %s", request_id_of(request), error)
-        return errors.ServiceUnavailable()
-    if isinstance(error, web.HTTPException):
-        return _from_http_exception(error)
-    log.exception("request %s failed: %s %s", request_id_of(request), request.method, request.path)
-    return errors.S3Error()
 
 
 def request_id_of(request: web.Request) -> str:
@@ -216,18 +200,6 @@ async def add_cors_headers(request: web.Request, response: web.StreamResponse) -
         response.headers.update(cors.response_headers(rule, origin, names))
 
 
-def _from_http_exception(http_error: web.HTTPException) -> errors.S3Error:
-    if http_error.status == 413:
-        return errors.EntityTooLarge()
-    if http_error.status == 405:
-        return errors.MethodNotAllowed()
-    if http_error.status == 404:
-        return errors.NoSuchKey()
-    error = errors.InvalidRequest(http_error.reason)
-    error.status = http_error.status if 400 <= http_error.status < 500 else 400
-    return error
-
-
 def error_response(error: errors.S3Error, request: web.Request, request_id: str) -> web.Response:
     """The S3 XML error document for `error` (HEAD responses carry no body)."""
     if error.status >= 500 and error.code == "InternalError":
@@ -261,7 +233,8 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
         request[PREPARED] = await prepare(request)
     except Exception as error:
         # The middlewares do not run around this handler: render the error here.
-        response = error_response(as_s3_error(error, request), request, request_id_of(request))
+        request_id = request_id_of(request)
+        response = error_response(as_s3_error(error, request, request_id), request, request_id)
         # The client holds its body back; what it sends next on this connection may be that
         # body or a new request, and only closing tells the two apart.
         response.force_close()

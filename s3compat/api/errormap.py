@@ -1,11 +1,18 @@
-"""The one table that turns the store's errors into S3 errors."""
+"""What a client is answered for an exception: the one table that turns the store's errors into
+S3 errors, and the rest (an unreachable catalog, aiohttp's own refusals, the unexpected)."""
 
 from __future__ import annotations
 
+import logging
 from email.utils import formatdate
 
+from aiohttp import web
+
 from s3compat.api import errors as s3
+from s3compat.outage import Unavailable
 from s3compat.store import errors as store
+
+log = logging.getLogger(__name__)
 
 _TABLE: dict[type[store.StoreError], type[s3.S3Error]] = {
     store.NoSuchBucket: s3.NoSuchBucket,
@@ -93,3 +100,30 @@ def marker_error(error: store.DeleteMarker) -> s3.S3Error:
     result.headers["x-amz-delete-marker"] = "true"
     result.headers["x-amz-version-id"] = error.version
     return result
+
+
+def as_s3_error(error: Exception, request: web.Request, request_id: str) -> s3.S3Error:
+    """The S3 error to answer for an exception; an unexpected one is logged and InternalError."""
+    if isinstance(error, s3.S3Error):
+        return error
+    if isinstance(error, store.StoreError):
+        return to_s3_error(error)
+    if isinstance(error, Unavailable):
+        log.warning("request %s: %s", request_id, error)
+        return s3.ServiceUnavailable()
+    if isinstance(error, web.HTTPException):
+        return _from_http_exception(error)
+    log.exception("request %s failed: %s %s", request_id, request.method, request.path)
+    return s3.S3Error()
+
+
+def _from_http_exception(http_error: web.HTTPException) -> s3.S3Error:
+    if http_error.status == 413:
+        return s3.EntityTooLarge()
+    if http_error.status == 405:
+        return s3.MethodNotAllowed()
+    if http_error.status == 404:
+        return s3.NoSuchKey()
+    error = s3.InvalidRequest(http_error.reason)
+    error.status = http_error.status if 400 <= http_error.status < 500 else 400
+    return error
